@@ -1,0 +1,229 @@
+//! The command line: one file per command, each parsing its arguments, calling the library and
+//! rendering what it returns (human text, or one JSON document with `--json`).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::error::{EXIT_OK, EXIT_USAGE};
+use crate::hostfs::HostRoot;
+use crate::im::discover::{DiscoverOptions, Instance, discover, select};
+use crate::repo::{OpenRepo, PasswordSource, RepoSpec};
+use crate::{Error, Result};
+
+mod backup;
+mod demo;
+mod discover;
+mod init;
+mod restore;
+mod snapshots;
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 ok · 1 error · 2 usage or configuration error · 3 refused by a safety rule
+(missing set member, non-empty restore target, existing repository …); nothing is changed on 1-3.
+
+Environment: LOCKSTEP_REPOSITORY, LOCKSTEP_PASSWORD_FILE, LOCKSTEP_PASSWORD, LOCKSTEP_CONFIG,
+LOCKSTEP_ROOT, LOCKSTEP_HOST. The password is never taken from the command line.";
+
+/// lockstep: back up and restore IBM Installation Manager and the products it manages
+/// (WebSphere, HCL Digital Experience) as one consistent set.
+#[derive(Debug, Parser)]
+#[command(name = "lockstep", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command understands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GlobalArgs {
+    /// Treat DIR as the host's filesystem root (a mounted or unpacked host). Paths shown and
+    /// stored stay as the host sees them.
+    #[arg(long, global = true, value_name = "DIR", env = "LOCKSTEP_ROOT")]
+    root: Option<PathBuf>,
+    /// Repository location (directory or backend string); default /var/lib/lockstep/repo as root,
+    /// $XDG_DATA_HOME/lockstep/repo otherwise.
+    #[arg(
+        long = "repo",
+        global = true,
+        value_name = "REPO",
+        env = "LOCKSTEP_REPOSITORY"
+    )]
+    repo: Option<String>,
+    /// Configuration file (default /etc/lockstep/lockstep.toml as root,
+    /// $XDG_CONFIG_HOME/lockstep/lockstep.toml otherwise).
+    #[arg(long, global = true, value_name = "FILE", env = "LOCKSTEP_CONFIG")]
+    config: Option<PathBuf>,
+    /// Which IM instance to act on when the host has several (see `discover`).
+    #[arg(long, global = true, value_name = "NAME")]
+    instance: Option<String>,
+    /// Start discovery from this agent-data directory (installs without a registry file, e.g.
+    /// containers made with `imcl -dataLocation`).
+    #[arg(long, global = true, value_name = "PATH")]
+    agent_data: Option<PathBuf>,
+    /// Add PATH (as the host sees it) to the set as an `extra` member; repeatable.
+    #[arg(long = "extra", global = true, value_name = "PATH")]
+    extras: Vec<PathBuf>,
+    /// Host name to record in snapshots (default: this machine's host name).
+    #[arg(
+        long = "host",
+        global = true,
+        value_name = "NAME",
+        env = "LOCKSTEP_HOST"
+    )]
+    host_name: Option<String>,
+    /// Print one JSON document instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show the IM instances on the host, their sync sets and inventories.
+    Discover(discover::Args),
+    /// Create a repository.
+    Init(init::Args),
+    /// Back up the whole sync set as one snapshot.
+    Backup(backup::Args),
+    /// List lockstep snapshots.
+    Snapshots(snapshots::Args),
+    /// Restore a snapshot of the whole set.
+    Restore(restore::Args),
+    /// Run the whole story on a sample host in a temporary directory.
+    Demo(demo::Args),
+}
+
+/// What every command gets: parsed global options and the loaded configuration.
+pub struct Ctx {
+    /// The global options.
+    pub global: GlobalArgs,
+    /// The configuration file's contents.
+    pub config: Config,
+}
+
+impl Ctx {
+    fn new(global: GlobalArgs) -> Result<Self> {
+        let config = Config::load(global.config.as_deref())?;
+        Ok(Self { global, config })
+    }
+
+    /// The host's filesystem root.
+    pub fn host(&self) -> Result<HostRoot> {
+        match &self.global.root {
+            Some(root) => HostRoot::new(root),
+            None => Ok(HostRoot::default()),
+        }
+    }
+
+    /// Every IM instance on the host.
+    pub fn instances(&self) -> Result<Vec<Instance>> {
+        let mut extras = self.config.extras.clone();
+        extras.extend(self.global.extras.iter().cloned());
+        discover(
+            &self.host()?,
+            &DiscoverOptions {
+                agent_data: self.global.agent_data.clone(),
+                extras,
+            },
+        )
+    }
+
+    /// The instance to act on.
+    pub fn instance(&self) -> Result<Instance> {
+        let all = self.instances()?;
+        select(&all, self.global.instance.as_deref()).cloned()
+    }
+
+    /// The host name recorded in snapshots.
+    pub fn host_name(&self) -> String {
+        self.global
+            .host_name
+            .clone()
+            .or_else(|| self.config.host.clone())
+            .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned())
+    }
+
+    /// Where the repository is.
+    pub fn repo_spec(&self) -> Result<RepoSpec> {
+        RepoSpec::resolve(self.global.repo.as_deref(), None, &self.config)
+    }
+
+    /// Where the password comes from.
+    pub fn password_source(&self) -> PasswordSource {
+        PasswordSource {
+            file_env: std::env::var_os("LOCKSTEP_PASSWORD_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            env: std::env::var("LOCKSTEP_PASSWORD").ok(),
+            file_config: self.config.password_file.clone(),
+        }
+    }
+
+    /// Opens the repository.
+    pub fn open_repo(&self) -> Result<OpenRepo> {
+        let spec = self.repo_spec()?;
+        let password = self.password_source().read(false)?;
+        spec.open(&password)
+    }
+}
+
+/// Prints `value` as pretty JSON.
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::Other(format!("cannot encode JSON output: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// Human-readable bytes (binary units).
+#[must_use]
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    #[allow(clippy::cast_precision_loss)]
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// Runs lockstep with the process's arguments and returns the exit code.
+#[must_use]
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lockstep: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let ctx = Ctx::new(cli.global)?;
+    match cli.command {
+        Command::Discover(args) => discover::run(&ctx, &args),
+        Command::Init(args) => init::run(&ctx, &args),
+        Command::Backup(args) => backup::run(&ctx, &args),
+        Command::Snapshots(args) => snapshots::run(&ctx, &args),
+        Command::Restore(args) => restore::run(&ctx, &args),
+        Command::Demo(args) => demo::run(&ctx, &args),
+    }
+}

@@ -1,0 +1,128 @@
+//! lockstep's configuration file (TOML).
+//!
+//! Looked up at `--config FILE`, else `$LOCKSTEP_CONFIG`, else `/etc/lockstep/lockstep.toml` when
+//! running as root and `$XDG_CONFIG_HOME/lockstep/lockstep.toml` (or `~/.config/…`) otherwise. A
+//! missing default file is an empty configuration; a missing *named* file is an error. Unknown
+//! keys are errors that name the key, so a typo never silently changes what is backed up.
+//! Flags and environment variables override the file, as restic users expect.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+/// The configuration file's contents.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Config {
+    /// Repository location (a directory, or a rustic backend string such as `opendal:s3`).
+    pub repository: Option<String>,
+    /// Backend options for the repository (rustic's `options`, e.g. `bucket`, `endpoint`).
+    pub repository_options: BTreeMap<String, String>,
+    /// File holding the repository password (first line).
+    pub password_file: Option<PathBuf>,
+    /// The host name recorded in snapshots (default: this machine's host name).
+    pub host: Option<String>,
+    /// Extra members added to the set (profiles, custom files), as logical paths.
+    pub extras: Vec<PathBuf>,
+}
+
+/// The default configuration file for this user.
+#[must_use]
+pub fn default_path() -> Option<PathBuf> {
+    if is_root() {
+        return Some(PathBuf::from("/etc/lockstep/lockstep.toml"));
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("lockstep/lockstep.toml"))
+}
+
+/// Whether lockstep runs as root.
+#[must_use]
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+impl Config {
+    /// Loads the configuration: `explicit` (from `--config` or `LOCKSTEP_CONFIG`) must exist;
+    /// the default file may be absent.
+    ///
+    /// # Errors
+    /// When the file cannot be read or has a syntax error or an unknown key.
+    pub fn load(explicit: Option<&Path>) -> Result<Self> {
+        let (path, required) = match explicit {
+            Some(p) => (p.to_path_buf(), true),
+            None => match default_path() {
+                Some(p) => (p, false),
+                None => return Ok(Self::default()),
+            },
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                return Ok(Self::default());
+            }
+            Err(e) => {
+                return Err(Error::Usage(format!(
+                    "cannot read configuration file {}: {e}",
+                    path.display()
+                )));
+            }
+        };
+        Self::parse(&text, &path)
+    }
+
+    /// Parses configuration text; `path` names the file in errors.
+    ///
+    /// # Errors
+    /// On a syntax error or an unknown key.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        toml::from_str(text).map_err(|e| {
+            let msg = e.message().trim().to_owned();
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            Error::Usage(match line {
+                Some(l) => format!("configuration file {}:{l}: {msg}", path.display()),
+                None => format!("configuration file {}: {msg}", path.display()),
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_known_keys() {
+        let c = Config::parse(
+            "repository = '/srv/repo'\npassword-file = '/etc/lockstep/pw'\nextras = ['/opt/custom']\n[repository-options]\nbucket = 'b'\n",
+            Path::new("/c.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.repository.as_deref(), Some("/srv/repo"));
+        assert_eq!(c.extras, vec![PathBuf::from("/opt/custom")]);
+        assert_eq!(c.repository_options["bucket"], "b");
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_line() {
+        let err = Config::parse("repository = 'x'\nrepsitory = 'y'\n", Path::new("/c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("repsitory"), "{err}");
+        assert!(err.contains("/c.toml:2"), "{err}");
+    }
+
+    #[test]
+    fn a_named_file_must_exist() {
+        assert!(Config::load(Some(Path::new("/nonexistent/lockstep.toml"))).is_err());
+    }
+}

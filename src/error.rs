@@ -1,0 +1,93 @@
+//! lockstep's error type and exit codes.
+//!
+//! Every error is shown to the administrator as one line that says what happened and what to do.
+//! The variant decides the exit code, which is documented for scripts and schedulers:
+//! 0 ok, 1 error, 2 usage, 3 refused by a safety rule.
+
+use std::path::PathBuf;
+
+use crate::im::ImError;
+
+/// Exit code: success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: an error (repository, disk, IM records …).
+pub const EXIT_ERROR: i32 = 1;
+/// Exit code: the command line or the configuration is wrong.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code: a safety rule refused the operation (missing set member, non-empty target …).
+pub const EXIT_REFUSED: i32 = 3;
+
+/// Result alias used throughout lockstep.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong, grouped by what the user has to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// IM's own files could not be read or parsed.
+    #[error(transparent)]
+    Im(#[from] ImError),
+
+    /// The user asked for something impossible or ambiguous.
+    #[error("{0}")]
+    Usage(String),
+
+    /// A safety rule refused the operation; nothing was changed.
+    #[error("{0}")]
+    Refused(String),
+
+    /// The repository (or its backend) reported an error.
+    #[error("{0}")]
+    Repo(String),
+
+    /// A local file or directory could not be read or written.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What lockstep was doing, e.g. "cannot create".
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Anything else, already phrased for the user.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    /// The process exit code for this error.
+    #[must_use]
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Usage(_) => EXIT_USAGE,
+            Self::Refused(_) => EXIT_REFUSED,
+            _ => EXIT_ERROR,
+        }
+    }
+
+    /// Shorthand for an [`Error::Io`].
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+impl From<Box<rustic_core::RusticError>> for Error {
+    fn from(err: Box<rustic_core::RusticError>) -> Self {
+        Self::Repo(rustic_message(&err))
+    }
+}
+
+/// rustic_core's concise message, without its log decorations, on one line.
+#[must_use]
+pub fn rustic_message(err: &rustic_core::RusticError) -> String {
+    let log = err.display_log();
+    let msg = log.strip_prefix("Error: ").unwrap_or(&log);
+    let msg = msg.split(" (kind: related to").next().unwrap_or(msg);
+    msg.split_whitespace().collect::<Vec<_>>().join(" ")
+}

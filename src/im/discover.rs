@@ -1,0 +1,544 @@
+//! Discovery: find every IM instance on a host and the sync set each one manages.
+//!
+//! Follows IM's own records first — registry file → `config.ini` → agent data's
+//! `installRegistry.xml` and `installed.xml` → WebSphere's `profileRegistry.xml` — and falls back
+//! to the documented defaults of the instance's mode only where the records are silent. Each
+//! path's origin is kept in [`Instance::origins`] so an administrator can see why lockstep chose
+//! it. Hosts without a registry file (container-style installs made with
+//! `imcl -dataLocation …`) are discovered from an explicit agent-data path.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::config_ini::parse_config_ini;
+use super::defaults::{Mode, Platform, default_locations, registry_file_candidates};
+use super::install_registry::{InstallRegistryXml, parse_install_registry};
+use super::installed::{InstalledXml, parse_installed};
+use super::profile_registry::parse_profile_registry;
+use super::registry::parse_registry;
+use super::{ImError, read_text};
+use crate::hostfs::{HostRoot, clean};
+use crate::inventory::Inventory;
+use crate::set::{Member, Role, SyncSet};
+use crate::{Error, Result};
+
+/// What discovery should look for besides IM's own records.
+#[derive(Debug, Clone, Default)]
+pub struct DiscoverOptions {
+    /// Start from this agent-data directory (logical path) instead of registry files.
+    pub agent_data: Option<PathBuf>,
+    /// Extra members (logical paths) added to every instance's set.
+    pub extras: Vec<PathBuf>,
+}
+
+/// Where a path in the set came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    /// The role whose path this explains.
+    pub role: Role,
+    /// The logical path.
+    pub path: PathBuf,
+    /// The record or default it came from, e.g. `config.ini cic.appDataLocation`.
+    pub source: String,
+}
+
+/// One IM instance on the host, with its sync set and inventory.
+#[derive(Debug, Clone, Serialize)]
+pub struct Instance {
+    /// A short name: `admin`, or the owning user's name (`wasadm`, `wasadm-group`), or
+    /// `agent-data` for instances found through `--agent-data`.
+    pub name: String,
+    /// IM's mode.
+    pub mode: Mode,
+    /// The registry file (logical path), when there is one.
+    pub registry: Option<PathBuf>,
+    /// IM's install directory, when there is one.
+    pub install: Option<PathBuf>,
+    /// IM's agent data directory.
+    pub agent_data: PathBuf,
+    /// IM's shared resources directory, when known.
+    pub shared: Option<PathBuf>,
+    /// The members that must stay in lockstep.
+    pub set: SyncSet,
+    /// What IM says is installed.
+    pub inventory: Inventory,
+    /// Why each path was chosen.
+    pub origins: Vec<Origin>,
+}
+
+/// Reads an IM record by its logical path; errors name the logical path.
+fn read_logical(host: &HostRoot, logical: &Path) -> Result<String> {
+    let physical = host.physical(&host.resolve(logical)?);
+    Ok(read_text(&physical).map_err(|e| e.with_path(logical))?)
+}
+
+/// A home directory on the host and the user it belongs to.
+struct Home {
+    user: String,
+    path: PathBuf,
+}
+
+/// Finds every IM instance on the host.
+///
+/// # Errors
+/// When an IM record exists but cannot be read or parsed (naming the file), or when
+/// `--agent-data` points at a directory without `installed.xml`.
+pub fn discover(host: &HostRoot, opts: &DiscoverOptions) -> Result<Vec<Instance>> {
+    let mut instances = Vec::new();
+    if let Some(agent_data) = &opts.agent_data {
+        let agent_data = clean(agent_data)?;
+        instances.push(from_agent_data(host, &agent_data)?);
+    } else {
+        let mut registries: Vec<(String, Mode, PathBuf, String)> = Vec::new();
+        for candidate in registry_file_candidates(Platform::Linux, Mode::Admin, "/") {
+            registries.push((
+                "admin".into(),
+                Mode::Admin,
+                candidate.into(),
+                "/root".into(),
+            ));
+        }
+        for home in homes(host) {
+            let home_str = home.path.to_string_lossy().into_owned();
+            for candidate in registry_file_candidates(Platform::Linux, Mode::NonAdmin, &home_str) {
+                registries.push((
+                    home.user.clone(),
+                    Mode::NonAdmin,
+                    candidate.into(),
+                    home_str.clone(),
+                ));
+            }
+        }
+        for (name, mode, registry, home) in registries {
+            let physical = host.physical(&registry);
+            if !physical.is_file() {
+                continue;
+            }
+            let instance = from_registry(host, &name, mode, &registry, &home)?;
+            if !instances
+                .iter()
+                .any(|i: &Instance| i.install.is_some() && i.install == instance.install)
+            {
+                instances.push(instance);
+            }
+        }
+    }
+    for instance in &mut instances {
+        for extra in &opts.extras {
+            let path = clean(extra)?;
+            add_member(
+                host,
+                instance,
+                Role::Extra,
+                path,
+                None,
+                "--extra / configuration",
+            )?;
+        }
+    }
+    Ok(instances)
+}
+
+/// Picks the instance a command acts on.
+///
+/// # Errors
+/// When there is none, or several and `name` does not say which.
+pub fn select<'a>(instances: &'a [Instance], name: Option<&str>) -> Result<&'a Instance> {
+    match (name, instances) {
+        (None, []) => Err(Error::Other(
+            "no IBM Installation Manager found on this host (no registry file under /etc/.ibm/registry or any home's etc/.ibm/registry); for an install without a registry give --agent-data DIR"
+                .into(),
+        )),
+        (None, [one]) => Ok(one),
+        (None, many) => Err(Error::Usage(format!(
+            "this host has {} IM instances ({}); choose one with --instance NAME",
+            many.len(),
+            many.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+        (Some(n), all) => all.iter().find(|i| i.name == n).ok_or_else(|| {
+            Error::Usage(format!(
+                "no IM instance named '{n}' on this host; instances: {}",
+                if all.is_empty() {
+                    "none".to_owned()
+                } else {
+                    all.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+                }
+            ))
+        }),
+    }
+}
+
+/// `/root` and every directory in `/home`, sorted by user name.
+fn homes(host: &HostRoot) -> Vec<Home> {
+    let mut out = vec![Home {
+        user: "root".into(),
+        path: PathBuf::from("/root"),
+    }];
+    if let Ok(entries) = std::fs::read_dir(host.physical(Path::new("/home"))) {
+        let mut users: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        users.sort();
+        out.extend(users.into_iter().map(|user| Home {
+            path: PathBuf::from("/home").join(&user),
+            user,
+        }));
+    }
+    out
+}
+
+fn from_registry(
+    host: &HostRoot,
+    user: &str,
+    registry_mode: Mode,
+    registry: &Path,
+    home: &str,
+) -> Result<Instance> {
+    let reg = parse_registry(&read_logical(host, registry)?, registry)?;
+    let location = reg.location.clone().ok_or_else(|| {
+        Error::Im(ImError::Parse {
+            path: registry.to_path_buf(),
+            line: None,
+            msg: "no 'location' key".into(),
+        })
+    })?;
+    let install = clean(Path::new(location.trim_end_matches('/')))?;
+    let mut origins = vec![
+        Origin {
+            role: Role::ImRegistry,
+            path: registry.to_path_buf(),
+            source: "registry file".into(),
+        },
+        Origin {
+            role: Role::ImInstall,
+            path: install.clone(),
+            source: format!("{} location", registry.display()),
+        },
+    ];
+
+    let config_logical = install.join("eclipse/configuration/config.ini");
+    let config_physical = host.physical(&host.resolve(&config_logical)?);
+    let config = if config_physical.is_file() {
+        Some(parse_config_ini(
+            &read_logical(host, &config_logical)?,
+            &config_logical,
+        )?)
+    } else {
+        None
+    };
+
+    let defaults = default_locations(Platform::Linux, registry_mode, home);
+    let (agent_data, agent_source) =
+        if let Some(p) = config.as_ref().and_then(|c| c.app_data_location.clone()) {
+            (
+                p,
+                format!("{} cic.appDataLocation", config_logical.display()),
+            )
+        } else if let Some(p) = reg.app_data_location.clone() {
+            (p, format!("{} appDataLocation", registry.display()))
+        } else if let Some(d) = &defaults {
+            (
+                d.agent_data.clone(),
+                format!("default for {} mode", registry_mode.as_str()),
+            )
+        } else {
+            return Err(Error::Other(format!(
+                "cannot tell where IM's agent data is for {}; give --agent-data DIR",
+                registry.display()
+            )));
+        };
+    let agent_data = clean(Path::new(&agent_data))?;
+    origins.push(Origin {
+        role: Role::ImAgentData,
+        path: agent_data.clone(),
+        source: agent_source,
+    });
+
+    let records = read_records(host, &agent_data)?;
+    let mode = records
+        .installed
+        .as_ref()
+        .and_then(|i| i.access_rights())
+        .and_then(Mode::from_access_rights)
+        .unwrap_or(registry_mode);
+    let name = match (registry_mode, mode) {
+        (Mode::Admin, _) => "admin".to_owned(),
+        (_, Mode::Group) => format!("{user}-group"),
+        _ => user.to_owned(),
+    };
+    let im_version = reg
+        .version
+        .clone()
+        .or_else(|| config.as_ref().and_then(|c| c.im_version.clone()))
+        .or_else(|| records.self_version());
+
+    let mut instance = Instance {
+        name,
+        mode,
+        registry: Some(registry.to_path_buf()),
+        install: Some(install.clone()),
+        agent_data: agent_data.clone(),
+        shared: None,
+        set: SyncSet::default(),
+        inventory: records.inventory(im_version, mode),
+        origins,
+    };
+    add_member(
+        host,
+        &mut instance,
+        Role::ImRegistry,
+        registry.to_path_buf(),
+        None,
+        "",
+    )?;
+    add_member(host, &mut instance, Role::ImInstall, install, None, "")?;
+    add_member(host, &mut instance, Role::ImAgentData, agent_data, None, "")?;
+    finish(host, &mut instance, &records, default_shared(mode, home))?;
+    Ok(instance)
+}
+
+fn from_agent_data(host: &HostRoot, agent_data: &Path) -> Result<Instance> {
+    let installed_logical = agent_data.join("installed.xml");
+    if !host.physical(&host.resolve(&installed_logical)?).is_file() {
+        return Err(Error::Usage(format!(
+            "{} has no installed.xml: is it IM's agent data directory (the -dataLocation given to imcl)?",
+            agent_data.display()
+        )));
+    }
+    let records = read_records(host, agent_data)?;
+    let mode = records
+        .installed
+        .as_ref()
+        .and_then(|i| i.access_rights())
+        .and_then(Mode::from_access_rights)
+        .unwrap_or(Mode::NonAdmin);
+    // IM itself, when installed: the kind='self' location is IM's eclipse directory. Without
+    // one, `agent.install.location` names the imcl that last ran — in container builds a kit
+    // unpacked in /tmp and gone since — so it counts only when it is still there.
+    let eclipse_to_root = |p: &str| -> Result<PathBuf> {
+        let p = p.trim_end_matches('/');
+        clean(Path::new(p.strip_suffix("/eclipse").unwrap_or(p)))
+    };
+    let installed = records.installed.as_ref();
+    let install = match installed.and_then(|i| i.locations.iter().find(|l| l.kind == "self")) {
+        Some(own) => Some(eclipse_to_root(&own.path)?),
+        None => match installed.and_then(|i| i.agent_install_location()) {
+            Some(p) => {
+                let root = eclipse_to_root(p)?;
+                host.physical(&host.resolve(&root)?)
+                    .is_dir()
+                    .then_some(root)
+            }
+            None => None,
+        },
+    };
+    let mut instance = Instance {
+        name: "agent-data".into(),
+        mode,
+        registry: None,
+        install: install.clone(),
+        agent_data: agent_data.to_path_buf(),
+        shared: None,
+        set: SyncSet::default(),
+        inventory: records.inventory(records.self_version(), mode),
+        origins: vec![Origin {
+            role: Role::ImAgentData,
+            path: agent_data.to_path_buf(),
+            source: "--agent-data".into(),
+        }],
+    };
+    if let Some(install) = install {
+        add_member(
+            host,
+            &mut instance,
+            Role::ImInstall,
+            install,
+            None,
+            "installed.xml (IM's own location)",
+        )?;
+    }
+    add_member(
+        host,
+        &mut instance,
+        Role::ImAgentData,
+        agent_data.to_path_buf(),
+        None,
+        "",
+    )?;
+    finish(host, &mut instance, &records, None)?;
+    Ok(instance)
+}
+
+/// The mode's default shared-resources directory.
+fn default_shared(mode: Mode, home: &str) -> Option<String> {
+    default_locations(Platform::Linux, mode, home).map(|d| d.shared)
+}
+
+/// Adds shared resources, package groups and WebSphere profiles to the instance's set.
+fn finish(
+    host: &HostRoot,
+    instance: &mut Instance,
+    records: &Records,
+    default_shared: Option<String>,
+) -> Result<()> {
+    let shared = if let Some(p) = records.registry.as_ref().and_then(|r| r.cache_location()) {
+        Some((p.to_owned(), "installRegistry.xml cacheLocation".to_owned()))
+    } else if let Some(p) = records.installed.as_ref().and_then(|i| i.cache_location()) {
+        Some((p.to_owned(), "installed.xml cacheLocation".to_owned()))
+    } else {
+        default_shared.map(|p| (p, format!("default for {} mode", instance.mode.as_str())))
+    };
+    if let Some((path, source)) = shared {
+        let path = clean(Path::new(&path))?;
+        instance.shared = Some(path.clone());
+        add_member(host, instance, Role::ImShared, path, None, &source)?;
+    }
+    let groups: Vec<(String, String)> = instance
+        .inventory
+        .package_groups
+        .iter()
+        .map(|g| (g.id.clone(), g.path.clone()))
+        .collect();
+    for (id, path) in groups {
+        let path = clean(Path::new(&path))?;
+        add_member(
+            host,
+            instance,
+            Role::Product,
+            path.clone(),
+            Some(id),
+            "installed.xml package group",
+        )?;
+        // HCL DX keeps ConfigEngine_root beside PortalServer (wpsdirstr); it is configuration
+        // that must match the Portal binaries.
+        if path.file_name().is_some_and(|n| n == "PortalServer")
+            && let Some(parent) = path.parent()
+        {
+            let config_engine = parent.join("ConfigEngine");
+            if host.physical(&host.resolve(&config_engine)?).is_dir() {
+                add_member(
+                    host,
+                    instance,
+                    Role::Extra,
+                    config_engine,
+                    None,
+                    "ConfigEngine_root beside PortalServer",
+                )?;
+            }
+        }
+        // WebSphere keeps its profiles (wp_profile, cw_profile …) where profileRegistry.xml says;
+        // they hold the runtime configuration and must be restored with the binaries.
+        let profile_registry = path.join("properties/profileRegistry.xml");
+        let physical = host.physical(&host.resolve(&profile_registry)?);
+        if physical.is_file() {
+            let profiles =
+                parse_profile_registry(&read_logical(host, &profile_registry)?, &profile_registry)?;
+            for profile in profiles {
+                let profile_path = clean(Path::new(&profile.path))?;
+                add_member(
+                    host,
+                    instance,
+                    Role::Extra,
+                    profile_path,
+                    None,
+                    &format!("{} profile {}", profile_registry.display(), profile.name),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn add_member(
+    host: &HostRoot,
+    instance: &mut Instance,
+    role: Role,
+    path: PathBuf,
+    package_group: Option<String>,
+    source: &str,
+) -> Result<()> {
+    let resolved = host.resolve(&path)?;
+    let meta = std::fs::metadata(host.physical(&resolved)).ok();
+    let is_file = role == Role::ImRegistry;
+    let exists = meta.is_some_and(|m| if is_file { m.is_file() } else { m.is_dir() });
+    if !source.is_empty() {
+        instance.origins.push(Origin {
+            role,
+            path: path.clone(),
+            source: source.to_owned(),
+        });
+    }
+    instance.set.push(Member {
+        role,
+        resolved: (resolved != path).then_some(resolved),
+        path,
+        package_group,
+        exists,
+        is_file,
+    });
+    Ok(())
+}
+
+/// IM's records in one agent-data directory.
+struct Records {
+    installed: Option<InstalledXml>,
+    registry: Option<InstallRegistryXml>,
+}
+
+impl Records {
+    fn inventory(&self, im_version: Option<String>, mode: Mode) -> Inventory {
+        match &self.installed {
+            Some(installed) => Inventory::from_records(
+                installed,
+                self.registry.as_ref(),
+                im_version,
+                Some(mode.as_str().to_owned()),
+            ),
+            None => Inventory {
+                im_version,
+                mode: Some(mode.as_str().to_owned()),
+                ..Inventory::default()
+            },
+        }
+    }
+
+    /// IM's own version from its kind='self' location.
+    fn self_version(&self) -> Option<String> {
+        let installed = self.installed.as_ref()?;
+        let own = installed.locations.iter().find(|l| l.kind == "self")?;
+        let offering = own.offerings.first()?;
+        Some(
+            offering
+                .display_version
+                .clone()
+                .unwrap_or_else(|| offering.version.clone()),
+        )
+    }
+}
+
+/// Reads `installed.xml` and `installRegistry.xml` when they exist. A file that exists but does
+/// not parse is an error: IM's records are the ground truth and a damaged one must be seen.
+fn read_records(host: &HostRoot, agent_data: &Path) -> Result<Records> {
+    let read = |name: &str| -> Result<Option<(String, PathBuf)>> {
+        let logical = agent_data.join(name);
+        let physical = host.physical(&host.resolve(&logical)?);
+        if physical.is_file() {
+            Ok(Some((read_logical(host, &logical)?, logical)))
+        } else {
+            Ok(None)
+        }
+    };
+    let installed = read("installed.xml")?
+        .map(|(text, path)| parse_installed(&text, &path))
+        .transpose()?;
+    let registry = read("installRegistry.xml")?
+        .map(|(text, path)| parse_install_registry(&text, &path))
+        .transpose()?;
+    Ok(Records {
+        installed,
+        registry,
+    })
+}

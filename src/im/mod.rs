@@ -1,0 +1,211 @@
+//! Reading IBM Installation Manager's own records: where IM, its agent data and its shared
+//! resources live, and which package groups and offerings it believes are installed.
+//!
+//! This is the only place in lockstep that knows IBM's file formats. Every parser here takes
+//! the file's text plus its path (for error messages) and returns plain data; nothing here
+//! touches the disk except [`read_text`], and nothing writes. The parsers are tolerant of what
+//! real hosts contain (a UTF-8 byte-order mark, CRLF line endings, either XML quote style, any
+//! attribute order, elements and keys IBM adds in later releases) and strict about what a
+//! backup depends on: a missing install path or a damaged file is an error, never a guess.
+
+pub mod config_ini;
+pub mod defaults;
+pub mod discover;
+pub mod install_registry;
+pub mod installed;
+pub mod product_version;
+pub mod profile_registry;
+pub mod registry;
+mod text;
+mod xml;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Errors reading IM's files. Messages say what happened and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ImError {
+    /// The file could not be read at all (missing, unreadable, a directory…).
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The file lockstep tried to read.
+        path: PathBuf,
+        /// What the operating system reported.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but its content is not what IM writes.
+    ///
+    /// `line` is 1-based where known. Display:
+    /// `<path>:<line>: <msg> (IM's records may be damaged; check the file or restore it from a
+    /// lockstep snapshot)`, with `:<line>` left out when the line is unknown.
+    #[error("{}", ParseDisplay { path, line: *line, msg })]
+    Parse {
+        /// The file whose content is wrong.
+        path: PathBuf,
+        /// 1-based line of the problem, where known.
+        line: Option<u32>,
+        /// What is wrong, in a sentence without a trailing full stop.
+        msg: String,
+    },
+}
+
+impl ImError {
+    /// The same error naming `path` instead (a file read under `--root` is reported by the path
+    /// the host knows it by).
+    #[must_use]
+    pub fn with_path(self, path: &Path) -> ImError {
+        match self {
+            ImError::Io { source, .. } => ImError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+            ImError::Parse { line, msg, .. } => ImError::Parse {
+                path: path.to_path_buf(),
+                line,
+                msg,
+            },
+        }
+    }
+
+    /// A [`ImError::Parse`] for `path`, at `line` when known.
+    pub(crate) fn parse(path: &Path, line: Option<u32>, msg: impl Into<String>) -> ImError {
+        ImError::Parse {
+            path: path.to_path_buf(),
+            line,
+            msg: msg.into(),
+        }
+    }
+}
+
+/// A map value, with an empty or blank value read as absent: IM writes `key=` or `value=''`
+/// for settings it has no value for.
+pub(crate) fn non_empty<'m>(map: &'m BTreeMap<String, String>, key: &str) -> Option<&'m str> {
+    map.get(key)
+        .map(String::as_str)
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// Formats [`ImError::Parse`]; kept apart so the optional line reads naturally.
+struct ParseDisplay<'a> {
+    path: &'a Path,
+    line: Option<u32>,
+    msg: &'a str,
+}
+
+impl fmt::Display for ParseDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        write!(
+            f,
+            ": {} (IM's records may be damaged; check the file or restore it from a lockstep snapshot)",
+            self.msg
+        )
+    }
+}
+
+/// Reads an IM file as text: strips a UTF-8 byte-order mark and refuses anything that is not
+/// valid UTF-8 (IM writes UTF-8 or plain ASCII; anything else means the file is damaged).
+pub fn read_text(path: &Path) -> Result<String, ImError> {
+    let bytes = std::fs::read(path).map_err(|source| ImError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    match String::from_utf8(bytes) {
+        Ok(mut text) => {
+            if text.starts_with(text::BOM) {
+                text.drain(..text::BOM.len_utf8());
+            }
+            Ok(text)
+        }
+        Err(err) => {
+            let valid = err.utf8_error().valid_up_to();
+            let bytes = err.as_bytes();
+            let line = bytes[..valid].iter().filter(|&&b| b == b'\n').count() + 1;
+            Err(ImError::parse(
+                path,
+                u32::try_from(line).ok(),
+                format!("not valid UTF-8 text (bad byte at offset {valid})"),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("lockstep-im-test-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn parse_error_names_file_and_line() {
+        let err = ImError::parse(Path::new("/var/ibm/x.xml"), Some(7), "broken");
+        assert_eq!(
+            err.to_string(),
+            "/var/ibm/x.xml:7: broken (IM's records may be damaged; check the file or restore it from a lockstep snapshot)"
+        );
+    }
+
+    #[test]
+    fn parse_error_without_line_omits_it() {
+        let err = ImError::parse(Path::new("/etc/a.dat"), None, "no location");
+        assert!(err.to_string().starts_with("/etc/a.dat: no location ("));
+    }
+
+    #[test]
+    fn read_text_strips_bom() {
+        let dir = scratch_dir("bom");
+        let file = dir.join("config.ini");
+        std::fs::write(&file, b"\xEF\xBB\xBFim.version=1.9.2.8\n").unwrap();
+        assert_eq!(read_text(&file).unwrap(), "im.version=1.9.2.8\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn read_text_keeps_plain_text() {
+        let dir = scratch_dir("plain");
+        let file = dir.join("a.dat");
+        std::fs::write(&file, "location=/opt/IBM/InstallationManager\n").unwrap();
+        assert_eq!(
+            read_text(&file).unwrap(),
+            "location=/opt/IBM/InstallationManager\n"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn read_text_rejects_invalid_utf8_with_line() {
+        let dir = scratch_dir("utf8");
+        let file = dir.join("installed.xml");
+        std::fs::write(&file, b"<a>\n<b>\xFF\xFE</b>\n</a>").unwrap();
+        let err = read_text(&file).unwrap_err();
+        assert!(
+            matches!(err, ImError::Parse { line: Some(2), .. }),
+            "{err:?}"
+        );
+        let shown = err.to_string();
+        assert!(shown.contains(&format!("{}:2:", file.display())), "{shown}");
+        assert!(shown.contains("UTF-8"), "{shown}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn read_text_missing_file_is_io_error_naming_it() {
+        let err =
+            read_text(Path::new("/nonexistent/lockstep/InstallationManager.dat")).unwrap_err();
+        assert!(matches!(err, ImError::Io { .. }));
+        assert!(
+            err.to_string()
+                .contains("cannot read /nonexistent/lockstep/InstallationManager.dat")
+        );
+    }
+}

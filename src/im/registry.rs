@@ -1,0 +1,177 @@
+//! Reads IM's Unix registry file, `InstallationManager.dat` (for example
+//! `/etc/.ibm/registry/InstallationManager.dat`), which tells where IM is installed.
+//!
+//! The file is Java properties. `location` is IM's root directory *without* `/eclipse`; it is
+//! the one key every use depends on, so a file without it is refused. Windows keeps the same
+//! values in the registry instead, which this module does not read.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::ImError;
+use super::text::parse_properties;
+
+/// The contents of `InstallationManager.dat`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryFile {
+    /// IM's root directory (`location`), e.g. `/opt/IBM/InstallationManager`; its binaries are
+    /// in `<location>/eclipse`. Always `Some` in a value returned by [`parse_registry`].
+    pub location: Option<String>,
+    /// The launcher executable (`launcher`), e.g. `…/eclipse/IBMIM`.
+    pub launcher: Option<String>,
+    /// IM's version (`version`), e.g. `1.9.2`.
+    pub version: Option<String>,
+    /// IM's build version (`internalVersion`), e.g. `1.9.2008.20240227_0018`.
+    pub internal_version: Option<String>,
+    /// The agent data directory (`appDataLocation`), where recorded.
+    pub app_data_location: Option<String>,
+    /// Every other key (`is64bit`, …), by name.
+    pub other: BTreeMap<String, String>,
+}
+
+/// Parses the text of `InstallationManager.dat`; `path` is used in error messages only.
+///
+/// Empty values read as `None`. A line that is not a property, a bad escape, or a missing or
+/// empty `location` is an error.
+pub fn parse_registry(text: &str, path: &Path) -> Result<RegistryFile, ImError> {
+    let mut file = RegistryFile::default();
+    let mut location_line = None;
+    for prop in parse_properties(text, path)? {
+        let value = Some(prop.value).filter(|v| !v.trim().is_empty());
+        match prop.key.as_str() {
+            "location" => {
+                file.location = value;
+                location_line = Some(prop.line);
+            }
+            "launcher" => file.launcher = value,
+            "version" => file.version = value,
+            "internalVersion" => file.internal_version = value,
+            "appDataLocation" => file.app_data_location = value,
+            _ => {
+                file.other.insert(prop.key, value.unwrap_or_default());
+            }
+        }
+    }
+    if file.location.is_none() {
+        let msg = match location_line {
+            Some(_) => "`location` is empty, so IM's install directory is unknown",
+            None => {
+                "no `location` key, so IM's install directory is unknown; this is not an \
+                 InstallationManager.dat registry file or it was damaged"
+            }
+        };
+        return Err(ImError::parse(path, location_line, msg));
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PATH: &str = "/etc/.ibm/registry/InstallationManager.dat";
+
+    /// IM-FACTS 2.1's reconstructed sample, with the timestamp comment Java writes.
+    const SAMPLE: &str = "#Tue Feb 27 00:18:00 UTC 2024
+location=/opt/IBM/InstallationManager
+launcher=/opt/IBM/InstallationManager/eclipse/IBMIM
+version=1.9.2
+internalVersion=1.9.2008.20240227_0018
+is64bit=true
+appDataLocation=/var/ibm/InstallationManager
+";
+
+    fn parse(text: &str) -> Result<RegistryFile, ImError> {
+        parse_registry(text, Path::new(PATH))
+    }
+
+    #[test]
+    fn realistic_sample() {
+        let reg = parse(SAMPLE).unwrap();
+        assert_eq!(
+            reg,
+            RegistryFile {
+                location: Some("/opt/IBM/InstallationManager".into()),
+                launcher: Some("/opt/IBM/InstallationManager/eclipse/IBMIM".into()),
+                version: Some("1.9.2".into()),
+                internal_version: Some("1.9.2008.20240227_0018".into()),
+                app_data_location: Some("/var/ibm/InstallationManager".into()),
+                other: BTreeMap::from([("is64bit".into(), "true".into())]),
+            }
+        );
+    }
+
+    #[test]
+    fn bom_and_crlf_are_tolerated() {
+        let text = format!("\u{feff}{}", SAMPLE.replace('\n', "\r\n"));
+        assert_eq!(parse(&text).unwrap(), parse(SAMPLE).unwrap());
+    }
+
+    #[test]
+    fn other_separators_and_key_order() {
+        let text = "  version : 1.8.5\nappDataLocation /home/wasadm/var/ibm/InstallationManager\n\
+                    location = /home/wasadm/IBM/InstallationManager\n";
+        let reg = parse(text).unwrap();
+        assert_eq!(
+            reg.location.as_deref(),
+            Some("/home/wasadm/IBM/InstallationManager")
+        );
+        assert_eq!(reg.version.as_deref(), Some("1.8.5"));
+        assert_eq!(
+            reg.app_data_location.as_deref(),
+            Some("/home/wasadm/var/ibm/InstallationManager")
+        );
+    }
+
+    #[test]
+    fn missing_optional_keys_and_empty_values_are_none() {
+        let reg = parse("location=/opt/IBM/InstallationManager\nlauncher=\nfuture.key=\n").unwrap();
+        assert_eq!(reg.launcher, None);
+        assert_eq!(reg.version, None);
+        assert_eq!(reg.internal_version, None);
+        assert_eq!(reg.app_data_location, None);
+        assert_eq!(reg.other["future.key"], "");
+    }
+
+    #[test]
+    fn path_with_spaces_and_escapes() {
+        let reg = parse("location=/opt/IBM/Installation\\ Manager\\u00e9\n").unwrap();
+        assert_eq!(
+            reg.location.as_deref(),
+            Some("/opt/IBM/Installation Manageré")
+        );
+    }
+
+    #[test]
+    fn missing_location_is_an_error_naming_the_file() {
+        let err = parse("version=1.9.2\n").unwrap_err();
+        assert!(matches!(err, ImError::Parse { line: None, .. }));
+        let shown = err.to_string();
+        assert!(shown.starts_with(&format!("{PATH}: ")), "{shown}");
+        assert!(shown.contains("`location`"), "{shown}");
+    }
+
+    #[test]
+    fn empty_location_is_an_error_with_line() {
+        let err = parse("version=1.9.2\nlocation=\n").unwrap_err();
+        assert!(err.to_string().starts_with(&format!("{PATH}:2: ")), "{err}");
+    }
+
+    #[test]
+    fn garbage_line_is_an_error_with_file_and_line() {
+        let err =
+            parse("location=/opt/IBM/InstallationManager\n\n\u{0}\u{1}garbage\n").unwrap_err();
+        assert!(
+            matches!(err, ImError::Parse { line: Some(3), .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(&format!("{PATH}:3: ")), "{err}");
+    }
+
+    #[test]
+    fn xml_is_not_a_registry_file() {
+        assert!(parse("<installInfo>\n</installInfo>\n").is_err());
+    }
+}

@@ -1,0 +1,25 @@
+//! lockstep backs up and restores IBM Installation Manager (IM) together with every product
+//! directory IM manages (WebSphere Application Server, HCL Digital Experience / Portal) as one
+//! consistent *sync set*.
+//!
+//! The library holds all logic; the `lockstep` binary only starts [`cli::main`]. Data flows one
+//! way: [`im::discover`] finds the instances and their [`set::SyncSet`], [`backup`] snapshots a
+//! set into a restic-format repository ([`repo`]), [`restore`] brings a snapshot back, and the
+//! CLI renders what the library returns.
+
+pub mod backup;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod hostfs;
+pub mod im;
+pub mod inventory;
+pub mod listing;
+pub mod manifest;
+pub mod repo;
+pub mod restore;
+pub mod sample;
+pub mod set;
+pub mod tree;
+
+pub use error::{Error, Result};

@@ -1,0 +1,123 @@
+//! The lockstep manifest: what a snapshot holds, in IM's terms.
+//!
+//! Every lockstep snapshot carries a manifest (versioned JSON) in the snapshot file's
+//! `description` field, so it is read together with the snapshot list — no data is restored to
+//! see a snapshot's set, roles and inventory. restic and rustic keep the field and ignore it.
+//! The snapshot is also tagged `lockstep` and `set=<name>`, and its hostname is the host's, so
+//! plain restic can find a set's snapshots too.
+
+use serde::{Deserialize, Serialize};
+
+use crate::inventory::Inventory;
+use crate::set::Member;
+
+/// The manifest schema this lockstep writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The tag every lockstep snapshot carries.
+pub const TAG: &str = "lockstep";
+
+/// The tag that names a snapshot's set.
+#[must_use]
+pub fn set_tag(set: &str) -> String {
+    format!("set={set}")
+}
+
+/// What a snapshot holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Schema of this document; readers refuse versions they do not know.
+    pub schema_version: u32,
+    /// The lockstep version that wrote it.
+    pub lockstep_version: String,
+    /// The set's name (usually the IM instance's name).
+    pub set: String,
+    /// The host the set was backed up from.
+    pub host: String,
+    /// IM's mode (`admin`, `nonAdmin`, `group`).
+    pub mode: String,
+    /// IM's version, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub im_version: Option<String>,
+    /// The members, with their roles and logical paths.
+    pub members: Vec<Member>,
+    /// What IM said was installed when the snapshot was taken.
+    pub inventory: Inventory,
+}
+
+impl Manifest {
+    /// The manifest as stored in a snapshot's description.
+    ///
+    /// # Errors
+    /// Never in practice (plain data); kept fallible for serde's signature.
+    pub fn to_description(&self) -> serde_json::Result<String> {
+        serde_json::to_string(self)
+    }
+
+    /// Reads a manifest from a snapshot's description: `None` when the snapshot was not written
+    /// by lockstep (or its description is something else).
+    ///
+    /// # Errors
+    /// When it is a lockstep manifest of a newer schema than this lockstep understands.
+    pub fn from_description(description: Option<&str>) -> Result<Option<Self>, String> {
+        let Some(text) = description else {
+            return Ok(None);
+        };
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+            return Ok(None);
+        };
+        let Some(version) = value
+            .get("schema_version")
+            .and_then(serde_json::Value::as_u64)
+        else {
+            return Ok(None);
+        };
+        if version > u64::from(SCHEMA_VERSION) {
+            return Err(format!(
+                "the snapshot's manifest has schema {version}, this lockstep reads up to {SCHEMA_VERSION}: upgrade lockstep"
+            ));
+        }
+        Ok(serde_json::from_value(value).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            schema_version: SCHEMA_VERSION,
+            lockstep_version: "0.1.0".into(),
+            set: "admin".into(),
+            host: "dx1".into(),
+            mode: "admin".into(),
+            im_version: Some("1.9.2".into()),
+            members: vec![],
+            inventory: Inventory::default(),
+        }
+    }
+
+    #[test]
+    fn round_trips_through_the_description() {
+        let m = manifest();
+        let text = m.to_description().unwrap();
+        assert_eq!(Manifest::from_description(Some(&text)).unwrap(), Some(m));
+    }
+
+    #[test]
+    fn foreign_descriptions_are_not_manifests() {
+        assert_eq!(Manifest::from_description(None).unwrap(), None);
+        assert_eq!(
+            Manifest::from_description(Some("nightly run")).unwrap(),
+            None
+        );
+        assert_eq!(Manifest::from_description(Some("{\"a\":1}")).unwrap(), None);
+    }
+
+    #[test]
+    fn newer_schemas_are_refused() {
+        let err = Manifest::from_description(Some("{\"schema_version\":99}")).unwrap_err();
+        assert!(err.contains("upgrade lockstep"));
+    }
+}

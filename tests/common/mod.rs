@@ -1,0 +1,185 @@
+//! Test harness: a fresh sample host and repository per test, and the real `lockstep` binary run
+//! against them (like ripgrep's `tests/util.rs`).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use lockstep::sample::{self, SampleHost, SampleOptions, Shape};
+
+/// A sample host, a repository beside it and the binary to run against both.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub host: SampleHost,
+}
+
+/// What one run of the binary produced.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(
+            self.code, 0,
+            "lockstep failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+impl Env {
+    /// A host of the given shape, with an initialised repository.
+    pub fn new(shape: Shape) -> Self {
+        Self::with(SampleOptions {
+            shape,
+            ..SampleOptions::default()
+        })
+    }
+
+    /// A host built with `opts`, with an initialised repository.
+    pub fn with(opts: SampleOptions) -> Self {
+        let env = Self::bare(opts);
+        env.run(&["init"]).ok();
+        env
+    }
+
+    /// A host built with `opts`, without a repository.
+    pub fn bare(opts: SampleOptions) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let host = sample::build(&dir.path().join("host"), &opts).expect("sample host");
+        std::fs::write(dir.path().join("password"), "test-password\n").expect("password");
+        // The tests never read the machine's own configuration.
+        std::fs::write(dir.path().join("lockstep.toml"), "").expect("config");
+        Self { dir, host }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("host")
+    }
+
+    pub fn repo(&self) -> PathBuf {
+        self.dir.path().join("repo")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The physical path of a logical path on the sample host.
+    pub fn physical(&self, logical: &str) -> PathBuf {
+        self.root().join(logical.trim_start_matches('/'))
+    }
+
+    /// A command with the repository, password and root of this environment.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockstep"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("LOCKSTEP_REPOSITORY", self.repo())
+            .env("LOCKSTEP_PASSWORD_FILE", self.path("password"))
+            .env("LOCKSTEP_CONFIG", self.path("lockstep.toml"))
+            .arg("--root")
+            .arg(self.root())
+            .arg("--host")
+            .arg("dx-test");
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        run(self.command().args(args))
+    }
+
+    /// Backs up and returns the JSON outcome.
+    pub fn backup(&self, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec!["backup", "--json"];
+        args.extend_from_slice(extra);
+        self.run(&args).ok().json()
+    }
+
+    /// The logical top-level paths of instance `i`'s set (as discovered by the binary).
+    pub fn member_paths(&self, extra: &[&str]) -> Vec<PathBuf> {
+        let mut args = vec!["discover", "--json"];
+        args.extend_from_slice(extra);
+        let out = self.run(&args).ok().json();
+        let mut paths: Vec<PathBuf> = out["instances"][0]["set"]["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .map(|m| PathBuf::from(m["path"].as_str().expect("path")))
+            .collect();
+        paths.sort();
+        paths.dedup();
+        paths
+    }
+
+    /// Number of snapshots in the repository.
+    pub fn snapshot_count(&self) -> usize {
+        self.run(&["snapshots", "--json"]).ok().json()["snapshots"]
+            .as_array()
+            .expect("snapshots")
+            .len()
+    }
+}
+
+pub fn run(cmd: &mut Command) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("run lockstep");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// Whether the tests run as root (owners can be restored and checked).
+pub fn is_root() -> bool {
+    lockstep::config::is_root()
+}
+
+/// A listing of `paths` under `root`.
+pub fn listing(root: &Path, paths: &[PathBuf]) -> lockstep::listing::Listing {
+    lockstep::listing::list(root, paths).expect("listing")
+}
+
+/// Whether a tool is on PATH.
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Skips a test that needs `tool` when it is absent, unless running in CI, where it must exist.
+pub fn require(tool: &str) -> bool {
+    if have(tool) {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{tool} is required in CI: scripts/test.sh installs it"
+    );
+    eprintln!(
+        "SKIPPED: {tool} is not installed; run ./scripts/test.sh to install it and run this test"
+    );
+    false
+}

@@ -1,0 +1,162 @@
+//! Backup → restore round trips through the real binary, and incremental backups.
+
+mod common;
+
+use common::{Env, is_root, listing};
+use lockstep::listing::{Ignore, diff};
+use lockstep::sample::{SampleOptions, Shape, apply_fix_pack};
+
+fn restore_and_compare(
+    env: &Env,
+    snapshot: &str,
+    members: &[std::path::PathBuf],
+    expected: &lockstep::listing::Listing,
+) {
+    let target = env.path(&format!("restore-{snapshot}"));
+    let out = env
+        .run(&[
+            "restore",
+            snapshot,
+            "--target",
+            target.to_str().unwrap(),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert!(out["files"].as_u64().unwrap() > 0);
+    let restored = listing(&target, members);
+    let differences = diff(expected, &restored, Ignore { owner: !is_root() });
+    assert!(
+        differences.is_empty(),
+        "restore differs in {} entries:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
+
+#[test]
+fn whole_set_round_trip_is_exact() {
+    for shape in [Shape::Admin, Shape::NonAdmin] {
+        let env = Env::new(shape);
+        let members = env.member_paths(&[]);
+        let before = listing(&env.root(), &members);
+        // The sample carries every kind of entry a restore can get wrong.
+        let kinds: Vec<&str> = before.values().map(|e| e.kind).collect();
+        assert!(kinds.contains(&"symlink") && kinds.contains(&"dir"));
+        assert!(before.values().any(|e| e.hardlink_of.is_some()));
+        assert!(before.values().any(|e| e.mode == 0o600));
+        if is_root() && shape == Shape::NonAdmin {
+            assert!(before.values().any(|e| e.uid == 1001));
+        }
+
+        let out = env.backup(&["--label", "first"]);
+        let id = out["snapshot"].as_str().unwrap().to_owned();
+        assert_eq!(
+            out["set"],
+            if shape == Shape::Admin {
+                "admin"
+            } else {
+                "wasadm"
+            }
+        );
+        restore_and_compare(&env, &id, &members, &before);
+        // `latest` names the same snapshot.
+        let latest = env.path("latest");
+        env.run(&["restore", "latest", "--target", latest.to_str().unwrap()])
+            .ok();
+        assert!(
+            diff(
+                &before,
+                &listing(&latest, &members),
+                Ignore { owner: !is_root() }
+            )
+            .is_empty()
+        );
+    }
+}
+
+#[test]
+fn incremental_backups_store_only_the_change() {
+    let env = Env::with(SampleOptions {
+        files: 600,
+        bytes: 8 << 20,
+        ..SampleOptions::default()
+    });
+    let first = env.backup(&[]);
+    let total = first["bytes_total"].as_u64().unwrap();
+    assert!(first["bytes_added"].as_u64().unwrap() > total / 2);
+
+    let second = env.backup(&[]);
+    assert_eq!(second["parent"], first["snapshot"]);
+    assert_eq!(second["files_new"], 0);
+    assert_eq!(second["files_changed"], 0);
+    // Only the new tree metadata (a few KiB) is added; no file data is read again.
+    assert!(
+        second["bytes_added"].as_u64().unwrap() < 64 * 1024,
+        "no-change backup added {}",
+        second["bytes_added"]
+    );
+
+    let members = env.member_paths(&[]);
+    let before_fix = listing(&env.root(), &members);
+    let report = apply_fix_pack(&env.host, 0).unwrap();
+    let third = env.backup(&["--label", "after fix pack"]);
+    let added = third["bytes_added"].as_u64().unwrap();
+    assert!(
+        added >= report.bytes_written / 2 && added <= report.bytes_written * 2 + 256 * 1024,
+        "fix pack wrote {} bytes, backup added {added}",
+        report.bytes_written
+    );
+    assert!(third["files_changed"].as_u64().unwrap() + third["files_new"].as_u64().unwrap() > 0);
+
+    // The first snapshot still restores the pre-fix-pack host exactly.
+    restore_and_compare(
+        &env,
+        first["snapshot"].as_str().unwrap(),
+        &members,
+        &before_fix,
+    );
+
+    let listed = env.run(&["snapshots", "--json"]).ok().json();
+    let snaps = listed["snapshots"].as_array().unwrap();
+    assert_eq!(snaps.len(), 3);
+    assert_eq!(snaps[2]["label"], "after fix pack");
+    assert_ne!(
+        snaps[0]["summary"], snaps[2]["summary"],
+        "the inventory summary shows the fix pack"
+    );
+    assert_eq!(snaps[0]["manifest"]["schema_version"], 1);
+    assert_eq!(snaps[0]["host"], "dx-test");
+}
+
+#[test]
+fn snapshot_manifest_is_readable_without_restoring() {
+    let env = Env::new(Shape::Admin);
+    env.backup(&[]);
+    let out = env.run(&["snapshots", "--json"]).ok().json();
+    let manifest = &out["snapshots"][0]["manifest"];
+    let roles: Vec<&str> = manifest["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    for role in [
+        "im-registry",
+        "im-install",
+        "im-agent-data",
+        "im-shared",
+        "product",
+    ] {
+        assert!(roles.contains(&role), "{role} missing: {roles:?}");
+    }
+    assert!(
+        manifest["inventory"]["package_groups"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 2
+    );
+    let text = env.run(&["snapshots"]).ok().stdout;
+    assert!(text.contains("WAS ND 9.0.5.17"), "{text}");
+}
