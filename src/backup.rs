@@ -16,33 +16,77 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use rustic_core::repofile::SnapshotSummary;
+use rustic_core::repofile::SnapshotFile;
 use rustic_core::{
-    BackupOptions, Excludes, LocalSource, LocalSourceFilterOptions, LocalSourceSaveOptions,
+    BackupOptions, IndexedIdsStatus, LocalSource, LocalSourceFilterOptions, LocalSourceSaveOptions,
     ReadSource, ReadSourceEntry, ReadSourceOpen, RusticResult, SnapshotOptions,
 };
 use serde::Serialize;
 
+use crate::fault;
+use crate::fingerprint::{Changes, Fingerprint};
+use crate::hooks::{HookOutcome, Hooks, Phase, run_phase};
 use crate::hostfs::HostRoot;
-use crate::im::discover::Instance;
-use crate::manifest::{Manifest, SCHEMA_VERSION, TAG, set_tag};
+use crate::im::discover::{DiscoverOptions, Instance, discover, select};
+use crate::manifest::{
+    Consistency, Manifest, PreflightRecord, SCHEMA_VERSION, TAG, Verdict, set_tag,
+};
+use crate::preflight::{PreflightOptions, PreflightReport, preflight};
 use crate::repo::{OpenRepo, set_snapshots};
 use crate::tree::dir_node;
 use crate::{Error, Result};
 
-/// What to back up and how to label it.
+/// The repository with its index loaded, as a backup needs it.
+type IndexedRepo = rustic_core::Repository<IndexedIdsStatus>;
+
+/// What to back up, how to label it and which safety rules apply.
 #[derive(Debug, Clone)]
 pub struct BackupRequest<'a> {
     /// The host's filesystem.
     pub host: &'a HostRoot,
     /// The discovered instance whose set is backed up.
     pub instance: &'a Instance,
+    /// How the instance was discovered (to read IM's records again after the snapshot).
+    pub discover: DiscoverOptions,
     /// The set's name (tags and parent selection).
     pub set_name: String,
     /// The host name recorded in the snapshot.
     pub host_name: String,
     /// A free-text label (`--label`).
     pub label: Option<String>,
+    /// Glob patterns (logical paths) left out of product and extra members.
+    pub excludes: Vec<String>,
+    /// Preflight policy (offline, allowed missing roles, repository directory).
+    pub preflight: PreflightOptions,
+    /// Attempts after an inconsistent one.
+    pub retries: u32,
+    /// Hooks around the backup.
+    pub hooks: Hooks,
+}
+
+impl<'a> BackupRequest<'a> {
+    /// A request with the default policy: online allowed, nothing missing allowed, 2 retries,
+    /// no hooks, no excludes, no free-space check.
+    #[must_use]
+    pub fn new(
+        host: &'a HostRoot,
+        instance: &'a Instance,
+        discover: DiscoverOptions,
+        host_name: String,
+    ) -> Self {
+        Self {
+            host,
+            instance,
+            discover,
+            set_name: instance.name.clone(),
+            host_name,
+            label: None,
+            excludes: Vec::new(),
+            preflight: PreflightOptions::default(),
+            retries: 2,
+            hooks: Hooks::default(),
+        }
+    }
 }
 
 /// What a backup did.
@@ -70,46 +114,133 @@ pub struct BackupOutcome {
     pub bytes_stored: u64,
     /// Wall time of the snapshot, in seconds.
     pub seconds: f64,
+    /// The consistency check's result.
+    pub consistency: Consistency,
+    /// What preflight found.
+    pub preflight: PreflightReport,
+    /// Every hook that ran, in order.
+    pub hooks: Vec<HookOutcome>,
 }
 
-impl BackupOutcome {
-    fn from_summary(
-        id: String,
-        parent: Option<String>,
-        req: &BackupRequest<'_>,
-        s: &SnapshotSummary,
-    ) -> Self {
+/// Why a backup failed, with what ran on the way.
+#[derive(Debug)]
+pub struct BackupFailure {
+    /// The error to show.
+    pub error: Error,
+    /// Hooks that ran (before, on-failure, finally).
+    pub hooks: Vec<HookOutcome>,
+    /// The preflight report, when preflight ran.
+    pub preflight: Option<PreflightReport>,
+}
+
+impl From<Error> for BackupFailure {
+    fn from(error: Error) -> Self {
         Self {
-            snapshot: id,
-            parent,
-            set: req.set_name.clone(),
-            host: req.host_name.clone(),
-            files_new: s.files_new,
-            files_changed: s.files_changed,
-            files_unmodified: s.files_unmodified,
-            bytes_total: s.total_bytes_processed,
-            bytes_added: s.data_added,
-            bytes_stored: s.data_added_packed,
-            seconds: s.total_duration,
+            error,
+            hooks: Vec::new(),
+            preflight: None,
         }
     }
 }
 
-/// Backs up the instance's set as one snapshot.
+/// Paths of entries that changed while the product members were read, kept in the manifest.
+const PRODUCT_CHANGES_KEPT: usize = 50;
+
+/// Backs up the instance's set as one consistent snapshot: before hooks → preflight →
+/// fingerprint → snapshot → fingerprint again (retrying when IM's roles changed) → after hooks;
+/// on-failure hooks when anything failed, finally hooks always.
 ///
 /// # Errors
-/// Refused when a member is missing; an error when any file of the set could not be read (the
-/// incomplete snapshot is removed) or the repository fails.
-pub fn backup(repo: OpenRepo, req: &BackupRequest<'_>) -> Result<BackupOutcome> {
-    let set = &req.instance.set;
-    if let Some(m) = set.missing().next() {
-        return Err(Error::Refused(format!(
-            "set member {} {} does not exist on the host; nothing was backed up (restore it first, or check IM's records with `lockstep discover`)",
-            m.role,
-            m.path.display()
-        )));
+/// Refused (exit 3) by preflight or when the set kept changing; an error when a hook failed,
+/// any file of the set could not be read (the snapshot is discarded), or the repository fails.
+pub fn backup(repo: OpenRepo, req: &BackupRequest<'_>) -> Result<BackupOutcome, BackupFailure> {
+    let mut env: Vec<(&str, String)> = vec![
+        ("LOCKSTEP_SET", req.set_name.clone()),
+        ("LOCKSTEP_HOST", req.host_name.clone()),
+        ("LOCKSTEP_ROOT", req.host.root().display().to_string()),
+    ];
+    let mut hooks = run_phase(&req.hooks, Phase::Before, &env);
+    let mut preflight_report = None;
+    let result = match hooks.iter().find(|h| !h.ok()) {
+        Some(failed) => Err(Error::Other(format!(
+            "{}; nothing was backed up",
+            failed.describe()
+        ))),
+        None => {
+            let before = hooks.clone();
+            attempt(repo, req, before, &mut preflight_report)
+        }
+    };
+    let result = result.and_then(|mut outcome| {
+        env.push(("LOCKSTEP_SNAPSHOT", outcome.snapshot.clone()));
+        let after = run_phase(&req.hooks, Phase::After, &env);
+        let failed = after.iter().find(|h| !h.ok()).map(HookOutcome::describe);
+        hooks.extend(after);
+        match failed {
+            Some(msg) => Err(Error::Other(format!(
+                "snapshot {} was saved, but the {msg}",
+                crate::report::short(&outcome.snapshot)
+            ))),
+            None => {
+                outcome.hooks.clone_from(&hooks);
+                Ok(outcome)
+            }
+        }
+    });
+    let result = match result {
+        Ok(outcome) => Ok(outcome),
+        Err(error) => {
+            hooks.extend(run_phase(&req.hooks, Phase::OnFailure, &env));
+            Err(error)
+        }
+    };
+    hooks.extend(run_phase(&req.hooks, Phase::Finally, &env));
+    match result {
+        Ok(mut outcome) => {
+            outcome.hooks = hooks;
+            Ok(outcome)
+        }
+        Err(error) => Err(BackupFailure {
+            error,
+            hooks,
+            preflight: preflight_report,
+        }),
     }
-    let manifest = Manifest {
+}
+
+/// Preflight, then snapshot attempts until one is consistent.
+fn attempt(
+    repo: OpenRepo,
+    req: &BackupRequest<'_>,
+    before_hooks: Vec<HookOutcome>,
+    preflight_out: &mut Option<PreflightReport>,
+) -> Result<BackupOutcome> {
+    let parent = set_snapshots(&repo, Some(&req.set_name), Some(&req.host_name))?
+        .into_iter()
+        .rev()
+        .find(|s| {
+            s.manifest
+                .as_ref()
+                .is_some_and(|m| m.consistency.verdict == Verdict::Consistent)
+        })
+        .map(|s| s.id());
+    let mut pf_opts = req.preflight.clone();
+    pf_opts.incremental = parent.is_some();
+    let report = preflight(req.host, req.instance, &pf_opts);
+    *preflight_out = Some(report.clone());
+    if let Some(first) = report.refusals.first() {
+        let more = report.refusals.len() - 1;
+        return Err(Error::Refused(if more == 0 {
+            first.clone()
+        } else {
+            format!("{first} (and {more} more: see `lockstep preflight`)")
+        }));
+    }
+
+    let set = &req.instance.set;
+    let im_paths = role_paths(set, true);
+    let other_paths = role_paths(set, false);
+    let mut manifest = Manifest {
         schema_version: SCHEMA_VERSION,
         lockstep_version: env!("CARGO_PKG_VERSION").into(),
         set: req.set_name.clone(),
@@ -118,19 +249,120 @@ pub fn backup(repo: OpenRepo, req: &BackupRequest<'_>) -> Result<BackupOutcome> 
         im_version: req.instance.inventory.im_version.clone(),
         members: set.members.clone(),
         inventory: req.instance.inventory.clone(),
+        consistency: Consistency::default(),
+        preflight: PreflightRecord {
+            mode: report.mode.clone(),
+            process_rule: report.process_rule.clone(),
+            servers_running: report
+                .servers_running
+                .iter()
+                .map(|s| format!("{} (pid {})", s.name, s.pid))
+                .collect(),
+            missing_allowed: report.missing.iter().map(|(_, p)| p.clone()).collect(),
+            skipped: if report.space.is_none() {
+                vec!["free space: the repository is not a local directory".into()]
+            } else {
+                Vec::new()
+            },
+        },
+        hooks: before_hooks,
     };
-    let parent = set_snapshots(&repo, Some(&req.set_name), Some(&req.host_name))?
-        .pop()
-        .map(|s| s.id());
+    let excludes = Excludes::new(&req.excludes, &im_paths)?;
+    let repo = repo.to_indexed_ids()?;
 
+    let attempts = req.retries + 1;
+    let mut last_changes = Changes::default();
+    for n in 1..=attempts {
+        let im_before = Fingerprint::take(req.host, &im_paths);
+        let other_before = Fingerprint::take(req.host, &other_paths);
+        // Where the crash and race tests step in: after the fingerprint, before any data is read.
+        fault::point("backup-reading");
+        manifest.consistency = Consistency {
+            verdict: Verdict::Unverified,
+            attempts: n,
+            ..Consistency::default()
+        };
+        let snap = write_snapshot(&repo, req, &manifest, parent.as_ref(), &excludes)?;
+
+        let im_after = Fingerprint::take(req.host, &im_paths);
+        let mut changes = im_before.changes(&im_after);
+        let inventory_now = rediscover(req)?;
+        if inventory_now != req.instance.inventory {
+            changes
+                .changed
+                .push(req.instance.agent_data.join("installed.xml"));
+        }
+        if !changes.is_empty() {
+            repo.delete_snapshots(&[snap.id])?;
+            last_changes = changes;
+            continue;
+        }
+        let product_changes = other_before.changes(&Fingerprint::take(req.host, &other_paths));
+        if req.preflight.offline && !product_changes.is_empty() {
+            repo.delete_snapshots(&[snap.id])?;
+            return Err(Error::Refused(format!(
+                "product files changed while they were read ({}), which an --offline backup does not allow; the snapshot was discarded — stop whatever writes there and run again",
+                product_changes.sample(3)
+            )));
+        }
+        let paths = product_changes.paths();
+        manifest.consistency = Consistency {
+            verdict: Verdict::Consistent,
+            attempts: n,
+            product_changes: paths.len(),
+            product_changed_paths: paths.into_iter().take(PRODUCT_CHANGES_KEPT).collect(),
+        };
+        let final_id = seal(&repo, snap.clone(), &manifest)?;
+        let summary = snap.summary.clone().unwrap_or_default();
+        return Ok(BackupOutcome {
+            snapshot: final_id,
+            parent,
+            set: req.set_name.clone(),
+            host: req.host_name.clone(),
+            files_new: summary.files_new,
+            files_changed: summary.files_changed,
+            files_unmodified: summary.files_unmodified,
+            bytes_total: summary.total_bytes_processed,
+            bytes_added: summary.data_added,
+            bytes_stored: summary.data_added_packed,
+            seconds: summary.total_duration,
+            consistency: manifest.consistency.clone(),
+            preflight: report,
+            hooks: Vec::new(),
+        });
+    }
+    Err(Error::Refused(format!(
+        "IM's directories kept changing while they were read ({attempts} attempt{}): {}; no snapshot was kept — make sure Installation Manager is not running and nothing else writes there, then run again",
+        if attempts == 1 { "" } else { "s" },
+        last_changes.sample(5)
+    )))
+}
+
+/// Existing data paths of IM roles (`im == true`) or of the other roles.
+fn role_paths(set: &crate::set::SyncSet, im: bool) -> Vec<PathBuf> {
+    let mut only = set.clone();
+    only.members.retain(|m| m.role.is_im() == im);
+    only.top_level_paths()
+}
+
+/// The instance's inventory as IM records it now.
+fn rediscover(req: &BackupRequest<'_>) -> Result<crate::inventory::Inventory> {
+    let all = discover(req.host, &req.discover)?;
+    Ok(select(&all, Some(&req.instance.name))?.inventory.clone())
+}
+
+/// Writes one snapshot of the set with `manifest`; discards it when anything could not be read.
+fn write_snapshot(
+    repo: &IndexedRepo,
+    req: &BackupRequest<'_>,
+    manifest: &Manifest,
+    parent: Option<&String>,
+    excludes: &Excludes,
+) -> Result<SnapshotFile> {
     let mut snap_opts = SnapshotOptions::default()
         .host(req.host_name.clone())
         .label(req.label.clone().unwrap_or_default())
-        .description(
-            manifest
-                .to_description()
-                .map_err(|e| Error::Other(format!("cannot encode the manifest: {e}")))?,
-        );
+        .description(describe(manifest)?);
     snap_opts = snap_opts
         .add_tags(&format!("{TAG},{}", set_tag(&req.set_name)))
         .map_err(Error::from)?;
@@ -138,18 +370,15 @@ pub fn backup(repo: OpenRepo, req: &BackupRequest<'_>) -> Result<BackupOutcome> 
 
     let mut opts = BackupOptions::default();
     opts.no_scan = true;
-    match &parent {
+    match parent {
         Some(id) => opts.parent_opts.parents = vec![id.clone()],
         // Never let rustic pick a parent from another set by its own grouping.
         None => opts.parent_opts.force = true,
     }
-
-    let paths = set.top_level_paths();
-    let source = SetSource::new(req.host.clone(), paths.clone());
+    let paths = req.instance.set.top_level_paths();
+    let source = SetSource::new(req.host.clone(), paths.clone(), excludes.clone());
     let problems = source.problems();
-    let repo = repo.to_indexed_ids()?;
     let snap = repo.archive(&opts, &source, snap, &paths)?;
-
     let problems = problems.lock().map(|p| p.clone()).unwrap_or_default();
     if let Some(first) = problems.first() {
         repo.delete_snapshots(&[snap.id])?;
@@ -159,13 +388,75 @@ pub fn backup(repo: OpenRepo, req: &BackupRequest<'_>) -> Result<BackupOutcome> 
             if problems.len() == 1 { "y" } else { "ies" }
         )));
     }
-    let summary = snap.summary.clone().unwrap_or_default();
-    Ok(BackupOutcome::from_summary(
-        snap.id.to_hex().as_str().to_owned(),
-        parent,
-        req,
-        &summary,
-    ))
+    Ok(snap)
+}
+
+fn describe(manifest: &Manifest) -> Result<String> {
+    manifest
+        .to_description()
+        .map_err(|e| Error::Other(format!("cannot encode the manifest: {e}")))
+}
+
+/// Replaces the unverified snapshot by one carrying the final manifest; returns its id.
+fn seal(repo: &IndexedRepo, snap: SnapshotFile, manifest: &Manifest) -> Result<String> {
+    let old = snap.id;
+    let mut sealed = snap;
+    sealed.description = Some(describe(manifest)?);
+    let (tree, time, description) = (sealed.tree, sealed.time.clone(), sealed.description.clone());
+    repo.save_snapshots(vec![sealed])?;
+    let new = repo
+        .get_all_snapshots()?
+        .into_iter()
+        .find(|s| s.tree == tree && s.time == time && s.description == description && s.id != old)
+        .ok_or_else(|| {
+            Error::Repo("the verified snapshot could not be found after saving it; run `lockstep snapshots`".into())
+        })?;
+    repo.delete_snapshots(&[old])?;
+    Ok(new.id.to_hex().as_str().to_owned())
+}
+
+/// Exclude patterns on logical paths, never applied inside IM's directories.
+#[derive(Debug, Clone, Default)]
+pub struct Excludes {
+    set: Option<globset::GlobSet>,
+    protected: Vec<PathBuf>,
+}
+
+impl Excludes {
+    /// Compiles `patterns`; `protected` are the IM roles' paths, where nothing is excluded.
+    ///
+    /// # Errors
+    /// On an invalid pattern.
+    pub fn new(patterns: &[String], protected: &[PathBuf]) -> Result<Self> {
+        if patterns.is_empty() {
+            return Ok(Self::default());
+        }
+        let mut builder = globset::GlobSetBuilder::new();
+        for p in patterns {
+            let glob = globset::GlobBuilder::new(p)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| Error::Usage(format!("exclude pattern '{p}': {e}")))?;
+            builder.add(glob);
+        }
+        Ok(Self {
+            set: Some(
+                builder
+                    .build()
+                    .map_err(|e| Error::Usage(format!("exclude patterns: {e}")))?,
+            ),
+            protected: protected.to_vec(),
+        })
+    }
+
+    /// Whether the entry at logical `path` is left out.
+    #[must_use]
+    pub fn excludes(&self, path: &Path) -> bool {
+        match &self.set {
+            Some(set) => !self.protected.iter().any(|p| path.starts_with(p)) && set.is_match(path),
+            None => false,
+        }
+    }
 }
 
 /// Shared list of problems met while reading the set.
@@ -183,17 +474,19 @@ fn record(problems: &Problems, msg: String) {
 pub struct SetSource {
     host: HostRoot,
     members: Vec<PathBuf>,
+    excludes: Excludes,
     problems: Problems,
 }
 
 impl SetSource {
     /// A source over `members` (logical data paths; nested ones already removed).
     #[must_use]
-    pub fn new(host: HostRoot, mut members: Vec<PathBuf>) -> Self {
+    pub fn new(host: HostRoot, mut members: Vec<PathBuf>, excludes: Excludes) -> Self {
         members.sort();
         Self {
             host,
             members,
+            excludes,
             problems: Arc::default(),
         }
     }
@@ -263,7 +556,7 @@ impl SetSource {
     fn walk(&self, logical: PathBuf, physical: PathBuf) -> Box<dyn Iterator<Item = Entry> + Send> {
         let source = match LocalSource::new(
             LocalSourceSaveOptions::default(),
-            &Excludes::default(),
+            &rustic_core::Excludes::default(),
             &LocalSourceFilterOptions::default(),
             std::slice::from_ref(&physical),
         ) {
@@ -281,6 +574,9 @@ impl SetSource {
             }
         };
         let problems = Arc::clone(&self.problems);
+        let excludes = self.excludes.clone();
+        // Entries arrive in tree order, so an excluded directory's contents follow it directly.
+        let mut excluded_dir: Option<PathBuf> = None;
         Box::new(source.entries().filter_map(move |item| match item {
             Ok(ReadSourceEntry { path, node, open }) => {
                 let rel = path.strip_prefix(&physical).unwrap_or(Path::new(""));
@@ -289,6 +585,18 @@ impl SetSource {
                 } else {
                     logical.join(rel)
                 };
+                if excluded_dir
+                    .as_ref()
+                    .is_some_and(|d| logical_path.starts_with(d))
+                {
+                    return None;
+                }
+                if excludes.excludes(&logical_path) {
+                    if node.is_dir() {
+                        excluded_dir = Some(logical_path);
+                    }
+                    return None;
+                }
                 let open = open.map(|inner| TrackedOpen {
                     inner,
                     path: logical_path.clone(),

@@ -27,6 +27,41 @@ pub struct Config {
     pub host: Option<String>,
     /// Extra members added to the set (profiles, custom files), as logical paths.
     pub extras: Vec<PathBuf>,
+    /// Glob patterns (on logical paths) left out of product and extra members, e.g.
+    /// `/opt/HCL/WebSphere/wp_profile/logs/**`. Never applied inside IM's own directories.
+    pub excludes: Vec<String>,
+    /// Commands run around a backup.
+    pub hooks: HooksConfig,
+    /// Backup settings.
+    pub backup: BackupConfig,
+}
+
+/// `[hooks]`: commands run around a backup.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct HooksConfig {
+    /// Run before the backup; a failure aborts it.
+    pub before: Vec<String>,
+    /// Run after a successful backup.
+    pub after: Vec<String>,
+    /// Run when the backup fails.
+    pub on_failure: Vec<String>,
+    /// Always run, last.
+    pub finally: Vec<String>,
+    /// Seconds each hook may run (default 300).
+    pub timeout: Option<u64>,
+}
+
+/// `[backup]`: how backups behave.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct BackupConfig {
+    /// Refuse when product servers are running.
+    pub offline: Option<bool>,
+    /// Attempts after an inconsistent one (default 2).
+    pub retries: Option<u32>,
+    /// Roles whose members may be missing.
+    pub allow_missing: Vec<String>,
 }
 
 /// The default configuration file for this user.
@@ -110,6 +145,23 @@ mod tests {
         assert_eq!(c.repository.as_deref(), Some("/srv/repo"));
         assert_eq!(c.extras, vec![PathBuf::from("/opt/custom")]);
         assert_eq!(c.repository_options["bucket"], "b");
+    }
+
+    #[test]
+    fn parses_hooks_and_backup_tables() {
+        let c = Config::parse(
+            "excludes = ['/opt/x/logs/**']\n[hooks]\nbefore = ['stop.sh']\nfinally = ['start.sh']\ntimeout = 60\n[backup]\noffline = true\nretries = 5\nallow-missing = ['extra']\n",
+            Path::new("/c.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.hooks.before, vec!["stop.sh".to_owned()]);
+        assert_eq!(c.hooks.timeout, Some(60));
+        assert_eq!(c.backup.retries, Some(5));
+        assert_eq!(c.backup.offline, Some(true));
+        let err = Config::parse("[hooks]\nbefor = ['x']\n", Path::new("/c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("befor") && err.contains(":2"), "{err}");
     }
 
     #[test]

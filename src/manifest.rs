@@ -8,6 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::path::PathBuf;
+
+use crate::hooks::HookOutcome;
 use crate::inventory::Inventory;
 use crate::set::Member;
 
@@ -23,8 +26,52 @@ pub fn set_tag(set: &str) -> String {
     format!("set={set}")
 }
 
+/// Whether a snapshot is one consistent moment of the set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// The IM roles and the inventory were the same before and after the data was read.
+    Consistent,
+    /// Not (yet) verified: lockstep stopped between writing and verifying the snapshot.
+    #[default]
+    Unverified,
+}
+
+/// The consistency check's result.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consistency {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Attempts made (1 = the first try was consistent).
+    pub attempts: u32,
+    /// Product/extra entries that changed while they were read (an online backup's logs).
+    #[serde(default)]
+    pub product_changes: usize,
+    /// The first of those paths.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub product_changed_paths: Vec<PathBuf>,
+}
+
+/// What preflight saw, as recorded in the manifest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreflightRecord {
+    /// `online` (product servers running) or `offline`.
+    pub mode: String,
+    /// Which process rule ran (`path+name`, or `path` under `--root`).
+    pub process_rule: String,
+    /// Servers running during the backup.
+    #[serde(default)]
+    pub servers_running: Vec<String>,
+    /// Members allowed to be missing and missing.
+    #[serde(default)]
+    pub missing_allowed: Vec<PathBuf>,
+    /// Checks skipped, and why.
+    #[serde(default)]
+    pub skipped: Vec<String>,
+}
+
 /// What a snapshot holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     /// Schema of this document; readers refuse versions they do not know.
     pub schema_version: u32,
@@ -43,6 +90,15 @@ pub struct Manifest {
     pub members: Vec<Member>,
     /// What IM said was installed when the snapshot was taken.
     pub inventory: Inventory,
+    /// The consistency check.
+    #[serde(default)]
+    pub consistency: Consistency,
+    /// What preflight saw.
+    #[serde(default)]
+    pub preflight: PreflightRecord,
+    /// The `before` hooks that ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<HookOutcome>,
 }
 
 impl Manifest {
@@ -95,6 +151,9 @@ mod tests {
             im_version: Some("1.9.2".into()),
             members: vec![],
             inventory: Inventory::default(),
+            consistency: Consistency::default(),
+            preflight: PreflightRecord::default(),
+            hooks: Vec::new(),
         }
     }
 

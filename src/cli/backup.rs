@@ -1,10 +1,28 @@
-//! `lockstep backup`: the whole sync set as one snapshot.
+//! `lockstep backup`: the whole sync set as one consistent snapshot.
+
+use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{Ctx, bytes, print_json};
-use crate::Result;
+use super::{Ctx, bytes, print_json, short};
 use crate::backup::{BackupOutcome, BackupRequest, backup};
+use crate::hooks::{DEFAULT_TIMEOUT, Hooks};
+use crate::im::discover::Instance;
+use crate::manifest::Verdict;
+use crate::preflight::PreflightOptions;
+use crate::set::Role;
+use crate::{Error, Result};
+
+/// The safety policy shared by `backup` and `preflight`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Policy {
+    /// Refuse when product servers are running (and when product files change while read).
+    #[arg(long)]
+    pub offline: bool,
+    /// Allow members of ROLE to be missing (repeatable, or comma-separated).
+    #[arg(long, value_name = "ROLE", value_delimiter = ',')]
+    pub allow_missing: Vec<Role>,
+}
 
 /// Arguments of `backup`.
 #[derive(Debug, clap::Args)]
@@ -12,6 +30,27 @@ pub struct Args {
     /// A label for the snapshot (e.g. "before CF220").
     #[arg(long)]
     label: Option<String>,
+    #[command(flatten)]
+    policy: Policy,
+    /// Attempts after one during which IM's directories changed (default 2).
+    #[arg(long, value_name = "N")]
+    retries: Option<u32>,
+    /// Run CMD before the backup (e.g. stopServer.sh); a failure aborts it. Repeatable; replaces
+    /// the configuration's `before` hooks.
+    #[arg(long = "before", value_name = "CMD")]
+    before: Vec<String>,
+    /// Run CMD after a successful backup. Repeatable.
+    #[arg(long = "after", value_name = "CMD")]
+    after: Vec<String>,
+    /// Run CMD when the backup fails. Repeatable.
+    #[arg(long = "on-failure", value_name = "CMD")]
+    on_failure: Vec<String>,
+    /// Run CMD at the end, whatever happened. Repeatable.
+    #[arg(long = "finally", value_name = "CMD")]
+    finally: Vec<String>,
+    /// Seconds each hook may run before it is killed (default 300).
+    #[arg(long, value_name = "SECS")]
+    hook_timeout: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -21,38 +60,82 @@ struct Output<'a> {
     outcome: &'a BackupOutcome,
 }
 
+impl Ctx {
+    /// The preflight options from flags, then configuration.
+    pub fn preflight_options(&self, policy: &Policy) -> Result<PreflightOptions> {
+        let mut allow_missing = policy.allow_missing.clone();
+        for role in &self.config.backup.allow_missing {
+            allow_missing.push(role.parse().map_err(|e: String| {
+                Error::Usage(format!("configuration [backup] allow-missing: {e}"))
+            })?);
+        }
+        Ok(PreflightOptions {
+            offline: policy.offline || self.config.backup.offline.unwrap_or(false),
+            allow_missing,
+            repository_dir: self.repo_spec()?.local_dir(),
+            incremental: false,
+        })
+    }
+}
+
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let host = ctx.host()?;
     let instance = ctx.instance()?;
     let repo = ctx.open_repo()?;
-    let outcome = backup(
-        repo,
-        &BackupRequest {
-            host: &host,
-            instance: &instance,
-            set_name: instance.name.clone(),
-            host_name: ctx.host_name(),
-            label: args.label.clone(),
-        },
-    )?;
+    let pick = |flag: &Vec<String>, config: &Vec<String>| {
+        if flag.is_empty() {
+            config.clone()
+        } else {
+            flag.clone()
+        }
+    };
+    let hooks_config = &ctx.config.hooks;
+    let mut req = BackupRequest::new(&host, &instance, ctx.discover_options(), ctx.host_name());
+    req.label = args.label.clone();
+    req.excludes = ctx.config.excludes.clone();
+    req.preflight = ctx.preflight_options(&args.policy)?;
+    req.retries = args.retries.or(ctx.config.backup.retries).unwrap_or(2);
+    req.hooks = Hooks {
+        before: pick(&args.before, &hooks_config.before),
+        after: pick(&args.after, &hooks_config.after),
+        on_failure: pick(&args.on_failure, &hooks_config.on_failure),
+        finally: pick(&args.finally, &hooks_config.finally),
+        timeout: args
+            .hook_timeout
+            .or(hooks_config.timeout)
+            .map_or(DEFAULT_TIMEOUT, Duration::from_secs),
+    };
+    let outcome = backup(repo, &req).map_err(|f| f.error)?;
     if ctx.global.json {
         print_json(&Output {
             schema_version: 1,
             outcome: &outcome,
         })?;
     } else {
-        print_outcome(&outcome, instance.set.members.len());
+        print_outcome(&outcome, &instance);
     }
     Ok(0)
 }
 
 /// The human summary of a backup.
-pub fn print_outcome(o: &BackupOutcome, members: usize) {
+pub fn print_outcome(o: &BackupOutcome, instance: &Instance) {
     println!(
-        "snapshot {} saved: set {} of {}, {members} members",
+        "snapshot {} saved: set {} of {}, {} members, {}",
         short(&o.snapshot),
         o.set,
-        o.host
+        o.host,
+        instance.set.members.len(),
+        match o.consistency.verdict {
+            Verdict::Consistent => format!(
+                "consistent{}",
+                if o.consistency.attempts > 1 {
+                    format!(" on attempt {}", o.consistency.attempts)
+                } else {
+                    String::new()
+                }
+            ),
+            Verdict::Unverified => "NOT verified".to_owned(),
+        }
     );
     println!(
         "  files: {} new, {} changed, {} unchanged ({} in the set)",
@@ -71,9 +154,19 @@ pub fn print_outcome(o: &BackupOutcome, members: usize) {
             .map(|p| format!(", compared with {}", short(p)))
             .unwrap_or_default()
     );
-}
-
-/// The first 8 characters of a snapshot id, as restic shows them.
-pub fn short(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
+    if o.preflight.mode == "online" {
+        println!(
+            "  online backup: {} running; {} product entries changed while read (listed in the manifest)",
+            o.preflight
+                .servers_running
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            o.consistency.product_changes
+        );
+    }
+    for h in &o.hooks {
+        println!("  {}", h.describe());
+    }
 }

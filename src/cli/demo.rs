@@ -6,7 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::backup::{print_outcome, short};
+use super::backup::print_outcome;
+use super::short;
 use super::{Ctx, bytes};
 use crate::backup::{BackupRequest, backup};
 use crate::hostfs::HostRoot;
@@ -191,16 +192,9 @@ fn run_backup(
     label: &str,
 ) -> Result<String> {
     let repo = spec.open(PASSWORD)?;
-    let outcome = backup(
-        repo,
-        &BackupRequest {
-            host,
-            instance,
-            set_name: instance.name.clone(),
-            host_name: "dx-demo".into(),
-            label: Some(label.into()),
-        },
-    )?;
-    print_outcome(&outcome, instance.set.members.len());
+    let mut req = BackupRequest::new(host, instance, DiscoverOptions::default(), "dx-demo".into());
+    req.label = Some(label.into());
+    let outcome = backup(repo, &req).map_err(|f| f.error)?;
+    print_outcome(&outcome, instance);
     Ok(outcome.snapshot)
 }

@@ -16,6 +16,7 @@ mod backup;
 mod demo;
 mod discover;
 mod init;
+mod preflight;
 mod restore;
 mod snapshots;
 
@@ -86,7 +87,9 @@ enum Command {
     Discover(discover::Args),
     /// Create a repository.
     Init(init::Args),
-    /// Back up the whole sync set as one snapshot.
+    /// Check whether a backup may proceed (IM running, servers, members, space).
+    Preflight(preflight::Args),
+    /// Back up the whole sync set as one consistent snapshot.
     Backup(backup::Args),
     /// List lockstep snapshots.
     Snapshots(snapshots::Args),
@@ -118,17 +121,19 @@ impl Ctx {
         }
     }
 
-    /// Every IM instance on the host.
-    pub fn instances(&self) -> Result<Vec<Instance>> {
+    /// How to discover instances: `--agent-data`, extras from the configuration and flags.
+    pub fn discover_options(&self) -> DiscoverOptions {
         let mut extras = self.config.extras.clone();
         extras.extend(self.global.extras.iter().cloned());
-        discover(
-            &self.host()?,
-            &DiscoverOptions {
-                agent_data: self.global.agent_data.clone(),
-                extras,
-            },
-        )
+        DiscoverOptions {
+            agent_data: self.global.agent_data.clone(),
+            extras,
+        }
+    }
+
+    /// Every IM instance on the host.
+    pub fn instances(&self) -> Result<Vec<Instance>> {
+        discover(&self.host()?, &self.discover_options())
     }
 
     /// The instance to act on.
@@ -178,23 +183,7 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     Ok(())
 }
 
-/// Human-readable bytes (binary units).
-#[must_use]
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    #[allow(clippy::cast_precision_loss)]
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
+pub use crate::report::{bytes, short};
 
 /// Runs lockstep with the process's arguments and returns the exit code.
 #[must_use]
@@ -221,6 +210,7 @@ fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Discover(args) => discover::run(&ctx, &args),
         Command::Init(args) => init::run(&ctx, &args),
+        Command::Preflight(args) => preflight::run(&ctx, &args),
         Command::Backup(args) => backup::run(&ctx, &args),
         Command::Snapshots(args) => snapshots::run(&ctx, &args),
         Command::Restore(args) => restore::run(&ctx, &args),

@@ -4,8 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::backup::short;
-use super::{Ctx, bytes, print_json};
+use super::{Ctx, bytes, print_json, short};
 use crate::repo::find_snapshot;
 use crate::restore::{RestoreOutcome, restore_to_target};
 use crate::{Error, Result};

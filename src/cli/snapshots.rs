@@ -2,8 +2,7 @@
 
 use serde::Serialize;
 
-use super::backup::short;
-use super::{Ctx, print_json};
+use super::{Ctx, print_json, short};
 use crate::Result;
 use crate::manifest::Manifest;
 use crate::repo::set_snapshots;

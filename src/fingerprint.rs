@@ -1,0 +1,204 @@
+//! Fingerprints: proof that nothing in the set changed while it was read.
+//!
+//! A fingerprint is every entry's type, size, mtime, ctime, inode, mode and owner under a set of
+//! members, taken from metadata alone. lockstep takes one before the backup reads any data and
+//! one after the snapshot is written; any difference in an IM role means the snapshot may hold a
+//! torn set (IM rewrote its records half-way), so it is not kept. ctime catches what mtime alone
+//! misses (a file rewritten with its old mtime restored).
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::hostfs::HostRoot;
+
+/// One entry's metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    kind: u32,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    inode: u64,
+    mode: u32,
+    owner: (u32, u32),
+}
+
+/// The metadata of every entry under some members, by logical path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fingerprint {
+    entries: BTreeMap<PathBuf, Stamp>,
+    /// Entries that vanished while they were being listed.
+    unreadable: Vec<PathBuf>,
+}
+
+/// What changed between two fingerprints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Changes {
+    /// Entries present only in the later fingerprint.
+    pub added: Vec<PathBuf>,
+    /// Entries whose metadata differs.
+    pub changed: Vec<PathBuf>,
+    /// Entries present only in the earlier fingerprint.
+    pub removed: Vec<PathBuf>,
+}
+
+impl Changes {
+    /// Whether nothing changed.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
+    }
+
+    /// All changed paths, sorted.
+    #[must_use]
+    pub fn paths(&self) -> Vec<PathBuf> {
+        let mut all: Vec<PathBuf> = self
+            .added
+            .iter()
+            .chain(&self.changed)
+            .chain(&self.removed)
+            .cloned()
+            .collect();
+        all.sort();
+        all
+    }
+
+    /// Up to `n` changed paths, for a message: `a, b, c and 4 more`.
+    #[must_use]
+    pub fn sample(&self, n: usize) -> String {
+        let all = self.paths();
+        let shown: Vec<String> = all
+            .iter()
+            .take(n)
+            .map(|p| p.display().to_string())
+            .collect();
+        if all.len() > n {
+            format!("{} and {} more", shown.join(", "), all.len() - n)
+        } else {
+            shown.join(", ")
+        }
+    }
+}
+
+impl Fingerprint {
+    /// Fingerprints everything under `members` (logical paths) on `host`.
+    #[must_use]
+    pub fn take(host: &HostRoot, members: &[PathBuf]) -> Self {
+        let mut fp = Fingerprint::default();
+        for member in members {
+            let physical = host.physical(member);
+            for entry in walkdir::WalkDir::new(&physical).follow_root_links(false) {
+                let entry = match entry {
+                    Ok(e) => e,
+                    Err(e) => {
+                        let path = e.path().unwrap_or(&physical);
+                        fp.unreadable.push(logical(member, &physical, path));
+                        continue;
+                    }
+                };
+                let Ok(m) = entry.metadata() else {
+                    fp.unreadable.push(logical(member, &physical, entry.path()));
+                    continue;
+                };
+                fp.entries.insert(
+                    logical(member, &physical, entry.path()),
+                    Stamp {
+                        kind: m.mode() & libc::S_IFMT,
+                        size: if m.is_dir() { 0 } else { m.size() },
+                        mtime: (m.mtime(), m.mtime_nsec()),
+                        ctime: (m.ctime(), m.ctime_nsec()),
+                        inode: m.ino(),
+                        mode: m.mode() & 0o7777,
+                        owner: (m.uid(), m.gid()),
+                    },
+                );
+            }
+        }
+        fp
+    }
+
+    /// Number of entries.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the fingerprint is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// What changed from `self` (earlier) to `later`.
+    #[must_use]
+    pub fn changes(&self, later: &Fingerprint) -> Changes {
+        let mut c = Changes::default();
+        for (path, stamp) in &self.entries {
+            match later.entries.get(path) {
+                None => c.removed.push(path.clone()),
+                Some(s) if s != stamp => c.changed.push(path.clone()),
+                Some(_) => {}
+            }
+        }
+        c.added = later
+            .entries
+            .keys()
+            .filter(|p| !self.entries.contains_key(*p))
+            .cloned()
+            .collect();
+        // An entry that could not be listed either time is a change we cannot rule out.
+        for p in later.unreadable.iter().chain(&self.unreadable) {
+            if !c.changed.contains(p) {
+                c.changed.push(p.clone());
+            }
+        }
+        c
+    }
+}
+
+fn logical(member: &Path, physical_root: &Path, path: &Path) -> PathBuf {
+    match path.strip_prefix(physical_root) {
+        Ok(rel) if rel.as_os_str().is_empty() => member.to_path_buf(),
+        Ok(rel) => member.join(rel),
+        Err(_) => member.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sees_content_rewrites_that_keep_the_mtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = HostRoot::new(dir.path()).unwrap();
+        std::fs::create_dir_all(dir.path().join("var/ibm/IM/logs")).unwrap();
+        let file = dir.path().join("var/ibm/IM/installed.xml");
+        std::fs::write(&file, "one").unwrap();
+        let members = vec![PathBuf::from("/var/ibm/IM")];
+        let before = Fingerprint::take(&host, &members);
+        assert_eq!(before.len(), 3);
+        assert!(
+            before
+                .changes(&Fingerprint::take(&host, &members))
+                .is_empty()
+        );
+
+        let mtime =
+            filetime::FileTime::from_last_modification_time(&std::fs::metadata(&file).unwrap());
+        std::fs::write(&file, "two").unwrap();
+        filetime::set_file_mtime(&file, mtime).unwrap();
+        std::fs::write(dir.path().join("var/ibm/IM/logs/new.xml"), "x").unwrap();
+        let after = Fingerprint::take(&host, &members);
+        let c = before.changes(&after);
+        assert_eq!(
+            c.changed.first(),
+            Some(&PathBuf::from("/var/ibm/IM/installed.xml"))
+        );
+        assert_eq!(c.added, vec![PathBuf::from("/var/ibm/IM/logs/new.xml")]);
+        assert!(c.sample(1).ends_with("and 2 more"), "{}", c.sample(1));
+    }
+}

@@ -1,0 +1,297 @@
+//! Hooks: commands run around a backup (`stopServer.sh` before, `startServer.sh` after …).
+//!
+//! Four phases, as rustic has them: `before` (a failure aborts the backup), `after` (only after
+//! a successful backup), `on-failure` (when the command is going to fail, for whatever reason)
+//! and `finally` (always, last). Each hook runs through `sh -c` in its own process group, with
+//! stdin from /dev/null, its output captured, and a timeout after which the whole group is
+//! killed. The environment carries `LOCKSTEP_PHASE`, `LOCKSTEP_SET`, `LOCKSTEP_HOST`,
+//! `LOCKSTEP_ROOT` and, after a backup, `LOCKSTEP_SNAPSHOT`.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// Default time a hook may run.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Lines of a hook's output kept in reports.
+const TAIL_LINES: usize = 20;
+
+/// When a hook runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Before the backup; a failure aborts it.
+    Before,
+    /// After a successful backup.
+    After,
+    /// When the backup (or a hook) failed.
+    OnFailure,
+    /// Always, last.
+    Finally,
+}
+
+impl Phase {
+    /// The phase's name in configuration and reports.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Before => "before",
+            Phase::After => "after",
+            Phase::OnFailure => "on-failure",
+            Phase::Finally => "finally",
+        }
+    }
+}
+
+/// The hooks of each phase, and their timeout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hooks {
+    /// `before` commands.
+    pub before: Vec<String>,
+    /// `after` commands.
+    pub after: Vec<String>,
+    /// `on-failure` commands.
+    pub on_failure: Vec<String>,
+    /// `finally` commands.
+    pub finally: Vec<String>,
+    /// Time each command may run.
+    pub timeout: Duration,
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Self {
+            before: Vec::new(),
+            after: Vec::new(),
+            on_failure: Vec::new(),
+            finally: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// How one hook ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HookOutcome {
+    /// Its phase.
+    pub phase: Phase,
+    /// The command.
+    pub command: String,
+    /// Its exit code (`None` when killed by a signal or the timeout).
+    pub exit_code: Option<i32>,
+    /// Whether the timeout killed it.
+    pub timed_out: bool,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// The last lines of its output (stdout and stderr together).
+    pub output: String,
+}
+
+impl HookOutcome {
+    /// Whether the hook succeeded.
+    #[must_use]
+    pub fn ok(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out
+    }
+
+    /// One line for messages.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let how = if self.timed_out {
+            format!("timed out after {:.0}s", self.seconds)
+        } else {
+            match self.exit_code {
+                Some(c) => format!("exited {c}"),
+                None => "was killed".to_owned(),
+            }
+        };
+        let last = self.output.lines().last().unwrap_or("").trim();
+        if last.is_empty() {
+            format!("{} hook `{}` {how}", self.phase.as_str(), self.command)
+        } else {
+            format!(
+                "{} hook `{}` {how}: {last}",
+                self.phase.as_str(),
+                self.command
+            )
+        }
+    }
+}
+
+/// Runs the hooks of `phase` in order; stops at the first failure of a `before` hook (the
+/// others phases run every hook). `env` is added to each hook's environment.
+#[must_use]
+pub fn run_phase(hooks: &Hooks, phase: Phase, env: &[(&str, String)]) -> Vec<HookOutcome> {
+    let commands = match phase {
+        Phase::Before => &hooks.before,
+        Phase::After => &hooks.after,
+        Phase::OnFailure => &hooks.on_failure,
+        Phase::Finally => &hooks.finally,
+    };
+    let mut out = Vec::new();
+    for command in commands {
+        let outcome = run_one(phase, command, hooks.timeout, env);
+        let stop = phase == Phase::Before && !outcome.ok();
+        out.push(outcome);
+        if stop {
+            break;
+        }
+    }
+    out
+}
+
+fn run_one(phase: Phase, command: &str, timeout: Duration, env: &[(&str, String)]) -> HookOutcome {
+    let start = Instant::now();
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(command)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("LOCKSTEP_PHASE", phase.as_str())
+        .process_group(0);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let fail = |msg: String| HookOutcome {
+        phase,
+        command: command.to_owned(),
+        exit_code: None,
+        timed_out: false,
+        seconds: start.elapsed().as_secs_f64(),
+        output: msg,
+    };
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return fail(format!("cannot start sh: {e}")),
+    };
+    // Output is read in threads so a chatty hook cannot block on a full pipe.
+    let readers: Vec<_> = [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|mut r| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    })
+    .collect();
+    let pgid = child.id();
+    let (tx, rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let status = child.wait();
+        let _ = tx.send(());
+        status
+    });
+    let timed_out = rx.recv_timeout(timeout).is_err();
+    if timed_out {
+        kill_group(pgid, libc::SIGTERM);
+        if rx.recv_timeout(Duration::from_secs(5)).is_err() {
+            kill_group(pgid, libc::SIGKILL);
+        }
+    }
+    let status = waiter.join().ok().and_then(Result::ok);
+    if timed_out {
+        // Children of the hook may still hold the pipes open.
+        kill_group(pgid, libc::SIGKILL);
+    }
+    let mut output = Vec::new();
+    for r in readers {
+        if let Ok(buf) = r.join() {
+            output.extend(buf);
+        }
+    }
+    let text = String::from_utf8_lossy(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
+    HookOutcome {
+        phase,
+        command: command.to_owned(),
+        exit_code: if timed_out {
+            None
+        } else {
+            status.and_then(|s| s.code())
+        },
+        timed_out,
+        seconds: start.elapsed().as_secs_f64(),
+        output: tail,
+    }
+}
+
+fn kill_group(pgid: u32, signal: libc::c_int) {
+    if let Ok(pgid) = libc::pid_t::try_from(pgid) {
+        // SAFETY: signalling a process group we created; failure (already gone) is harmless.
+        unsafe {
+            libc::killpg(pgid, signal);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hooks(before: &[&str]) -> Hooks {
+        Hooks {
+            before: before.iter().map(|s| (*s).to_owned()).collect(),
+            timeout: Duration::from_secs(2),
+            ..Hooks::default()
+        }
+    }
+
+    #[test]
+    fn captures_output_and_environment() {
+        let out = run_phase(
+            &hooks(&["echo hello $LOCKSTEP_PHASE $LOCKSTEP_SET; echo oops >&2"]),
+            Phase::Before,
+            &[("LOCKSTEP_SET", "admin".into())],
+        );
+        assert_eq!(out.len(), 1);
+        assert!(out[0].ok());
+        assert!(out[0].output.contains("hello before admin"));
+        assert!(out[0].output.contains("oops"));
+    }
+
+    #[test]
+    fn a_failing_before_hook_stops_the_phase() {
+        let out = run_phase(
+            &hooks(&["echo no; exit 4", "echo never"]),
+            Phase::Before,
+            &[],
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].exit_code, Some(4));
+        assert!(
+            out[0].describe().contains("exited 4: no"),
+            "{}",
+            out[0].describe()
+        );
+    }
+
+    #[test]
+    fn a_hook_that_hangs_is_killed_with_its_children() {
+        let mut h = hooks(&[]);
+        h.finally = vec!["sleep 600 & sleep 600".into()];
+        h.timeout = Duration::from_millis(300);
+        let start = Instant::now();
+        let out = run_phase(&h, Phase::Finally, &[]);
+        assert!(out[0].timed_out);
+        assert!(!out[0].ok());
+        assert!(start.elapsed() < Duration::from_secs(30));
+    }
+}
