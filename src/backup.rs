@@ -130,7 +130,7 @@ pub struct BackupFailure {
     /// Hooks that ran (before, on-failure, finally).
     pub hooks: Vec<HookOutcome>,
     /// The preflight report, when preflight ran.
-    pub preflight: Option<PreflightReport>,
+    pub preflight: Option<Box<PreflightReport>>,
 }
 
 impl From<Error> for BackupFailure {
@@ -203,7 +203,7 @@ pub fn backup(repo: OpenRepo, req: &BackupRequest<'_>) -> Result<BackupOutcome, 
         Err(error) => Err(BackupFailure {
             error,
             hooks,
-            preflight: preflight_report,
+            preflight: preflight_report.map(Box::new),
         }),
     }
 }
