@@ -272,11 +272,36 @@ fn attempt(
 
     let attempts = req.retries + 1;
     let mut last_changes = Changes::default();
+    let mut last_error: Option<String> = None;
     for n in 1..=attempts {
         let im_before = Fingerprint::take(req.host, &im_paths);
         let other_before = Fingerprint::take(req.host, &other_paths);
+        // IM's records are read after the fingerprint, so a change after this point shows.
+        let inventory = if n == 1 {
+            Ok(req.instance.inventory.clone())
+        } else {
+            rediscover(req)
+        };
         // Where the crash and race tests step in: after the fingerprint, before any data is read.
         fault::point("backup-reading");
+        let inventory = match inventory {
+            Ok(inventory) => inventory,
+            Err(e) => {
+                last_changes = Changes::default();
+                last_error = Some(e.to_string());
+                continue;
+            }
+        };
+        let group_paths = |inv: &crate::inventory::Inventory| -> Vec<String> {
+            inv.package_groups.iter().map(|g| g.path.clone()).collect()
+        };
+        if group_paths(&inventory) != group_paths(&req.instance.inventory) {
+            return Err(Error::Refused(
+                "IM's package groups changed while lockstep was backing them up (an install or uninstall finished); no snapshot was kept — run the backup again".into(),
+            ));
+        }
+        manifest.im_version.clone_from(&inventory.im_version);
+        manifest.inventory = inventory.clone();
         manifest.consistency = Consistency {
             verdict: Verdict::Unverified,
             attempts: n,
@@ -286,8 +311,14 @@ fn attempt(
 
         let im_after = Fingerprint::take(req.host, &im_paths);
         let mut changes = im_before.changes(&im_after);
-        let inventory_now = rediscover(req)?;
-        if inventory_now != req.instance.inventory {
+        // IM's records as they are now: a different inventory, or records that no longer
+        // parse (caught half-written), mean the set moved under the backup.
+        if rediscover(req).ok().as_ref() != Some(&inventory)
+            && !changes
+                .changed
+                .iter()
+                .any(|p| p.starts_with(&req.instance.agent_data))
+        {
             changes
                 .changed
                 .push(req.instance.agent_data.join("installed.xml"));
@@ -295,6 +326,7 @@ fn attempt(
         if !changes.is_empty() {
             repo.delete_snapshots(&[snap.id])?;
             last_changes = changes;
+            last_error = None;
             continue;
         }
         let product_changes = other_before.changes(&Fingerprint::take(req.host, &other_paths));
@@ -334,7 +366,7 @@ fn attempt(
     Err(Error::Refused(format!(
         "IM's directories kept changing while they were read ({attempts} attempt{}): {}; no snapshot was kept — make sure Installation Manager is not running and nothing else writes there, then run again",
         if attempts == 1 { "" } else { "s" },
-        last_changes.sample(5)
+        last_error.unwrap_or_else(|| last_changes.sample(5))
     )))
 }
 
