@@ -10,6 +10,7 @@
 pub mod backup;
 pub mod cli;
 pub mod config;
+pub mod drift;
 pub mod error;
 pub mod hostfs;
 pub mod im;

@@ -15,7 +15,11 @@ fn demo_succeeds_and_keeps_what_it_built() {
         .arg(&keep))
     .ok();
     assert!(out.stdout.contains("identical"), "{}", out.stdout);
-    assert!(out.stdout.contains("9.0.5.18"), "the fix pack is shown: {}", out.stdout);
+    assert!(
+        out.stdout.contains("9.0.5.18"),
+        "the fix pack is shown: {}",
+        out.stdout
+    );
 
     // What was kept is a real host and repository the user can explore.
     let config = dir.path().join("empty.toml");
