@@ -9,6 +9,7 @@
 
 pub mod backup;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod drift;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod repo;
 pub mod restore;
 pub mod sample;
 pub mod set;
+pub mod status;
 pub mod tree;
 
 pub use error::{Error, Result};

@@ -14,10 +14,12 @@ use crate::{Error, Result};
 
 mod backup;
 mod demo;
+mod diff;
 mod discover;
 mod init;
 mod restore;
 mod snapshots;
+mod status;
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 ok · 1 error · 2 usage or configuration error · 3 refused by a safety rule
@@ -92,6 +94,10 @@ enum Command {
     Snapshots(snapshots::Args),
     /// Restore a snapshot of the whole set.
     Restore(restore::Args),
+    /// Is the live host still in step with the latest snapshot? Exit 0 in sync, 1 otherwise.
+    Status(status::Args),
+    /// What changed between two snapshots, or between a snapshot and the live host.
+    Diff(diff::Args),
     /// Run the whole story on a sample host in a temporary directory.
     Demo(demo::Args),
 }
@@ -224,6 +230,8 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Backup(args) => backup::run(&ctx, &args),
         Command::Snapshots(args) => snapshots::run(&ctx, &args),
         Command::Restore(args) => restore::run(&ctx, &args),
+        Command::Status(args) => status::run(&ctx, &args),
+        Command::Diff(args) => diff::run(&ctx, &args),
         Command::Demo(args) => demo::run(&ctx, &args),
     }
 }
