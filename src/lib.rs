@@ -11,6 +11,7 @@ pub mod backup;
 pub mod cli;
 pub mod compare;
 pub mod config;
+pub mod doctor;
 pub mod drift;
 pub mod error;
 pub mod hostfs;

@@ -16,6 +16,7 @@ mod backup;
 mod demo;
 mod diff;
 mod discover;
+mod doctor;
 mod init;
 mod restore;
 mod snapshots;
@@ -98,6 +99,8 @@ enum Command {
     Status(status::Args),
     /// What changed between two snapshots, or between a snapshot and the live host.
     Diff(diff::Args),
+    /// Check IM's records against what is on disk. Exit 0 when no error is found, 1 otherwise.
+    Doctor(doctor::Args),
     /// Run the whole story on a sample host in a temporary directory.
     Demo(demo::Args),
 }
@@ -124,17 +127,19 @@ impl Ctx {
         }
     }
 
-    /// Every IM instance on the host.
-    pub fn instances(&self) -> Result<Vec<Instance>> {
+    /// What discovery looks for besides IM's records (`--agent-data`, `--extra`, `extras`).
+    pub fn discover_options(&self) -> DiscoverOptions {
         let mut extras = self.config.extras.clone();
         extras.extend(self.global.extras.iter().cloned());
-        discover(
-            &self.host()?,
-            &DiscoverOptions {
-                agent_data: self.global.agent_data.clone(),
-                extras,
-            },
-        )
+        DiscoverOptions {
+            agent_data: self.global.agent_data.clone(),
+            extras,
+        }
+    }
+
+    /// Every IM instance on the host.
+    pub fn instances(&self) -> Result<Vec<Instance>> {
+        discover(&self.host()?, &self.discover_options())
     }
 
     /// The instance to act on.
@@ -232,6 +237,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Restore(args) => restore::run(&ctx, &args),
         Command::Status(args) => status::run(&ctx, &args),
         Command::Diff(args) => diff::run(&ctx, &args),
+        Command::Doctor(args) => doctor::run(&ctx, &args),
         Command::Demo(args) => demo::run(&ctx, &args),
     }
 }
