@@ -23,8 +23,9 @@ mod snapshots;
 mod status;
 
 const AFTER_HELP: &str = "\
-Exit codes: 0 ok · 1 error · 2 usage or configuration error · 3 refused by a safety rule
-(missing set member, non-empty restore target, existing repository …); nothing is changed on 1-3.
+Exit codes: 0 ok · 1 error (and: `status` found drift or no snapshot, `doctor` found an error) ·
+2 usage or configuration error · 3 refused by a safety rule (missing set member, non-empty restore
+target, existing repository …); nothing is changed on 1-3.
 
 Environment: LOCKSTEP_REPOSITORY, LOCKSTEP_PASSWORD_FILE, LOCKSTEP_PASSWORD, LOCKSTEP_CONFIG,
 LOCKSTEP_ROOT, LOCKSTEP_HOST. The password is never taken from the command line.";
