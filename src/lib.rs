@@ -5,7 +5,9 @@
 //! The library holds all logic; the `lockstep` binary only starts [`cli::main`]. Data flows one
 //! way: [`im::discover`] finds the instances and their [`set::SyncSet`], [`backup`] snapshots a
 //! set into a restic-format repository ([`repo`]), [`restore`] brings a snapshot back, and the
-//! CLI renders what the library returns.
+//! CLI renders what the library returns. [`drift`] (IM's inventory) and [`compare`] (the files)
+//! tell two moments of a set apart, [`status`] puts them together for `status` and `diff`, and
+//! [`doctor`] checks IM's records against the live disk.
 
 pub mod backup;
 pub mod cli;
