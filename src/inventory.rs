@@ -173,7 +173,7 @@ impl Inventory {
             .map(|o| {
                 format!(
                     "{} {}",
-                    short_name(o),
+                    short_name(&o.id, o.name.as_deref()),
                     o.display_version.as_deref().unwrap_or(&o.version)
                 )
             })
@@ -193,17 +193,14 @@ impl Inventory {
     }
 }
 
-/// A short, recognisable name for an offering: `WAS ND`, `DX`, or the offering id.
-fn short_name(o: &Offering) -> String {
-    let id = o.id.to_ascii_lowercase();
-    if id.contains("portal") {
+/// A short, recognisable name for an offering: `WAS ND`, `DX`, or the offering's name or id.
+pub(crate) fn short_name(id: &str, name: Option<&str>) -> String {
+    let lower = id.to_ascii_lowercase();
+    if lower.contains("portal") {
         return "DX".to_owned();
     }
-    if id.starts_with("com.ibm.websphere.") {
-        let edition = o.id["com.ibm.websphere.".len()..]
-            .split('.')
-            .next()
-            .unwrap_or_default();
+    if let Some(rest) = id.strip_prefix("com.ibm.websphere.") {
+        let edition = rest.split('.').next().unwrap_or_default();
         return match edition {
             "ND" | "ND9" => "WAS ND".to_owned(),
             "BASE" => "WAS".to_owned(),
@@ -213,10 +210,10 @@ fn short_name(o: &Offering) -> String {
             other => format!("WAS {other}"),
         };
     }
-    if id.starts_with("com.ibm.java") {
+    if lower.starts_with("com.ibm.java") {
         return "Java".to_owned();
     }
-    o.name.clone().unwrap_or_else(|| o.id.clone())
+    name.map_or_else(|| id.to_owned(), str::to_owned)
 }
 
 #[cfg(test)]

@@ -5,11 +5,16 @@
 //! The library holds all logic; the `lockstep` binary only starts [`cli::main`]. Data flows one
 //! way: [`im::discover`] finds the instances and their [`set::SyncSet`], [`backup`] snapshots a
 //! set into a restic-format repository ([`repo`]), [`restore`] brings a snapshot back, and the
-//! CLI renders what the library returns.
+//! CLI renders what the library returns. [`drift`] (IM's inventory) and [`compare`] (the files)
+//! tell two moments of a set apart, [`status`] puts them together for `status` and `diff`, and
+//! [`doctor`] checks IM's records against the live disk.
 
 pub mod backup;
 pub mod cli;
+pub mod compare;
 pub mod config;
+pub mod doctor;
+pub mod drift;
 pub mod error;
 pub mod fault;
 pub mod fingerprint;
@@ -25,6 +30,7 @@ pub mod report;
 pub mod restore;
 pub mod sample;
 pub mod set;
+pub mod status;
 pub mod tree;
 
 pub use error::{Error, Result};

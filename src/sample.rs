@@ -2104,6 +2104,117 @@ impl Touched {
     }
 }
 
+/// The levels IM records for an instance: the WebSphere line and fix pack, its directory, and
+/// the Portal line, cumulative fix and directory when Portal is installed.
+struct Levels {
+    was_line: &'static WasLine,
+    fp: u32,
+    was_dir: String,
+    portal: Option<(&'static PortalLine, u32, String)>,
+}
+
+/// Reads the current levels back from installed.xml's text.
+fn current_levels(installed: &str, installed_logical: &str) -> io::Result<Levels> {
+    let was_line = WAS_LINES
+        .into_iter()
+        .find(|l| installed.contains(&format!("id='{}' version='", l.id)))
+        .ok_or_else(|| bad_data(format!("{installed_logical} has no WebSphere offering")))?;
+    let (_, was_display) = read_offering(installed, was_line.id)
+        .ok_or_else(|| bad_data(format!("{installed_logical}: unreadable {}", was_line.id)))?;
+    let fp: u32 = was_display
+        .strip_prefix(&format!("{}.", was_line.major))
+        .and_then(|n| n.parse().ok())
+        .filter(|n| *n >= was_line.first_fp)
+        .ok_or_else(|| {
+            bad_data(format!(
+                "{installed_logical}: unexpected WAS level {was_display}"
+            ))
+        })?;
+    let was_dir = location_path(installed, was_line.group).ok_or_else(|| {
+        bad_data(format!(
+            "{installed_logical}: no location for {}",
+            was_line.group
+        ))
+    })?;
+    let portal = match PORTAL_LINES
+        .into_iter()
+        .find(|l| installed.contains(&format!("id='{}' version='", l.id)))
+    {
+        Some(line) => {
+            let (_, display) = read_offering(installed, line.id)
+                .ok_or_else(|| bad_data(format!("{installed_logical}: unreadable {}", line.id)))?;
+            let cf: u32 = display
+                .rsplit_once(" CF")
+                .and_then(|(_, n)| n.parse().ok())
+                .ok_or_else(|| {
+                    bad_data(format!(
+                        "{installed_logical}: unexpected CF level {display}"
+                    ))
+                })?;
+            let dir = location_path(installed, line.group).ok_or_else(|| {
+                bad_data(format!(
+                    "{installed_logical}: no location for {}",
+                    line.group
+                ))
+            })?;
+            Some((line, cf, dir))
+        }
+        None => None,
+    };
+    Ok(Levels {
+        was_line,
+        fp,
+        was_dir,
+        portal,
+    })
+}
+
+/// Makes instance `index` of the host *desynced*: its product version files (WebSphere's
+/// `ND.product`, Portal's `MP.product` and `wps.properties`) are rewritten to the level one
+/// below what IM records — or one above, when IM records the first level the sample knows —
+/// while IM's records stay as they are. That is the state of a host whose product files were
+/// restored without IM (or IM without the products): what `lockstep doctor` must find.
+///
+/// Only those version files change (rewritten in place; their mtime becomes one day after the
+/// build). Product files other than the version files are left alone.
+pub fn desync_product_files(host: &SampleHost, index: usize) -> io::Result<()> {
+    let inst = host.instances.get(index).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the sample host has {} instance(s); there is no instance {index}",
+                host.instances.len()
+            ),
+        )
+    })?;
+    let root = host.root.as_path();
+    let installed_logical = format!("{}/installed.xml", inst.agent_data);
+    let installed = fs::read_to_string(phys(root, &installed_logical))?;
+    let levels = current_levels(&installed, &installed_logical)?;
+    let other = |level: u32, first: u32| if level > first { level - 1 } else { level + 1 };
+    let mut written: Vec<(String, String)> = vec![(
+        format!("{}/properties/version/ND.product", levels.was_dir),
+        levels
+            .was_line
+            .product_xml(other(levels.fp, levels.was_line.first_fp)),
+    )];
+    if let Some((line, cf, dir)) = &levels.portal {
+        let cf = other(*cf, line.first_cf);
+        written.push((format!("{dir}/version/MP.product"), line.product_xml(cf)));
+        written.push((
+            format!("{dir}/wps.properties"),
+            line.wps_properties(cf, dir, &levels.was_dir),
+        ));
+    }
+    for (i, (logical, text)) in written.iter().enumerate() {
+        let path = phys(root, logical);
+        fs::write(&path, text)?;
+        let meta = fs::symlink_metadata(&path)?;
+        set_times(&path, &meta, BASE_TIME + DAY + i as i64)?;
+    }
+    Ok(())
+}
+
 /// Applies the next cumulative fix (CF) / fix pack to instance `index` of the host, as IM would:
 /// changes ~3% of the product files (rewrites some, adds a few, removes a few), bumps the offering
 /// versions in the agent data's installed.xml and installRegistry.xml (appending a new `<version>`
@@ -2132,56 +2243,15 @@ pub fn apply_fix_pack(host: &SampleHost, index: usize) -> io::Result<FixPackRepo
     let mut registry = fs::read_to_string(phys(root, &registry_logical))?;
     let group_mode = installed.contains("<property name='accessRights' value='group'/>");
 
-    let was_line = WAS_LINES
-        .into_iter()
-        .find(|l| installed.contains(&format!("id='{}' version='", l.id)))
-        .ok_or_else(|| bad_data(format!("{installed_logical} has no WebSphere offering")))?;
-    let (_, was_display) = read_offering(&installed, was_line.id)
-        .ok_or_else(|| bad_data(format!("{installed_logical}: unreadable {}", was_line.id)))?;
-    let fp: u32 = was_display
-        .strip_prefix(&format!("{}.", was_line.major))
-        .and_then(|n| n.parse().ok())
-        .filter(|n| *n >= was_line.first_fp)
-        .ok_or_else(|| {
-            bad_data(format!(
-                "{installed_logical}: unexpected WAS level {was_display}"
-            ))
-        })?;
+    let Levels {
+        was_line,
+        fp,
+        was_dir,
+        portal,
+    } = current_levels(&installed, &installed_logical)?;
     let new_fp = fp + 1;
     let level = new_fp - was_line.first_fp;
     let fix_time = BASE_TIME + i64::from(level) * FIX_STEP;
-    let was_dir = location_path(&installed, was_line.group).ok_or_else(|| {
-        bad_data(format!(
-            "{installed_logical}: no location for {}",
-            was_line.group
-        ))
-    })?;
-
-    let portal = match PORTAL_LINES
-        .into_iter()
-        .find(|l| installed.contains(&format!("id='{}' version='", l.id)))
-    {
-        Some(line) => {
-            let (_, display) = read_offering(&installed, line.id)
-                .ok_or_else(|| bad_data(format!("{installed_logical}: unreadable {}", line.id)))?;
-            let cf: u32 = display
-                .rsplit_once(" CF")
-                .and_then(|(_, n)| n.parse().ok())
-                .ok_or_else(|| {
-                    bad_data(format!(
-                        "{installed_logical}: unexpected CF level {display}"
-                    ))
-                })?;
-            let dir = location_path(&installed, line.group).ok_or_else(|| {
-                bad_data(format!(
-                    "{installed_logical}: no location for {}",
-                    line.group
-                ))
-            })?;
-            Some((line, cf, dir))
-        }
-        None => None,
-    };
 
     let mut rng = Rng::new(fnv(inst.agent_data.as_bytes()) ^ u64::from(level));
     let mut t = Touched {
@@ -2829,6 +2899,37 @@ mod tests {
         assert_eq!(registry.matches("<version value='9.0.50").count(), 3);
         assert!(read(&host, nd).contains("<version>9.0.5.19</version>"));
         assert!(apply_fix_pack(&host, 1).is_err());
+    }
+
+    #[test]
+    fn desync_moves_only_the_product_version_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = build(&dir.path().join("h"), &small(Shape::Admin, Layout::Hcl)).unwrap();
+        let nd = "/opt/HCL/WebSphere/AppServer/properties/version/ND.product";
+        let mp = "/opt/HCL/WebSphere/PortalServer/version/MP.product";
+        let wps = "/opt/HCL/WebSphere/PortalServer/wps.properties";
+        let before = listing(&host.root);
+        desync_product_files(&host, 0).unwrap();
+        // At the first level the sample knows, the files move forward.
+        assert!(read(&host, nd).contains("<version>9.0.5.18</version>"));
+        assert!(read(&host, mp).contains("level=\"CF220\""));
+        assert!(read(&host, wps).contains("WPCumulativeFix=CF220"));
+        let after = listing(&host.root);
+        let changed: Vec<&String> = before
+            .keys()
+            .filter(|l| after.get(*l) != before.get(*l))
+            .collect();
+        assert_eq!(changed, vec![nd, mp, wps]);
+
+        // After a fix pack, they move back below IM's records.
+        apply_fix_pack(&host, 0).unwrap();
+        apply_fix_pack(&host, 0).unwrap();
+        desync_product_files(&host, 0).unwrap();
+        assert!(read(&host, nd).contains("<version>9.0.5.18</version>"));
+        assert!(read(&host, wps).contains("WPCumulativeFix=CF220"));
+        let installed = read(&host, "/var/ibm/InstallationManager/installed.xml");
+        assert!(installed.contains("value='9.0.5.19'"));
+        assert!(desync_product_files(&host, 1).is_err());
     }
 
     #[test]

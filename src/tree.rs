@@ -35,6 +35,22 @@ pub fn go_dir_mode(mode: u32) -> u32 {
     go
 }
 
+/// The POSIX permission bits (with setuid, setgid and sticky) of a restic (Go) mode.
+#[must_use]
+pub fn posix_perm(go_mode: u32) -> u32 {
+    let mut mode = go_mode & 0o777;
+    if go_mode & GO_MODE_SETUID != 0 {
+        mode |= 0o4000;
+    }
+    if go_mode & GO_MODE_SETGID != 0 {
+        mode |= 0o2000;
+    }
+    if go_mode & GO_MODE_STICKY != 0 {
+        mode |= 0o1000;
+    }
+    mode
+}
+
 /// The snapshot node for directory `path` (physical), named `name`.
 ///
 /// # Errors
@@ -99,6 +115,7 @@ mod tests {
         let node = dir_node(OsStr::new("d"), &d).unwrap();
         assert!(node.is_dir());
         assert_eq!(node.meta.mode, Some(0o750 | GO_MODE_DIR | GO_MODE_SETGID));
+        assert_eq!(posix_perm(node.meta.mode.unwrap()), 0o2750);
         assert_eq!(node.meta.mtime.unwrap().as_second(), 1_600_000_000);
         assert_eq!(node.meta.uid, Some(std::fs::metadata(&d).unwrap().uid()));
         if has_xattr {

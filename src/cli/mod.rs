@@ -14,15 +14,19 @@ use crate::{Error, Result};
 
 mod backup;
 mod demo;
+mod diff;
 mod discover;
+mod doctor;
 mod init;
 mod preflight;
 mod restore;
 mod snapshots;
+mod status;
 
 const AFTER_HELP: &str = "\
-Exit codes: 0 ok · 1 error · 2 usage or configuration error · 3 refused by a safety rule
-(missing set member, non-empty restore target, existing repository …); nothing is changed on 1-3.
+Exit codes: 0 ok · 1 error (and: `status` found drift or no snapshot, `doctor` found an error) ·
+2 usage or configuration error · 3 refused by a safety rule (missing set member, non-empty restore
+target, existing repository …); nothing is changed on 1-3.
 
 Environment: LOCKSTEP_REPOSITORY, LOCKSTEP_PASSWORD_FILE, LOCKSTEP_PASSWORD, LOCKSTEP_CONFIG,
 LOCKSTEP_ROOT, LOCKSTEP_HOST. The password is never taken from the command line.";
@@ -95,6 +99,12 @@ enum Command {
     Snapshots(snapshots::Args),
     /// Restore a snapshot of the whole set.
     Restore(restore::Args),
+    /// Is the live host still in step with the latest snapshot? Exit 0 in sync, 1 otherwise.
+    Status(status::Args),
+    /// What changed between two snapshots, or between a snapshot and the live host.
+    Diff(diff::Args),
+    /// Check IM's records against what is on disk. Exit 0 when no error is found, 1 otherwise.
+    Doctor(doctor::Args),
     /// Run the whole story on a sample host in a temporary directory.
     Demo(demo::Args),
 }
@@ -121,7 +131,7 @@ impl Ctx {
         }
     }
 
-    /// How to discover instances: `--agent-data`, extras from the configuration and flags.
+    /// What discovery looks for besides IM's records (`--agent-data`, `--extra`, `extras`).
     pub fn discover_options(&self) -> DiscoverOptions {
         let mut extras = self.config.extras.clone();
         extras.extend(self.global.extras.iter().cloned());
@@ -214,6 +224,9 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Backup(args) => backup::run(&ctx, &args),
         Command::Snapshots(args) => snapshots::run(&ctx, &args),
         Command::Restore(args) => restore::run(&ctx, &args),
+        Command::Status(args) => status::run(&ctx, &args),
+        Command::Diff(args) => diff::run(&ctx, &args),
+        Command::Doctor(args) => doctor::run(&ctx, &args),
         Command::Demo(args) => demo::run(&ctx, &args),
     }
 }

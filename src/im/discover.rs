@@ -85,10 +85,47 @@ struct Home {
 /// When an IM record exists but cannot be read or parsed (naming the file), or when
 /// `--agent-data` points at a directory without `installed.xml`.
 pub fn discover(host: &HostRoot, opts: &DiscoverOptions) -> Result<Vec<Instance>> {
-    let mut instances = Vec::new();
+    Ok(discover_inner(host, opts, false)?
+        .into_iter()
+        .map(|(instance, _)| instance)
+        .collect())
+}
+
+/// An IM record (`installed.xml`, `installRegistry.xml`) that exists but cannot be read or
+/// parsed, met by [`discover_lenient`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordProblem {
+    /// The record's logical path.
+    pub path: PathBuf,
+    /// What is wrong with it, naming the file (and line, where known).
+    pub message: String,
+}
+
+/// Like [`discover`], but a damaged `installed.xml` or `installRegistry.xml` is returned as a
+/// [`RecordProblem`] beside its instance instead of failing discovery: the instance's inventory
+/// then comes from whichever record is intact. For `doctor`, which must report the damage
+/// rather than stop at it.
+///
+/// # Errors
+/// As [`discover`], except for damaged agent-data records.
+pub fn discover_lenient(
+    host: &HostRoot,
+    opts: &DiscoverOptions,
+) -> Result<Vec<(Instance, Vec<RecordProblem>)>> {
+    discover_inner(host, opts, true)
+}
+
+fn discover_inner(
+    host: &HostRoot,
+    opts: &DiscoverOptions,
+    lenient: bool,
+) -> Result<Vec<(Instance, Vec<RecordProblem>)>> {
+    let mut instances: Vec<(Instance, Vec<RecordProblem>)> = Vec::new();
     if let Some(agent_data) = &opts.agent_data {
         let agent_data = clean(agent_data)?;
-        instances.push(from_agent_data(host, &agent_data)?);
+        let mut problems = Vec::new();
+        let instance = from_agent_data(host, &agent_data, lenient.then_some(&mut problems))?;
+        instances.push((instance, problems));
     } else {
         let mut registries: Vec<(String, Mode, PathBuf, String)> = Vec::new();
         for candidate in registry_file_candidates(Platform::Linux, Mode::Admin, "/") {
@@ -115,16 +152,24 @@ pub fn discover(host: &HostRoot, opts: &DiscoverOptions) -> Result<Vec<Instance>
             if !physical.is_file() {
                 continue;
             }
-            let instance = from_registry(host, &name, mode, &registry, &home)?;
+            let mut problems = Vec::new();
+            let instance = from_registry(
+                host,
+                &name,
+                mode,
+                &registry,
+                &home,
+                lenient.then_some(&mut problems),
+            )?;
             if !instances
                 .iter()
-                .any(|i: &Instance| i.install.is_some() && i.install == instance.install)
+                .any(|(i, _)| i.install.is_some() && i.install == instance.install)
             {
-                instances.push(instance);
+                instances.push((instance, problems));
             }
         }
     }
-    for instance in &mut instances {
+    for (instance, _) in &mut instances {
         for extra in &opts.extras {
             let path = clean(extra)?;
             add_member(
@@ -196,6 +241,7 @@ fn from_registry(
     registry_mode: Mode,
     registry: &Path,
     home: &str,
+    problems: Option<&mut Vec<RecordProblem>>,
 ) -> Result<Instance> {
     let reg = parse_registry(&read_logical(host, registry)?, registry)?;
     let location = reg.location.clone().ok_or_else(|| {
@@ -257,7 +303,7 @@ fn from_registry(
         source: agent_source,
     });
 
-    let records = read_records(host, &agent_data)?;
+    let records = read_records(host, &agent_data, problems)?;
     let mode = records
         .installed
         .as_ref()
@@ -300,7 +346,11 @@ fn from_registry(
     Ok(instance)
 }
 
-fn from_agent_data(host: &HostRoot, agent_data: &Path) -> Result<Instance> {
+fn from_agent_data(
+    host: &HostRoot,
+    agent_data: &Path,
+    problems: Option<&mut Vec<RecordProblem>>,
+) -> Result<Instance> {
     let installed_logical = agent_data.join("installed.xml");
     if !host.physical(&host.resolve(&installed_logical)?).is_file() {
         return Err(Error::Usage(format!(
@@ -308,7 +358,7 @@ fn from_agent_data(host: &HostRoot, agent_data: &Path) -> Result<Instance> {
             agent_data.display()
         )));
     }
-    let records = read_records(host, agent_data)?;
+    let records = read_records(host, agent_data, problems)?;
     let mode = records
         .installed
         .as_ref()
@@ -486,6 +536,8 @@ fn add_member(
 struct Records {
     installed: Option<InstalledXml>,
     registry: Option<InstallRegistryXml>,
+    /// `installed.xml` exists but is damaged (lenient discovery only).
+    installed_damaged: bool,
 }
 
 impl Records {
@@ -493,6 +545,13 @@ impl Records {
         match &self.installed {
             Some(installed) => Inventory::from_records(
                 installed,
+                self.registry.as_ref(),
+                im_version,
+                Some(mode.as_str().to_owned()),
+            ),
+            // With installed.xml damaged, installRegistry.xml still names the package groups.
+            None if self.installed_damaged && self.registry.is_some() => Inventory::from_records(
+                &InstalledXml::default(),
                 self.registry.as_ref(),
                 im_version,
                 Some(mode.as_str().to_owned()),
@@ -520,25 +579,54 @@ impl Records {
 }
 
 /// Reads `installed.xml` and `installRegistry.xml` when they exist. A file that exists but does
-/// not parse is an error: IM's records are the ground truth and a damaged one must be seen.
-fn read_records(host: &HostRoot, agent_data: &Path) -> Result<Records> {
-    let read = |name: &str| -> Result<Option<(String, PathBuf)>> {
-        let logical = agent_data.join(name);
-        let physical = host.physical(&host.resolve(&logical)?);
-        if physical.is_file() {
-            Ok(Some((read_logical(host, &logical)?, logical)))
-        } else {
-            Ok(None)
-        }
-    };
-    let installed = read("installed.xml")?
-        .map(|(text, path)| parse_installed(&text, &path))
-        .transpose()?;
-    let registry = read("installRegistry.xml")?
-        .map(|(text, path)| parse_install_registry(&text, &path))
-        .transpose()?;
+/// not parse is an error: IM's records are the ground truth and a damaged one must be seen. With
+/// `problems` (lenient discovery) it is recorded there instead and read as absent.
+fn read_records(
+    host: &HostRoot,
+    agent_data: &Path,
+    mut problems: Option<&mut Vec<RecordProblem>>,
+) -> Result<Records> {
+    let (installed, installed_damaged) = read_record(
+        host,
+        &agent_data.join("installed.xml"),
+        parse_installed,
+        problems.as_deref_mut(),
+    )?;
+    let (registry, _) = read_record(
+        host,
+        &agent_data.join("installRegistry.xml"),
+        parse_install_registry,
+        problems,
+    )?;
     Ok(Records {
         installed,
         registry,
+        installed_damaged,
     })
+}
+
+/// One agent-data record: `(None, false)` when absent, `(None, true)` when damaged and
+/// `problems` takes the damage.
+fn read_record<T>(
+    host: &HostRoot,
+    logical: &Path,
+    parse: fn(&str, &Path) -> Result<T, ImError>,
+    problems: Option<&mut Vec<RecordProblem>>,
+) -> Result<(Option<T>, bool)> {
+    let physical = host.physical(&host.resolve(logical)?);
+    if !physical.is_file() {
+        return Ok((None, false));
+    }
+    let parsed = read_logical(host, logical).and_then(|text| Ok(parse(&text, logical)?));
+    match (parsed, problems) {
+        (Ok(record), _) => Ok((Some(record), false)),
+        (Err(e), Some(list)) => {
+            list.push(RecordProblem {
+                path: logical.to_path_buf(),
+                message: e.to_string(),
+            });
+            Ok((None, true))
+        }
+        (Err(e), None) => Err(e),
+    }
 }

@@ -1,0 +1,90 @@
+//! `lockstep diff`: what changed between two snapshots, or between a snapshot and the live host.
+
+use serde::Serialize;
+
+use super::short;
+use super::status::{age, print_files};
+use super::{Ctx, print_json};
+use crate::Result;
+use crate::repo::{SetSnapshot, find_snapshot};
+use crate::status::{SetDiff, SnapshotRef, diff_live, diff_snapshots};
+
+/// Arguments of `diff`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The earlier snapshot: an id (prefix) or `latest` (of this host's set).
+    from: String,
+    /// The later snapshot; without it, the live host.
+    to: Option<String>,
+    /// Also list the paths of the entries added, changed and removed.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+#[derive(Serialize)]
+struct Output<'a> {
+    schema_version: u32,
+    #[serde(flatten)]
+    diff: &'a SetDiff,
+}
+
+pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
+    let repo = ctx.open_repo()?;
+    let find = |id: &str| -> Result<SetSnapshot> {
+        if id == "latest" {
+            let set = ctx.instance()?.name;
+            find_snapshot(&repo, id, Some(&set), Some(&ctx.host_name()))
+        } else {
+            find_snapshot(&repo, id, None, None)
+        }
+    };
+    let from = find(&args.from)?;
+    let mut diff = match &args.to {
+        Some(to) => {
+            let to = find(to)?;
+            diff_snapshots(repo, &from, &to)?
+        }
+        None => {
+            let host = ctx.host()?;
+            let instance = ctx.instance()?;
+            diff_live(repo, &from, &host, &instance)?
+        }
+    };
+    if !args.verbose {
+        diff.files = diff.files.without_paths();
+    }
+    if ctx.global.json {
+        print_json(&Output {
+            schema_version: 1,
+            diff: &diff,
+        })?;
+        return Ok(0);
+    }
+    println!(
+        "from {}  to {}",
+        describe(&diff.from),
+        diff.to
+            .as_ref()
+            .map_or_else(|| "the live host".to_owned(), describe)
+    );
+    if diff.inventory_diff.is_empty() {
+        println!("IM's records: no change");
+    } else {
+        println!("IM's records: {}", diff.inventory_diff.headline());
+        for line in diff.inventory_diff.lines() {
+            println!("  {line}");
+        }
+    }
+    println!("files:");
+    print_files(&diff.files, "  ");
+    Ok(0)
+}
+
+fn describe(s: &SnapshotRef) -> String {
+    let label = if s.label.is_empty() {
+        String::new()
+    } else {
+        format!(", \"{}\"", s.label)
+    };
+    format!("{} ({}{label}; {})", short(&s.id), age(s), s.summary)
+}

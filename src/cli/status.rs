@@ -1,0 +1,132 @@
+//! `lockstep status`: is the live host still in step with the latest snapshot of its set?
+
+use serde::Serialize;
+
+use super::short;
+use super::{Ctx, print_json};
+use crate::Result;
+use crate::compare::FileChanges;
+use crate::status::{SnapshotRef, StatusReport, Verdict, status};
+
+/// Arguments of `status`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Also list the paths of the entries added, changed and removed.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+#[derive(Serialize)]
+struct Output<'a> {
+    schema_version: u32,
+    #[serde(flatten)]
+    report: &'a StatusReport,
+}
+
+pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
+    let host = ctx.host()?;
+    let instance = ctx.instance()?;
+    let repo = ctx.open_repo()?;
+    let mut report = status(repo, &host, &instance, &ctx.host_name())?;
+    if !args.verbose {
+        report.files = report.files.without_paths();
+    }
+    if ctx.global.json {
+        print_json(&Output {
+            schema_version: 1,
+            report: &report,
+        })?;
+    } else {
+        print_report(&report);
+    }
+    Ok(match report.verdict {
+        Verdict::InSync => 0,
+        Verdict::Drift | Verdict::NoSnapshot => 1,
+    })
+}
+
+fn print_report(r: &StatusReport) {
+    let Some(snap) = &r.snapshot else {
+        println!("no snapshot yet");
+        println!(
+            "  set {} has no snapshot from host {}: take one with `lockstep backup`",
+            r.set, r.host
+        );
+        return;
+    };
+    match r.verdict {
+        Verdict::InSync => println!("in sync with {} ({})", short(&snap.id), age(snap)),
+        _ => println!(
+            "DRIFT since {} ({}): {}",
+            short(&snap.id),
+            age(snap),
+            drift_headline(r)
+        ),
+    }
+    let lines = r.inventory_diff.lines();
+    if !lines.is_empty() {
+        println!("  IM's records:");
+        for line in lines {
+            println!("    {line}");
+        }
+    }
+    println!("  files since the snapshot:");
+    print_files(&r.files, "    ");
+    if r.verdict == Verdict::InSync && !r.files.is_empty() {
+        println!("  (only product and extra files changed: IM and the products are still in step)");
+    }
+}
+
+/// The verdict line's reason: the inventory's headline, or which of IM's roles changed.
+fn drift_headline(r: &StatusReport) -> String {
+    if !r.inventory_diff.is_empty() {
+        return r.inventory_diff.headline();
+    }
+    let roles: Vec<String> = r
+        .files
+        .roles
+        .iter()
+        .filter(|(role, c)| role.is_im() && c.total() > 0)
+        .map(|(role, c)| format!("{role} {}", counts(c.added, c.changed, c.removed)))
+        .collect();
+    format!("IM's files changed ({})", roles.join("; "))
+}
+
+/// How long ago a snapshot was taken: `45s ago`, `12m ago`, `3h ago`, `5d ago`.
+pub fn age(snap: &SnapshotRef) -> String {
+    let s = snap.age_seconds.max(0);
+    match s {
+        0..60 => format!("{s}s ago"),
+        60..3600 => format!("{}m ago", s / 60),
+        3600..172_800 => format!("{}h ago", s / 3600),
+        _ => format!("{}d ago", s / 86_400),
+    }
+}
+
+/// `2 added, 5 changed, 1 removed`, or `no change`.
+pub fn counts(added: usize, changed: usize, removed: usize) -> String {
+    if added + changed + removed == 0 {
+        return "no change".to_owned();
+    }
+    format!("{added} added, {changed} changed, {removed} removed")
+}
+
+/// One line per role, then the paths when the report carries them.
+pub fn print_files(files: &FileChanges, indent: &str) {
+    for (role, c) in &files.roles {
+        println!(
+            "{indent}{:<14} {}",
+            role.as_str(),
+            counts(c.added, c.changed, c.removed)
+        );
+        for (mark, paths) in [
+            ('+', &c.added_paths),
+            ('~', &c.changed_paths),
+            ('-', &c.removed_paths),
+        ] {
+            for p in paths {
+                println!("{indent}  {mark} {p}");
+            }
+        }
+    }
+}
