@@ -308,6 +308,7 @@ fn attempt(
             ..Consistency::default()
         };
         let snap = write_snapshot(&repo, req, &manifest, parent.as_ref(), &excludes)?;
+        fault::point("backup-written");
 
         let im_after = Fingerprint::take(req.host, &im_paths);
         let mut changes = im_before.changes(&im_after);

@@ -91,3 +91,47 @@ pub fn rustic_message(err: &rustic_core::RusticError) -> String {
     let msg = msg.split(" (kind: related to").next().unwrap_or(msg);
     msg.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+/// Runs `f`, turning a panic inside the engine into an error. rustic_core 0.13 unwraps write
+/// errors in its restorer's worker threads (a full disk panics instead of returning an error);
+/// lockstep must still clean up and answer with one line, so the panic is caught here and its
+/// message kept for that line.
+///
+/// # Errors
+/// `Error::Other` with the panic's message, prefixed by `what`.
+pub fn contain_engine_panic<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    use std::sync::{Arc, Mutex};
+    let message: Arc<Mutex<Option<String>>> = Arc::default();
+    let seen = Arc::clone(&message);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Ok(mut m) = seen.lock()
+            && m.is_none()
+        {
+            let text = info
+                .payload()
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| {
+                    info.payload()
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                })
+                .unwrap_or_else(|| "unknown failure".to_owned());
+            *m = Some(text);
+        }
+    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(previous);
+    match result {
+        Ok(r) => r,
+        Err(_) => {
+            let text = message
+                .lock()
+                .ok()
+                .and_then(|m| m.clone())
+                .unwrap_or_else(|| "unknown failure".to_owned());
+            Err(Error::Other(format!("{what}: {}", text.replace('\n', " "))))
+        }
+    }
+}

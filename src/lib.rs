@@ -22,6 +22,7 @@ pub mod hooks;
 pub mod hostfs;
 pub mod im;
 pub mod inventory;
+pub mod journal;
 pub mod listing;
 pub mod manifest;
 pub mod preflight;
@@ -30,6 +31,7 @@ pub mod report;
 pub mod restore;
 pub mod sample;
 pub mod set;
+pub mod state;
 pub mod status;
 pub mod tree;
 

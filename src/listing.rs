@@ -137,11 +137,7 @@ fn digest(path: &Path) -> std::io::Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(crate::report::hex(&hasher.finalize()))
 }
 
 /// The differences between two listings, one line each (empty when they are equal).

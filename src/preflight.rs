@@ -383,7 +383,8 @@ fn set_size(host: &HostRoot, instance: &Instance) -> u64 {
 
 /// Free bytes for an unprivileged writer in the filesystem holding `dir` (or its nearest
 /// existing parent).
-fn free_space(dir: &Path) -> Option<(PathBuf, u64)> {
+#[must_use]
+pub fn free_space(dir: &Path) -> Option<(PathBuf, u64)> {
     let existing = dir.ancestors().find(|p| p.exists())?.to_path_buf();
     let c = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes()).ok()?;
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };

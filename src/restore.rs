@@ -1,28 +1,205 @@
-//! Restore: a whole snapshot of the set into a scratch root.
+//! Restore: a snapshot of the set into a scratch root, or in place onto the live host.
 //!
-//! `restore SNAPSHOT --target DIR` writes every member under DIR at its logical path — contents,
-//! modes, numeric owners (as root), times, symlinks, hard links, empty directories and extended
-//! attributes — through rustic_core's restorer. It refuses a non-empty target, so it can never
-//! overwrite anything. In-place restore onto the live host needs staging and an all-or-nothing
-//! swap and is not done here.
+//! **The sync guard** ([`check_rules`]) runs first, for every target: a snapshot without a
+//! manifest or not verified consistent is refused without `--force`; a partial restore
+//! (`--only ROLE…`) is refused when, for the package groups involved, the snapshot's inventory
+//! differs from the live one — restoring product files without IM (or IM without the products)
+//! from another fix-pack level is the case HCL calls *not recoverable*. The IM roles count as one
+//! unit. `--force-desync` overrides after the caller snapshots the live set.
+//!
+//! **Into a scratch root** (`--target DIR`, empty or new): every selected member lands under DIR
+//! at its logical path, exactly.
+//!
+//! **In place**: every member is restored into a staging copy beside its live path (same
+//! filesystem), verified against the snapshot (content hashes of every chunk, type, mode, owner,
+//! times, link targets, no extra entries), and only then are all members swapped in with
+//! renames recorded in the [`journal`](crate::journal). A crash leaves the old or the new set;
+//! `lockstep recover` finishes or rolls back. Nothing outside the members' paths is written,
+//! except missing parent directories of a member that no longer exists.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
 use std::time::Instant;
 
-use rustic_core::{LocalDestination, LsOptions, RestoreOptions};
+use rustic_core::repofile::{Node, NodeType};
+use rustic_core::{IndexedFullStatus, LocalDestination, LsOptions, Repository, RestoreOptions};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::config::is_root;
+use crate::drift::InventoryDiff;
+use crate::hostfs::{HostRoot, clean};
+use crate::inventory::Inventory;
+use crate::journal::{Journal, Phase, Unit};
+use crate::manifest::{Manifest, Verdict};
 use crate::repo::{OpenRepo, SetSnapshot};
-use crate::{Error, Result};
+use crate::set::{Member, Role};
+use crate::state::{RestoreRecord, StateDir};
+use crate::tree::posix_perm;
+use crate::{Error, Result, fault};
+
+/// The repository with its full index loaded, as a restore needs it.
+type FullRepo = Repository<IndexedFullStatus>;
+
+/// Which members to restore and how far the guard may be overridden.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Only members of these roles (`--only`); `None` is the whole set.
+    pub only: Option<Vec<Role>>,
+    /// Accept a snapshot without a manifest or not verified consistent (`--force`).
+    pub force: bool,
+    /// Accept a partial restore that desyncs IM and the products (`--force-desync`).
+    pub force_desync: bool,
+}
+
+/// What the guard decided.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GuardDecision {
+    /// The inventory difference between the live host and the snapshot (what a restore changes).
+    pub diff: Option<InventoryDiff>,
+    /// The partial restore desyncs IM and products and goes ahead only because of
+    /// `--force-desync`: the caller must snapshot the live set first.
+    pub forced_desync: bool,
+}
+
+/// The sync guard. `live` is the live inventory (`None` when IM's live records cannot be read).
+///
+/// # Errors
+/// Refused (exit 3) with the reason and, for a desync, the inventory differences.
+pub fn check_rules(
+    snap: &SetSnapshot,
+    live: Option<&Inventory>,
+    sel: &Selection,
+) -> Result<GuardDecision> {
+    let short = crate::report::short(&snap.id()).to_owned();
+    let Some(manifest) = &snap.manifest else {
+        if sel.force {
+            return Ok(GuardDecision::default());
+        }
+        return Err(Error::Refused(format!(
+            "snapshot {short} has no lockstep manifest, so lockstep cannot tell which set it holds; restore it with restic, or pass --force"
+        )));
+    };
+    if manifest.consistency.verdict != Verdict::Consistent && !sel.force {
+        return Err(Error::Refused(format!(
+            "snapshot {short} was not verified consistent (its backup was interrupted or IM changed during it); choose another snapshot, or pass --force"
+        )));
+    }
+    let diff = live.map(|l| InventoryDiff::between(l, &manifest.inventory));
+    let Some(only) = &sel.only else {
+        return Ok(GuardDecision {
+            diff,
+            forced_desync: false,
+        });
+    };
+    let im_selected = only.iter().any(|r| r.is_im());
+    let involved: Vec<String> = if im_selected || only.contains(&Role::Extra) {
+        // IM's records cover every package group, and profiles belong to all of them.
+        manifest
+            .inventory
+            .package_groups
+            .iter()
+            .map(|g| g.path.clone())
+            .collect()
+    } else {
+        manifest
+            .members
+            .iter()
+            .filter(|m| m.role == Role::Product && only.contains(&m.role))
+            .map(|m| m.path.display().to_string())
+            .collect()
+    };
+    let reason = match &diff {
+        None => Some(
+            "the live host's IM records cannot be read, so lockstep cannot prove the parts would match"
+                .to_owned(),
+        ),
+        Some(d) => {
+            let groups_differ = d
+                .changed_group_paths()
+                .iter()
+                .any(|p| involved.contains(p));
+            let im_differs =
+                im_selected && (d.im_version.is_some() || d.shared_location.is_some());
+            (groups_differ || im_differs).then(|| d.lines().join("; "))
+        }
+    };
+    match reason {
+        None => Ok(GuardDecision {
+            diff,
+            forced_desync: false,
+        }),
+        Some(_) if sel.force_desync => Ok(GuardDecision {
+            diff,
+            forced_desync: true,
+        }),
+        Some(reason) => Err(Error::Refused(format!(
+            "restoring only {} from snapshot {short} would put IM and the products out of sync ({reason}); restore the whole set, or override with --force-desync (lockstep snapshots the live set first)",
+            only.iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        ))),
+    }
+}
+
+/// One member (or member subtree) to restore, by logical path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RestoreUnit {
+    /// The role of the member.
+    pub role: Role,
+    /// The logical path the data lives at (symlinks resolved at backup time).
+    pub path: PathBuf,
+    /// Whether it is a single file (the registry).
+    pub is_file: bool,
+}
+
+/// The units a selection restores: the top-level data paths of the selected members.
+///
+/// # Errors
+/// When a member path in the manifest is not a clean absolute path (a crafted or damaged
+/// manifest is never trusted to point elsewhere).
+pub fn units(manifest: &Manifest, only: Option<&[Role]>) -> Result<Vec<RestoreUnit>> {
+    let selected: Vec<&Member> = manifest
+        .members
+        .iter()
+        .filter(|m| m.exists && only.is_none_or(|o| o.contains(&m.role)))
+        .collect();
+    let mut out: Vec<RestoreUnit> = Vec::new();
+    let mut paths: Vec<(PathBuf, &Member)> = selected
+        .iter()
+        .map(|m| match clean(m.data_path()) {
+            Ok(p) => Ok((p, *m)),
+            Err(e) => Err(Error::Refused(format!(
+                "the snapshot's manifest names a member path lockstep will not write to ({e}); nothing was restored"
+            ))),
+        })
+        .collect::<Result<_>>()?;
+    paths.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, m) in paths {
+        if out.iter().any(|u| path.starts_with(&u.path)) {
+            continue;
+        }
+        out.push(RestoreUnit {
+            role: m.role,
+            path,
+            is_file: m.is_file,
+        });
+    }
+    Ok(out)
+}
 
 /// What a restore did.
 #[derive(Debug, Clone, Serialize)]
 pub struct RestoreOutcome {
     /// The snapshot restored.
     pub snapshot: String,
-    /// Where it was restored.
+    /// Where it was restored (`/` for in place).
     pub target: PathBuf,
+    /// The units restored.
+    pub units: Vec<RestoreUnit>,
     /// Regular files written.
     pub files: u64,
     /// Directories created.
@@ -32,6 +209,8 @@ pub struct RestoreOutcome {
     /// Whether owners were restored (numeric uid/gid) — only when running as root; otherwise the
     /// files belong to the user who ran the restore.
     pub ownership_restored: bool,
+    /// Replaced live copies kept (`--keep-replaced`).
+    pub kept_replaced: Vec<PathBuf>,
     /// Wall time in seconds.
     pub seconds: f64,
 }
@@ -59,7 +238,18 @@ pub fn check_empty_target(target: &Path) -> Result<()> {
     }
 }
 
-/// Restores the whole snapshot under `target`.
+fn restore_options() -> RestoreOptions {
+    let mut opts = RestoreOptions::default();
+    if is_root() {
+        opts.numeric_id = true;
+    } else {
+        opts.no_ownership = true;
+    }
+    opts
+}
+
+/// Restores the selected units under `target` (the whole snapshot tree, with the parents' own
+/// metadata, when nothing is deselected).
 ///
 /// # Errors
 /// Refused for a non-empty target; an error when the repository or the target fails.
@@ -67,42 +257,732 @@ pub fn restore_to_target(
     repo: OpenRepo,
     snap: &SetSnapshot,
     target: &Path,
+    only: Option<&[Role]>,
 ) -> Result<RestoreOutcome> {
     check_empty_target(target)?;
     let start = Instant::now();
     let repo = repo.to_indexed()?;
-    let node = repo.node_from_snapshot_and_path(&snap.snapshot, "")?;
-    let mut ls_opts = LsOptions::default();
-    ls_opts.recursive = true;
-    let nodes = repo.ls(&node, &ls_opts)?;
-
     std::fs::create_dir_all(target).map_err(|e| Error::io("cannot create", target, e))?;
-    let target_str = target.to_str().ok_or_else(|| {
-        Error::Usage(format!(
-            "restore target {} is not valid UTF-8; choose another path",
-            target.display()
-        ))
-    })?;
-    let dest = LocalDestination::new(target_str, true, false)?;
-    let root = is_root();
-    let mut opts = RestoreOptions::default();
-    if root {
-        opts.numeric_id = true;
-    } else {
-        opts.no_ownership = true;
+    let selected = match (&snap.manifest, only) {
+        (Some(m), Some(only)) => Some(units(m, Some(only))?),
+        _ => None,
+    };
+    let (mut files, mut dirs, mut bytes) = (0, 0, 0);
+    match &selected {
+        None => {
+            let node = repo.node_from_snapshot_and_path(&snap.snapshot, "")?;
+            let stats = restore_tree(&repo, &node, target)?;
+            (files, dirs, bytes) = stats;
+        }
+        Some(list) => {
+            for unit in list {
+                let dest = target.join(unit.path.strip_prefix("/").unwrap_or(&unit.path));
+                let s = restore_unit(&repo, snap, unit, &dest)?;
+                files += s.0;
+                dirs += s.1;
+                bytes += s.2;
+            }
+        }
     }
-    let plan = repo.prepare_restore(&opts, nodes.clone(), &dest, false)?;
-    let files = plan.stats.files.restore;
-    let dirs = plan.stats.dirs.restore;
-    let bytes = plan.restore_size;
-    repo.restore(plan, &opts, nodes, &dest)?;
     Ok(RestoreOutcome {
         snapshot: snap.id(),
         target: target.to_path_buf(),
+        units: selected.unwrap_or_default(),
         files,
         dirs,
         bytes,
-        ownership_restored: root,
+        ownership_restored: is_root(),
+        kept_replaced: Vec::new(),
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// Restores the tree under `node` into directory `dest`; returns (files, dirs, bytes).
+fn restore_tree(repo: &FullRepo, node: &Node, dest: &Path) -> Result<(u64, u64, u64)> {
+    let mut ls_opts = LsOptions::default();
+    ls_opts.recursive = true;
+    let nodes = repo.ls(node, &ls_opts)?;
+    // Every path must stay inside the destination: no `..`, no absolute components.
+    for item in nodes.clone() {
+        let (path, _) = item?;
+        if path
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_)))
+        {
+            return Err(Error::Refused(format!(
+                "the snapshot contains the path '{}', which would leave the restore target; nothing was restored",
+                path.display()
+            )));
+        }
+    }
+    let dest_str = dest.to_str().ok_or_else(|| {
+        Error::Usage(format!(
+            "restore path {} is not valid UTF-8; choose another path",
+            dest.display()
+        ))
+    })?;
+    let destination = LocalDestination::new(dest_str, true, false)?;
+    let opts = restore_options();
+    let plan = repo.prepare_restore(&opts, nodes.clone(), &destination, false)?;
+    let stats = (
+        plan.stats.files.restore,
+        plan.stats.dirs.restore,
+        plan.restore_size,
+    );
+    crate::error::contain_engine_panic("the restore could not write its files", || {
+        Ok(repo.restore(plan, &opts, nodes, &destination)?)
+    })?;
+    Ok(stats)
+}
+
+/// The snapshot-relative path of a logical path.
+fn rel(path: &Path) -> String {
+    path.strip_prefix("/")
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Restores one unit into `dest` (which must not exist), with the unit root's own metadata.
+fn restore_unit(
+    repo: &FullRepo,
+    snap: &SetSnapshot,
+    unit: &RestoreUnit,
+    dest: &Path,
+) -> Result<(u64, u64, u64)> {
+    let node = repo.node_from_snapshot_and_path(&snap.snapshot, &rel(&unit.path))?;
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+    }
+    let stats = match &node.node_type {
+        NodeType::Dir => restore_tree(repo, &node, dest)?,
+        NodeType::File => {
+            let mut file =
+                std::fs::File::create(dest).map_err(|e| Error::io("cannot create", dest, e))?;
+            repo.dump(&node, &mut file)?;
+            file.sync_all()
+                .map_err(|e| Error::io("cannot write", dest, e))?;
+            (1, 0, node.meta.size)
+        }
+        other => {
+            return Err(Error::Other(format!(
+                "{} is a {other} in the snapshot, not a directory or file; restore it with --target and copy it by hand",
+                unit.path.display()
+            )));
+        }
+    };
+    apply_metadata(dest, &node)?;
+    Ok(stats)
+}
+
+/// Applies a node's mode, owner (as root), extended attributes and times to `path`.
+fn apply_metadata(path: &Path, node: &Node) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = &node.meta;
+    if is_root() {
+        std::os::unix::fs::lchown(path, meta.uid, meta.gid)
+            .map_err(|e| Error::io("cannot set the owner of", path, e))?;
+    }
+    if let Some(mode) = meta.mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(posix_perm(mode)))
+            .map_err(|e| Error::io("cannot set the mode of", path, e))?;
+    }
+    for (name, value) in xattrs_of(node) {
+        xattr::set(path, &name, &value)
+            .map_err(|e| Error::io("cannot set extended attributes on", path, e))?;
+    }
+    if let Some(mtime) = meta.mtime {
+        let t = filetime::FileTime::from_unix_time(
+            mtime.as_second(),
+            mtime.subsec_nanosecond().unsigned_abs(),
+        );
+        let a = meta.atime.map_or(t, |a| {
+            filetime::FileTime::from_unix_time(a.as_second(), a.subsec_nanosecond().unsigned_abs())
+        });
+        filetime::set_file_times(path, a, t)
+            .map_err(|e| Error::io("cannot set the times of", path, e))?;
+    }
+    Ok(())
+}
+
+/// A node's extended attributes as (name, value) pairs (rustic_core does not export their type;
+/// its serde form is name + base64 value).
+fn xattrs_of(node: &Node) -> Vec<(String, Vec<u8>)> {
+    use base64::Engine;
+    let Ok(serde_json::Value::Array(list)) = serde_json::to_value(&node.meta.extended_attributes)
+    else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|x| {
+            let name = x.get("name")?.as_str()?.to_owned();
+            let value = match x.get("value").and_then(|v| v.as_str()) {
+                Some(v) => base64::engine::general_purpose::STANDARD.decode(v).ok()?,
+                None => Vec::new(),
+            };
+            Some((name, value))
+        })
+        .collect()
+}
+
+/// Checks a staged copy against the snapshot: every entry's type, size, mode, owner (as root),
+/// mtime, link target and — for files — every chunk's SHA-256; and no entry the snapshot lacks.
+///
+/// # Errors
+/// The first difference found.
+pub fn verify_unit(
+    repo: &FullRepo,
+    snap: &SetSnapshot,
+    unit: &RestoreUnit,
+    staged: &Path,
+) -> Result<u64> {
+    let node = repo.node_from_snapshot_and_path(&snap.snapshot, &rel(&unit.path))?;
+    let mut expected: Vec<(PathBuf, Node)> = vec![(PathBuf::new(), node.clone())];
+    if node.is_dir() {
+        let mut ls_opts = LsOptions::default();
+        ls_opts.recursive = true;
+        for item in repo.ls(&node, &ls_opts)? {
+            expected.push(item?);
+        }
+    }
+    let bad = |path: &Path, what: String| {
+        Error::Other(format!(
+            "the staged copy of {} does not match the snapshot at {}: {what}; the live set was not changed",
+            unit.path.display(),
+            unit.path.join(path).display()
+        ))
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let mut verified = 0;
+    for (path, node) in &expected {
+        let p = if path.as_os_str().is_empty() {
+            staged.to_path_buf()
+        } else {
+            staged.join(path)
+        };
+        seen.insert(p.clone());
+        let m = std::fs::symlink_metadata(&p).map_err(|e| bad(path, format!("missing ({e})")))?;
+        let ft = m.file_type();
+        let kind_ok = match &node.node_type {
+            NodeType::Dir => ft.is_dir(),
+            NodeType::File => ft.is_file(),
+            NodeType::Symlink { .. } => ft.is_symlink(),
+            _ => !ft.is_dir() && !ft.is_file() && !ft.is_symlink(),
+        };
+        if !kind_ok {
+            return Err(bad(path, format!("type should be {}", node.node_type)));
+        }
+        if let NodeType::Symlink { .. } = &node.node_type {
+            let target = std::fs::read_link(&p).map_err(|e| bad(path, e.to_string()))?;
+            if target != node.node_type.to_link() {
+                return Err(bad(path, "symlink target".into()));
+            }
+            continue;
+        }
+        if let Some(mode) = node.meta.mode
+            && m.mode() & 0o7777 != posix_perm(mode)
+        {
+            return Err(bad(path, format!("mode {:o}", m.mode() & 0o7777)));
+        }
+        if is_root() && (Some(m.uid()), Some(m.gid())) != (node.meta.uid, node.meta.gid) {
+            return Err(bad(path, format!("owner {}:{}", m.uid(), m.gid())));
+        }
+        if let Some(mtime) = node.meta.mtime
+            && (m.mtime(), m.mtime_nsec())
+                != (mtime.as_second(), i64::from(mtime.subsec_nanosecond()))
+        {
+            return Err(bad(path, "modification time".into()));
+        }
+        if node.node_type == NodeType::File {
+            if m.size() != node.meta.size {
+                return Err(bad(
+                    path,
+                    format!("size {} instead of {}", m.size(), node.meta.size),
+                ));
+            }
+            verify_content(repo, node, &p).map_err(|what| bad(path, what))?;
+            verified += m.size();
+        }
+    }
+    if node.is_dir() {
+        for entry in walkdir::WalkDir::new(staged).follow_root_links(false) {
+            let entry = entry.map_err(|e| bad(Path::new(""), e.to_string()))?;
+            if !seen.contains(entry.path()) {
+                return Err(bad(
+                    entry.path().strip_prefix(staged).unwrap_or(entry.path()),
+                    "not in the snapshot".into(),
+                ));
+            }
+        }
+    }
+    Ok(verified)
+}
+
+/// Compares a file chunk by chunk with the snapshot's blob ids (SHA-256 of each chunk).
+fn verify_content(repo: &FullRepo, node: &Node, path: &Path) -> std::result::Result<(), String> {
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    for id in node.content.iter().flatten() {
+        let len = repo
+            .get_index_entry(id)
+            .map_err(|e| crate::error::rustic_message(&e))?
+            .data_length() as usize;
+        buf.resize(len, 0);
+        file.read_exact(&mut buf)
+            .map_err(|e| format!("content: {e}"))?;
+        if crate::report::hex(&Sha256::digest(&buf)) != id.to_hex().as_str() {
+            return Err("content differs".into());
+        }
+    }
+    let mut rest = [0u8; 1];
+    if file.read(&mut rest).map_err(|e| e.to_string())? != 0 {
+        return Err("content longer than in the snapshot".into());
+    }
+    Ok(())
+}
+
+/// In-place restore options.
+#[derive(Debug, Clone)]
+pub struct InPlace<'a> {
+    /// The live host.
+    pub host: &'a HostRoot,
+    /// lockstep's state directory (journal, restore records).
+    pub state: &'a StateDir,
+    /// The set and host name the restore is recorded under.
+    pub set: String,
+    /// The host name.
+    pub host_name: String,
+    /// Keep the replaced live copies.
+    pub keep_replaced: bool,
+    /// Only plan; change nothing.
+    pub dry_run: bool,
+}
+
+/// Space a restore needs in one filesystem.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpaceNeed {
+    /// A directory in that filesystem.
+    pub path: PathBuf,
+    /// Bytes the staging copies need there.
+    pub needed: u64,
+    /// Bytes available.
+    pub available: u64,
+}
+
+/// The plan of an in-place restore.
+#[derive(Debug, Clone, Serialize)]
+pub struct InPlacePlan {
+    /// The snapshot.
+    pub snapshot: String,
+    /// The units, with the bytes each one writes.
+    pub units: Vec<(RestoreUnit, u64)>,
+    /// Space per filesystem.
+    pub space: Vec<SpaceNeed>,
+}
+
+/// Plans an in-place restore: units, their sizes, and the space each filesystem needs.
+///
+/// # Errors
+/// Refused when a member's live path was replaced by a symlink or is a mount point, or when a
+/// filesystem lacks the space for the staging copies.
+pub fn plan_in_place(
+    repo: &FullRepo,
+    snap: &SetSnapshot,
+    host: &HostRoot,
+    selected: &[RestoreUnit],
+) -> Result<InPlacePlan> {
+    let manifest = snap
+        .manifest
+        .as_ref()
+        .ok_or_else(|| Error::Refused("an in-place restore needs a lockstep manifest".into()))?;
+    let mut per_fs: BTreeMap<u64, SpaceNeed> = BTreeMap::new();
+    let mut sized = Vec::new();
+    for unit in selected {
+        check_live_path(host, manifest, unit)?;
+        let node = repo.node_from_snapshot_and_path(&snap.snapshot, &rel(&unit.path))?;
+        let mut bytes = node.meta.size;
+        let mut entries = 1u64;
+        if node.is_dir() {
+            let mut ls_opts = LsOptions::default();
+            ls_opts.recursive = true;
+            for item in repo.ls(&node, &ls_opts)? {
+                let (_, n) = item?;
+                bytes += n.meta.size;
+                entries += 1;
+            }
+        }
+        // Directories and inodes take room too.
+        let needed = bytes + entries * 4096;
+        let physical = host.physical(&unit.path);
+        let anchor = physical
+            .ancestors()
+            .skip(1)
+            .find(|p| p.exists())
+            .unwrap_or(host.root())
+            .to_path_buf();
+        let dev = std::fs::metadata(&anchor).map(|m| m.dev()).unwrap_or(0);
+        let available = crate::preflight::free_space(&anchor).map_or(u64::MAX, |(_, a)| a);
+        let need = per_fs.entry(dev).or_insert(SpaceNeed {
+            path: host.logical(&anchor).unwrap_or(anchor),
+            needed: 0,
+            available,
+        });
+        need.needed += needed;
+        sized.push((unit.clone(), bytes));
+    }
+    Ok(InPlacePlan {
+        snapshot: snap.id(),
+        units: sized,
+        space: per_fs.into_values().collect(),
+    })
+}
+
+/// The live path must still be what the snapshot's member was: not a symlink now, not a mount
+/// point (a rename cannot swap it).
+fn check_live_path(host: &HostRoot, manifest: &Manifest, unit: &RestoreUnit) -> Result<()> {
+    for m in manifest
+        .members
+        .iter()
+        .filter(|m| m.data_path() == unit.path)
+    {
+        let now = host.resolve(&m.path)?;
+        if now != unit.path {
+            return Err(Error::Refused(format!(
+                "{} now leads to {} (a symlink changed since the backup); lockstep will not write through it — restore with --target and move the data by hand",
+                m.path.display(),
+                now.display()
+            )));
+        }
+    }
+    let physical = host.physical(&unit.path);
+    if let Ok(m) = std::fs::symlink_metadata(&physical) {
+        if m.file_type().is_symlink() {
+            return Err(Error::Refused(format!(
+                "{} is now a symlink; lockstep will not replace it — restore with --target and move the data by hand",
+                unit.path.display()
+            )));
+        }
+        if let Some(parent) = physical.parent()
+            && let Ok(pm) = std::fs::metadata(parent)
+            && pm.dev() != m.dev()
+        {
+            return Err(Error::Refused(format!(
+                "{} is a mount point, which cannot be swapped atomically; restore with --target and copy the data in by hand",
+                unit.path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Restores `units` of `snap` in place, all or nothing. The guard and preflight must have passed.
+///
+/// # Errors
+/// Refused when space is short; an error when staging or verification fails (the live set is
+/// untouched, staging copies removed) or a swap fails (the journal lets `recover` finish).
+pub fn restore_in_place(
+    repo: OpenRepo,
+    snap: &SetSnapshot,
+    selected: &[RestoreUnit],
+    opts: &InPlace<'_>,
+) -> Result<(InPlacePlan, Option<RestoreOutcome>)> {
+    let start = Instant::now();
+    let repo = repo.to_indexed()?;
+    let plan = plan_in_place(&repo, snap, opts.host, selected)?;
+    let skip_space = std::env::var_os("LOCKSTEP_FAULT_SKIP_SPACE_CHECK").is_some()
+        && cfg!(feature = "fault-injection");
+    for s in &plan.space {
+        if s.needed > s.available && !skip_space {
+            return Err(Error::Refused(format!(
+                "not enough space to stage the restore: {} needed in the filesystem of {}, {} available; free space there (nothing was changed)",
+                crate::report::bytes(s.needed),
+                s.path.display(),
+                crate::report::bytes(s.available)
+            )));
+        }
+    }
+    if opts.dry_run {
+        return Ok((plan, None));
+    }
+
+    let run = run_id();
+    let mut journal = Journal {
+        version: 1,
+        run: run.clone(),
+        snapshot: snap.id(),
+        set: opts.set.clone(),
+        host: opts.host_name.clone(),
+        keep_replaced: opts.keep_replaced,
+        phase: Phase::Staging,
+        units: selected
+            .iter()
+            .map(|u| {
+                let live = opts.host.physical(&u.path);
+                let name = live
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let mut unit = Unit {
+                    logical: u.path.clone(),
+                    stage: live.with_file_name(format!("{name}.lockstep-stage-{run}")),
+                    old: live.with_file_name(format!("{name}.lockstep-old-{run}")),
+                    existed: std::fs::symlink_metadata(&live).is_ok(),
+                    live,
+                    parent_times: None,
+                };
+                unit.capture_parent_times();
+                unit
+            })
+            .collect(),
+    };
+    Journal::create(opts.state, &journal)?;
+
+    let staged = stage_all(&repo, snap, selected, &journal).map_err(|e| {
+        let needs: Vec<String> = plan
+            .space
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} in the filesystem of {} ({} available)",
+                    crate::report::bytes(s.needed),
+                    s.path.display(),
+                    crate::report::bytes(s.available)
+                )
+            })
+            .collect();
+        Error::Other(format!("{e} (staging needs {})", needs.join(", ")))
+    });
+    let (files, dirs, bytes) = match staged {
+        Ok(s) => s,
+        Err(e) => {
+            let cleaned = journal.discard_stages().and_then(|()| {
+                journal.restore_parent_times();
+                Journal::close(opts.state)
+            });
+            return Err(match cleaned {
+                Ok(()) => e,
+                Err(c) => Error::Other(format!(
+                    "{e}; cleaning up the staging copies also failed ({c}): run `lockstep recover`"
+                )),
+            });
+        }
+    };
+
+    fault::point("restore-staged");
+    journal.set_phase(opts.state, Phase::Swapping)?;
+    journal.swap_all()?;
+    journal.set_phase(opts.state, Phase::Cleanup)?;
+    fault::point("restore-cleanup");
+    let kept = journal.cleanup()?;
+    journal.restore_parent_times();
+    fault::point("restore-before-close");
+    Journal::close(opts.state)?;
+    opts.state.record_restore(&RestoreRecord {
+        set: opts.set.clone(),
+        host: opts.host_name.clone(),
+        snapshot: snap.id(),
+        time: rustic_core::jiff::Timestamp::now().to_string(),
+    })?;
+    Ok((
+        plan,
+        Some(RestoreOutcome {
+            snapshot: snap.id(),
+            target: PathBuf::from("/"),
+            units: selected.to_vec(),
+            files,
+            dirs,
+            bytes,
+            ownership_restored: is_root(),
+            kept_replaced: kept,
+            seconds: start.elapsed().as_secs_f64(),
+        }),
+    ))
+}
+
+/// Stages and verifies every unit.
+fn stage_all(
+    repo: &FullRepo,
+    snap: &SetSnapshot,
+    selected: &[RestoreUnit],
+    journal: &Journal,
+) -> Result<(u64, u64, u64)> {
+    let (mut files, mut dirs, mut bytes) = (0, 0, 0);
+    for (i, (unit, ju)) in selected.iter().zip(&journal.units).enumerate() {
+        let s = restore_unit(repo, snap, unit, &ju.stage).map_err(|e| {
+            Error::Other(format!(
+                "staging {} failed, the live set was not changed: {e}",
+                unit.path.display()
+            ))
+        })?;
+        files += s.0;
+        dirs += s.1;
+        bytes += s.2;
+        fault::point(&format!("restore-stage-{i}"));
+    }
+    for (unit, ju) in selected.iter().zip(&journal.units) {
+        verify_unit(repo, snap, unit, &ju.stage)?;
+    }
+    Ok((files, dirs, bytes))
+}
+
+fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{:08x}",
+        (nanos as u64 ^ u64::from(std::process::id()).rotate_left(32)) as u32
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{Offering, PackageGroup};
+    use crate::manifest::{Consistency, PreflightRecord, SCHEMA_VERSION};
+
+    fn inventory(was: &str, dx: &str) -> Inventory {
+        let group = |id: &str, path: &str, off: &str, v: &str| PackageGroup {
+            id: id.into(),
+            path: path.into(),
+            offerings: vec![Offering {
+                id: off.into(),
+                version: v.into(),
+                display_version: None,
+                name: None,
+            }],
+            fixes: vec![],
+        };
+        Inventory {
+            im_version: Some("1.9.2".into()),
+            mode: Some("admin".into()),
+            shared_location: Some("/opt/IBM/IMShared".into()),
+            package_groups: vec![
+                group(
+                    "DX",
+                    "/opt/HCL/WebSphere/PortalServer",
+                    "com.ibm.websphere.PORTAL.SERVER.v95",
+                    dx,
+                ),
+                group(
+                    "WAS",
+                    "/opt/HCL/WebSphere/AppServer",
+                    "com.ibm.websphere.ND.v90",
+                    was,
+                ),
+            ],
+        }
+    }
+
+    fn snapshot(inv: Inventory, verdict: Verdict) -> SetSnapshot {
+        let member = |role, path: &str| Member {
+            role,
+            path: path.into(),
+            package_group: None,
+            resolved: None,
+            exists: true,
+            is_file: false,
+        };
+        let manifest = Manifest {
+            schema_version: SCHEMA_VERSION,
+            lockstep_version: "t".into(),
+            set: "admin".into(),
+            host: "h".into(),
+            mode: "admin".into(),
+            im_version: None,
+            members: vec![
+                member(Role::ImAgentData, "/var/ibm/InstallationManager"),
+                member(Role::Product, "/opt/HCL/WebSphere/AppServer"),
+                member(Role::Product, "/opt/HCL/WebSphere/PortalServer"),
+                member(Role::Extra, "/opt/HCL/WebSphere/AppServer/profiles/cw"),
+            ],
+            inventory: inv,
+            consistency: Consistency {
+                verdict,
+                attempts: 1,
+                ..Consistency::default()
+            },
+            preflight: PreflightRecord::default(),
+            hooks: vec![],
+        };
+        SetSnapshot {
+            snapshot: rustic_core::repofile::SnapshotFile::default(),
+            manifest: Some(manifest),
+        }
+    }
+
+    fn sel(only: &[Role]) -> Selection {
+        Selection {
+            only: Some(only.to_vec()),
+            ..Selection::default()
+        }
+    }
+
+    #[test]
+    fn partial_restores_across_fix_pack_levels_are_refused() {
+        let snap = snapshot(inventory("9.0.5017", "9.5.0.219"), Verdict::Consistent);
+        let live = inventory("9.0.5018", "9.5.0.219");
+        let err = check_rules(&snap, Some(&live), &sel(&[Role::Product])).unwrap_err();
+        assert!(matches!(err, Error::Refused(_)));
+        assert!(
+            err.to_string().contains("com.ibm.websphere.ND.v90"),
+            "{err}"
+        );
+        assert!(check_rules(&snap, Some(&live), &sel(&[Role::ImAgentData])).is_err());
+        // The whole set is always allowed; --force-desync asks for a pre-restore snapshot.
+        assert!(
+            !check_rules(&snap, Some(&live), &Selection::default())
+                .unwrap()
+                .forced_desync
+        );
+        let mut forced = sel(&[Role::Product]);
+        forced.force_desync = true;
+        assert!(
+            check_rules(&snap, Some(&live), &forced)
+                .unwrap()
+                .forced_desync
+        );
+        // Unreadable live records: a partial restore cannot be proven safe.
+        assert!(check_rules(&snap, None, &sel(&[Role::Product])).is_err());
+    }
+
+    #[test]
+    fn matching_inventories_allow_any_subset() {
+        let snap = snapshot(inventory("9.0.5017", "9.5.0.219"), Verdict::Consistent);
+        let live = inventory("9.0.5017", "9.5.0.219");
+        assert!(check_rules(&snap, Some(&live), &sel(&[Role::Product])).is_ok());
+        assert!(check_rules(&snap, Some(&live), &sel(&[Role::ImShared])).is_ok());
+    }
+
+    #[test]
+    fn unverified_and_foreign_snapshots_need_force() {
+        let snap = snapshot(inventory("1", "1"), Verdict::Unverified);
+        assert!(check_rules(&snap, None, &Selection::default()).is_err());
+        let forced = Selection {
+            force: true,
+            ..Selection::default()
+        };
+        assert!(check_rules(&snap, None, &forced).is_ok());
+        let foreign = SetSnapshot {
+            snapshot: rustic_core::repofile::SnapshotFile::default(),
+            manifest: None,
+        };
+        assert!(check_rules(&foreign, None, &Selection::default()).is_err());
+    }
+
+    #[test]
+    fn nested_members_restore_with_their_outer_member() {
+        let snap = snapshot(inventory("1", "1"), Verdict::Consistent);
+        let manifest = snap.manifest.unwrap();
+        let all = units(&manifest, None).unwrap();
+        assert_eq!(all.len(), 3);
+        let extra = units(&manifest, Some(&[Role::Extra])).unwrap();
+        assert_eq!(
+            extra[0].path,
+            PathBuf::from("/opt/HCL/WebSphere/AppServer/profiles/cw")
+        );
+        let mut bad = manifest.clone();
+        bad.members[0].path = "/opt/../etc".into();
+        assert!(units(&bad, None).is_err());
+    }
 }

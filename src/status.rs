@@ -83,7 +83,9 @@ pub struct StatusReport {
     pub files: FileChanges,
 }
 
-/// Compares the live host with the latest snapshot of `instance`'s set taken on `host_name`.
+/// Compares the live host with the latest snapshot of `instance`'s set taken on `host_name` —
+/// or with the snapshot last restored in place (`restored`), when that restore is newer: after
+/// rolling back to an older snapshot, that snapshot is what the host should equal.
 ///
 /// # Errors
 /// When the repository or the live set cannot be read, or the snapshot has no manifest lockstep
@@ -93,8 +95,18 @@ pub fn status(
     host: &HostRoot,
     instance: &Instance,
     host_name: &str,
+    restored: Option<&crate::state::RestoreRecord>,
 ) -> Result<StatusReport> {
-    let Some(latest) = set_snapshots(&repo, Some(&instance.name), Some(host_name))?.pop() else {
+    let snaps = set_snapshots(&repo, Some(&instance.name), Some(host_name))?;
+    let restored_snap = restored.and_then(|r| {
+        let when: rustic_core::jiff::Timestamp = r.time.parse().ok()?;
+        let snap = snaps.iter().find(|s| s.id() == r.snapshot)?;
+        snaps
+            .last()
+            .is_some_and(|latest| latest.snapshot.time.timestamp() < when)
+            .then(|| snap.clone())
+    });
+    let Some(latest) = restored_snap.or_else(|| snaps.last().cloned()) else {
         return Ok(StatusReport {
             set: instance.name.clone(),
             host: host_name.to_owned(),

@@ -138,13 +138,6 @@ fn non_empty_restore_target_is_refused() {
 }
 
 #[test]
-fn in_place_restore_is_not_offered_yet() {
-    let env = Env::new(Shape::Admin);
-    env.backup(&[]);
-    one_line(&env.run(&["restore", "latest"]), 2, "--target");
-}
-
-#[test]
 fn unknown_snapshot_and_bad_config() {
     let env = Env::new(Shape::Admin);
     one_line(

@@ -134,7 +134,7 @@ fn story(base: &Path) -> Result<()> {
 
     step(8, "restore the pre-fix-pack snapshot into a scratch root");
     let snap = find_snapshot(&repo, &first, None, None)?;
-    let outcome = restore_to_target(repo, &snap, &scratch)?;
+    let outcome = restore_to_target(repo, &snap, &scratch, None)?;
     println!(
         "  {} files, {} directories, {} into {}",
         outcome.files,

@@ -19,6 +19,7 @@ mod discover;
 mod doctor;
 mod init;
 mod preflight;
+mod recover;
 mod restore;
 mod snapshots;
 mod status;
@@ -80,6 +81,10 @@ pub struct GlobalArgs {
         env = "LOCKSTEP_HOST"
     )]
     host_name: Option<String>,
+    /// lockstep's state directory (restore journal); default /var/lib/lockstep/state as root,
+    /// $XDG_STATE_HOME/lockstep otherwise.
+    #[arg(long, global = true, value_name = "DIR", env = "LOCKSTEP_STATE_DIR")]
+    state_dir: Option<PathBuf>,
     /// Print one JSON document instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -97,8 +102,10 @@ enum Command {
     Backup(backup::Args),
     /// List lockstep snapshots.
     Snapshots(snapshots::Args),
-    /// Restore a snapshot of the whole set.
+    /// Restore a snapshot: in place (all or nothing) or into an empty --target.
     Restore(restore::Args),
+    /// Finish or roll back an interrupted in-place restore.
+    Recover(recover::Args),
     /// Is the live host still in step with the latest snapshot? Exit 0 in sync, 1 otherwise.
     Status(status::Args),
     /// What changed between two snapshots, or between a snapshot and the live host.
@@ -161,6 +168,11 @@ impl Ctx {
             .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned())
     }
 
+    /// lockstep's state directory.
+    pub fn state(&self) -> Result<crate::state::StateDir> {
+        crate::state::StateDir::resolve(self.global.state_dir.as_deref(), None)
+    }
+
     /// Where the repository is.
     pub fn repo_spec(&self) -> Result<RepoSpec> {
         RepoSpec::resolve(self.global.repo.as_deref(), None, &self.config)
@@ -217,6 +229,33 @@ pub fn main() -> i32 {
 
 fn run(cli: Cli) -> Result<i32> {
     let ctx = Ctx::new(cli.global)?;
+    // An interrupted in-place restore is finished (or rolled back) before anything else runs.
+    if !matches!(cli.command, Command::Recover(_) | Command::Demo(_)) {
+        let state = ctx.state()?;
+        if let Some(journal) = crate::journal::Journal::load(&state)? {
+            eprintln!(
+                "lockstep: found an interrupted restore of snapshot {} ({}); recovering it first",
+                short(&journal.snapshot),
+                state.journal().display()
+            );
+            if let Some(r) = crate::journal::recover(&state)? {
+                eprintln!(
+                    "lockstep: the restore was {} (set {} is {}); continuing",
+                    if r.outcome == "completed" {
+                        "completed"
+                    } else {
+                        "rolled back"
+                    },
+                    r.set,
+                    if r.outcome == "completed" {
+                        "now that snapshot"
+                    } else {
+                        "as it was before"
+                    }
+                );
+            }
+        }
+    }
     match cli.command {
         Command::Discover(args) => discover::run(&ctx, &args),
         Command::Init(args) => init::run(&ctx, &args),
@@ -224,6 +263,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Backup(args) => backup::run(&ctx, &args),
         Command::Snapshots(args) => snapshots::run(&ctx, &args),
         Command::Restore(args) => restore::run(&ctx, &args),
+        Command::Recover(args) => recover::run(&ctx, &args),
         Command::Status(args) => status::run(&ctx, &args),
         Command::Diff(args) => diff::run(&ctx, &args),
         Command::Doctor(args) => doctor::run(&ctx, &args),

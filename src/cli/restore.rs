@@ -1,12 +1,21 @@
-//! `lockstep restore`: a whole snapshot of the set into a scratch root.
+//! `lockstep restore`: a snapshot of the set into a scratch root, or in place, all or nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
 use super::{Ctx, bytes, print_json, short};
-use crate::repo::find_snapshot;
-use crate::restore::{RestoreOutcome, restore_to_target};
+use crate::backup::{BackupRequest, backup};
+use crate::im::defaults::Mode;
+use crate::im::discover::{Instance, select};
+use crate::manifest::Manifest;
+use crate::preflight::{PreflightOptions, preflight};
+use crate::repo::{SetSnapshot, find_snapshot};
+use crate::restore::{
+    GuardDecision, InPlace, InPlacePlan, RestoreOutcome, Selection, check_rules, restore_in_place,
+    restore_to_target, units,
+};
+use crate::set::{Role, SyncSet};
 use crate::{Error, Result};
 
 /// Arguments of `restore`.
@@ -15,54 +24,187 @@ pub struct Args {
     /// The snapshot: an id (prefix) or `latest` (of this host's set).
     snapshot: String,
     /// Restore into this empty directory; every member lands at DIR/<its logical path>.
+    /// Without it, the set is restored in place, all or nothing.
     #[arg(long, value_name = "DIR")]
     target: Option<PathBuf>,
+    /// Restore only members of these roles (refused when that would desync IM and products).
+    #[arg(long, value_name = "ROLE", value_delimiter = ',')]
+    only: Vec<Role>,
+    /// Restore a partial set even though IM and the products would be out of sync; lockstep
+    /// first snapshots the live set (label `before-forced-restore`).
+    #[arg(long)]
+    force_desync: bool,
+    /// Restore a snapshot without a manifest or not verified consistent.
+    #[arg(long)]
+    force: bool,
+    /// Show the plan (members, files to add/change/remove, bytes, space) and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Keep the replaced live directories (`<dir>.lockstep-old-<run>`) after an in-place restore.
+    #[arg(long)]
+    keep_replaced: bool,
 }
 
 #[derive(Serialize)]
 struct Output<'a> {
     schema_version: u32,
+    guard: &'a GuardDecision,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pre_restore_snapshot: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan: Option<&'a InPlacePlan>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(flatten)]
-    outcome: &'a RestoreOutcome,
+    outcome: Option<&'a RestoreOutcome>,
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
-    let Some(target) = &args.target else {
-        return Err(Error::Usage(
-            "in-place restore onto the live host is not available yet (it needs the all-or-nothing swap); restore into an empty directory with --target DIR".into(),
-        ));
-    };
-    crate::restore::check_empty_target(target)?;
+    if let Some(target) = &args.target {
+        crate::restore::check_empty_target(target)?;
+    }
+    let host = ctx.host()?;
+    let live_instances = ctx.instances().ok();
     let repo = ctx.open_repo()?;
-    let set = if args.snapshot == "latest" {
-        Some(ctx.instance()?.name)
-    } else {
-        None
-    };
     let host_name = ctx.host_name();
-    let snap = find_snapshot(
-        &repo,
-        &args.snapshot,
-        set.as_deref(),
-        set.as_ref().map(|_| host_name.as_str()),
+    let snap = if args.snapshot == "latest" {
+        let all = ctx.instances().map_err(|e| {
+            Error::Usage(format!(
+                "`latest` needs the live set, but {e}; give a snapshot id instead (see `lockstep snapshots`)"
+            ))
+        })?;
+        let set = select(&all, ctx.global.instance.as_deref())?.name.clone();
+        find_snapshot(&repo, "latest", Some(&set), Some(&host_name))?
+    } else {
+        find_snapshot(&repo, &args.snapshot, None, None)?
+    };
+    let set_name = snap
+        .set_name()
+        .or_else(|| snap.manifest.as_ref().map(|m| m.set.clone()))
+        .unwrap_or_default();
+    let live = live_instances
+        .as_deref()
+        .and_then(|all| {
+            select(
+                all,
+                Some(ctx.global.instance.as_deref().unwrap_or(&set_name)),
+            )
+            .ok()
+        })
+        .cloned();
+    let only = (!args.only.is_empty()).then(|| args.only.clone());
+    let decision = check_rules(
+        &snap,
+        live.as_ref().map(|i| &i.inventory),
+        &Selection {
+            only: only.clone(),
+            force: args.force,
+            force_desync: args.force_desync,
+        },
     )?;
-    let outcome = restore_to_target(repo, &snap, target)?;
+
+    let mut pre = None;
+    if decision.forced_desync && !args.dry_run {
+        let Some(live) = &live else {
+            return Err(Error::Refused(
+                "--force-desync needs a snapshot of the live set first, but the live set cannot be discovered; restore the whole set instead".into(),
+            ));
+        };
+        let mut req = BackupRequest::new(&host, live, ctx.discover_options(), host_name.clone());
+        req.label = Some("before-forced-restore".into());
+        req.preflight.allow_missing = Role::ALL.to_vec();
+        let outcome = backup(ctx.open_repo()?, &req).map_err(|f| {
+            Error::Other(format!(
+                "the live set could not be snapshotted before the forced restore ({}); nothing was restored",
+                f.error
+            ))
+        })?;
+        if !ctx.global.json {
+            println!(
+                "snapshotted the live set first as {} (before-forced-restore): restore it to undo this",
+                short(&outcome.snapshot)
+            );
+        }
+        pre = Some(outcome.snapshot);
+    }
+
+    let (plan, outcome) = match &args.target {
+        Some(target) => {
+            if args.dry_run {
+                return Err(Error::Usage(
+                    "--dry-run plans an in-place restore; a restore into an empty --target changes nothing that exists".into(),
+                ));
+            }
+            let outcome = restore_to_target(ctx.open_repo()?, &snap, target, only.as_deref())?;
+            (None, Some(outcome))
+        }
+        None => {
+            let manifest = snap.manifest.as_ref().ok_or_else(|| {
+                Error::Refused(
+                    "an in-place restore needs a lockstep manifest to know where each member belongs; restore with --target instead".into(),
+                )
+            })?;
+            let refusals = in_place_preflight(&host, manifest);
+            if let Some(first) = refusals.first() {
+                return Err(Error::Refused(format!("{first}; nothing was restored")));
+            }
+            let selected = units(manifest, only.as_deref())?;
+            let state = ctx.state()?;
+            let (plan, outcome) = restore_in_place(
+                repo,
+                &snap,
+                &selected,
+                &InPlace {
+                    host: &host,
+                    state: &state,
+                    set: set_name.clone(),
+                    host_name: host_name.clone(),
+                    keep_replaced: args.keep_replaced,
+                    dry_run: args.dry_run,
+                },
+            )?;
+            (Some(plan), outcome)
+        }
+    };
+
     if ctx.global.json {
         print_json(&Output {
             schema_version: 1,
-            outcome: &outcome,
+            guard: &decision,
+            pre_restore_snapshot: pre,
+            plan: plan.as_ref(),
+            outcome: outcome.as_ref(),
         })?;
-    } else {
+        return Ok(0);
+    }
+    if let Some(plan) = &plan
+        && outcome.is_none()
+    {
+        print_plan(plan, &snap, &decision);
+        return Ok(0);
+    }
+    if let Some(o) = &outcome {
+        let place = if o.target == std::path::Path::new("/") {
+            "in place".to_owned()
+        } else {
+            format!("into {}", o.target.display())
+        };
         println!(
-            "restored snapshot {} into {}: {} files, {} directories, {} in {:.1}s",
-            short(&outcome.snapshot),
-            target.display(),
-            outcome.files,
-            outcome.dirs,
-            bytes(outcome.bytes),
-            outcome.seconds
+            "restored snapshot {} {place}: {} files, {} directories, {} in {:.1}s",
+            short(&o.snapshot),
+            o.files,
+            o.dirs,
+            bytes(o.bytes),
+            o.seconds
         );
-        if !outcome.ownership_restored {
+        if !o.units.is_empty() {
+            for u in &o.units {
+                println!("  {:<14} {}", u.role.as_str(), u.path.display());
+            }
+        }
+        for k in &o.kept_replaced {
+            println!("  kept the replaced copy {}", k.display());
+        }
+        if !o.ownership_restored {
             println!(
                 "  not running as root: the files belong to you, not to their recorded owners"
             );
@@ -71,8 +213,87 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     Ok(0)
 }
 
+fn print_plan(plan: &InPlacePlan, snap: &SetSnapshot, decision: &GuardDecision) {
+    println!(
+        "plan: restore snapshot {} in place (dry run, nothing changed)",
+        short(&plan.snapshot)
+    );
+    for (unit, size) in &plan.units {
+        println!(
+            "  {:<14} {}  ({} to write)",
+            unit.role.as_str(),
+            unit.path.display(),
+            bytes(*size)
+        );
+    }
+    for s in &plan.space {
+        println!(
+            "  space: {} needed in the filesystem of {}, {} available{}",
+            bytes(s.needed),
+            s.path.display(),
+            bytes(s.available),
+            if s.needed > s.available {
+                "  NOT ENOUGH"
+            } else {
+                ""
+            }
+        );
+    }
+    if let Some(d) = &decision.diff {
+        if d.is_empty() {
+            println!("  IM's records: the same as on the live host");
+        } else {
+            println!("  IM's records change back:");
+            for line in d.lines() {
+                println!("    {line}");
+            }
+        }
+    }
+    let _ = snap;
+}
+
+/// Preflight for an in-place restore, over the snapshot's set: IM must not run, servers must
+/// be stopped.
+fn in_place_preflight(host: &crate::hostfs::HostRoot, manifest: &Manifest) -> Vec<String> {
+    let path_of = |role: Role| {
+        manifest
+            .members
+            .iter()
+            .find(|m| m.role == role)
+            .map(|m| m.path.clone())
+    };
+    let instance = Instance {
+        name: manifest.set.clone(),
+        mode: Mode::from_access_rights(&manifest.mode).unwrap_or(Mode::Admin),
+        registry: path_of(Role::ImRegistry),
+        install: path_of(Role::ImInstall),
+        agent_data: path_of(Role::ImAgentData).unwrap_or_default(),
+        shared: path_of(Role::ImShared),
+        set: SyncSet {
+            members: manifest.members.clone(),
+        },
+        inventory: manifest.inventory.clone(),
+        origins: Vec::new(),
+    };
+    let report = preflight(
+        host,
+        &instance,
+        &PreflightOptions {
+            offline: true,
+            allow_missing: Role::ALL.to_vec(),
+            repository_dir: None,
+            incremental: true,
+        },
+    );
+    report
+        .refusals
+        .into_iter()
+        .filter(|r| !r.contains("cannot be read by this user"))
+        .collect()
+}
+
 /// Makes sure `dir`'s parent exists (for a new repository or target).
-pub fn ensure_dir_parent(dir: &Path) -> Result<()> {
+pub fn ensure_dir_parent(dir: &std::path::Path) -> Result<()> {
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
     }

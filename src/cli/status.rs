@@ -27,7 +27,8 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let host = ctx.host()?;
     let instance = ctx.instance()?;
     let repo = ctx.open_repo()?;
-    let mut report = status(repo, &host, &instance, &ctx.host_name())?;
+    let restored = ctx.state()?.last_restore(&ctx.host_name(), &instance.name);
+    let mut report = status(repo, &host, &instance, &ctx.host_name(), restored.as_ref())?;
     if !args.verbose {
         report.files = report.files.without_paths();
     }

@@ -86,6 +86,11 @@ impl Env {
 
     /// A command with the repository, password and root of this environment.
     pub fn command(&self) -> Command {
+        self.command_at(&self.root())
+    }
+
+    /// A command with this environment's repository and password, on the host under `root`.
+    pub fn command_at(&self, root: &Path) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockstep"));
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -93,8 +98,9 @@ impl Env {
             .env("LOCKSTEP_REPOSITORY", self.repo())
             .env("LOCKSTEP_PASSWORD_FILE", self.path("password"))
             .env("LOCKSTEP_CONFIG", self.path("lockstep.toml"))
+            .env("LOCKSTEP_STATE_DIR", self.path("state"))
             .arg("--root")
-            .arg(self.root())
+            .arg(root)
             .arg("--host")
             .arg("dx-test");
         cmd

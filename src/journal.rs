@@ -1,0 +1,428 @@
+//! The restore journal: how an in-place restore survives a crash at any step.
+//!
+//! Protocol (each phase change written and fsynced *before* the step it announces):
+//! 1. `staging` — every member is restored into `<live>.lockstep-stage-<run>` beside it, then
+//!    verified. The live set is untouched; a crash here rolls back (stage copies removed).
+//! 2. `swapping` — written only when every member is staged and verified. Each member is swapped
+//!    with two renames: `<live>` → `<live>.lockstep-old-<run>`, stage → `<live>`. A crash here
+//!    rolls *forward*: the new set is complete on disk, so recovery finishes the renames.
+//! 3. `cleanup` — all renames done; the replaced copies are removed (unless kept).
+//!
+//! Recovery looks at what exists on disk for each member (stage, live, old) and does only the
+//! missing steps, so it is idempotent: running it twice, or crashing during it, is safe. It only
+//! ever renames or removes paths the journal names, all of which are lockstep's own staging and
+//! replaced copies or the members themselves.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::{StateDir, sync_dir, write_json};
+use crate::{Error, Result};
+
+/// Journal format version.
+const VERSION: u32 = 1;
+
+/// Where a restore is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Members are being staged; the live set is untouched.
+    Staging,
+    /// Everything is staged and verified; members are being swapped in.
+    Swapping,
+    /// Every member is in place; replaced copies are being removed.
+    Cleanup,
+}
+
+/// One member being restored, by physical path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unit {
+    /// The member's logical path (for messages).
+    pub logical: PathBuf,
+    /// The live path.
+    pub live: PathBuf,
+    /// The staging copy beside it.
+    pub stage: PathBuf,
+    /// Where the replaced live copy goes.
+    pub old: PathBuf,
+    /// Whether the member existed before the restore.
+    pub existed: bool,
+    /// The parent directory's access and modification times before the restore (seconds,
+    /// nanoseconds), put back afterwards: the swap renames inside the parent, and nothing
+    /// outside the members may look touched.
+    #[serde(default)]
+    pub parent_times: Option<(i64, u32, i64, u32)>,
+}
+
+impl Unit {
+    /// Records the parent directory's current times.
+    pub fn capture_parent_times(&mut self) {
+        use std::os::unix::fs::MetadataExt;
+        self.parent_times = self
+            .live
+            .parent()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map(|m| {
+                (
+                    m.atime(),
+                    u32::try_from(m.atime_nsec()).unwrap_or(0),
+                    m.mtime(),
+                    u32::try_from(m.mtime_nsec()).unwrap_or(0),
+                )
+            });
+    }
+}
+
+/// The journal of one in-place restore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Journal {
+    /// Format version.
+    pub version: u32,
+    /// The run's id (part of the staging names).
+    pub run: String,
+    /// The snapshot being restored.
+    pub snapshot: String,
+    /// The set and host, for the record after the restore.
+    pub set: String,
+    /// The host name.
+    pub host: String,
+    /// Keep the replaced copies.
+    pub keep_replaced: bool,
+    /// The phase.
+    pub phase: Phase,
+    /// The members.
+    pub units: Vec<Unit>,
+}
+
+/// What recovery did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recovery {
+    /// The snapshot the interrupted restore was restoring.
+    pub snapshot: String,
+    /// `rolled-back` (the old set is in place) or `completed` (the new set is in place).
+    pub outcome: String,
+    /// Replaced copies kept (with `--keep-replaced`).
+    pub kept: Vec<PathBuf>,
+    /// The journal's set and host.
+    pub set: String,
+    /// The host name.
+    pub host: String,
+}
+
+impl Journal {
+    /// Starts a journal; fails when another restore's journal exists.
+    ///
+    /// # Errors
+    /// Refused when an unfinished restore exists; an error when it cannot be written.
+    pub fn create(state: &StateDir, journal: &Journal) -> Result<()> {
+        let path = state.journal();
+        if path.exists() {
+            return Err(Error::Refused(format!(
+                "an unfinished restore is recorded in {}; run `lockstep recover` first",
+                path.display()
+            )));
+        }
+        write_json(&path, journal)
+    }
+
+    /// Moves the journal to `phase` (durably).
+    ///
+    /// # Errors
+    /// When it cannot be written.
+    pub fn set_phase(&mut self, state: &StateDir, phase: Phase) -> Result<()> {
+        self.phase = phase;
+        write_json(&state.journal(), self)
+    }
+
+    /// Reads the journal, if there is one.
+    ///
+    /// # Errors
+    /// When it exists but cannot be read or parsed.
+    pub fn load(state: &StateDir) -> Result<Option<Journal>> {
+        let path = state.journal();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("cannot read", &path, e)),
+        };
+        let journal: Journal = serde_json::from_str(&text).map_err(|e| {
+            Error::Other(format!(
+                "the restore journal {} is damaged ({e}); inspect the *.lockstep-stage-* and *.lockstep-old-* directories it names by hand",
+                path.display()
+            ))
+        })?;
+        if journal.version > VERSION {
+            return Err(Error::Other(format!(
+                "the restore journal {} was written by a newer lockstep; recover with that version",
+                path.display()
+            )));
+        }
+        Ok(Some(journal))
+    }
+
+    /// Removes the journal (the restore is over).
+    ///
+    /// # Errors
+    /// When it cannot be removed.
+    pub fn close(state: &StateDir) -> Result<()> {
+        let path = state.journal();
+        std::fs::remove_file(&path).map_err(|e| Error::io("cannot remove", &path, e))?;
+        sync_dir(state.path())
+    }
+
+    /// Swaps every unit in (the `swapping` phase), idempotently.
+    ///
+    /// # Errors
+    /// When a rename fails or the disk state is not one this protocol produces.
+    pub fn swap_all(&self) -> Result<()> {
+        for (i, unit) in self.units.iter().enumerate() {
+            let (stage, live, old) = (exists(&unit.stage), exists(&unit.live), exists(&unit.old));
+            match (stage, live, old) {
+                // Not started: move the live copy aside (if any), then the stage in.
+                (true, true, false) => {
+                    crate::fault::point(&format!("restore-swap-{}", 2 * i));
+                    rename(&unit.live, &unit.old)?;
+                    crate::fault::point(&format!("restore-swap-{}", 2 * i + 1));
+                    rename(&unit.stage, &unit.live)?;
+                }
+                // Live copy moved aside (or there was none): move the stage in.
+                (true, false, _) => {
+                    crate::fault::point(&format!("restore-swap-{}", 2 * i + 1));
+                    rename(&unit.stage, &unit.live)?;
+                }
+                // Done.
+                (false, true, _) => {}
+                _ => {
+                    return Err(Error::Other(format!(
+                        "restore of {} cannot continue: stage {} {}, live {} {}, replaced {} {}; inspect them by hand",
+                        unit.logical.display(),
+                        unit.stage.display(),
+                        word(stage),
+                        unit.live.display(),
+                        word(live),
+                        unit.old.display(),
+                        word(old)
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the replaced copies (unless kept) — the `cleanup` phase; returns the kept ones.
+    ///
+    /// # Errors
+    /// When a copy cannot be removed.
+    pub fn cleanup(&self) -> Result<Vec<PathBuf>> {
+        let mut kept = Vec::new();
+        for unit in &self.units {
+            if !exists(&unit.old) {
+                continue;
+            }
+            if self.keep_replaced {
+                kept.push(unit.old.clone());
+            } else {
+                remove(&unit.old)?;
+            }
+        }
+        Ok(kept)
+    }
+
+    /// Puts the parent directories' times back as they were before the restore.
+    pub fn restore_parent_times(&self) {
+        for unit in &self.units {
+            if let (Some(parent), Some((a, an, m, mn))) = (unit.live.parent(), unit.parent_times) {
+                let _ = filetime::set_file_times(
+                    parent,
+                    filetime::FileTime::from_unix_time(a, an),
+                    filetime::FileTime::from_unix_time(m, mn),
+                );
+            }
+        }
+    }
+
+    /// Removes the staging copies (rolling back the `staging` phase).
+    ///
+    /// # Errors
+    /// When a copy cannot be removed.
+    pub fn discard_stages(&self) -> Result<()> {
+        for unit in &self.units {
+            if exists(&unit.stage) {
+                remove(&unit.stage)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Finishes or rolls back an interrupted restore; `None` when there was nothing to do.
+///
+/// # Errors
+/// When the journal or the disk state cannot be handled automatically (the message names the
+/// paths to inspect).
+pub fn recover(state: &StateDir) -> Result<Option<Recovery>> {
+    let Some(mut journal) = Journal::load(state)? else {
+        return Ok(None);
+    };
+    let outcome = match journal.phase {
+        Phase::Staging => {
+            journal.discard_stages()?;
+            "rolled-back"
+        }
+        Phase::Swapping => {
+            journal.swap_all()?;
+            journal.set_phase(state, Phase::Cleanup)?;
+            "completed"
+        }
+        Phase::Cleanup => "completed",
+    };
+    let kept = if outcome == "completed" {
+        journal.cleanup()?
+    } else {
+        Vec::new()
+    };
+    journal.restore_parent_times();
+    Journal::close(state)?;
+    Ok(Some(Recovery {
+        snapshot: journal.snapshot.clone(),
+        outcome: outcome.into(),
+        kept,
+        set: journal.set.clone(),
+        host: journal.host.clone(),
+    }))
+}
+
+fn exists(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok()
+}
+
+fn word(b: bool) -> &'static str {
+    if b { "exists" } else { "is missing" }
+}
+
+fn rename(from: &Path, to: &Path) -> Result<()> {
+    std::fs::rename(from, to).map_err(|e| {
+        Error::Other(format!(
+            "cannot rename {} to {}: {e}",
+            from.display(),
+            to.display()
+        ))
+    })?;
+    if let Some(parent) = to.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+/// Removes a file or a whole directory tree that lockstep created.
+///
+/// # Errors
+/// When it cannot be removed.
+pub fn remove(p: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(p).map_err(|e| Error::io("cannot inspect", p, e))?;
+    if meta.is_dir() {
+        make_writable(p);
+        std::fs::remove_dir_all(p).map_err(|e| Error::io("cannot remove", p, e))
+    } else {
+        std::fs::remove_file(p).map_err(|e| Error::io("cannot remove", p, e))
+    }
+}
+
+/// Gives the owner write and search permission on every directory under `p`, so a tree with
+/// read-only directories (restored exactly as recorded) can be removed by a non-root user.
+fn make_writable(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in walkdir::WalkDir::new(p)
+        .follow_links(false)
+        .into_iter()
+        .flatten()
+    {
+        if entry.file_type().is_dir()
+            && let Ok(m) = entry.metadata()
+        {
+            let mode = m.permissions().mode();
+            if mode & 0o700 != 0o700 {
+                let _ = std::fs::set_permissions(
+                    entry.path(),
+                    std::fs::Permissions::from_mode(mode | 0o700),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn journal(dir: &Path, phase: Phase) -> Journal {
+        Journal {
+            version: VERSION,
+            run: "r1".into(),
+            snapshot: "s".into(),
+            set: "admin".into(),
+            host: "h".into(),
+            keep_replaced: false,
+            phase,
+            units: vec![Unit {
+                logical: "/m".into(),
+                live: dir.join("m"),
+                stage: dir.join("m.lockstep-stage-r1"),
+                old: dir.join("m.lockstep-old-r1"),
+                existed: true,
+                parent_times: None,
+            }],
+        }
+    }
+
+    fn setup() -> (tempfile::TempDir, StateDir) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("m")).unwrap();
+        std::fs::write(dir.path().join("m/f"), "old").unwrap();
+        std::fs::create_dir_all(dir.path().join("m.lockstep-stage-r1")).unwrap();
+        std::fs::write(dir.path().join("m.lockstep-stage-r1/f"), "new").unwrap();
+        let state = StateDir::at(dir.path().join("state"));
+        (dir, state)
+    }
+
+    fn content(dir: &Path) -> String {
+        std::fs::read_to_string(dir.join("m/f")).unwrap()
+    }
+
+    #[test]
+    fn staging_rolls_back() {
+        let (dir, state) = setup();
+        Journal::create(&state, &journal(dir.path(), Phase::Staging)).unwrap();
+        let r = recover(&state).unwrap().unwrap();
+        assert_eq!(r.outcome, "rolled-back");
+        assert_eq!(content(dir.path()), "old");
+        assert!(!dir.path().join("m.lockstep-stage-r1").exists());
+        assert!(recover(&state).unwrap().is_none(), "idempotent");
+    }
+
+    #[test]
+    fn swapping_rolls_forward_from_every_intermediate_state() {
+        for moved_aside in [false, true] {
+            let (dir, state) = setup();
+            if moved_aside {
+                std::fs::rename(dir.path().join("m"), dir.path().join("m.lockstep-old-r1"))
+                    .unwrap();
+            }
+            Journal::create(&state, &journal(dir.path(), Phase::Swapping)).unwrap();
+            let r = recover(&state).unwrap().unwrap();
+            assert_eq!(r.outcome, "completed");
+            assert_eq!(content(dir.path()), "new");
+            assert!(!dir.path().join("m.lockstep-old-r1").exists());
+            assert!(!state.journal().exists());
+        }
+    }
+
+    #[test]
+    fn a_second_restore_waits_for_recovery() {
+        let (dir, state) = setup();
+        Journal::create(&state, &journal(dir.path(), Phase::Staging)).unwrap();
+        let err = Journal::create(&state, &journal(dir.path(), Phase::Staging)).unwrap_err();
+        assert!(err.to_string().contains("lockstep recover"));
+    }
+}

@@ -1,0 +1,174 @@
+//! lockstep's state directory: the restore journal and what was last restored.
+//!
+//! `--state-dir DIR`, else `$LOCKSTEP_STATE_DIR`, else `/var/lib/lockstep/state` as root and
+//! `$XDG_STATE_HOME/lockstep` (or `~/.local/state/lockstep`) otherwise. Files here are small JSON
+//! documents written atomically (temporary file, fsync, rename, fsync of the directory), so a
+//! crash leaves either the old or the new version.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::is_root;
+use crate::{Error, Result};
+
+/// The state directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateDir {
+    dir: PathBuf,
+}
+
+/// What was last restored in place for a set on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreRecord {
+    /// The set.
+    pub set: String,
+    /// The host name.
+    pub host: String,
+    /// The snapshot restored (full id).
+    pub snapshot: String,
+    /// When the restore finished (RFC 3339).
+    pub time: String,
+}
+
+impl StateDir {
+    /// Resolves the state directory: `flag` > `env` > default.
+    ///
+    /// # Errors
+    /// When no default can be derived (no `HOME` for a non-root user).
+    pub fn resolve(flag: Option<&Path>, env: Option<&Path>) -> Result<Self> {
+        if let Some(dir) = flag.or(env) {
+            return Ok(Self {
+                dir: dir.to_path_buf(),
+            });
+        }
+        if is_root() {
+            return Ok(Self {
+                dir: PathBuf::from("/var/lib/lockstep/state"),
+            });
+        }
+        let base = std::env::var_os("XDG_STATE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+            .ok_or_else(|| {
+                Error::Usage("no state directory: set LOCKSTEP_STATE_DIR or HOME".into())
+            })?;
+        Ok(Self {
+            dir: base.join("lockstep"),
+        })
+    }
+
+    /// A state directory at `dir`.
+    #[must_use]
+    pub fn at(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The directory.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The restore journal's path.
+    #[must_use]
+    pub fn journal(&self) -> PathBuf {
+        self.dir.join("restore-journal.json")
+    }
+
+    fn record_path(&self, host: &str, set: &str) -> PathBuf {
+        let safe = |s: &str| {
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect::<String>()
+        };
+        self.dir
+            .join("restored")
+            .join(format!("{}--{}.json", safe(host), safe(set)))
+    }
+
+    /// Records that `record.snapshot` was restored in place.
+    ///
+    /// # Errors
+    /// When the state directory cannot be written.
+    pub fn record_restore(&self, record: &RestoreRecord) -> Result<()> {
+        let path = self.record_path(&record.host, &record.set);
+        write_json(&path, record)
+    }
+
+    /// What was last restored in place for `set` on `host`, if anything.
+    #[must_use]
+    pub fn last_restore(&self, host: &str, set: &str) -> Option<RestoreRecord> {
+        let text = std::fs::read_to_string(self.record_path(host, set)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
+/// Writes `value` as JSON to `path` atomically and durably.
+///
+/// # Errors
+/// When the directory or file cannot be written.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| Error::Other(format!("{} has no parent directory", path.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+    let text = serde_json::to_vec_pretty(value)
+        .map_err(|e| Error::Other(format!("cannot encode {}: {e}", path.display())))?;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;
+        f.write_all(&text)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| Error::io("cannot write", &tmp, e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("cannot replace", path, e))?;
+    sync_dir(dir)
+}
+
+/// fsyncs a directory, so renames and creations in it are durable.
+///
+/// # Errors
+/// When the directory cannot be opened or synced.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("cannot sync", dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::at(dir.path());
+        assert!(state.last_restore("dx1", "admin").is_none());
+        let r = RestoreRecord {
+            set: "admin".into(),
+            host: "dx1".into(),
+            snapshot: "ab".into(),
+            time: "2026-01-01T00:00:00Z".into(),
+        };
+        state.record_restore(&r).unwrap();
+        assert_eq!(state.last_restore("dx1", "admin"), Some(r));
+        assert!(state.last_restore("dx1/../x", "admin").is_none());
+    }
+
+    #[test]
+    fn flag_beats_env() {
+        let s = StateDir::resolve(Some(Path::new("/a")), Some(Path::new("/b"))).unwrap();
+        assert_eq!(s.path(), Path::new("/a"));
+        let s = StateDir::resolve(None, Some(Path::new("/b"))).unwrap();
+        assert_eq!(s.path(), Path::new("/b"));
+    }
+}

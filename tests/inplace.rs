@@ -1,0 +1,487 @@
+//! In-place restore: all or nothing, proven by killing lockstep at every step; the sync guard;
+//! disk full; and nothing written outside the members.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Env, Run, is_root, listing, run};
+use lockstep::listing::{Ignore, Listing, diff};
+use lockstep::sample::{Shape, apply_fix_pack};
+
+/// A host with S1 (before a fix pack) and S2 (after it); the live host is at S2.
+struct Story {
+    env: Env,
+    s1: String,
+    s2: String,
+    members: Vec<PathBuf>,
+    at_s1: Listing,
+    at_s2: Listing,
+    outside: Listing,
+}
+
+fn story() -> Story {
+    let env = Env::new(Shape::Admin);
+    let members = env.member_paths(&[]);
+    let at_s1 = listing(&env.root(), &members);
+    let s1 = env.backup(&[])["snapshot"].as_str().unwrap().to_owned();
+    apply_fix_pack(&env.host, 0).unwrap();
+    let s2 = env.backup(&[])["snapshot"].as_str().unwrap().to_owned();
+    let at_s2 = listing(&env.root(), &members);
+    let outside = outside(&env, &members);
+    Story {
+        env,
+        s1,
+        s2,
+        members,
+        at_s1,
+        at_s2,
+        outside,
+    }
+}
+
+/// Everything on the host that is not inside a member.
+fn outside(env: &Env, members: &[PathBuf]) -> Listing {
+    listing(&env.root(), &[PathBuf::from("/")])
+        .into_iter()
+        .filter(|(p, _)| !members.iter().any(|m| p.starts_with(m)))
+        .collect()
+}
+
+fn differences(expected: &Listing, actual: &Listing) -> Vec<String> {
+    diff(expected, actual, Ignore { owner: !is_root() })
+}
+
+/// Staging and replaced copies left anywhere on the host.
+fn leftovers(env: &Env) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(env.root())
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| e.path().to_path_buf())
+        .filter(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            name.contains(".lockstep-stage-") || name.contains(".lockstep-old-")
+        })
+        .collect()
+}
+
+impl Story {
+    fn members_now(&self) -> Listing {
+        listing(&self.env.root(), &self.members)
+    }
+
+    #[track_caller]
+    fn assert_at(&self, expected: &Listing, what: &str) {
+        let d = differences(expected, &self.members_now());
+        assert!(d.is_empty(), "host is not {what}:\n{}", d.join("\n"));
+        let d = differences(&self.outside, &outside(&self.env, &self.members));
+        assert!(
+            d.is_empty(),
+            "something outside the members changed:\n{}",
+            d.join("\n")
+        );
+        assert!(
+            leftovers(&self.env).is_empty(),
+            "{:?}",
+            leftovers(&self.env)
+        );
+    }
+
+    fn restore(&self, args: &[&str]) -> Run {
+        let mut all = vec!["restore"];
+        all.extend_from_slice(args);
+        self.env.run(&all)
+    }
+}
+
+#[test]
+fn in_place_restore_rolls_a_fix_pack_back_exactly() {
+    let s = story();
+    // The plan first: nothing changes.
+    let plan = s.restore(&[&s.s1, "--dry-run", "--json"]).ok().json();
+    assert!(plan["plan"]["units"].as_array().unwrap().len() >= 7);
+    assert!(plan["plan"]["space"][0]["needed"].as_u64().unwrap() > 0);
+    assert!(plan["guard"]["diff"]["groups"].as_array().unwrap().len() >= 2);
+    s.assert_at(&s.at_s2, "unchanged after a dry run");
+
+    let out = s.restore(&[&s.s1, "--json"]).ok().json();
+    assert_eq!(out["snapshot"], s.s1.as_str());
+    s.assert_at(&s.at_s1, "at S1");
+
+    let status = s.env.run(&["status", "--json"]).json();
+    assert_eq!(status["verdict"], "in-sync", "{status}");
+    assert_eq!(status["snapshot"]["id"], s.s1.as_str());
+
+    // And forward again, keeping the replaced copies this time.
+    let out = s.restore(&[&s.s2, "--keep-replaced", "--json"]).ok().json();
+    let kept = out["kept_replaced"].as_array().unwrap();
+    assert!(!kept.is_empty());
+    let d = differences(&s.at_s2, &s.members_now());
+    assert!(d.is_empty(), "{}", d.join("\n"));
+}
+
+#[test]
+fn in_place_restore_refuses_while_im_runs() {
+    let s = story();
+    let install = s.env.host.instances[0].install.clone().unwrap();
+    let mut imcl = std::process::Command::new("sh")
+        .args(["-c", "read line"])
+        .arg(s.env.physical(&format!("{install}/eclipse/tools/imcl")))
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = s.restore(&[&s.s1]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Installation Manager is running"),
+        "{}",
+        out.stderr
+    );
+    drop(imcl.stdin.take());
+    imcl.wait().unwrap();
+    s.assert_at(&s.at_s2, "unchanged");
+}
+
+/// Kills the restore of S1 at `point`, checks the host, recovers (explicitly or through the next
+/// command), and checks it ends exactly at S1 or S2.
+fn crash_at(point: &str, next_command_recovers: bool) {
+    let s = story();
+    let var = format!(
+        "LOCKSTEP_FAULT_{}",
+        point.to_ascii_uppercase().replace('-', "_")
+    );
+    let mut cmd = s.env.command();
+    cmd.env(&var, "kill").args(["restore", &s.s1]);
+    let killed = run(&mut cmd);
+    assert_eq!(
+        killed.code, -1,
+        "{point}: lockstep was not killed:\n{}",
+        killed.stderr
+    );
+    let staging = point.starts_with("restore-stage");
+    if staging {
+        // The live set is untouched while staging.
+        let d = differences(&s.at_s2, &s.members_now());
+        assert!(
+            d.is_empty(),
+            "{point}: live set changed while staging:\n{}",
+            d.join("\n")
+        );
+    }
+    let recovered = if next_command_recovers {
+        let out = s.env.run(&["snapshots"]).ok();
+        assert!(
+            out.stderr.contains("recovering it first"),
+            "{point}: {}",
+            out.stderr
+        );
+        out
+    } else {
+        s.env.run(&["recover"]).ok()
+    };
+    let (expected, name) = if staging {
+        (&s.at_s2, "the old set (S2)")
+    } else {
+        (&s.at_s1, "the new set (S1)")
+    };
+    s.assert_at(expected, &format!("{name} after a crash at {point}"));
+    let again = s.env.run(&["recover"]).ok();
+    assert!(
+        again.stdout.contains("nothing to recover"),
+        "{}",
+        again.stdout
+    );
+    drop(recovered);
+    let _ = &s.s2;
+}
+
+/// The admin sample has 8 restore units: 8 staging points, 16 renames.
+const STAGE_POINTS: [&str; 9] = [
+    "restore-stage-0",
+    "restore-stage-1",
+    "restore-stage-2",
+    "restore-stage-3",
+    "restore-stage-4",
+    "restore-stage-5",
+    "restore-stage-6",
+    "restore-stage-7",
+    "restore-staged",
+];
+
+#[test]
+fn crash_during_staging_leaves_the_old_set() {
+    for (i, point) in STAGE_POINTS.iter().enumerate() {
+        crash_at(point, i % 3 == 0);
+    }
+}
+
+#[test]
+fn crash_between_renames_completes_the_new_set_first_half() {
+    for k in 0..8 {
+        crash_at(&format!("restore-swap-{k}"), k % 3 == 1);
+    }
+}
+
+#[test]
+fn crash_between_renames_completes_the_new_set_second_half() {
+    for k in 8..16 {
+        crash_at(&format!("restore-swap-{k}"), k % 3 == 1);
+    }
+    crash_at("restore-cleanup", false);
+    crash_at("restore-before-close", true);
+}
+
+#[test]
+fn partial_restore_across_fix_pack_levels_is_refused() {
+    let s = story();
+    let target = s.env.path("scratch");
+    for only in [
+        "product",
+        "im-agent-data",
+        "im-registry,im-install,im-agent-data,im-shared",
+    ] {
+        let out = s.restore(&[&s.s1, "--only", only, "--target", target.to_str().unwrap()]);
+        assert_eq!(out.code, 3, "--only {only}: {}", out.stderr);
+        assert!(out.stderr.contains("out of sync"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("com.ibm.websphere.ND.v90"),
+            "{}",
+            out.stderr
+        );
+        assert!(!target.exists());
+        let out = s.restore(&[&s.s1, "--only", only]);
+        assert_eq!(out.code, 3, "--only {only} in place: {}", out.stderr);
+    }
+    s.assert_at(&s.at_s2, "unchanged by refused restores");
+
+    // Same fix-pack level: a partial restore is fine.
+    let out = s.restore(&[
+        &s.s2,
+        "--only",
+        "product",
+        "--target",
+        target.to_str().unwrap(),
+        "--json",
+    ]);
+    let out = out.ok().json();
+    assert!(
+        out["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["role"] == "product")
+    );
+    let product = s.env.host.instances[0].products[0].clone();
+    assert!(target.join(product.trim_start_matches('/')).is_dir());
+    assert!(
+        !target.join("var").exists(),
+        "only the products were restored"
+    );
+
+    // The whole set of S1 is always allowed.
+    s.restore(&[&s.s1, "--target", s.env.path("whole").to_str().unwrap()])
+        .ok();
+}
+
+#[test]
+fn force_desync_snapshots_the_live_set_first() {
+    let s = story();
+    let before = s.env.snapshot_count();
+    let out = s
+        .restore(&[&s.s1, "--only", "product", "--force-desync", "--json"])
+        .ok()
+        .json();
+    assert!(out["guard"]["forced_desync"].as_bool().unwrap());
+    let pre = out["pre_restore_snapshot"].as_str().unwrap().to_owned();
+    let listed = s.env.run(&["snapshots", "--json"]).ok().json();
+    let snaps = listed["snapshots"].as_array().unwrap();
+    assert_eq!(snaps.len(), before + 1);
+    let pre_snap = snaps.iter().find(|x| x["id"] == pre.as_str()).unwrap();
+    assert_eq!(pre_snap["label"], "before-forced-restore");
+    // Products are at S1, IM is still at S2: exactly what was forced; the pre snapshot undoes it.
+    s.restore(&[&pre]).ok();
+    s.assert_at(&s.at_s2, "back at S2 through the pre-restore snapshot");
+}
+
+#[test]
+fn unverified_snapshots_need_force() {
+    let s = story();
+    // Kill a backup after its snapshot is written but before it is verified.
+    let mut cmd = s.env.command();
+    cmd.env("LOCKSTEP_FAULT_BACKUP_WRITTEN", "kill")
+        .arg("backup");
+    assert_eq!(run(&mut cmd).code, -1);
+    let listed = s.env.run(&["snapshots", "--json"]).ok().json();
+    let unverified = listed["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["manifest"]["consistency"]["verdict"] == "unverified")
+        .expect("an unverified snapshot")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let target = s.env.path("t");
+    let out = s.restore(&[&unverified, "--target", target.to_str().unwrap()]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("--force"), "{}", out.stderr);
+    s.restore(&[&unverified, "--target", target.to_str().unwrap(), "--force"])
+        .ok();
+}
+
+#[test]
+fn a_member_replaced_by_a_symlink_is_not_written_through() {
+    let s = story();
+    let shared = s.env.host.instances[0].shared.clone();
+    let elsewhere = s.env.physical("/srv/elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("keep"), "mine").unwrap();
+    let live = s.env.physical(&shared);
+    std::fs::rename(&live, s.env.physical("/srv/moved-shared")).unwrap();
+    std::os::unix::fs::symlink("/srv/elsewhere", &live).unwrap();
+    let before = listing(&s.env.root(), &[PathBuf::from("/")]);
+    let out = s.restore(&[&s.s1]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains(&shared), "{}", out.stderr);
+    let d = differences(&before, &listing(&s.env.root(), &[PathBuf::from("/")]));
+    assert!(d.is_empty(), "{}", d.join("\n"));
+}
+
+#[test]
+fn a_manifest_path_with_dotdot_is_refused() {
+    let s = story();
+    // Rewrite S1's manifest so a member points outside the set.
+    let spec = lockstep::repo::RepoSpec {
+        location: s.env.repo().to_string_lossy().into_owned(),
+        options: Default::default(),
+    };
+    let repo = spec.open("test-password").unwrap();
+    let mut snap = repo
+        .get_all_snapshots()
+        .unwrap()
+        .into_iter()
+        .find(|x| x.id.to_hex().as_str() == s.s1)
+        .unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(snap.description.as_deref().unwrap()).unwrap();
+    manifest["members"][0]["path"] = "/opt/../etc/evil".into();
+    snap.description = Some(manifest.to_string());
+    repo.save_snapshots(vec![snap]).unwrap();
+    let forged = repo
+        .get_all_snapshots()
+        .unwrap()
+        .into_iter()
+        .find(|x| x.description.as_deref().is_some_and(|d| d.contains("evil")))
+        .unwrap()
+        .id
+        .to_hex()
+        .as_str()
+        .to_owned();
+    let before = listing(&s.env.root(), &[PathBuf::from("/")]);
+    for extra in [
+        &[][..],
+        &[
+            "--target",
+            s.env.path("t").to_str().unwrap(),
+            "--only",
+            "product",
+        ],
+    ] {
+        let mut args = vec![forged.as_str()];
+        args.extend_from_slice(extra);
+        let out = s.restore(&args);
+        assert_ne!(out.code, 0, "{}", out.stdout);
+    }
+    assert!(!s.env.physical("/etc/evil").exists());
+    let d = differences(&before, &listing(&s.env.root(), &[PathBuf::from("/")]));
+    assert!(d.is_empty(), "{}", d.join("\n"));
+}
+
+#[test]
+fn symlinks_pointing_outside_the_set_are_restored_as_links_only() {
+    let env = Env::new(Shape::Admin);
+    let product = env.host.instances[0].products[0].clone();
+    let link = env.physical(&format!("{product}/etc-link"));
+    std::os::unix::fs::symlink("/etc", &link).unwrap();
+    std::os::unix::fs::symlink(
+        "../../../../etc/hostname",
+        env.physical(&format!("{product}/host-link")),
+    )
+    .unwrap();
+    let members = env.member_paths(&[]);
+    let s1 = env.backup(&[])["snapshot"].as_str().unwrap().to_owned();
+    let at_s1 = listing(&env.root(), &members);
+    apply_fix_pack(&env.host, 0).unwrap();
+    let out_before = outside(&env, &members);
+    env.run(&["restore", &s1]).ok();
+    assert!(differences(&at_s1, &listing(&env.root(), &members)).is_empty());
+    let d = differences(&out_before, &outside(&env, &members));
+    assert!(d.is_empty(), "{}", d.join("\n"));
+    assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("/etc"));
+}
+
+#[test]
+fn disk_full_during_staging_leaves_the_live_set_untouched() {
+    if !is_root() {
+        eprintln!("SKIPPED: mounting a small tmpfs needs root");
+        return;
+    }
+    let s = story();
+    // Copy the host onto a filesystem with room for the host but not for a staging copy.
+    let small = s.env.path("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let used: u64 = walkdir::WalkDir::new(s.env.root())
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len().div_ceil(4096) * 4096 + 512)
+        .sum();
+    let size = used + (1 << 20);
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}")])
+        .arg("tmpfs")
+        .arg(&small)
+        .status()
+        .is_ok_and(|st| st.success());
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount a tmpfs here");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(small.clone());
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", s.env.root().display()))
+        .arg(&small)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let before = listing(&small, &[PathBuf::from("/")]);
+    let on_small = |extra_env: Option<(&str, &str)>| {
+        let mut cmd = s.env.command_at(&small);
+        if let Some((k, v)) = extra_env {
+            cmd.env(k, v);
+        }
+        run(cmd.args(["restore", &s.s1]))
+    };
+    // Checked up front: refused, with the space needed.
+    let out = on_small(None);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("needed"), "{}", out.stderr);
+    // And when the filesystem fills up for real during staging.
+    let out = on_small(Some(("LOCKSTEP_FAULT_SKIP_SPACE_CHECK", "1")));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the live set was not changed"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("staging needs"), "{}", out.stderr);
+    let d = differences(&before, &listing(&small, &[PathBuf::from("/")]));
+    assert!(d.is_empty(), "{}\n{}", d.join("\n"), out.stderr);
+}
