@@ -81,6 +81,9 @@ pub struct Journal {
     pub version: u32,
     /// The run's id (part of the staging names).
     pub run: String,
+    /// The process doing the restore: recovery waits while it lives.
+    #[serde(default)]
+    pub pid: u32,
     /// The snapshot being restored.
     pub snapshot: String,
     /// The set and host, for the record after the restore.
@@ -265,6 +268,14 @@ pub fn recover(state: &StateDir) -> Result<Option<Recovery>> {
     let Some(mut journal) = Journal::load(state)? else {
         return Ok(None);
     };
+    if journal.pid != 0 && journal.pid != std::process::id() && crate::preflight::alive(journal.pid)
+    {
+        return Err(Error::Refused(format!(
+            "a restore of snapshot {} is in progress (pid {}); wait for it to finish",
+            crate::report::short(&journal.snapshot),
+            journal.pid
+        )));
+    }
     let outcome = match journal.phase {
         Phase::Staging => {
             journal.discard_stages()?;
@@ -360,6 +371,7 @@ mod tests {
         Journal {
             version: VERSION,
             run: "r1".into(),
+            pid: 0,
             snapshot: "s".into(),
             set: "admin".into(),
             host: "h".into(),

@@ -18,6 +18,7 @@ pub mod drift;
 pub mod error;
 pub mod fault;
 pub mod fingerprint;
+pub mod guard;
 pub mod hooks;
 pub mod hostfs;
 pub mod im;

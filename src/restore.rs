@@ -31,10 +31,14 @@ use sha2::{Digest, Sha256};
 use crate::config::is_root;
 use crate::drift::InventoryDiff;
 use crate::hostfs::{HostRoot, clean};
+use crate::im::defaults::Mode;
+use crate::im::discover::Instance;
 use crate::inventory::Inventory;
 use crate::journal::{Journal, Phase, Unit};
 use crate::manifest::{Manifest, Verdict};
+use crate::preflight::{PreflightOptions, preflight};
 use crate::repo::{OpenRepo, SetSnapshot};
+use crate::set::SyncSet;
 use crate::set::{Member, Role};
 use crate::state::{RestoreRecord, StateDir};
 use crate::tree::posix_perm;
@@ -541,6 +545,47 @@ fn verify_content(repo: &FullRepo, node: &Node, path: &Path) -> std::result::Res
     Ok(())
 }
 
+/// Preflight for an in-place restore, over the snapshot's set: IM must not run, product servers
+/// must be stopped. Returns the refusals (empty: go ahead).
+#[must_use]
+pub fn preflight_in_place(host: &HostRoot, manifest: &Manifest) -> Vec<String> {
+    let path_of = |role: Role| {
+        manifest
+            .members
+            .iter()
+            .find(|m| m.role == role)
+            .map(|m| m.path.clone())
+    };
+    let instance = Instance {
+        name: manifest.set.clone(),
+        mode: Mode::from_access_rights(&manifest.mode).unwrap_or(Mode::Admin),
+        registry: path_of(Role::ImRegistry),
+        install: path_of(Role::ImInstall),
+        agent_data: path_of(Role::ImAgentData).unwrap_or_default(),
+        shared: path_of(Role::ImShared),
+        set: SyncSet {
+            members: manifest.members.clone(),
+        },
+        inventory: manifest.inventory.clone(),
+        origins: Vec::new(),
+    };
+    let report = preflight(
+        host,
+        &instance,
+        &PreflightOptions {
+            offline: true,
+            allow_missing: Role::ALL.to_vec(),
+            repository_dir: None,
+            incremental: true,
+        },
+    );
+    report
+        .refusals
+        .into_iter()
+        .filter(|r| !r.contains("cannot be read by this user"))
+        .collect()
+}
+
 /// In-place restore options.
 #[derive(Debug, Clone)]
 pub struct InPlace<'a> {
@@ -709,6 +754,7 @@ pub fn restore_in_place(
     let mut journal = Journal {
         version: 1,
         run: run.clone(),
+        pid: std::process::id(),
         snapshot: snap.id(),
         set: opts.set.clone(),
         host: opts.host_name.clone(),

@@ -17,6 +17,7 @@ mod demo;
 mod diff;
 mod discover;
 mod doctor;
+mod guard;
 mod init;
 mod preflight;
 mod recover;
@@ -106,6 +107,8 @@ enum Command {
     Restore(restore::Args),
     /// Finish or roll back an interrupted in-place restore.
     Recover(recover::Args),
+    /// Run maintenance (imcl install …) guarded: snapshot, run detached, verify, roll back.
+    Guard(guard::Args),
     /// Is the live host still in step with the latest snapshot? Exit 0 in sync, 1 otherwise.
     Status(status::Args),
     /// What changed between two snapshots, or between a snapshot and the live host.
@@ -232,7 +235,12 @@ fn run(cli: Cli) -> Result<i32> {
     // An interrupted in-place restore is finished (or rolled back) before anything else runs.
     if !matches!(cli.command, Command::Recover(_) | Command::Demo(_)) {
         let state = ctx.state()?;
-        if let Some(journal) = crate::journal::Journal::load(&state)? {
+        if let Some(note) = crate::guard::notice(&state) {
+            eprintln!("lockstep: note: {note}");
+        }
+        if let Some(journal) = crate::journal::Journal::load(&state)?
+            && !(journal.pid != 0 && crate::preflight::alive(journal.pid))
+        {
             eprintln!(
                 "lockstep: found an interrupted restore of snapshot {} ({}); recovering it first",
                 short(&journal.snapshot),
@@ -264,6 +272,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Snapshots(args) => snapshots::run(&ctx, &args),
         Command::Restore(args) => restore::run(&ctx, &args),
         Command::Recover(args) => recover::run(&ctx, &args),
+        Command::Guard(args) => guard::run(&ctx, &args),
         Command::Status(args) => status::run(&ctx, &args),
         Command::Diff(args) => diff::run(&ctx, &args),
         Command::Doctor(args) => doctor::run(&ctx, &args),

@@ -6,16 +6,13 @@ use serde::Serialize;
 
 use super::{Ctx, bytes, print_json, short};
 use crate::backup::{BackupRequest, backup};
-use crate::im::defaults::Mode;
-use crate::im::discover::{Instance, select};
-use crate::manifest::Manifest;
-use crate::preflight::{PreflightOptions, preflight};
+use crate::im::discover::select;
 use crate::repo::{SetSnapshot, find_snapshot};
 use crate::restore::{
-    GuardDecision, InPlace, InPlacePlan, RestoreOutcome, Selection, check_rules, restore_in_place,
-    restore_to_target, units,
+    GuardDecision, InPlace, InPlacePlan, RestoreOutcome, Selection, check_rules,
+    preflight_in_place, restore_in_place, restore_to_target, units,
 };
-use crate::set::{Role, SyncSet};
+use crate::set::Role;
 use crate::{Error, Result};
 
 /// Arguments of `restore`.
@@ -143,7 +140,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
                     "an in-place restore needs a lockstep manifest to know where each member belongs; restore with --target instead".into(),
                 )
             })?;
-            let refusals = in_place_preflight(&host, manifest);
+            let refusals = preflight_in_place(&host, manifest);
             if let Some(first) = refusals.first() {
                 return Err(Error::Refused(format!("{first}; nothing was restored")));
             }
@@ -250,46 +247,6 @@ fn print_plan(plan: &InPlacePlan, snap: &SetSnapshot, decision: &GuardDecision) 
         }
     }
     let _ = snap;
-}
-
-/// Preflight for an in-place restore, over the snapshot's set: IM must not run, servers must
-/// be stopped.
-fn in_place_preflight(host: &crate::hostfs::HostRoot, manifest: &Manifest) -> Vec<String> {
-    let path_of = |role: Role| {
-        manifest
-            .members
-            .iter()
-            .find(|m| m.role == role)
-            .map(|m| m.path.clone())
-    };
-    let instance = Instance {
-        name: manifest.set.clone(),
-        mode: Mode::from_access_rights(&manifest.mode).unwrap_or(Mode::Admin),
-        registry: path_of(Role::ImRegistry),
-        install: path_of(Role::ImInstall),
-        agent_data: path_of(Role::ImAgentData).unwrap_or_default(),
-        shared: path_of(Role::ImShared),
-        set: SyncSet {
-            members: manifest.members.clone(),
-        },
-        inventory: manifest.inventory.clone(),
-        origins: Vec::new(),
-    };
-    let report = preflight(
-        host,
-        &instance,
-        &PreflightOptions {
-            offline: true,
-            allow_missing: Role::ALL.to_vec(),
-            repository_dir: None,
-            incremental: true,
-        },
-    );
-    report
-        .refusals
-        .into_iter()
-        .filter(|r| !r.contains("cannot be read by this user"))
-        .collect()
 }
 
 /// Makes sure `dir`'s parent exists (for a new repository or target).

@@ -1,0 +1,205 @@
+//! `lockstep guard -- COMMAND…`: snapshot, run the maintenance detached, verify, roll back.
+
+use std::io::{IsTerminal, Write};
+
+use serde::Serialize;
+
+use super::{Ctx, print_json, short};
+use crate::guard::{GuardReport, GuardRequest, GuardState, Rollback, attach, guard};
+use crate::{Error, Result};
+
+/// Arguments of `guard`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Exit status: the command's own status when it succeeded and the host verified; 20 when it failed
+and the whole set was rolled back to the pre-maintenance snapshot; 21 when it failed and the host
+was left as it is; 22 when it exited 0 but verification failed and the host was left as it is;
+3 when preflight refused (nothing was run).")]
+pub struct Args {
+    /// Free text for the snapshots' labels (e.g. "CF220").
+    #[arg(long, default_value = "")]
+    label: String,
+    /// On failure: restore the pre-maintenance snapshot (auto), ask (default on a terminal), or
+    /// only report (default otherwise).
+    #[arg(long, value_enum)]
+    rollback: Option<Rollback>,
+    /// Fail verification when IM's inventory did not change.
+    #[arg(long)]
+    expect_change: bool,
+    /// Allow running product servers (an online maintenance).
+    #[arg(long)]
+    online: bool,
+    /// Follow the output of the guarded command that is running now.
+    #[arg(long, conflicts_with_all = ["status", "command"])]
+    attach: bool,
+    /// Show the guarded run in progress (or the last one) and its log.
+    #[arg(long, conflicts_with = "command")]
+    status: bool,
+    /// The maintenance command and its arguments (after --).
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Output<'a, T: Serialize> {
+    schema_version: u32,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+/// Writes to stdout, ignoring a closed terminal (the guard must outlive a dropped session).
+fn emit(bytes: &[u8]) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(bytes);
+    let _ = out.flush();
+}
+
+pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
+    let state = ctx.state()?;
+    if args.status {
+        return status(ctx, &state.guard_state());
+    }
+    if args.attach {
+        let end = attach(&state, &mut |b| emit(b))?;
+        if let Some(r) = &end.report {
+            print_report(ctx, r)?;
+            return Ok(r.exit_code());
+        }
+        return Ok(0);
+    }
+    if args.command.is_empty() {
+        return Err(Error::Usage(
+            "give the maintenance command after --, e.g. lockstep guard --label CF220 -- imcl install …".into(),
+        ));
+    }
+    // A dropped terminal must not stop the guard half-way: it keeps going, quietly.
+    // SAFETY: ignoring a signal has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    let host = ctx.host()?;
+    let instance = ctx.instance()?;
+    let interactive = std::io::stdin().is_terminal();
+    let rollback = args.rollback.unwrap_or(if interactive {
+        Rollback::Ask
+    } else {
+        Rollback::Never
+    });
+    let req = GuardRequest {
+        host: &host,
+        instance: &instance,
+        discover: ctx.discover_options(),
+        host_name: ctx.host_name(),
+        label: args.label.clone(),
+        rollback,
+        expect_change: args.expect_change,
+        online: args.online,
+        command: args.command.clone(),
+        state: &state,
+    };
+    let json = ctx.global.json;
+    let report = guard(
+        &|| ctx.open_repo(),
+        &req,
+        &mut |b| {
+            if !json {
+                emit(b);
+            }
+        },
+        &mut |diff| {
+            eprintln!("lockstep: the maintenance failed. IM's records changed:");
+            for line in diff.lines() {
+                eprintln!("  {line}");
+            }
+            eprint!("roll the whole set back to the pre-maintenance snapshot? [y/N] ");
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer).is_ok()
+                && matches!(answer.trim(), "y" | "Y" | "yes")
+        },
+    )?;
+    print_report(ctx, &report)?;
+    Ok(report.exit_code())
+}
+
+fn print_report(ctx: &Ctx, r: &GuardReport) -> Result<()> {
+    if ctx.global.json {
+        return print_json(&Output {
+            schema_version: 1,
+            body: r,
+        });
+    }
+    let mut text = String::new();
+    text.push_str(&format!("\nlockstep guard: {}\n", r.verdict));
+    for p in &r.problems {
+        text.push_str(&format!("  problem: {p}\n"));
+    }
+    for c in &r.inventory_changes {
+        text.push_str(&format!("  changed: {c}\n"));
+    }
+    text.push_str(&format!(
+        "  pre-maintenance snapshot: {}\n",
+        short(&r.pre_snapshot)
+    ));
+    if let Some(p) = &r.post_snapshot {
+        text.push_str(&format!("  post-maintenance snapshot: {}\n", short(p)));
+    }
+    text.push_str(&format!("  log: {}\n", r.log.display()));
+    text.push_str(&format!("  {}\n", r.host_state));
+    emit(text.as_bytes());
+    Ok(())
+}
+
+fn status(ctx: &Ctx, state: &Option<GuardState>) -> Result<i32> {
+    #[derive(Serialize)]
+    struct Status<'a> {
+        running: bool,
+        command_running: bool,
+        state: Option<&'a GuardState>,
+    }
+    let (running, command_running) = match state {
+        Some(s) => (
+            s.phase != "finished" && crate::preflight::alive(s.guard_pid),
+            s.command_pid.is_some_and(crate::preflight::alive) && s.phase == "running",
+        ),
+        None => (false, false),
+    };
+    if ctx.global.json {
+        print_json(&Output {
+            schema_version: 1,
+            body: &Status {
+                running,
+                command_running,
+                state: state.as_ref(),
+            },
+        })?;
+        return Ok(0);
+    }
+    match state {
+        None => println!("no guarded maintenance recorded"),
+        Some(s) => {
+            let what = if running || command_running {
+                "RUNNING"
+            } else if s.phase == "finished" {
+                "finished"
+            } else {
+                "INTERRUPTED"
+            };
+            println!("{what}: {} (phase {})", s.command.join(" "), s.phase);
+            println!(
+                "  since {}, guard pid {}, command pid {}",
+                s.started,
+                s.guard_pid,
+                s.command_pid.map_or("-".to_owned(), |p| p.to_string())
+            );
+            println!("  log: {}", s.log.display());
+            if let Some(p) = &s.pre_snapshot {
+                println!("  pre-maintenance snapshot: {}", short(p));
+            }
+            if let Some(r) = &s.report {
+                println!("  result: {} — {}", r.verdict, r.host_state);
+            }
+        }
+    }
+    Ok(0)
+}

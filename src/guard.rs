@@ -1,0 +1,522 @@
+//! The maintenance guard: `lockstep guard -- imcl install …`.
+//!
+//! 1. Preflight and a consistent **pre-maintenance snapshot** of the whole set (label
+//!    `pre-maintenance: …`).
+//! 2. The command runs **detached**: its own session, SIGHUP ignored, stdin from /dev/null, its
+//!    output going to a log file in the state directory. lockstep streams that log to the terminal
+//!    but ignores SIGHUP too, so a dropped SSH connection kills neither the update nor the guard.
+//!    A state file (`guard.json`) records the run for `guard --status`, `guard --attach` and any
+//!    later lockstep invocation.
+//! 3. Verification: IM's records parse, `doctor` finds no error, the inventory changed when that
+//!    was expected, and the command succeeded. Then a **post-maintenance snapshot**.
+//! 4. On failure: roll the whole set back to the pre-maintenance snapshot in place (auto), ask, or
+//!    only report — always saying which state the host is in and which snapshot restores it.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backup::{BackupRequest, backup};
+use crate::doctor::doctor;
+use crate::drift::InventoryDiff;
+use crate::hostfs::HostRoot;
+use crate::im::discover::{DiscoverOptions, Instance, discover, select};
+use crate::repo::{OpenRepo, find_snapshot};
+use crate::restore::{InPlace, preflight_in_place, restore_in_place, units};
+use crate::set::Role;
+use crate::state::{StateDir, write_json};
+use crate::{Error, Result};
+
+/// Exit code: the command or the verification failed and the set was rolled back.
+pub const EXIT_ROLLED_BACK: i32 = 20;
+/// Exit code: the command failed and the host was left as it is.
+pub const EXIT_NOT_ROLLED_BACK: i32 = 21;
+/// Exit code: the command succeeded but verification failed; the host was left as it is.
+pub const EXIT_VERIFICATION_FAILED: i32 = 22;
+
+/// What to do when maintenance fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rollback {
+    /// Restore the pre-maintenance snapshot in place.
+    Auto,
+    /// Show what changed and ask (the default on a terminal).
+    Ask,
+    /// Only report (the default without a terminal).
+    Never,
+}
+
+/// A guarded maintenance run.
+pub struct GuardRequest<'a> {
+    /// The host.
+    pub host: &'a HostRoot,
+    /// The instance whose set is guarded.
+    pub instance: &'a Instance,
+    /// How it was discovered.
+    pub discover: DiscoverOptions,
+    /// The host name recorded in snapshots.
+    pub host_name: String,
+    /// Free text for the snapshots' labels.
+    pub label: String,
+    /// The failure policy.
+    pub rollback: Rollback,
+    /// The inventory must change (an install that changed nothing is suspicious).
+    pub expect_change: bool,
+    /// Allow running product servers.
+    pub online: bool,
+    /// The command and its arguments.
+    pub command: Vec<String>,
+    /// lockstep's state directory.
+    pub state: &'a StateDir,
+}
+
+/// The state file of the latest guard run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardState {
+    /// The run's id.
+    pub run: String,
+    /// The guard's pid.
+    pub guard_pid: u32,
+    /// The command's pid (once started).
+    pub command_pid: Option<u32>,
+    /// The command line.
+    pub command: Vec<String>,
+    /// When it started (RFC 3339).
+    pub started: String,
+    /// The log file.
+    pub log: PathBuf,
+    /// The set.
+    pub set: String,
+    /// The pre-maintenance snapshot.
+    pub pre_snapshot: Option<String>,
+    /// `snapshotting`, `running`, `verifying`, `rolling-back` or `finished`.
+    pub phase: String,
+    /// The final report, once finished.
+    pub report: Option<GuardReport>,
+}
+
+/// How a guarded run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardReport {
+    /// `succeeded`, `rolled-back`, `failed-not-rolled-back` or `verification-failed`.
+    pub verdict: String,
+    /// The command's exit code (`None` when killed by a signal).
+    pub exit_code: Option<i32>,
+    /// The pre-maintenance snapshot.
+    pub pre_snapshot: String,
+    /// The post-maintenance snapshot, after success.
+    pub post_snapshot: Option<String>,
+    /// What verification found wrong.
+    pub problems: Vec<String>,
+    /// What changed in IM's records during the maintenance.
+    pub inventory_changes: Vec<String>,
+    /// The command's log.
+    pub log: PathBuf,
+    /// One sentence on the state of the host and what to do.
+    pub host_state: String,
+}
+
+impl GuardReport {
+    /// The process exit code for this outcome.
+    #[must_use]
+    pub fn exit_code(&self) -> i32 {
+        match self.verdict.as_str() {
+            "succeeded" => self.exit_code.unwrap_or(0),
+            "rolled-back" => EXIT_ROLLED_BACK,
+            "verification-failed" => EXIT_VERIFICATION_FAILED,
+            _ => EXIT_NOT_ROLLED_BACK,
+        }
+    }
+}
+
+impl StateDir {
+    /// The guard's state file.
+    #[must_use]
+    pub fn guard_file(&self) -> PathBuf {
+        self.path().join("guard.json")
+    }
+
+    /// The latest guard run, if any.
+    #[must_use]
+    pub fn guard_state(&self) -> Option<GuardState> {
+        let text = std::fs::read_to_string(self.guard_file()).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
+/// Runs `req.command` under the guard. `open` opens the repository (it is opened several times),
+/// `out` receives the command's output as it arrives, `ask` decides on a rollback in `Ask` mode.
+///
+/// # Errors
+/// Refused by preflight or the pre-maintenance snapshot (the command did not run); otherwise the
+/// outcome is in the report, whatever the command did.
+pub fn guard(
+    open: &dyn Fn() -> Result<OpenRepo>,
+    req: &GuardRequest<'_>,
+    out: &mut dyn FnMut(&[u8]),
+    ask: &mut dyn FnMut(&InventoryDiff) -> bool,
+) -> Result<GuardReport> {
+    if req.command.is_empty() {
+        return Err(Error::Usage(
+            "give the maintenance command after --, e.g. lockstep guard -- imcl install …".into(),
+        ));
+    }
+    let run = format!(
+        "{}-{}",
+        rustic_core::jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S"),
+        std::process::id()
+    );
+    let log = req.state.path().join("guard").join(format!("{run}.log"));
+    let mut state = GuardState {
+        run: run.clone(),
+        guard_pid: std::process::id(),
+        command_pid: None,
+        command: req.command.clone(),
+        started: rustic_core::jiff::Timestamp::now().to_string(),
+        log: log.clone(),
+        set: req.instance.name.clone(),
+        pre_snapshot: None,
+        phase: "snapshotting".into(),
+        report: None,
+    };
+    write_json(&req.state.guard_file(), &state)?;
+
+    // 1. The pre-maintenance snapshot (preflight runs inside the backup).
+    let mut pre_req = BackupRequest::new(
+        req.host,
+        req.instance,
+        req.discover.clone(),
+        req.host_name.clone(),
+    );
+    pre_req.label = Some(format!("pre-maintenance: {}", req.label));
+    pre_req.preflight.offline = !req.online;
+    let pre = backup(open()?, &pre_req).map_err(|f| {
+        let _ = std::fs::remove_file(req.state.guard_file());
+        match f.error {
+            Error::Refused(m) => {
+                Error::Refused(format!("{m}; the maintenance command was not run"))
+            }
+            e => Error::Other(format!(
+                "the pre-maintenance snapshot failed ({e}); the maintenance command was not run"
+            )),
+        }
+    })?;
+    state.pre_snapshot = Some(pre.snapshot.clone());
+
+    // 2. The command, detached.
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+    }
+    let log_file = std::fs::File::create(&log).map_err(|e| Error::io("cannot create", &log, e))?;
+    let log_err = log_file
+        .try_clone()
+        .map_err(|e| Error::io("cannot open", &log, e))?;
+    // The command waits (in a tiny sh wrapper, on fd 3) until the state file names it, so
+    // `guard --status` never sees a running command the state does not know about.
+    let mut gate = [0 as libc::c_int; 2];
+    // SAFETY: pipe writes two valid descriptors into the array.
+    if unsafe { libc::pipe(gate.as_mut_ptr()) } != 0 {
+        return Err(Error::Other(format!(
+            "cannot start the maintenance command: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    let (gate_read, gate_write) = (gate[0], gate[1]);
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg("read -r _ <&3; exec 3<&-; exec \"$@\"")
+        .arg("lockstep-guard")
+        .args(&req.command)
+        .stdin(Stdio::null())
+        .stdout(log_file)
+        .stderr(log_err)
+        .env("LOCKSTEP_PRE_SNAPSHOT", &pre.snapshot);
+    // SAFETY: dup2, close, setsid and signal are async-signal-safe; nothing else runs between
+    // fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::close(gate_write);
+            if gate_read != 3 {
+                libc::dup2(gate_read, 3);
+                libc::close(gate_read);
+            }
+            libc::setsid();
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let spawned = cmd.spawn();
+    // SAFETY: the parent's copy of the read end is no longer needed.
+    unsafe {
+        libc::close(gate_read);
+    }
+    let open_gate = || {
+        // SAFETY: writing one byte to and closing our own pipe descriptor.
+        unsafe {
+            libc::write(gate_write, b"g\n".as_ptr().cast(), 2);
+            libc::close(gate_write);
+        }
+    };
+    let mut child = spawned.map_err(|e| {
+        open_gate();
+        Error::Other(format!(
+            "cannot start {}: {e}; nothing was changed (pre-maintenance snapshot {})",
+            req.command[0],
+            crate::report::short(&pre.snapshot)
+        ))
+    })?;
+    state.command_pid = Some(child.id());
+    state.phase = "running".into();
+    let written = write_json(&req.state.guard_file(), &state);
+    open_gate();
+    written?;
+
+    let status = follow(&log, out, || child.try_wait().ok().flatten())?;
+    let exit_code = status.code();
+
+    // 3. Verification.
+    state.phase = "verifying".into();
+    write_json(&req.state.guard_file(), &state)?;
+    let mut problems = Vec::new();
+    match exit_code {
+        Some(0) => {}
+        Some(c) => problems.push(format!("the command exited with status {c}")),
+        None => problems.push("the command was killed by a signal".into()),
+    }
+    let after = discover(req.host, &req.discover)
+        .and_then(|all| select(&all, Some(&req.instance.name)).cloned());
+    let inventory_diff = match &after {
+        Ok(now) => InventoryDiff::between(&req.instance.inventory, &now.inventory),
+        Err(e) => {
+            problems.push(format!("IM's records do not read back: {e}"));
+            InventoryDiff::default()
+        }
+    };
+    if let Ok(reports) = doctor(req.host, &req.discover, Some(&req.instance.name)) {
+        for r in &reports {
+            for f in r
+                .findings
+                .iter()
+                .filter(|f| f.severity == crate::doctor::Severity::Error)
+            {
+                problems.push(format!("doctor: {} ({})", f.what, f.path.display()));
+            }
+        }
+    }
+    if req.expect_change && after.is_ok() && inventory_diff.is_empty() {
+        problems.push(
+            "--expect-change was given but IM's inventory did not change (an install that changes nothing is suspicious)"
+                .into(),
+        );
+    }
+    let command_ok = exit_code == Some(0);
+    let mut report = GuardReport {
+        verdict: String::new(),
+        exit_code,
+        pre_snapshot: pre.snapshot.clone(),
+        post_snapshot: None,
+        problems: problems.clone(),
+        inventory_changes: inventory_diff.lines(),
+        log: log.clone(),
+        host_state: String::new(),
+    };
+
+    if problems.is_empty() {
+        // The post-maintenance snapshot of the new state.
+        let now = after?;
+        let mut post_req =
+            BackupRequest::new(req.host, &now, req.discover.clone(), req.host_name.clone());
+        post_req.label = Some(format!("post-maintenance: {}", req.label));
+        post_req.preflight.allow_missing = Role::ALL.to_vec();
+        match backup(open()?, &post_req) {
+            Ok(post) => {
+                report.post_snapshot = Some(post.snapshot.clone());
+                report.verdict = "succeeded".into();
+                report.host_state = format!(
+                    "maintenance succeeded and was verified; the new state is snapshot {} (the old one is {})",
+                    crate::report::short(&post.snapshot),
+                    crate::report::short(&pre.snapshot)
+                );
+            }
+            Err(f) => {
+                report.verdict = "verification-failed".into();
+                report
+                    .problems
+                    .push(format!("the post-maintenance snapshot failed: {}", f.error));
+                report.host_state = format!(
+                    "maintenance succeeded but the new state could not be snapshotted; run `lockstep backup`, or roll back with `lockstep restore {}`",
+                    crate::report::short(&pre.snapshot)
+                );
+            }
+        }
+    } else {
+        let roll = match req.rollback {
+            Rollback::Auto => true,
+            Rollback::Never => false,
+            Rollback::Ask => ask(&inventory_diff),
+        };
+        if roll {
+            state.phase = "rolling-back".into();
+            write_json(&req.state.guard_file(), &state)?;
+            match roll_back(open, req, &pre.snapshot) {
+                Ok(()) => {
+                    report.verdict = "rolled-back".into();
+                    report.host_state = format!(
+                        "the whole set was rolled back to the pre-maintenance snapshot {}; the host is as it was before the maintenance",
+                        crate::report::short(&pre.snapshot)
+                    );
+                }
+                Err(e) => {
+                    report.verdict = "failed-not-rolled-back".into();
+                    report.problems.push(format!("the rollback failed: {e}"));
+                    report.host_state = format!(
+                        "the rollback failed and the host is in the state the command left (run `lockstep recover`, then `lockstep restore {}`)",
+                        crate::report::short(&pre.snapshot)
+                    );
+                }
+            }
+        } else {
+            report.verdict = if command_ok {
+                "verification-failed".into()
+            } else {
+                "failed-not-rolled-back".into()
+            };
+            report.host_state = format!(
+                "the host is left as the command left it; to return to the state before the maintenance run `lockstep restore {}`",
+                crate::report::short(&pre.snapshot)
+            );
+        }
+    }
+    state.phase = "finished".into();
+    state.report = Some(report.clone());
+    write_json(&req.state.guard_file(), &state)?;
+    Ok(report)
+}
+
+/// Restores the pre-maintenance snapshot in place, whole set.
+fn roll_back(open: &dyn Fn() -> Result<OpenRepo>, req: &GuardRequest<'_>, pre: &str) -> Result<()> {
+    let repo = open()?;
+    let snap = find_snapshot(&repo, pre, None, None)?;
+    let manifest = snap
+        .manifest
+        .as_ref()
+        .ok_or_else(|| Error::Other("the pre-maintenance snapshot has no manifest".into()))?;
+    if let Some(first) = preflight_in_place(req.host, manifest).first() {
+        return Err(Error::Refused(first.clone()));
+    }
+    let selected = units(manifest, None)?;
+    restore_in_place(
+        repo,
+        &snap,
+        &selected,
+        &InPlace {
+            host: req.host,
+            state: req.state,
+            set: req.instance.name.clone(),
+            host_name: req.host_name.clone(),
+            keep_replaced: false,
+            dry_run: false,
+        },
+    )?;
+    Ok(())
+}
+
+/// Streams `log` to `out` until `done` reports the command's exit, then drains the rest.
+fn follow(
+    log: &Path,
+    out: &mut dyn FnMut(&[u8]),
+    mut done: impl FnMut() -> Option<std::process::ExitStatus>,
+) -> Result<std::process::ExitStatus> {
+    let mut file = std::fs::File::open(log).map_err(|e| Error::io("cannot read", log, e))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let finished = done();
+        loop {
+            let n = file
+                .read(&mut buf)
+                .map_err(|e| Error::io("cannot read", log, e))?;
+            if n == 0 {
+                break;
+            }
+            out(&buf[..n]);
+        }
+        if let Some(status) = finished {
+            return Ok(status);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Follows a running guard's log from the start until its run is finished (`guard --attach`).
+///
+/// # Errors
+/// When no guard run is recorded or its log cannot be read.
+pub fn attach(state: &StateDir, out: &mut dyn FnMut(&[u8])) -> Result<GuardState> {
+    let Some(first) = state.guard_state() else {
+        return Err(Error::Usage(
+            "no guarded maintenance is recorded; nothing to attach to".into(),
+        ));
+    };
+    let mut file =
+        std::fs::File::open(&first.log).map_err(|e| Error::io("cannot read", &first.log, e))?;
+    let _ = file.seek(SeekFrom::Start(0));
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let current = state.guard_state();
+        loop {
+            let n = file
+                .read(&mut buf)
+                .map_err(|e| Error::io("cannot read", &first.log, e))?;
+            if n == 0 {
+                break;
+            }
+            out(&buf[..n]);
+        }
+        match current {
+            Some(s)
+                if s.run == first.run
+                    && s.phase != "finished"
+                    && crate::preflight::alive(s.guard_pid) => {}
+            Some(s) => return Ok(s),
+            None => return Ok(first),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A note for any lockstep invocation while a guarded command runs (or ran without its guard).
+#[must_use]
+pub fn notice(state: &StateDir) -> Option<String> {
+    let s = state.guard_state()?;
+    if s.phase == "finished" {
+        return None;
+    }
+    let command_alive = s.command_pid.is_some_and(crate::preflight::alive);
+    let guard_alive = crate::preflight::alive(s.guard_pid) && s.guard_pid != std::process::id();
+    let cmd = s.command.join(" ");
+    match (guard_alive, command_alive) {
+        (true, _) => Some(format!(
+            "a guarded maintenance is in progress since {} ({cmd}, phase {}); follow it with `lockstep guard --attach`",
+            s.started, s.phase
+        )),
+        (false, true) => Some(format!(
+            "the guarded command `{cmd}` (pid {}) is still running but its guard is gone; its log is {}. When it ends, check the host with `lockstep doctor` and `lockstep status`; the pre-maintenance snapshot is {}",
+            s.command_pid.unwrap_or(0),
+            s.log.display(),
+            s.pre_snapshot
+                .as_deref()
+                .map_or("not taken", crate::report::short)
+        )),
+        (false, false) => Some(format!(
+            "a guarded maintenance ({cmd}) was interrupted in phase {} and its guard is gone; check the host with `lockstep doctor` and `lockstep status`; the pre-maintenance snapshot is {}",
+            s.phase,
+            s.pre_snapshot
+                .as_deref()
+                .map_or("not taken", crate::report::short)
+        )),
+    }
+}

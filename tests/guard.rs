@@ -1,0 +1,257 @@
+//! The maintenance guard with fake `imcl` scripts: upgrade, failure with and without rollback,
+//! a dropped connection (SIGHUP), a killed guard, and `--expect-change`.
+
+mod common;
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{Env, is_root, listing, run};
+use lockstep::listing::{Ignore, diff};
+use lockstep::sample::{SampleHost, Shape, apply_fix_pack};
+
+/// A copy of the host with the next fix pack applied, and a fake imcl that installs it.
+fn upgrade_script(env: &Env) -> PathBuf {
+    let fixed = env.path("fixed");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(env.root())
+        .arg(&fixed)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let mut copy: SampleHost = env.host.clone();
+    copy.root = fixed.clone();
+    apply_fix_pack(&copy, 0).unwrap();
+    script(
+        env,
+        "imcl-upgrade",
+        &format!(
+            "echo installing CF220\ncp -a '{}/.' '{}/'\necho installed",
+            fixed.display(),
+            env.root().display()
+        ),
+    )
+}
+
+fn script(env: &Env, name: &str, body: &str) -> PathBuf {
+    let path = env.path(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    path
+}
+
+fn guard(env: &Env, args: &[&str], script: &Path) -> common::Run {
+    let mut cmd = env.command();
+    cmd.arg("guard").args(args).arg("--").arg("sh").arg(script);
+    run(&mut cmd)
+}
+
+fn labels(env: &Env) -> Vec<String> {
+    env.run(&["snapshots", "--json"]).ok().json()["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["label"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_successful_upgrade_ends_with_two_snapshots_in_sync() {
+    let env = Env::new(Shape::Admin);
+    let imcl = upgrade_script(&env);
+    let out = guard(
+        &env,
+        &["--label", "CF220", "--expect-change", "--json"],
+        &imcl,
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    assert_eq!(report["verdict"], "succeeded");
+    assert!(report["inventory_changes"].as_array().unwrap().len() >= 2);
+    assert_eq!(
+        labels(&env),
+        vec!["pre-maintenance: CF220", "post-maintenance: CF220"]
+    );
+    let status = env.run(&["status", "--json"]).json();
+    assert_eq!(status["verdict"], "in-sync", "{status}");
+    assert_eq!(status["snapshot"]["id"], report["post_snapshot"]);
+    let log = std::fs::read_to_string(report["log"].as_str().unwrap()).unwrap();
+    assert!(
+        log.contains("installing CF220") && log.contains("installed"),
+        "{log}"
+    );
+}
+
+fn corrupting_script(env: &Env) -> PathBuf {
+    let agent = env.host.instances[0].agent_data.clone();
+    let installed = env.physical(&format!("{agent}/installed.xml"));
+    script(
+        env,
+        "imcl-broken",
+        &format!(
+            "echo 'CRIMA1217E A problem occurred during the installation' >&2\nhead -c 200 '{f}' > '{f}.part' && mv '{f}.part' '{f}'\nexit 1",
+            f = installed.display()
+        ),
+    )
+}
+
+#[test]
+fn a_failed_update_is_rolled_back_with_rollback_auto() {
+    let env = Env::new(Shape::Admin);
+    let members = env.member_paths(&[]);
+    let before = listing(&env.root(), &members);
+    let out = guard(&env, &["--rollback", "auto"], &corrupting_script(&env));
+    assert_eq!(out.code, 20, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("rolled-back"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("CRIMA1217E"),
+        "the command's output is streamed: {}",
+        out.stdout
+    );
+    let d = diff(
+        &before,
+        &listing(&env.root(), &members),
+        Ignore { owner: !is_root() },
+    );
+    assert!(
+        d.is_empty(),
+        "host differs from the pre-maintenance snapshot:\n{}",
+        d.join("\n")
+    );
+    env.run(&["doctor"]).ok();
+}
+
+#[test]
+fn a_failed_update_is_reported_with_rollback_never() {
+    let env = Env::new(Shape::Admin);
+    let out = guard(
+        &env,
+        &["--rollback", "never", "--json"],
+        &corrupting_script(&env),
+    );
+    assert_eq!(out.code, 21, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    assert_eq!(report["verdict"], "failed-not-rolled-back");
+    let pre = report["pre_snapshot"].as_str().unwrap();
+    let host_state = report["host_state"].as_str().unwrap();
+    assert!(
+        host_state.contains(&format!("lockstep restore {}", &pre[..8])),
+        "{host_state}"
+    );
+    assert!(report["problems"][0].as_str().unwrap().contains("status 1"));
+    // The host is left broken, exactly as the command left it; the advice restores it.
+    assert_ne!(env.run(&["doctor"]).code, 0);
+    env.run(&["restore", pre]).ok();
+    env.run(&["doctor"]).ok();
+}
+
+#[test]
+fn expect_change_with_a_command_that_changes_nothing_fails_verification() {
+    let env = Env::new(Shape::Admin);
+    let noop = script(&env, "imcl-noop", "echo nothing to do");
+    let out = guard(&env, &["--expect-change", "--rollback", "never"], &noop);
+    assert_eq!(out.code, 22, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("--expect-change"), "{}", out.stdout);
+    assert_eq!(labels(&env), vec!["pre-maintenance: "]);
+}
+
+fn mkfifo(path: &Path) {
+    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+}
+
+/// A fake imcl that says it started, waits for the test, then finishes.
+fn waiting_script(env: &Env) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let (ready, go, done) = (env.path("ready"), env.path("go"), env.path("done"));
+    for f in [&ready, &go, &done] {
+        mkfifo(f);
+    }
+    let s = script(
+        env,
+        "imcl-wait",
+        &format!(
+            "echo before the connection dropped\necho started > '{}'\nread x < '{}'\necho after the connection dropped\necho done > '{}'",
+            ready.display(),
+            go.display(),
+            done.display()
+        ),
+    );
+    (s, ready, go, done)
+}
+
+fn read_line(fifo: &Path) {
+    let mut line = String::new();
+    std::io::BufReader::new(std::fs::File::open(fifo).unwrap())
+        .read_line(&mut line)
+        .unwrap();
+}
+
+fn write_line(fifo: &Path) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(fifo)
+        .unwrap()
+        .write_all(b"go\n")
+        .unwrap();
+}
+
+#[test]
+fn a_dropped_connection_does_not_stop_the_update() {
+    let env = Env::new(Shape::Admin);
+    let (imcl, ready, go, done) = waiting_script(&env);
+    let mut cmd = env.command();
+    cmd.arg("guard")
+        .args(["--rollback", "never", "--", "sh"])
+        .arg(&imcl)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut guard_process = cmd.spawn().unwrap();
+    read_line(&ready);
+    // The SSH session drops: the terminal's SIGHUP reaches the guard.
+    unsafe {
+        libc::kill(guard_process.id() as i32, libc::SIGHUP);
+    }
+    let status = env.run(&["guard", "--status", "--json"]).ok().json();
+    assert_eq!(status["running"], true, "{status}");
+    assert_eq!(status["command_running"], true, "{status}");
+    let log = PathBuf::from(status["state"]["log"].as_str().unwrap());
+    write_line(&go);
+    read_line(&done);
+    let code = guard_process.wait().unwrap().code();
+    assert_eq!(code, Some(0), "the guard survives SIGHUP and finishes");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("before the connection dropped"), "{text}");
+    assert!(text.contains("after the connection dropped"), "{text}");
+    let status = env.run(&["guard", "--status", "--json"]).ok().json();
+    assert_eq!(status["state"]["report"]["verdict"], "succeeded");
+}
+
+#[test]
+fn a_killed_guard_leaves_the_command_running_and_says_so() {
+    let env = Env::new(Shape::Admin);
+    let (imcl, ready, go, done) = waiting_script(&env);
+    let mut cmd = env.command();
+    cmd.arg("guard")
+        .args(["--rollback", "never", "--", "sh"])
+        .arg(&imcl)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut guard_process = cmd.spawn().unwrap();
+    read_line(&ready);
+    guard_process.kill().unwrap();
+    guard_process.wait().unwrap();
+    let next = env.run(&["snapshots"]).ok();
+    assert!(
+        next.stderr.contains("still running but its guard is gone"),
+        "{}",
+        next.stderr
+    );
+    write_line(&go);
+    read_line(&done);
+    let status = env.run(&["guard", "--status", "--json"]).ok().json();
+    let log = std::fs::read_to_string(status["state"]["log"].as_str().unwrap()).unwrap();
+    assert!(
+        log.contains("after the connection dropped"),
+        "the command finished: {log}"
+    );
+}
