@@ -167,6 +167,12 @@ impl Command {
         }
     }
 
+    /// Whether the command can print JSON: every command that reports does; the demo tells a
+    /// story for people, completions and man pages are scripts and roff.
+    fn has_json(&self) -> bool {
+        !matches!(self, Self::Demo(_) | Self::Completions(_) | Self::Man(_))
+    }
+
     /// Whether the command does long repository work that shows progress on a terminal.
     fn is_long(&self) -> bool {
         match self {
@@ -306,6 +312,11 @@ fn run(cli: Cli) -> Result<i32> {
     let name = cli.command.name();
     let long = cli.command.is_long();
     let ctx = Ctx::new(cli.global, long)?;
+    if ctx.global.json && !cli.command.has_json() {
+        return Err(Error::Usage(format!(
+            "`lockstep {name}` has no JSON output; leave out --json"
+        )));
+    }
     let start = Instant::now();
     let result = match cli.command {
         Command::Discover(args) => discover::run(&ctx, &args),
