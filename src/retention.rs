@@ -170,10 +170,10 @@ impl ForgetPlan {
     }
 }
 
-/// The RFC 3339 form of a snapshot time.
+/// The RFC 3339 form of a snapshot time, in UTC (as `status` and `diff` show times).
 #[must_use]
 pub fn rfc3339(time: &Zoned) -> String {
-    time.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+    time.timestamp().to_string()
 }
 
 /// Applies `policy` to the snapshots of ONE set and host; returns the decisions, newest first.
