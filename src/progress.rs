@@ -100,10 +100,12 @@ struct Bar {
 
 impl Bar {
     fn new(kind: ProgressType, title: &str) -> Self {
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        // Styled while hidden, so the first frame drawn is already the right one.
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
         bar.set_prefix(title.to_owned());
         let this = Self { bar, kind };
         this.bar.set_style(this.style(false));
+        this.bar.set_draw_target(ProgressDrawTarget::stderr());
         this.bar.enable_steady_tick(Duration::from_millis(120));
         this
     }
@@ -113,11 +115,11 @@ impl Bar {
             (ProgressType::Spinner, _) => "{spinner} {prefix} {elapsed}",
             (ProgressType::Counter, false) => "{spinner} {prefix} {pos} {elapsed}",
             (ProgressType::Counter, true) => {
-                "{spinner} {prefix} [{bar:30}] {pos}/{len} {elapsed} (ETA {eta})"
+                "{spinner} {prefix} [{wide_bar}] {pos}/{len} ETA {eta}"
             }
             (ProgressType::Bytes, false) => "{spinner} {prefix} {bytes} {binary_bytes_per_sec}",
             (ProgressType::Bytes, true) => {
-                "{spinner} {prefix} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} (ETA {eta})"
+                "{spinner} {prefix} [{wide_bar}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}"
             }
         };
         ProgressStyle::with_template(template)

@@ -233,9 +233,8 @@ pub fn plan(repo: &OpenRepo, policy: &Policy, set: Option<&str>) -> Result<Forge
             .or_default()
             .push(s.snapshot);
     }
-    if !policy.has_rule() {
-        policy.keep_options()?;
-    }
+    // A policy without rules, or with a bad duration, fails before anything is read.
+    policy.keep_options()?;
     let now = Zoned::now();
     let groups = groups
         .into_iter()

@@ -228,3 +228,39 @@ fn the_verifier_sees_content_metadata_missing_and_extra_entries() {
     assert!(has(&format!("{agent}:"), "mtime"), "{found:?}");
     assert_eq!(found.len(), 6, "{found:?}");
 }
+
+#[test]
+fn restic_checks_a_repository_with_drill_records_and_pruned_data() {
+    if !common::require("restic") {
+        return;
+    }
+    let env = Env::new(Shape::Admin);
+    env.backup(&[]);
+    apply_fix_pack(&env.host, 0).unwrap();
+    env.backup(&[]);
+    env.run(&["drill"]).ok();
+    env.run(&["forget", "--keep-last", "1", "--prune"]).ok();
+    env.run(&["drill"]).ok();
+    let restic = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("restic");
+        cmd.env("RESTIC_PASSWORD_FILE", env.path("password"))
+            .env("RESTIC_CACHE_DIR", env.path("restic-cache"))
+            .arg("--no-lock")
+            .arg("-r")
+            .arg(env.repo())
+            .args(args);
+        common::run(&mut cmd)
+    };
+    restic(&["check", "--read-data"]).ok();
+    let backups = restic(&["snapshots", "--json", "--tag", "lockstep"])
+        .ok()
+        .json();
+    assert_eq!(backups.as_array().unwrap().len(), 1, "{backups}");
+    let records = restic(&["snapshots", "--json", "--tag", "lockstep-drill"])
+        .ok()
+        .json();
+    assert_eq!(records.as_array().unwrap().len(), 1, "{records}");
+    // Same tree as the drilled snapshot: the record adds no data.
+    assert_eq!(records[0]["tree"], backups[0]["tree"]);
+    assert_eq!(records[0]["hostname"], "dx-test");
+}
