@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The one command that runs lockstep's whole test suite (README, .ci/run).
 # It installs what the tests need and is missing: restic (the interoperability tests read
-# lockstep repositories with it) from Debian's packages.
+# lockstep repositories with it) from Debian's packages. The systemd units in contrib/systemd are
+# checked with systemd-analyze when it is installed (the test says SKIPPED otherwise; systemd is
+# too large a package to install just for that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -34,6 +34,8 @@ pub struct Config {
     pub hooks: HooksConfig,
     /// Backup settings.
     pub backup: BackupConfig,
+    /// The retention policy `forget` applies.
+    pub forget: ForgetConfig,
 }
 
 /// `[hooks]`: commands run around a backup.
@@ -62,6 +64,30 @@ pub struct BackupConfig {
     pub retries: Option<u32>,
     /// Roles whose members may be missing.
     pub allow_missing: Vec<String>,
+}
+
+/// `[forget]`: the retention policy (each `forget` flag overrides its key; labels add up).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ForgetConfig {
+    /// Keep the N newest snapshots of each set and host.
+    pub keep_last: Option<u32>,
+    /// Keep one snapshot for each of the N newest hours.
+    pub keep_hourly: Option<u32>,
+    /// Keep one snapshot for each of the N newest days.
+    pub keep_daily: Option<u32>,
+    /// Keep one snapshot for each of the N newest weeks.
+    pub keep_weekly: Option<u32>,
+    /// Keep one snapshot for each of the N newest months.
+    pub keep_monthly: Option<u32>,
+    /// Keep one snapshot for each of the N newest years.
+    pub keep_yearly: Option<u32>,
+    /// Keep every snapshot within this duration of the newest (`30d`, `6mo`, `1y`).
+    pub keep_within: Option<String>,
+    /// Never forget snapshots with these labels.
+    pub keep_labels: Vec<String>,
+    /// Prune after forgetting.
+    pub prune: Option<bool>,
 }
 
 /// The default configuration file for this user.
@@ -162,6 +188,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("befor") && err.contains(":2"), "{err}");
+    }
+
+    #[test]
+    fn parses_the_forget_table() {
+        let c = Config::parse(
+            "[forget]\nkeep-daily = 7\nkeep-within = '30d'\nkeep-labels = ['release']\nprune = true\n",
+            Path::new("/c.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.forget.keep_daily, Some(7));
+        assert_eq!(c.forget.keep_within.as_deref(), Some("30d"));
+        assert_eq!(c.forget.keep_labels, vec!["release".to_owned()]);
+        assert_eq!(c.forget.prune, Some(true));
+        let err = Config::parse("[forget]\nkeep-dayly = 7\n", Path::new("/c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("keep-dayly"), "{err}");
     }
 
     #[test]

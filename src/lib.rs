@@ -8,13 +8,22 @@
 //! CLI renders what the library returns. [`drift`] (IM's inventory) and [`compare`] (the files)
 //! tell two moments of a set apart, [`status`] puts them together for `status` and `diff`, and
 //! [`doctor`] checks IM's records against the live disk.
+//!
+//! Operations over time: [`retention`] decides what `forget` keeps and [`prune`] reclaims the
+//! space; [`check`] verifies the repository and names the snapshots a damage hits; [`drill`]
+//! proves a snapshot restores and records that it did. [`progress`] shows long repository work,
+//! [`metrics`] writes Prometheus textfile metrics, and [`contain`] keeps the engine's panics
+//! from reaching the administrator as a crash.
 
 pub mod backup;
+pub mod check;
 pub mod cli;
 pub mod compare;
 pub mod config;
+pub mod contain;
 pub mod doctor;
 pub mod drift;
+pub mod drill;
 pub mod error;
 pub mod fault;
 pub mod fingerprint;
@@ -26,10 +35,14 @@ pub mod inventory;
 pub mod journal;
 pub mod listing;
 pub mod manifest;
+pub mod metrics;
 pub mod preflight;
+pub mod progress;
+pub mod prune;
 pub mod repo;
 pub mod report;
 pub mod restore;
+pub mod retention;
 pub mod sample;
 pub mod set;
 pub mod state;

@@ -17,6 +17,7 @@ use rustic_core::{
 
 use crate::config::{Config, is_root};
 use crate::manifest::{Manifest, TAG, set_tag};
+use crate::progress::{ProgressMode, Reporter};
 use crate::{Error, Result};
 
 /// An opened repository, ready for listing snapshots.
@@ -77,17 +78,19 @@ impl RepoSpec {
         })
     }
 
-    fn repository(&self) -> Result<Repository<()>> {
+    fn repository(&self, progress: ProgressMode) -> Result<Repository<()>> {
         let mut opts = RepositoryOptions::default();
         // A local repository needs no cache; it would only double the disk used.
         opts.no_cache = self.local_dir().is_some();
-        Repository::new(&opts, &self.backends()?).map_err(|e| {
-            Error::Repo(format!(
-                "cannot open repository {}: {}",
-                self.location,
-                crate::error::rustic_message(&e)
-            ))
-        })
+        Repository::new_with_progress(&opts, &self.backends()?, Reporter::new(progress)).map_err(
+            |e| {
+                Error::Repo(format!(
+                    "cannot open repository {}: {}",
+                    self.location,
+                    crate::error::rustic_message(&e)
+                ))
+            },
+        )
     }
 
     /// Creates a new repository.
@@ -103,7 +106,7 @@ impl RepoSpec {
                 dir.display()
             )));
         }
-        let repo = self.repository()?;
+        let repo = self.repository(ProgressMode::Hidden)?;
         if repo.config_id()?.is_some() {
             return Err(Error::Refused(format!(
                 "a repository already exists at {}; use it, or choose another location with --repo",
@@ -130,6 +133,15 @@ impl RepoSpec {
     /// When there is no repository (says to run `lockstep init`), the password is wrong, or the
     /// backend fails.
     pub fn open(&self, password: &str) -> Result<OpenRepo> {
+        self.open_with_progress(password, ProgressMode::Hidden)
+    }
+
+    /// Opens an existing repository whose long operations report progress as `progress` says
+    /// (see [`crate::progress`]).
+    ///
+    /// # Errors
+    /// As [`Self::open`].
+    pub fn open_with_progress(&self, password: &str, progress: ProgressMode) -> Result<OpenRepo> {
         let missing = || {
             Error::Repo(format!(
                 "no repository at {}: create one with `lockstep init` (or point --repo / LOCKSTEP_REPOSITORY at an existing one)",
@@ -141,7 +153,7 @@ impl RepoSpec {
         {
             return Err(missing());
         }
-        let repo = self.repository()?;
+        let repo = self.repository(progress)?;
         if repo.config_id()?.is_none() {
             return Err(missing());
         }

@@ -333,7 +333,7 @@ fn restore_tree(repo: &FullRepo, node: &Node, dest: &Path) -> Result<(u64, u64, 
         plan.stats.dirs.restore,
         plan.restore_size,
     );
-    crate::error::contain_engine_panic("the restore could not write its files", || {
+    crate::contain::engine("writing the restored files", "", || {
         Ok(repo.restore(plan, &opts, nodes, &destination)?)
     })?;
     Ok(stats)

@@ -106,6 +106,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
             .map_or(DEFAULT_TIMEOUT, Duration::from_secs),
     };
     let outcome = backup(repo, &req).map_err(|f| f.error)?;
+    ctx.note_backup_metrics(&outcome);
     if ctx.global.json {
         print_json(&Output {
             schema_version: 1,

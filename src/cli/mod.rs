@@ -1,7 +1,9 @@
 //! The command line: one file per command, each parsing its arguments, calling the library and
 //! rendering what it returns (human text, or one JSON document with `--json`).
 
+use std::cell::RefCell;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
@@ -9,26 +11,39 @@ use crate::config::Config;
 use crate::error::{EXIT_OK, EXIT_USAGE};
 use crate::hostfs::HostRoot;
 use crate::im::discover::{DiscoverOptions, Instance, discover, select};
+use crate::metrics::RunMetrics;
+use crate::progress::ProgressMode;
 use crate::repo::{OpenRepo, PasswordSource, RepoSpec};
 use crate::{Error, Result};
 
 mod backup;
+mod check;
+mod completions;
 mod demo;
 mod diff;
 mod discover;
 mod doctor;
+mod drill;
+mod forget;
 mod guard;
 mod init;
+mod metrics;
 mod preflight;
+mod prune;
 mod recover;
 mod restore;
 mod snapshots;
 mod status;
 
 const AFTER_HELP: &str = "\
-Exit codes: 0 ok · 1 error (and: `status` found drift or no snapshot, `doctor` found an error) ·
-2 usage or configuration error · 3 refused by a safety rule (missing set member, non-empty restore
-target, existing repository …); nothing is changed on 1-3.
+Exit codes:
+  0  ok
+  1  error; also: `status` found drift or no snapshot, `doctor` found an error, `check` found
+     damage, a `drill` failed
+  2  usage or configuration error (bad flag, unknown key, no password source)
+  3  refused by a safety rule (missing set member, IM running, non-empty restore target,
+     existing repository); nothing was changed
+  141  stdout was closed by its reader (`| head`), as for a program ended by SIGPIPE
 
 Environment: LOCKSTEP_REPOSITORY, LOCKSTEP_PASSWORD_FILE, LOCKSTEP_PASSWORD, LOCKSTEP_CONFIG,
 LOCKSTEP_ROOT, LOCKSTEP_HOST. The password is never taken from the command line.";
@@ -89,6 +104,14 @@ pub struct GlobalArgs {
     /// Print one JSON document instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Show progress on stderr even when it is not a terminal (plain lines; JSON lines with
+    /// --json). On a terminal, long commands show progress bars anyway.
+    #[arg(long, global = true)]
+    progress: bool,
+    /// After backup, drill, check and status, update this Prometheus textfile-collector file
+    /// (written atomically; other commands' samples in it are kept).
+    #[arg(long, global = true, value_name = "PATH")]
+    metrics_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,6 +140,64 @@ enum Command {
     Doctor(doctor::Args),
     /// Run the whole story on a sample host in a temporary directory.
     Demo(demo::Args),
+    /// Remove snapshots by a retention policy, per set and host (and prune with --prune).
+    Forget(forget::Args),
+    /// Reclaim the space of data no snapshot uses any more (two-phase, safe beside backups).
+    Prune(prune::Args),
+    /// Check the repository's integrity; name the snapshots any damage hits. Exit 1 on damage.
+    Check(check::Args),
+    /// Restore a snapshot into a scratch root, verify every entry, record the result.
+    Drill(drill::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::Args),
+    /// Print the manual page (roff) to stdout.
+    Man(completions::ManArgs),
+}
+
+impl Command {
+    /// The command's name, as metrics label it.
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Discover(_) => "discover",
+            Self::Init(_) => "init",
+            Self::Preflight(_) => "preflight",
+            Self::Backup(_) => "backup",
+            Self::Snapshots(_) => "snapshots",
+            Self::Restore(_) => "restore",
+            Self::Recover(_) => "recover",
+            Self::Guard(_) => "guard",
+            Self::Status(_) => "status",
+            Self::Diff(_) => "diff",
+            Self::Doctor(_) => "doctor",
+            Self::Demo(_) => "demo",
+            Self::Forget(_) => "forget",
+            Self::Prune(_) => "prune",
+            Self::Check(_) => "check",
+            Self::Drill(_) => "drill",
+            Self::Completions(_) => "completions",
+            Self::Man(_) => "man",
+        }
+    }
+
+    /// Whether the command can print JSON: every command that reports does; the demo tells a
+    /// story for people, completions and man pages are scripts and roff.
+    fn has_json(&self) -> bool {
+        !matches!(self, Self::Demo(_) | Self::Completions(_) | Self::Man(_))
+    }
+
+    /// Whether the command does long repository work that shows progress on a terminal.
+    fn is_long(&self) -> bool {
+        match self {
+            Self::Backup(_)
+            | Self::Restore(_)
+            | Self::Drill(_)
+            | Self::Prune(_)
+            | Self::Guard(_) => true,
+            Self::Forget(args) => args.prunes(),
+            Self::Check(args) => args.reads_data(),
+            _ => false,
+        }
+    }
 }
 
 /// What every command gets: parsed global options and the loaded configuration.
@@ -125,12 +206,22 @@ pub struct Ctx {
     pub global: GlobalArgs,
     /// The configuration file's contents.
     pub config: Config,
+    /// How repository work shows progress.
+    pub progress: ProgressMode,
+    /// What the command reports for `--metrics-file`.
+    metrics: RefCell<Option<RunMetrics>>,
 }
 
 impl Ctx {
-    fn new(global: GlobalArgs) -> Result<Self> {
+    fn new(global: GlobalArgs, long: bool) -> Result<Self> {
         let config = Config::load(global.config.as_deref())?;
-        Ok(Self { global, config })
+        let progress = ProgressMode::for_stderr(long, global.progress, global.json);
+        Ok(Self {
+            global,
+            config,
+            progress,
+            metrics: RefCell::new(None),
+        })
     }
 
     /// The host's filesystem root.
@@ -192,20 +283,27 @@ impl Ctx {
         }
     }
 
-    /// Opens the repository.
+    /// Opens the repository (with progress as the command and `--progress` say).
     pub fn open_repo(&self) -> Result<OpenRepo> {
         let spec = self.repo_spec()?;
         let password = self.password_source().read(false)?;
-        spec.open(&password)
+        spec.open_with_progress(&password, self.progress)
     }
 }
 
-/// Prints `value` as pretty JSON.
+/// Prints `value` as pretty JSON: one document on stdout. A reader that went away (`| head`)
+/// is not an error: the command's exit code stands.
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    use std::io::Write;
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Error::Other(format!("cannot encode JSON output: {e}")))?;
-    println!("{text}");
-    Ok(())
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::Other(format!("cannot write the JSON output: {e}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 pub use crate::report::{bytes, short};
@@ -213,6 +311,7 @@ pub use crate::report::{bytes, short};
 /// Runs lockstep with the process's arguments and returns the exit code.
 #[must_use]
 pub fn main() -> i32 {
+    crate::contain::install();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -231,7 +330,14 @@ pub fn main() -> i32 {
 }
 
 fn run(cli: Cli) -> Result<i32> {
-    let ctx = Ctx::new(cli.global)?;
+    let name = cli.command.name();
+    let long = cli.command.is_long();
+    let ctx = Ctx::new(cli.global, long)?;
+    if ctx.global.json && !cli.command.has_json() {
+        return Err(Error::Usage(format!(
+            "`lockstep {name}` has no JSON output; leave out --json"
+        )));
+    }
     // An interrupted in-place restore is finished (or rolled back) before anything else runs.
     if !matches!(cli.command, Command::Recover(_) | Command::Demo(_)) {
         let state = ctx.state()?;
@@ -264,7 +370,8 @@ fn run(cli: Cli) -> Result<i32> {
             }
         }
     }
-    match cli.command {
+    let start = Instant::now();
+    let result = match cli.command {
         Command::Discover(args) => discover::run(&ctx, &args),
         Command::Init(args) => init::run(&ctx, &args),
         Command::Preflight(args) => preflight::run(&ctx, &args),
@@ -277,5 +384,13 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Diff(args) => diff::run(&ctx, &args),
         Command::Doctor(args) => doctor::run(&ctx, &args),
         Command::Demo(args) => demo::run(&ctx, &args),
-    }
+        Command::Forget(args) => forget::run(&ctx, &args),
+        Command::Prune(args) => prune::run(&ctx, &args),
+        Command::Check(args) => check::run(&ctx, &args),
+        Command::Drill(args) => drill::run(&ctx, &args),
+        Command::Completions(args) => completions::run(&args),
+        Command::Man(args) => completions::man(&args),
+    };
+    ctx.write_metrics(name, &result, start.elapsed().as_secs_f64())?;
+    result
 }

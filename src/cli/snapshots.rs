@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::{Ctx, print_json, short};
 use crate::Result;
+use crate::drill::record::{self, DrillHistory};
 use crate::manifest::Manifest;
 use crate::repo::set_snapshots;
 
@@ -25,6 +26,8 @@ struct Row {
     paths: Vec<String>,
     summary: String,
     manifest: Option<Manifest>,
+    /// The latest drill and when the snapshot was last proven restorable.
+    drill: DrillHistory,
 }
 
 #[derive(Serialize)]
@@ -35,6 +38,7 @@ struct Output {
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let repo = ctx.open_repo()?;
+    let mut drills = record::history(&record::all(&repo)?);
     let rows: Vec<Row> = set_snapshots(&repo, args.set.as_deref(), None)?
         .into_iter()
         .map(|s| Row {
@@ -48,6 +52,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
                 .manifest
                 .as_ref()
                 .map_or_else(|| "(no manifest)".to_owned(), |m| m.inventory.summary()),
+            drill: drills.remove(&s.id()).unwrap_or_default(),
             manifest: s.manifest,
         })
         .collect();
@@ -63,17 +68,18 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
         return Ok(0);
     }
     println!(
-        "{:<8}  {:<19}  {:<12}  {:<10}  {:<16}  inventory",
-        "id", "time", "host", "set", "label"
+        "{:<8}  {:<19}  {:<12}  {:<10}  {:<16}  {:<17}  inventory",
+        "id", "time", "host", "set", "label", "proven"
     );
     for r in &rows {
         println!(
-            "{:<8}  {:<19}  {:<12}  {:<10}  {:<16}  {}",
+            "{:<8}  {:<19}  {:<12}  {:<10}  {:<16}  {:<17}  {}",
             short(&r.id),
             r.time,
             r.host,
             r.set.as_deref().unwrap_or("-"),
             r.label,
+            proven(&r.drill),
             r.summary
         );
     }
@@ -83,4 +89,17 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
         if rows.len() == 1 { "" } else { "s" }
     );
     Ok(0)
+}
+
+/// When the snapshot was last proven restorable: `2026-05-01 03:12`, `FAILED 2026-05-08`
+/// (the latest drill failed), or `-` (never drilled).
+fn proven(h: &DrillHistory) -> String {
+    let day = |t: &str| t.get(..16).unwrap_or(t).replace('T', " ");
+    match (&h.last, &h.proven_at) {
+        (Some(last), _) if !last.ok => {
+            format!("FAILED {}", day(&last.time).get(..10).unwrap_or(""))
+        }
+        (_, Some(at)) => day(at),
+        _ => "-".to_owned(),
+    }
 }

@@ -32,6 +32,21 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     if !args.verbose {
         report.files = report.files.without_paths();
     }
+    ctx.note_metrics(crate::metrics::RunMetrics {
+        command: "status".into(),
+        labels: ctx.set_labels(&report.set, &report.host),
+        success: true,
+        seconds: 0.0,
+        values: [(
+            "in_sync".to_owned(),
+            if report.verdict == Verdict::InSync {
+                1.0
+            } else {
+                0.0
+            },
+        )]
+        .into(),
+    });
     if ctx.global.json {
         print_json(&Output {
             schema_version: 1,

@@ -1,0 +1,179 @@
+//! `lockstep forget`: remove snapshots by a retention policy, per set and host.
+
+use serde::Serialize;
+
+use super::{Ctx, print_json, short};
+use crate::prune::{PruneReport, prune};
+use crate::retention::{ForgetOutcome, ForgetPlan, Policy, forget, plan};
+use crate::{Error, Result};
+
+/// Arguments of `forget`. Each flag overrides the same key of the configuration's `[forget]`
+/// table; labels from both are kept.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Keep the N newest snapshots of each set and host.
+    #[arg(long, value_name = "N")]
+    keep_last: Option<u32>,
+    /// Keep the newest snapshot of each of the N newest hours that have one.
+    #[arg(long, value_name = "N")]
+    keep_hourly: Option<u32>,
+    /// Keep the newest snapshot of each of the N newest days that have one.
+    #[arg(long, value_name = "N")]
+    keep_daily: Option<u32>,
+    /// Keep the newest snapshot of each of the N newest (ISO) weeks that have one.
+    #[arg(long, value_name = "N")]
+    keep_weekly: Option<u32>,
+    /// Keep the newest snapshot of each of the N newest months that have one.
+    #[arg(long, value_name = "N")]
+    keep_monthly: Option<u32>,
+    /// Keep the newest snapshot of each of the N newest years that have one.
+    #[arg(long, value_name = "N")]
+    keep_yearly: Option<u32>,
+    /// Keep every snapshot taken within DURATION before the newest one of its set and host
+    /// (30d, 2w, 6mo, 1y6mo, 12h; `m` is minutes, `mo` months).
+    #[arg(long, value_name = "DURATION")]
+    keep_within: Option<String>,
+    /// Never forget snapshots with this label (repeatable).
+    #[arg(long = "keep-label", value_name = "LABEL")]
+    keep_labels: Vec<String>,
+    /// Only the snapshots of this set (default: every set and host in the repository).
+    #[arg(long, value_name = "NAME")]
+    set: Option<String>,
+    /// Show what would be removed; change nothing.
+    #[arg(long, short = 'n')]
+    dry_run: bool,
+    /// Prune afterwards (`lockstep prune`).
+    #[arg(long)]
+    prune: bool,
+}
+
+impl Args {
+    /// Whether this run prunes (long repository work).
+    pub fn prunes(&self) -> bool {
+        self.prune && !self.dry_run
+    }
+}
+
+#[derive(Serialize)]
+struct Output<'a> {
+    schema_version: u32,
+    dry_run: bool,
+    #[serde(flatten)]
+    plan: &'a ForgetPlan,
+    /// Ids of the snapshots removed (or, with dry_run, that would be).
+    removed: Vec<String>,
+    kept: usize,
+    drill_records_removed: usize,
+    prune: Option<PruneReport>,
+}
+
+impl Ctx {
+    /// The retention policy: flags over the configuration's `[forget]` table.
+    fn policy(&self, args: &Args) -> Policy {
+        let c = &self.config.forget;
+        let mut keep_labels = c.keep_labels.clone();
+        for l in &args.keep_labels {
+            if !keep_labels.contains(l) {
+                keep_labels.push(l.clone());
+            }
+        }
+        Policy {
+            keep_last: args.keep_last.or(c.keep_last),
+            keep_hourly: args.keep_hourly.or(c.keep_hourly),
+            keep_daily: args.keep_daily.or(c.keep_daily),
+            keep_weekly: args.keep_weekly.or(c.keep_weekly),
+            keep_monthly: args.keep_monthly.or(c.keep_monthly),
+            keep_yearly: args.keep_yearly.or(c.keep_yearly),
+            keep_within: args.keep_within.clone().or_else(|| c.keep_within.clone()),
+            keep_labels,
+        }
+    }
+}
+
+pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
+    let policy = ctx.policy(args);
+    if !policy.has_rule() {
+        return Err(Error::Usage(
+            "no retention policy: give at least one of --keep-last/-hourly/-daily/-weekly/-monthly/-yearly/--keep-within, or a [forget] table in the configuration".into(),
+        ));
+    }
+    policy.within()?;
+    let repo = ctx.open_repo()?;
+    let plan = plan(&repo, &policy, args.set.as_deref())?;
+    let outcome = if args.dry_run {
+        ForgetOutcome {
+            removed: plan.removed().map(|d| d.id.clone()).collect(),
+            drill_records_removed: 0,
+        }
+    } else {
+        forget(&repo, &plan)?
+    };
+    let do_prune = !args.dry_run && (args.prune || ctx.config.forget.prune.unwrap_or(false));
+    let pruned = if do_prune {
+        Some(prune(&repo, false)?)
+    } else {
+        None
+    };
+    if ctx.global.json {
+        print_json(&Output {
+            schema_version: 1,
+            dry_run: args.dry_run,
+            plan: &plan,
+            removed: outcome.removed.clone(),
+            kept: plan.kept(),
+            drill_records_removed: outcome.drill_records_removed,
+            prune: pruned,
+        })?;
+        return Ok(0);
+    }
+    print_plan(&plan, args.dry_run);
+    let n = outcome.removed.len();
+    let s = if n == 1 { "" } else { "s" };
+    if args.dry_run {
+        println!(
+            "dry run: {n} snapshot{s} would be removed, {} kept; nothing was changed",
+            plan.kept()
+        );
+    } else {
+        println!(
+            "removed {n} snapshot{s}{}, kept {}",
+            match outcome.drill_records_removed {
+                0 => String::new(),
+                1 => " and 1 drill record".to_owned(),
+                r => format!(" and {r} drill records"),
+            },
+            plan.kept()
+        );
+        match &pruned {
+            Some(report) => super::prune::print_report(report),
+            None if n > 0 => {
+                println!("  their data stays in the repository until `lockstep prune`");
+            }
+            None => {}
+        }
+    }
+    Ok(0)
+}
+
+fn print_plan(plan: &ForgetPlan, dry_run: bool) {
+    for g in &plan.groups {
+        let keep = g.snapshots.iter().filter(|d| d.keep).count();
+        println!(
+            "set {} on {}: keep {keep}, {} {}",
+            g.set.as_deref().unwrap_or("-"),
+            g.host,
+            if dry_run { "would remove" } else { "remove" },
+            g.snapshots.len() - keep
+        );
+        for d in &g.snapshots {
+            println!(
+                "  {:<6}  {}  {}  {:<24}  {}",
+                if d.keep { "keep" } else { "remove" },
+                short(&d.id),
+                d.time.get(..16).unwrap_or(&d.time).replace('T', " "),
+                d.label,
+                d.reasons.join(", ")
+            );
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! `lockstep prune`: reclaim the space of data no snapshot uses any more.
+
+use serde::Serialize;
+
+use super::{Ctx, bytes, print_json};
+use crate::Result;
+use crate::prune::{PruneReport, prune};
+
+/// Arguments of `prune`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Show what would be marked, repacked and deleted; change nothing.
+    #[arg(long, short = 'n')]
+    dry_run: bool,
+}
+
+#[derive(Serialize)]
+struct Output<'a> {
+    schema_version: u32,
+    #[serde(flatten)]
+    report: &'a PruneReport,
+}
+
+pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
+    let repo = ctx.open_repo()?;
+    let report = prune(&repo, args.dry_run)?;
+    if ctx.global.json {
+        print_json(&Output {
+            schema_version: 1,
+            report: &report,
+        })?;
+    } else {
+        print_report(&report);
+    }
+    Ok(0)
+}
+
+/// The human summary of a prune.
+pub fn print_report(r: &PruneReport) {
+    let verb = |now: &'static str, later: &'static str| if r.dry_run { later } else { now };
+    println!(
+        "repository data: {}, of which {} unused by any snapshot",
+        bytes(r.bytes_total),
+        bytes(r.bytes_unused)
+    );
+    println!(
+        "  {} {} unused pack files ({}) for deletion; they are deleted by a prune 23h or more from now",
+        verb("marked", "would mark"),
+        r.packs_marked + r.packs_unindexed,
+        bytes(r.bytes_marked)
+    );
+    println!(
+        "  {} {} partly used pack files ({})",
+        verb("repacked", "would repack"),
+        r.packs_repacked,
+        bytes(r.bytes_repacked)
+    );
+    println!(
+        "  {} {} pack files marked by an earlier prune ({}); {} still waiting",
+        verb("deleted", "would delete"),
+        r.packs_deleted,
+        bytes(r.bytes_deleted),
+        r.packs_waiting
+    );
+    println!(
+        "  unused data left afterwards: {}",
+        bytes(r.bytes_unused_after)
+    );
+    if r.dry_run {
+        println!("dry run: nothing was changed");
+    }
+}

@@ -1,0 +1,276 @@
+//! Restore drills: proving that a snapshot restores, before the day it has to.
+//!
+//! A drill restores a whole snapshot of the set into a scratch root through the same code as
+//! `lockstep restore` ([`crate::restore::restore_to_target`]), then verifies every entry against
+//! the snapshot's tree ([`verify`]: content re-hashed chunk by chunk, type, mode, mtime, size,
+//! symlink target, owner as root, extended attributes), reads IM's records from the restored
+//! agent data and compares the inventory they give with the manifest's, and removes the scratch
+//! copy. The result — duration, throughput, problems — is recorded in the repository
+//! ([`record`]) so that `lockstep snapshots` shows when each snapshot was last proven restorable.
+//!
+//! The scratch root is a new directory beside a local repository (same disk as the data it
+//! reads, and never inside the live set), else under `$TMPDIR`, or inside `--scratch DIR`.
+//! A drill never touches the live host.
+
+pub mod record;
+pub mod verify;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rustic_core::jiff::Zoned;
+use serde::Serialize;
+
+use crate::config::is_root;
+use crate::drift::InventoryDiff;
+use crate::hostfs::HostRoot;
+use crate::im::discover::{DiscoverOptions, discover, select};
+use crate::manifest::Manifest;
+use crate::progress::ProgressMode;
+use crate::repo::{RepoSpec, SetSnapshot};
+use crate::retention::rfc3339;
+use crate::set::Role;
+use crate::{Error, Result};
+
+use record::{DrillResult, RECORD_SCHEMA};
+
+/// Problems kept in a drill's result (the count is always complete).
+pub const PROBLEMS_KEPT: usize = 20;
+
+/// What a drill needs.
+#[derive(Debug, Clone)]
+pub struct DrillRequest<'a> {
+    /// Where the repository is.
+    pub spec: &'a RepoSpec,
+    /// Its password.
+    pub password: &'a str,
+    /// How restore and verification show progress.
+    pub progress: ProgressMode,
+    /// The snapshot to drill.
+    pub snapshot: &'a SetSnapshot,
+    /// The directory in which the scratch root is created.
+    pub scratch_parent: PathBuf,
+    /// Whether to record the result in the repository.
+    pub record: bool,
+}
+
+/// What a drill did.
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillReport {
+    /// The result (as recorded).
+    #[serde(flatten)]
+    pub result: DrillResult,
+    /// Where the scratch copy was.
+    pub scratch: PathBuf,
+    /// Whether the scratch copy was removed.
+    pub scratch_removed: bool,
+    /// Whether the result was recorded in the repository.
+    pub recorded: bool,
+}
+
+/// Where the scratch root goes: `chosen` (`--scratch`), else beside a local repository, else
+/// the temporary directory.
+#[must_use]
+pub fn scratch_parent(spec: &RepoSpec, chosen: Option<&Path>) -> PathBuf {
+    if let Some(dir) = chosen {
+        return dir.to_path_buf();
+    }
+    spec.local_dir()
+        .and_then(|d| d.parent().map(Path::to_path_buf))
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+/// Runs a drill of `req.snapshot`.
+///
+/// A failed drill (the restore failed, an entry differs, the inventory differs) is a report
+/// with `ok == false`, not an error.
+///
+/// # Errors
+/// When the scratch directory cannot be created, or the result cannot be recorded.
+pub fn drill(req: &DrillRequest<'_>) -> Result<DrillReport> {
+    let start = Instant::now();
+    let parent = &req.scratch_parent;
+    std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+    let scratch = tempfile::Builder::new()
+        .prefix(".lockstep-drill-")
+        .tempdir_in(parent)
+        .map_err(|e| Error::io("cannot create a scratch directory in", parent, e))?;
+    let root = scratch.path().to_path_buf();
+    let snap = req.snapshot;
+
+    let mut problems: Vec<String> = Vec::new();
+    let (mut bytes, mut files, mut restore_seconds) = (0, 0, 0.0);
+    let mut entries_verified = 0;
+    let mut inventory_ok = None;
+    let mut verify_seconds = 0.0;
+
+    let restored = crate::contain::engine("the restore", "", || {
+        let repo = req.spec.open_with_progress(req.password, req.progress)?;
+        crate::restore::restore_to_target(repo, snap, &root, None)
+    });
+    match restored {
+        Err(e) => problems.push(match e.to_string() {
+            m if m.starts_with("the restore failed") => m,
+            m => format!("the restore failed: {m}"),
+        }),
+        Ok(outcome) => {
+            bytes = outcome.bytes;
+            files = outcome.files;
+            restore_seconds = outcome.seconds;
+            let verify_start = Instant::now();
+            let verified = crate::contain::engine("the verification", "", || {
+                let repo = req
+                    .spec
+                    .open_with_progress(req.password, req.progress)?
+                    .to_indexed()?;
+                let progress = repo.progress_bytes("verifying restored files...");
+                progress.set_length(bytes);
+                verify::verify(&repo, &snap.snapshot, &root, is_root(), &progress)
+            });
+            match verified {
+                Ok(v) => {
+                    entries_verified = v.entries;
+                    problems.extend(v.problems);
+                }
+                Err(e) => problems.push(e.to_string()),
+            }
+            if let Some(manifest) = &snap.manifest {
+                let differences = inventory_differences(&root, manifest);
+                inventory_ok = Some(differences.is_empty());
+                problems.extend(
+                    differences
+                        .into_iter()
+                        .map(|d| format!("inventory of the restored agent data: {d}")),
+                );
+            }
+            verify_seconds = verify_start.elapsed().as_secs_f64();
+        }
+    }
+
+    let scratch_removed = remove_scratch(scratch);
+    #[allow(clippy::cast_precision_loss)]
+    let throughput = if restore_seconds > 0.0 {
+        bytes as f64 / restore_seconds
+    } else {
+        0.0
+    };
+    let problem_count = problems.len();
+    problems.truncate(PROBLEMS_KEPT);
+    let result = DrillResult {
+        schema_version: RECORD_SCHEMA,
+        snapshot: snap.id(),
+        set: snap.set_name(),
+        host: snap.snapshot.hostname.clone(),
+        ok: problem_count == 0,
+        time: rfc3339(&Zoned::now()),
+        seconds: start.elapsed().as_secs_f64(),
+        restore_seconds,
+        verify_seconds,
+        bytes,
+        throughput_bytes_per_second: throughput.round(),
+        files,
+        entries_verified,
+        inventory_ok,
+        problem_count,
+        problems,
+        lockstep_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let recorded = if req.record {
+        let repo = req.spec.open(req.password)?;
+        match record::save(&repo, snap, &result) {
+            Ok(()) => true,
+            // The drill's own failure is what the administrator must see first.
+            Err(_) if !result.ok => false,
+            Err(e) => {
+                return Err(Error::Repo(format!(
+                    "the drill of {} passed but its result could not be recorded in the repository: {e}",
+                    crate::report::short(&result.snapshot)
+                )));
+            }
+        }
+    } else {
+        false
+    };
+    Ok(DrillReport {
+        result,
+        scratch: root,
+        scratch_removed,
+        recorded,
+    })
+}
+
+/// The differences between the manifest's inventory and the one IM's records in the restored
+/// copy give (empty when they agree).
+fn inventory_differences(root: &Path, manifest: &Manifest) -> Vec<String> {
+    let host = match HostRoot::new(root) {
+        Ok(h) => h,
+        Err(e) => return vec![e.to_string()],
+    };
+    // The same way the backup found the set, then from the agent data the manifest names.
+    let by_registry = discover(&host, &DiscoverOptions::default())
+        .ok()
+        .and_then(|all| select(&all, Some(&manifest.set)).ok().cloned());
+    let instance = match by_registry {
+        Some(i) => i,
+        None => {
+            let Some(agent) = manifest
+                .members
+                .iter()
+                .find(|m| m.role == Role::ImAgentData)
+            else {
+                return vec!["the manifest names no agent-data directory".into()];
+            };
+            let opts = DiscoverOptions {
+                agent_data: Some(agent.path.clone()),
+                extras: Vec::new(),
+            };
+            match discover(&host, &opts) {
+                Ok(mut all) if !all.is_empty() => all.swap_remove(0),
+                Ok(_) => return vec!["no IM instance found in the restored copy".into()],
+                Err(e) => return vec![format!("IM's records do not read: {e}")],
+            }
+        }
+    };
+    if instance.inventory == manifest.inventory {
+        return Vec::new();
+    }
+    let lines = InventoryDiff::between(&manifest.inventory, &instance.inventory).lines();
+    if lines.is_empty() {
+        vec![format!(
+            "differs from the manifest's ({} restored, {} recorded)",
+            instance.inventory.summary(),
+            manifest.inventory.summary()
+        )]
+    } else {
+        lines
+    }
+}
+
+/// Removes the scratch copy, first making its directories writable (a restore gives them their
+/// recorded modes, which may forbid deleting their entries). Returns whether it is gone.
+fn remove_scratch(scratch: tempfile::TempDir) -> bool {
+    let path = scratch.path().to_path_buf();
+    for entry in walkdir::WalkDir::new(&path).into_iter().flatten() {
+        if entry.file_type().is_dir()
+            && let Ok(meta) = entry.metadata()
+        {
+            let mode = meta.permissions().mode();
+            if mode & 0o700 != 0o700 {
+                let _ = std::fs::set_permissions(
+                    entry.path(),
+                    std::fs::Permissions::from_mode(mode | 0o700),
+                );
+            }
+        }
+    }
+    let _ = scratch.close();
+    !path.exists()
+}

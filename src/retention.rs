@@ -1,0 +1,410 @@
+//! Retention: which snapshots of each set and host `forget` keeps.
+//!
+//! lockstep applies rustic_core's own keep rules ([`KeepOptions`]: `--keep-last`, `-hourly`,
+//! `-daily`, `-weekly`, `-monthly`, `-yearly`, `--keep-within`, with restic's meaning) to each
+//! group of lockstep snapshots with the same **set and host**, and then keeps, whatever those
+//! rules say:
+//!
+//! - every snapshot whose label is one of the `keep_labels` (`--keep-label`), and
+//! - the newest snapshot of each set and host whose label starts with `pre-maintenance` (what
+//!   `lockstep guard` writes before a fix pack): the way back from the latest maintenance stays
+//!   available however short the policy is.
+//!
+//! Only lockstep set snapshots (tag `lockstep`) are ever considered; other snapshots in the
+//! repository and lockstep's drill records (tag `lockstep-drill`) are not set snapshots. When a
+//! snapshot is forgotten, the drill records about it go with it. Forgetting removes snapshot
+//! files only; [`crate::prune`] reclaims the data no snapshot uses any more.
+
+use std::collections::BTreeMap;
+
+use rustic_core::KeepOptions;
+use rustic_core::jiff::{Span, Zoned};
+use rustic_core::repofile::{SnapshotFile, SnapshotId};
+use serde::Serialize;
+
+use crate::drill::record::{self, DrillRecord};
+use crate::repo::{OpenRepo, set_snapshots};
+use crate::{Error, Result};
+
+/// Labels starting with this are maintenance safety snapshots (written by `lockstep guard`).
+pub const PRE_MAINTENANCE: &str = "pre-maintenance";
+
+/// A retention policy, from flags and the configuration's `[forget]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    /// Keep the N newest snapshots.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_last: Option<u32>,
+    /// Keep the newest snapshot of each of the N newest hours that have one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_hourly: Option<u32>,
+    /// … of each of the N newest days.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_daily: Option<u32>,
+    /// … of each of the N newest ISO weeks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_weekly: Option<u32>,
+    /// … of each of the N newest months.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_monthly: Option<u32>,
+    /// … of each of the N newest years.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_yearly: Option<u32>,
+    /// Keep every snapshot taken within this duration before the group's newest one
+    /// (`30d`, `2w`, `6mo`, `1y6mo`, `12h`; `m` is minutes, `mo` months).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_within: Option<String>,
+    /// Never forget snapshots with one of these labels.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keep_labels: Vec<String>,
+}
+
+impl Policy {
+    /// Whether the policy has at least one time or count rule (labels alone would forget
+    /// everything else, which lockstep refuses to guess).
+    #[must_use]
+    pub fn has_rule(&self) -> bool {
+        [
+            self.keep_last,
+            self.keep_hourly,
+            self.keep_daily,
+            self.keep_weekly,
+            self.keep_monthly,
+            self.keep_yearly,
+        ]
+        .iter()
+        .any(Option::is_some)
+            || self.keep_within.is_some()
+    }
+
+    /// `--keep-within`'s duration.
+    ///
+    /// # Errors
+    /// When it does not parse.
+    pub fn within(&self) -> Result<Option<Span>> {
+        self.keep_within
+            .as_deref()
+            .map(|text| {
+                text.parse::<Span>().map_err(|e| {
+                    Error::Usage(format!(
+                        "keep-within '{text}' is not a duration ({e}); write e.g. 30d, 2w, 6mo, 1y6mo or 12h"
+                    ))
+                })
+            })
+            .transpose()
+    }
+
+    fn keep_options(&self) -> Result<KeepOptions> {
+        if !self.has_rule() {
+            return Err(Error::Usage(
+                "no retention policy: give at least one of --keep-last/-hourly/-daily/-weekly/-monthly/-yearly/--keep-within, or a [forget] table in the configuration".into(),
+            ));
+        }
+        let n = |v: Option<u32>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
+        Ok(KeepOptions::default()
+            .keep_last(n(self.keep_last))
+            .keep_hourly(n(self.keep_hourly))
+            .keep_daily(n(self.keep_daily))
+            .keep_weekly(n(self.keep_weekly))
+            .keep_monthly(n(self.keep_monthly))
+            .keep_yearly(n(self.keep_yearly))
+            .keep_within(self.within()?))
+    }
+}
+
+/// What the policy decided for one snapshot.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    /// The snapshot's id.
+    pub id: String,
+    /// When it was taken (RFC 3339).
+    pub time: String,
+    /// Its label.
+    pub label: String,
+    /// Whether it is kept.
+    pub keep: bool,
+    /// Why it is kept: `last`, `hourly`, `daily`, `weekly`, `monthly`, `yearly`, `within`,
+    /// `label <L>`, `latest pre-maintenance`, `never delete`; empty when it goes.
+    pub reasons: Vec<String>,
+    #[serde(skip)]
+    snapshot_id: SnapshotId,
+}
+
+/// The decisions for one set and host, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupPlan {
+    /// The set (from the snapshot's `set=` tag).
+    pub set: Option<String>,
+    /// The host.
+    pub host: String,
+    /// Every snapshot of the group, newest first.
+    pub snapshots: Vec<Decision>,
+}
+
+/// What `forget` would do.
+#[derive(Debug, Clone, Serialize)]
+pub struct ForgetPlan {
+    /// The policy applied.
+    pub policy: Policy,
+    /// One entry per set and host.
+    pub groups: Vec<GroupPlan>,
+}
+
+impl ForgetPlan {
+    /// The snapshots the plan removes.
+    pub fn removed(&self) -> impl Iterator<Item = &Decision> {
+        self.groups
+            .iter()
+            .flat_map(|g| &g.snapshots)
+            .filter(|d| !d.keep)
+    }
+
+    /// How many snapshots the plan keeps.
+    #[must_use]
+    pub fn kept(&self) -> usize {
+        self.groups
+            .iter()
+            .flat_map(|g| &g.snapshots)
+            .filter(|d| d.keep)
+            .count()
+    }
+}
+
+/// The RFC 3339 form of a snapshot time, in UTC (as `status` and `diff` show times).
+#[must_use]
+pub fn rfc3339(time: &Zoned) -> String {
+    time.timestamp().to_string()
+}
+
+/// Applies `policy` to the snapshots of ONE set and host; returns the decisions, newest first.
+///
+/// # Errors
+/// When the policy has no rule or `keep_within` does not parse.
+pub fn decide(snapshots: Vec<SnapshotFile>, policy: &Policy, now: &Zoned) -> Result<Vec<Decision>> {
+    let keep = policy.keep_options()?;
+    let pre_maintenance = snapshots
+        .iter()
+        .filter(|s| s.label.starts_with(PRE_MAINTENANCE))
+        .max_by(|a, b| a.time.cmp(&b.time))
+        .map(|s| s.id);
+    let applied = keep.apply(snapshots, now)?;
+    Ok(applied
+        .into_iter()
+        .map(|f| {
+            let mut reasons: Vec<String> = f
+                .reasons
+                .iter()
+                .filter(|_| f.keep)
+                .map(|r| {
+                    if r == "snapshot" {
+                        "never delete".to_owned()
+                    } else {
+                        r.clone()
+                    }
+                })
+                .collect();
+            if policy.keep_labels.contains(&f.snapshot.label) {
+                reasons.push(format!("label {}", f.snapshot.label));
+            }
+            if pre_maintenance == Some(f.snapshot.id) {
+                reasons.push("latest pre-maintenance".to_owned());
+            }
+            Decision {
+                id: f.snapshot.id.to_hex().as_str().to_owned(),
+                time: rfc3339(&f.snapshot.time),
+                label: f.snapshot.label.clone(),
+                keep: !reasons.is_empty(),
+                reasons,
+                snapshot_id: f.snapshot.id,
+            }
+        })
+        .collect())
+}
+
+/// Plans `forget` over every lockstep snapshot (or those of `set`), grouped by set and host.
+///
+/// # Errors
+/// On a policy without rules, or when the repository cannot be read.
+pub fn plan(repo: &OpenRepo, policy: &Policy, set: Option<&str>) -> Result<ForgetPlan> {
+    let mut groups: BTreeMap<(Option<String>, String), Vec<SnapshotFile>> = BTreeMap::new();
+    for s in set_snapshots(repo, set, None)? {
+        groups
+            .entry((s.set_name(), s.snapshot.hostname.clone()))
+            .or_default()
+            .push(s.snapshot);
+    }
+    // A policy without rules, or with a bad duration, fails before anything is read.
+    policy.keep_options()?;
+    let now = Zoned::now();
+    let groups = groups
+        .into_iter()
+        .map(|((set, host), snaps)| {
+            Ok(GroupPlan {
+                set,
+                host,
+                snapshots: decide(snaps, policy, &now)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ForgetPlan {
+        policy: policy.clone(),
+        groups,
+    })
+}
+
+/// What `forget` did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ForgetOutcome {
+    /// Ids of the snapshots removed.
+    pub removed: Vec<String>,
+    /// Drill records removed with them (or left behind by snapshots removed earlier).
+    pub drill_records_removed: usize,
+}
+
+/// Carries out `plan`: removes the snapshots it does not keep, and the drill records of
+/// snapshots that no longer exist.
+///
+/// # Errors
+/// When the repository refuses (append-only) or fails.
+pub fn forget(repo: &OpenRepo, plan: &ForgetPlan) -> Result<ForgetOutcome> {
+    let ids: Vec<SnapshotId> = plan.removed().map(|d| d.snapshot_id).collect();
+    if !ids.is_empty() {
+        repo.delete_snapshots(&ids)?;
+    }
+    let remaining: std::collections::BTreeSet<String> = set_snapshots(repo, None, None)?
+        .into_iter()
+        .map(|s| s.id())
+        .collect();
+    let mut orphan_ids: Vec<SnapshotId> = record::all(repo)?
+        .iter()
+        .filter(|r| !remaining.contains(&r.result.snapshot))
+        .map(DrillRecord::record_id)
+        .collect();
+    orphan_ids.sort();
+    orphan_ids.dedup();
+    if !orphan_ids.is_empty() {
+        repo.delete_snapshots(&orphan_ids)?;
+    }
+    Ok(ForgetOutcome {
+        removed: plan.removed().map(|d| d.id.clone()).collect(),
+        drill_records_removed: orphan_ids.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustic_core::SnapshotOptions;
+
+    fn snap(time: &str, label: &str) -> SnapshotFile {
+        let time: Zoned = format!("{time}[UTC]").parse().unwrap();
+        let mut s = SnapshotOptions::default()
+            .host("h".to_owned())
+            .label(label.to_owned())
+            .time(time)
+            .to_snapshot()
+            .unwrap();
+        // Distinct ids, as the repository gives them.
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&s.time.timestamp().as_second().to_be_bytes());
+        s.id = SnapshotId::from(rustic_core::Id::new(bytes));
+        s
+    }
+
+    fn kept(decisions: &[Decision]) -> Vec<String> {
+        decisions
+            .iter()
+            .filter(|d| d.keep)
+            .map(|d| d.time[..16].to_owned())
+            .collect()
+    }
+
+    fn series() -> Vec<SnapshotFile> {
+        vec![
+            snap("2026-01-10T08:00:00", ""),
+            snap("2026-01-10T20:00:00", ""),
+            snap("2026-01-11T08:00:00", "pre-maintenance CF230"),
+            snap("2026-01-11T09:00:00", ""),
+            snap("2026-01-12T08:00:00", "release"),
+        ]
+    }
+
+    #[test]
+    fn daily_keeps_the_newest_of_each_day() {
+        let policy = Policy {
+            keep_daily: Some(2),
+            ..Policy::default()
+        };
+        let d = decide(series(), &policy, &Zoned::now()).unwrap();
+        assert_eq!(
+            kept(&d),
+            ["2026-01-12T08:00", "2026-01-11T09:00", "2026-01-11T08:00"],
+            "two days, plus the latest pre-maintenance snapshot"
+        );
+        assert!(d[2].reasons.contains(&"latest pre-maintenance".to_owned()));
+    }
+
+    #[test]
+    fn labels_and_pre_maintenance_survive_keep_last_1() {
+        let policy = Policy {
+            keep_last: Some(1),
+            keep_labels: vec!["nightly-special".into()],
+            ..Policy::default()
+        };
+        let mut s = series();
+        s[0].label = "nightly-special".into();
+        let d = decide(s, &policy, &Zoned::now()).unwrap();
+        assert_eq!(
+            kept(&d),
+            ["2026-01-12T08:00", "2026-01-11T08:00", "2026-01-10T08:00"]
+        );
+    }
+
+    #[test]
+    fn only_the_newest_pre_maintenance_is_protected() {
+        let policy = Policy {
+            keep_last: Some(1),
+            ..Policy::default()
+        };
+        let mut s = series();
+        s[0].label = "pre-maintenance CF229".into();
+        let d = decide(s, &policy, &Zoned::now()).unwrap();
+        assert_eq!(kept(&d), ["2026-01-12T08:00", "2026-01-11T08:00"]);
+    }
+
+    #[test]
+    fn within_counts_back_from_the_newest_snapshot() {
+        let policy = Policy {
+            keep_within: Some("1d".into()),
+            ..Policy::default()
+        };
+        let mut s = series();
+        s[2].label = String::new();
+        let d = decide(s, &policy, &Zoned::now()).unwrap();
+        assert_eq!(kept(&d), ["2026-01-12T08:00", "2026-01-11T09:00"]);
+    }
+
+    #[test]
+    fn a_policy_needs_a_rule_and_a_valid_duration() {
+        let labels_only = Policy {
+            keep_labels: vec!["x".into()],
+            ..Policy::default()
+        };
+        assert!(decide(series(), &labels_only, &Zoned::now()).is_err());
+        let bad = Policy {
+            keep_within: Some("fortnight".into()),
+            ..Policy::default()
+        };
+        let err = decide(series(), &bad, &Zoned::now())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("fortnight") && err.contains("30d"), "{err}");
+        for ok in ["30d", "2w", "6mo", "1y6mo", "12h"] {
+            let p = Policy {
+                keep_within: Some(ok.into()),
+                ..Policy::default()
+            };
+            assert!(p.within().unwrap().is_some(), "{ok}");
+        }
+    }
+}
