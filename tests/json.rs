@@ -48,6 +48,11 @@ fn every_reporting_command_prints_one_document_with_a_schema_version() {
         &["forget", "--keep-last", "5", "--json"],
         &["prune", "--dry-run", "--json"],
         &["prune", "--json"],
+        &["restore", "latest", "--dry-run", "--json"],
+        &["restore", "latest", "--json"],
+        &["recover", "--json"],
+        &["guard", "--status", "--json"],
+        &["guard", "--rollback", "never", "--json", "--", "true"],
     ] {
         docs.push(document(&env, args));
     }
