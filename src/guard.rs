@@ -420,6 +420,7 @@ fn roll_back(open: &dyn Fn() -> Result<OpenRepo>, req: &GuardRequest<'_>, pre: &
             host_name: req.host_name.clone(),
             keep_replaced: false,
             dry_run: false,
+            full: false,
         },
     )?;
     Ok(())

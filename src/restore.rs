@@ -17,7 +17,7 @@
 //! `lockstep recover` finishes or rolls back. Nothing outside the members' paths is written,
 //! except missing parent directories of a member that no longer exists.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
@@ -208,8 +208,14 @@ pub struct RestoreOutcome {
     pub files: u64,
     /// Directories created.
     pub dirs: u64,
-    /// Bytes written.
+    /// Bytes written from the repository.
     pub bytes: u64,
+    /// Files carried over from the live copy without copying data (fast rollback, in place).
+    #[serde(default)]
+    pub carried_files: u64,
+    /// Their bytes.
+    #[serde(default)]
+    pub carried_bytes: u64,
     /// Whether owners were restored (numeric uid/gid) — only when running as root; otherwise the
     /// files belong to the user who ran the restore.
     pub ownership_restored: bool,
@@ -275,13 +281,13 @@ pub fn restore_to_target(
     match &selected {
         None => {
             let node = repo.node_from_snapshot_and_path(&snap.snapshot, "")?;
-            let stats = restore_tree(&repo, &node, target)?;
+            let stats = restore_tree(&repo, &node, target, &HashSet::new())?;
             (files, dirs, bytes) = stats;
         }
         Some(list) => {
             for unit in list {
                 let dest = target.join(unit.path.strip_prefix("/").unwrap_or(&unit.path));
-                let s = restore_unit(&repo, snap, unit, &dest)?;
+                let s = restore_unit(&repo, snap, unit, &dest, None)?.0;
                 files += s.0;
                 dirs += s.1;
                 bytes += s.2;
@@ -295,6 +301,8 @@ pub fn restore_to_target(
         files,
         dirs,
         bytes,
+        carried_files: 0,
+        carried_bytes: 0,
         ownership_restored: is_root(),
         kept_replaced: Vec::new(),
         seconds: start.elapsed().as_secs_f64(),
@@ -302,10 +310,19 @@ pub fn restore_to_target(
 }
 
 /// Restores the tree under `node` into directory `dest`; returns (files, dirs, bytes).
-fn restore_tree(repo: &FullRepo, node: &Node, dest: &Path) -> Result<(u64, u64, u64)> {
+/// Entries in `skip` (paths relative to `node`) are left to the caller (already in place).
+fn restore_tree(
+    repo: &FullRepo,
+    node: &Node,
+    dest: &Path,
+    skip: &HashSet<PathBuf>,
+) -> Result<(u64, u64, u64)> {
     let mut ls_opts = LsOptions::default();
     ls_opts.recursive = true;
-    let nodes = repo.ls(node, &ls_opts)?;
+    let nodes = repo.ls(node, &ls_opts)?.filter(move |item| match item {
+        Ok((path, _)) => !skip.contains(path),
+        Err(_) => true,
+    });
     // Every path must stay inside the destination: no `..`, no absolute components.
     for item in nodes.clone() {
         let (path, _) = item?;
@@ -347,19 +364,42 @@ fn rel(path: &Path) -> String {
         .into_owned()
 }
 
+/// Where unchanged files can be taken from instead of the repository (the fast rollback path).
+struct Carry<'a> {
+    /// The member's live directory (physical).
+    live: PathBuf,
+    /// The newest snapshot of the set, whose tree proves which live files are unchanged.
+    newest: Option<&'a rustic_core::repofile::SnapshotFile>,
+}
+
+/// Files carried over from the live copy, and their bytes.
+#[derive(Debug, Clone, Default)]
+struct Carried {
+    paths: HashSet<PathBuf>,
+    bytes: u64,
+}
+
 /// Restores one unit into `dest` (which must not exist), with the unit root's own metadata.
+/// With `carry`, files the live copy already holds exactly are hard-linked instead of restored.
 fn restore_unit(
     repo: &FullRepo,
     snap: &SetSnapshot,
     unit: &RestoreUnit,
     dest: &Path,
-) -> Result<(u64, u64, u64)> {
+    carry: Option<&Carry<'_>>,
+) -> Result<((u64, u64, u64), Carried)> {
     let node = repo.node_from_snapshot_and_path(&snap.snapshot, &rel(&unit.path))?;
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
     }
+    let mut carried = Carried::default();
     let stats = match &node.node_type {
-        NodeType::Dir => restore_tree(repo, &node, dest)?,
+        NodeType::Dir => {
+            if let Some(carry) = carry {
+                carried = carry_over(repo, &unit.path, &node, carry, dest)?;
+            }
+            restore_tree(repo, &node, dest, &carried.paths)?
+        }
         NodeType::File => {
             let mut file =
                 std::fs::File::create(dest).map_err(|e| Error::io("cannot create", dest, e))?;
@@ -376,7 +416,94 @@ fn restore_unit(
         }
     };
     apply_metadata(dest, &node)?;
-    Ok(stats)
+    Ok((stats, carried))
+}
+
+/// Hard-links into `dest` every file of the target tree that the live copy holds exactly: same
+/// size, mtime, mode, owner and extended attributes, one link, and content proven equal — by
+/// the file being unchanged since the newest snapshot (same inode and ctime) whose content is
+/// the target's, or else by reading it and comparing every chunk's hash. Unsure means restore.
+fn carry_over(
+    repo: &FullRepo,
+    unit_path: &Path,
+    node: &Node,
+    carry: &Carry<'_>,
+    dest: &Path,
+) -> Result<Carried> {
+    let mut ls_opts = LsOptions::default();
+    ls_opts.recursive = true;
+    let mut newest: HashMap<PathBuf, Node> = HashMap::new();
+    if let Some(snap) = carry.newest
+        && let Ok(n) = repo.node_from_snapshot_and_path(snap, &rel(unit_path))
+        && n.is_dir()
+    {
+        for item in repo.ls(&n, &ls_opts)? {
+            let (path, node) = item?;
+            if node.node_type == NodeType::File {
+                newest.insert(path, node);
+            }
+        }
+    }
+    let mut carried = Carried::default();
+    for item in repo.ls(node, &ls_opts)? {
+        let (path, target) = item?;
+        if target.node_type != NodeType::File || target.meta.links > 1 {
+            continue;
+        }
+        let live = carry.live.join(&path);
+        let Ok(m) = std::fs::symlink_metadata(&live) else {
+            continue;
+        };
+        let same_meta = m.file_type().is_file()
+            && m.nlink() == 1
+            && m.size() == target.meta.size
+            && target.meta.mtime.is_some_and(|t| {
+                (t.as_second(), i64::from(t.subsec_nanosecond())) == (m.mtime(), m.mtime_nsec())
+            })
+            && target
+                .meta
+                .mode
+                .is_none_or(|mode| posix_perm(mode) == m.mode() & 0o7777)
+            && (!is_root() || (Some(m.uid()), Some(m.gid())) == (target.meta.uid, target.meta.gid))
+            && live_xattrs(&live) == xattrs_of(&target);
+        if !same_meta {
+            continue;
+        }
+        let proven = newest.get(&path).is_some_and(|old| {
+            old.content == target.content
+                && old.meta.inode == m.ino()
+                && old.meta.ctime.is_some_and(|c| {
+                    (c.as_second(), i64::from(c.subsec_nanosecond())) == (m.ctime(), m.ctime_nsec())
+                })
+        });
+        if !proven && verify_content(repo, &target, &live).is_err() {
+            continue;
+        }
+        let staged = dest.join(&path);
+        if let Some(parent) = staged.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+        }
+        if std::fs::hard_link(&live, &staged).is_ok() {
+            carried.bytes += target.meta.size;
+            carried.paths.insert(path);
+        }
+    }
+    Ok(carried)
+}
+
+/// The extended attributes of a live file, sorted like a node's.
+fn live_xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let Ok(names) = xattr::list(path) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, Vec<u8>)> = names
+        .filter_map(|n| {
+            let value = xattr::get(path, &n).ok()??;
+            Some((n.to_string_lossy().into_owned(), value))
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Applies a node's mode, owner (as root), extended attributes and times to `path`.
@@ -417,7 +544,8 @@ fn xattrs_of(node: &Node) -> Vec<(String, Vec<u8>)> {
     else {
         return Vec::new();
     };
-    list.iter()
+    let mut out: Vec<(String, Vec<u8>)> = list
+        .iter()
         .filter_map(|x| {
             let name = x.get("name")?.as_str()?.to_owned();
             let value = match x.get("value").and_then(|v| v.as_str()) {
@@ -426,7 +554,9 @@ fn xattrs_of(node: &Node) -> Vec<(String, Vec<u8>)> {
             };
             Some((name, value))
         })
-        .collect()
+        .collect();
+    out.sort();
+    out
 }
 
 /// Checks a staged copy against the snapshot: every entry's type, size, mode, owner (as root),
@@ -439,6 +569,7 @@ pub fn verify_unit(
     snap: &SetSnapshot,
     unit: &RestoreUnit,
     staged: &Path,
+    proven: &HashSet<PathBuf>,
 ) -> Result<u64> {
     let node = repo.node_from_snapshot_and_path(&snap.snapshot, &rel(&unit.path))?;
     let mut expected: Vec<(PathBuf, Node)> = vec![(PathBuf::new(), node.clone())];
@@ -504,7 +635,9 @@ pub fn verify_unit(
                     format!("size {} instead of {}", m.size(), node.meta.size),
                 ));
             }
-            verify_content(repo, node, &p).map_err(|what| bad(path, what))?;
+            if !proven.contains(path) {
+                verify_content(repo, node, &p).map_err(|what| bad(path, what))?;
+            }
             verified += m.size();
         }
     }
@@ -601,6 +734,8 @@ pub struct InPlace<'a> {
     pub keep_replaced: bool,
     /// Only plan; change nothing.
     pub dry_run: bool,
+    /// Restore every byte from the repository (no carrying over of unchanged live files).
+    pub full: bool,
 }
 
 /// Space a restore needs in one filesystem.
@@ -732,6 +867,24 @@ pub fn restore_in_place(
     opts: &InPlace<'_>,
 ) -> Result<(InPlacePlan, Option<RestoreOutcome>)> {
     let start = Instant::now();
+    // The fast path needs the newest consistent snapshot of the set: its tree proves which live
+    // files are unchanged. Kept replaced copies would share inodes with the new set, so
+    // `--keep-replaced` (and `--full`) restores every byte.
+    let fast = (!opts.full && !opts.keep_replaced).then(|| {
+        crate::repo::set_snapshots(&repo, Some(&opts.set), Some(&opts.host_name))
+            .ok()
+            .and_then(|snaps| {
+                snaps
+                    .into_iter()
+                    .rev()
+                    .find(|s| {
+                        s.manifest
+                            .as_ref()
+                            .is_some_and(|m| m.consistency.verdict == Verdict::Consistent)
+                    })
+                    .map(|s| s.snapshot)
+            })
+    });
     let repo = repo.to_indexed()?;
     let plan = plan_in_place(&repo, snap, opts.host, selected)?;
     let skip_space = std::env::var_os("LOCKSTEP_FAULT_SKIP_SPACE_CHECK").is_some()
@@ -783,7 +936,14 @@ pub fn restore_in_place(
     };
     Journal::create(opts.state, &journal)?;
 
-    let staged = stage_all(&repo, snap, selected, &journal).map_err(|e| {
+    let staged = stage_all(
+        &repo,
+        snap,
+        selected,
+        &journal,
+        fast.as_ref().map(Option::as_ref),
+    )
+    .map_err(|e| {
         let needs: Vec<String> = plan
             .space
             .iter()
@@ -798,7 +958,7 @@ pub fn restore_in_place(
             .collect();
         Error::Other(format!("{e} (staging needs {})", needs.join(", ")))
     });
-    let (files, dirs, bytes) = match staged {
+    let staged = match staged {
         Ok(s) => s,
         Err(e) => {
             let cleaned = journal.discard_stages().and_then(|()| {
@@ -835,9 +995,11 @@ pub fn restore_in_place(
             snapshot: snap.id(),
             target: PathBuf::from("/"),
             units: selected.to_vec(),
-            files,
-            dirs,
-            bytes,
+            files: staged.files,
+            dirs: staged.dirs,
+            bytes: staged.bytes,
+            carried_files: staged.carried_files,
+            carried_bytes: staged.carried_bytes,
             ownership_restored: is_root(),
             kept_replaced: kept,
             seconds: start.elapsed().as_secs_f64(),
@@ -845,30 +1007,50 @@ pub fn restore_in_place(
     ))
 }
 
-/// Stages and verifies every unit.
+/// What staging did.
+#[derive(Debug, Clone, Copy, Default)]
+struct Staged {
+    files: u64,
+    dirs: u64,
+    bytes: u64,
+    carried_files: u64,
+    carried_bytes: u64,
+}
+
+/// Stages and verifies every unit; with `newest`, unchanged files are carried over.
 fn stage_all(
     repo: &FullRepo,
     snap: &SetSnapshot,
     selected: &[RestoreUnit],
     journal: &Journal,
-) -> Result<(u64, u64, u64)> {
-    let (mut files, mut dirs, mut bytes) = (0, 0, 0);
+    fast: Option<Option<&rustic_core::repofile::SnapshotFile>>,
+) -> Result<Staged> {
+    let mut total = Staged::default();
+    let mut proven = Vec::new();
     for (i, (unit, ju)) in selected.iter().zip(&journal.units).enumerate() {
-        let s = restore_unit(repo, snap, unit, &ju.stage).map_err(|e| {
-            Error::Other(format!(
-                "staging {} failed, the live set was not changed: {e}",
-                unit.path.display()
-            ))
-        })?;
-        files += s.0;
-        dirs += s.1;
-        bytes += s.2;
+        let carry = fast.map(|newest| Carry {
+            live: ju.live.clone(),
+            newest,
+        });
+        let ((files, dirs, bytes), carried) =
+            restore_unit(repo, snap, unit, &ju.stage, carry.as_ref()).map_err(|e| {
+                Error::Other(format!(
+                    "staging {} failed, the live set was not changed: {e}",
+                    unit.path.display()
+                ))
+            })?;
+        total.files += files;
+        total.dirs += dirs;
+        total.bytes += bytes;
+        total.carried_files += carried.paths.len() as u64;
+        total.carried_bytes += carried.bytes;
+        proven.push(carried.paths);
         fault::point(&format!("restore-stage-{i}"));
     }
-    for (unit, ju) in selected.iter().zip(&journal.units) {
-        verify_unit(repo, snap, unit, &ju.stage)?;
+    for ((unit, ju), proven) in selected.iter().zip(&journal.units).zip(&proven) {
+        verify_unit(repo, snap, unit, &ju.stage, proven)?;
     }
-    Ok((files, dirs, bytes))
+    Ok(total)
 }
 
 fn run_id() -> String {

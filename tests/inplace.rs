@@ -467,7 +467,8 @@ fn disk_full_during_staging_leaves_the_live_set_untouched() {
         if let Some((k, v)) = extra_env {
             cmd.env(k, v);
         }
-        run(cmd.args(["restore", &s.s1]))
+        // --full: every byte is staged, so the small filesystem really fills up.
+        run(cmd.args(["restore", &s.s1, "--full"]))
     };
     // Checked up front: refused, with the space needed.
     let out = on_small(None);
@@ -484,4 +485,47 @@ fn disk_full_during_staging_leaves_the_live_set_untouched() {
     assert!(out.stderr.contains("staging needs"), "{}", out.stderr);
     let d = differences(&before, &listing(&small, &[PathBuf::from("/")]));
     assert!(d.is_empty(), "{}\n{}", d.join("\n"), out.stderr);
+}
+
+#[test]
+fn fast_rollback_carries_unchanged_files_and_restores_a_file_changed_behind_its_back() {
+    let s = story();
+    // A file the fix pack did not touch, changed behind lockstep's back: same size, same mtime,
+    // different content (only its ctime and the content tell).
+    let product = s.env.host.instances[0].products[0].clone();
+    let sneaky = s
+        .env
+        .physical(&format!("{product}/properties/version/platform.websphere"));
+    let original = std::fs::read(&sneaky).unwrap();
+    let mtime =
+        filetime::FileTime::from_last_modification_time(&std::fs::metadata(&sneaky).unwrap());
+    let mut changed = original.clone();
+    changed[0] = changed[0].wrapping_add(1);
+    std::fs::write(&sneaky, &changed).unwrap();
+    filetime::set_file_mtime(&sneaky, mtime).unwrap();
+
+    let out = s.restore(&[&s.s1, "--json"]).ok().json();
+    let carried = out["carried_files"].as_u64().unwrap();
+    let written = out["files"].as_u64().unwrap();
+    let total = s.at_s1.values().filter(|e| e.kind == "file").count() as u64;
+    assert!(
+        carried * 10 >= total * 8,
+        "the fast path carried only {carried} of {total} files"
+    );
+    assert!(
+        written < total / 5,
+        "{written} of {total} files were restored from the repository"
+    );
+    assert_eq!(
+        std::fs::read(&sneaky).unwrap(),
+        original,
+        "the sneaky change was undone"
+    );
+    s.assert_at(&s.at_s1, "at S1 after the fast rollback");
+
+    // --full restores every byte and ends at the same place.
+    let out = s.restore(&[&s.s2, "--full", "--json"]).ok().json();
+    assert_eq!(out["carried_files"], 0);
+    let d = differences(&s.at_s2, &s.members_now());
+    assert!(d.is_empty(), "{}", d.join("\n"));
 }

@@ -37,9 +37,14 @@ pub struct Args {
     /// Show the plan (members, files to add/change/remove, bytes, space) and change nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Keep the replaced live directories (`<dir>.lockstep-old-<run>`) after an in-place restore.
+    /// Keep the replaced live directories (`<dir>.lockstep-old-<run>`) after an in-place restore
+    /// (restores every byte: the kept copies must not share files with the new set).
     #[arg(long)]
     keep_replaced: bool,
+    /// Restore every byte from the repository, instead of carrying over live files that are
+    /// proven unchanged (the fast rollback path).
+    #[arg(long)]
+    full: bool,
 }
 
 #[derive(Serialize)]
@@ -157,6 +162,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
                     host_name: host_name.clone(),
                     keep_replaced: args.keep_replaced,
                     dry_run: args.dry_run,
+                    full: args.full,
                 },
             )?;
             (Some(plan), outcome)
@@ -197,6 +203,13 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
             for u in &o.units {
                 println!("  {:<14} {}", u.role.as_str(), u.path.display());
             }
+        }
+        if o.carried_files > 0 {
+            println!(
+                "  fast rollback: {} unchanged files ({}) carried over from the live set without copying; the rest came from the repository",
+                o.carried_files,
+                bytes(o.carried_bytes)
+            );
         }
         for k in &o.kept_replaced {
             println!("  kept the replaced copy {}", k.display());
