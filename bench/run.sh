@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# lockstep's benchmark against its peers (restic, rustic, tar+zstd) on an IM-like host.
+# Not part of the test suite; see bench/README.md.
+#
+#   bench/run.sh [xs|s|m] [WORKDIR]
+#
+# Environment: LOCKSTEP_BIN (default: a release build made here), INSTALL=0 to skip installing
+# missing peers (their rows are then marked "not installed").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+scale=${1:-s}
+work=${2:-$(mktemp -d /var/tmp/lockstep-bench.XXXXXX)}
+gen="$top/../shared/bench/gen_tree.py"
+[ -f "$gen" ] || { echo "bench: $gen not found (it models the IM + WAS + DX host)" >&2; exit 2; }
+mkdir -p "$work" "$top/bench/results"
+export RESTIC_PASSWORD=bench-password RUSTIC_PASSWORD=bench-password
+export LOCKSTEP_PASSWORD=bench-password LOCKSTEP_HOST=bench LOCKSTEP_STATE_DIR="$work/state"
+export LOCKSTEP_CONFIG="$work/lockstep.toml"
+: > "$LOCKSTEP_CONFIG"
+
+# --- tools -------------------------------------------------------------------------------
+if [ -z "${LOCKSTEP_BIN:-}" ]; then
+  cargo build --release --locked -q
+  LOCKSTEP_BIN="$top/target/release/lockstep"
+fi
+have() { command -v "$1" >/dev/null 2>&1; }
+if [ "${INSTALL:-1}" = 1 ]; then
+  have restic || { apt-get update -qq && apt-get install -y -qq restic >/dev/null; }
+  have zstd || apt-get install -y -qq zstd >/dev/null
+  have rustic || cargo install --locked rustic-rs -q
+fi
+
+# --- the host ----------------------------------------------------------------------------
+host="$work/host"
+python3 "$gen" "$host" --scale "$scale" --force >/dev/null
+mapfile -t dirs < <(python3 "$gen" --list-dirs)
+ls_args=(--root "$host" --agent-data /var/ibm/InstallationManager --extra /opt/IBM/WebSphere/wp_profile)
+# A wrapper on disk, so /usr/bin/time can run it like the peers' binaries.
+cat > "$work/lockstep" <<SH
+#!/bin/sh
+exec "$LOCKSTEP_BIN" ${ls_args[*]} "\$@"
+SH
+chmod +x "$work/lockstep"
+lockstep() { "$work/lockstep" "$@"; }
+
+results="$work/results.tsv"
+: > "$results"
+drop_caches() { sync; [ -w /proc/sys/vm/drop_caches ] && echo 3 > /proc/sys/vm/drop_caches || true; }
+# measure SCENARIO TOOL CMD… — wall s, cpu s, peak RSS MiB, appended to results.tsv
+measure() {
+  local scenario=$1 tool=$2; shift 2
+  drop_caches
+  local t="$work/time.out"
+  if /usr/bin/time -f "%e %U %S %M" -o "$t" "$@" >"$work/last.log" 2>&1; then
+    read -r wall user sys rss < "$t"
+    printf '%s\t%s\t%s\t%.2f\t%d\n' "$scenario" "$tool" "$wall" "$(awk "BEGIN {print $user + $sys}")" "$((rss / 1024))" >> "$results"
+  else
+    printf '%s\t%s\tfailed\t-\t-\n' "$scenario" "$tool" >> "$results"
+    tail -3 "$work/last.log" >&2
+  fi
+}
+reset_host_to() { # SNAPSHOT: put the host back in a known state (not timed)
+  lockstep --repo "$work/repo-lockstep" restore "$1" --full >/dev/null
+}
+
+# --- physical limits ---------------------------------------------------------------------
+drop_caches
+limit_read=$( { /usr/bin/time -f "%e" sh -c "cd '$host' && find ${dirs[*]} -type f -exec cat {} + > /dev/null" ; } 2>&1 | tail -1)
+drop_caches
+limit_cp=$( { /usr/bin/time -f "%e" cp -a "$host" "$work/cp-copy" ; } 2>&1 | tail -1)
+rm -rf "$work/cp-copy"
+set_bytes=$(cd "$host" && du -sb "${dirs[@]}" | awk '{s+=$1} END {print s}')
+set_files=$(cd "$host" && find "${dirs[@]}" -type f | wc -l)
+
+# --- (a) first backup, (b) no change, (c) after a fix pack ----------------------------------
+lockstep --repo "$work/repo-lockstep" init >/dev/null
+restic -r "$work/repo-restic" init -q
+have rustic && rustic -r "$work/repo-rustic" init >/dev/null 2>&1 || true
+backup_all() { # SCENARIO
+  measure "$1" lockstep "$work/lockstep" --repo "$work/repo-lockstep" backup
+  measure "$1" restic sh -c "cd '$host' && restic -r '$work/repo-restic' backup -q ${dirs[*]}"
+  if have rustic; then
+    measure "$1" rustic sh -c "cd '$host' && rustic -r '$work/repo-rustic' backup ${dirs[*]}"
+  fi
+  measure "$1" tar+zstd sh -c "tar -C '$host' -cf - ${dirs[*]} | zstd -q -T0 -3 -o '$work/tar-$1.tar.zst' -f"
+}
+backup_all a-first-backup
+backup_all b-no-change
+s1=$(lockstep --repo "$work/repo-lockstep" --json snapshots | python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][0]["id"])')
+python3 "$gen" "$host" --fixpack 1 >/dev/null
+backup_all c-after-fix-pack
+s2=$(lockstep --repo "$work/repo-lockstep" --json snapshots | python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][-1]["id"])')
+restic_s1=$(restic -r "$work/repo-restic" snapshots --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+
+# --- (d) full restore into an empty root ---------------------------------------------------
+measure d-full-restore lockstep "$work/lockstep" --repo "$work/repo-lockstep" restore "$s1" --target "$work/d-lockstep"
+measure d-full-restore restic restic -r "$work/repo-restic" restore "$restic_s1" --target "$work/d-restic"
+if have rustic; then
+  rustic_s1=$(rustic -r "$work/repo-rustic" snapshots --json 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[0][1][0]["id"])' || true)
+  measure d-full-restore rustic rustic -r "$work/repo-rustic" restore "$rustic_s1" "$work/d-rustic"
+fi
+measure d-full-restore tar+zstd sh -c "mkdir -p '$work/d-tar' && zstd -q -d -c '$work/tar-a-first-backup.tar.zst' | tar -C '$work/d-tar' -xf -"
+rm -rf "$work"/d-*
+
+# --- (e) roll the live host back from the fix pack to the snapshot before it ----------------
+measure e-rollback lockstep "$work/lockstep" --repo "$work/repo-lockstep" restore "$s1"
+reset_host_to "$s2"
+if have rustic; then
+  for d in "${dirs[@]}"; do
+    measure e-rollback "rustic ($d)" rustic -r "$work/repo-rustic" restore --delete "$rustic_s1:$host/$d" "$host/$d" || true
+  done
+  reset_host_to "$s2"
+fi
+measure e-rollback "restic (full restore)" restic -r "$work/repo-restic" restore "$restic_s1" --target "$work/e-restic"
+rm -rf "$work/e-restic"
+measure e-rollback tar+zstd sh -c "cd '$host' && rm -rf ${dirs[*]} && zstd -q -d -c '$work/tar-a-first-backup.tar.zst' | tar -xf -"
+
+# --- (f) check reading all data ----------------------------------------------------------
+measure f-check-read-data lockstep "$work/lockstep" --repo "$work/repo-lockstep" check --read-data
+measure f-check-read-data restic restic -r "$work/repo-restic" check --read-data -q
+have rustic && measure f-check-read-data rustic rustic -r "$work/repo-rustic" check --read-data
+
+# --- report ------------------------------------------------------------------------------
+out="$top/bench/results/$(date +%Y-%m-%d)-$scale.md"
+python3 - "$results" "$out" "$scale" "$set_bytes" "$set_files" "$limit_read" "$limit_cp" \
+  "$(du -sb "$work/repo-lockstep" | cut -f1)" "$(du -sb "$work/repo-restic" | cut -f1)" \
+  "$( [ -d "$work/repo-rustic" ] && du -sb "$work/repo-rustic" | cut -f1 || echo -)" <<'PY'
+import sys, collections
+res, out, scale, nbytes, nfiles, lread, lcp, rl, rr, ru = sys.argv[1:]
+rows = [l.rstrip("\n").split("\t") for l in open(res) if l.strip()]
+by = collections.defaultdict(list)
+for r in rows:
+    by[r[0]].append(r)
+lines = [f"# lockstep benchmark, scale {scale}", "",
+         f"Set: {int(nbytes)/2**20:.0f} MiB in {nfiles} files. Physical limits: cold read of every file {lread} s, `cp -a` {lcp} s.",
+         f"Repository size: lockstep {int(rl)/2**20:.0f} MiB, restic {int(rr)/2**20:.0f} MiB" + (f", rustic {int(ru)/2**20:.0f} MiB" if ru != "-" else ", rustic not measured"), "",
+         "| scenario | tool | wall s | CPU s | peak RSS MiB | wall ÷ lockstep |", "|---|---|---|---|---|---|"]
+for scen, rs in by.items():
+    base = next((float(r[2]) for r in rs if r[1] == "lockstep" and r[2] != "failed"), None)
+    for r in rs:
+        ratio = f"{float(r[2]) / base:.2f}" if base and r[2] != "failed" else "-"
+        lines.append(f"| {scen} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {ratio} |")
+open(out, "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY
+echo "bench: results in $out (work directory $work)"
