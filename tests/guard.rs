@@ -195,18 +195,25 @@ fn write_line(fifo: &Path) {
         .unwrap();
 }
 
-#[test]
-fn a_dropped_connection_does_not_stop_the_update() {
-    let env = Env::new(Shape::Admin);
-    let (imcl, ready, go, done) = waiting_script(&env);
+/// Starts a guard around the waiting imcl and returns once the command runs.
+fn start_waiting_guard(env: &Env) -> (std::process::Child, PathBuf, PathBuf) {
+    let (imcl, ready, go, done) = waiting_script(env);
     let mut cmd = env.command();
     cmd.arg("guard")
         .args(["--rollback", "never", "--", "sh"])
         .arg(&imcl)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let mut guard_process = cmd.spawn().unwrap();
+    let guard_process = cmd.spawn().unwrap();
     read_line(&ready);
+    (guard_process, go, done)
+}
+
+#[test]
+fn a_dropped_connection_does_not_stop_the_update() {
+    let env = Env::new(Shape::Admin);
+    let (guard_process, go, done) = start_waiting_guard(&env);
+    let mut guard_process = guard_process;
     // The SSH session drops: the terminal's SIGHUP reaches the guard.
     unsafe {
         libc::kill(guard_process.id() as i32, libc::SIGHUP);
@@ -229,15 +236,8 @@ fn a_dropped_connection_does_not_stop_the_update() {
 #[test]
 fn a_killed_guard_leaves_the_command_running_and_says_so() {
     let env = Env::new(Shape::Admin);
-    let (imcl, ready, go, done) = waiting_script(&env);
-    let mut cmd = env.command();
-    cmd.arg("guard")
-        .args(["--rollback", "never", "--", "sh"])
-        .arg(&imcl)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut guard_process = cmd.spawn().unwrap();
-    read_line(&ready);
+    let (guard_process, go, done) = start_waiting_guard(&env);
+    let mut guard_process = guard_process;
     guard_process.kill().unwrap();
     guard_process.wait().unwrap();
     let next = env.run(&["snapshots"]).ok();
