@@ -48,10 +48,16 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
             set: s.set_name(),
             label: s.snapshot.label.clone(),
             paths: s.snapshot.paths.iter().cloned().collect(),
-            summary: s
-                .manifest
-                .as_ref()
-                .map_or_else(|| "(no manifest)".to_owned(), |m| m.inventory.summary()),
+            summary: s.manifest.as_ref().map_or_else(
+                || "(no manifest)".to_owned(),
+                |m| match m.consistency.verdict {
+                    crate::manifest::Verdict::Consistent => m.inventory.summary(),
+                    // An interrupted backup: restore refuses it without --force.
+                    crate::manifest::Verdict::Unverified => {
+                        format!("UNVERIFIED {}", m.inventory.summary())
+                    }
+                },
+            ),
             drill: drills.remove(&s.id()).unwrap_or_default(),
             manifest: s.manifest,
         })
