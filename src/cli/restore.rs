@@ -40,6 +40,17 @@ pub struct Args {
     /// Keep the replaced live directories (`<dir>.lockstep-old-<run>`) after an in-place restore.
     #[arg(long)]
     keep_replaced: bool,
+    /// Restore from `remote` (the configuration's disaster-recovery repository) instead of the
+    /// repository.
+    #[arg(long, value_name = "TIER", value_parser = ["repository", "remote"], default_value = "repository")]
+    from: String,
+}
+
+impl Args {
+    /// Whether the snapshot comes from the remote.
+    pub fn uses_remote(&self) -> bool {
+        self.from == "remote"
+    }
 }
 
 #[derive(Serialize)]
