@@ -17,4 +17,16 @@ if ! command -v restic >/dev/null 2>&1; then
   fi
 fi
 
-exec cargo test --locked "$@"
+# A single-node Garage S3 server for the S3 tests (tests/s3.rs). scripts/garage.sh installs
+# Garage when it is absent (cargo install, a long build the first time). LOCKSTEP_NO_GARAGE=1
+# skips it; the S3 tests then say SKIPPED (and fail under CI=true, where Garage is required).
+if [ -z "${LOCKSTEP_NO_GARAGE:-}" ] && [ -z "${LOCKSTEP_TEST_S3_ENDPOINT:-}" ]; then
+  garage_dir=$(mktemp -d)
+  trap './scripts/garage.sh stop "$garage_dir"; rm -rf "$garage_dir"' EXIT
+  set -a
+  # shellcheck disable=SC1091
+  . <(./scripts/garage.sh start "$garage_dir")
+  set +a
+fi
+
+cargo test --locked "$@"

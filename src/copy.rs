@@ -119,5 +119,5 @@ pub fn copy(
 }
 
 fn msg(e: &rustic_core::RusticError) -> String {
-    crate::repo::store_message(&crate::error::rustic_message(e))
+    crate::repo::store_message(&crate::repo::with_causes(e))
 }

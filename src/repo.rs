@@ -121,7 +121,7 @@ impl RepoSpec {
         Error::Repo(format!(
             "{action} {}: {}",
             self.describe(),
-            store_message(&crate::error::rustic_message(e))
+            store_message(&with_causes(e))
         ))
     }
 
@@ -232,6 +232,23 @@ impl RepoSpec {
             }
         })
     }
+}
+
+/// rustic's message followed by its causes (where an object store's HTTP status and connection
+/// errors are).
+#[must_use]
+pub fn with_causes(e: &rustic_core::RusticError) -> String {
+    let mut msg = crate::error::rustic_message(e);
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = cause.source();
+    }
+    msg.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// An object store's error made short: the HTTP status first when there is one, and a hint on

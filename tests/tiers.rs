@@ -155,3 +155,27 @@ fn fleet_flags_the_node_left_one_fix_pack_behind() {
         text.stdout
     );
 }
+
+#[test]
+fn an_unreachable_object_store_is_one_line_naming_bucket_and_endpoint() {
+    let env = Env::bare(Default::default());
+    std::fs::write(
+        env.path("lockstep.toml"),
+        "repository = 'opendal:s3'\n[repository-options]\nbucket = 'dr-bucket'\nendpoint = 'http://127.0.0.1:1'\nregion = 'garage'\nretry = 'false'\naccess_key_id = 'k'\nsecret_access_key = 's'\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockstep"));
+    cmd.env_clear()
+        .env("HOME", env.dir.path())
+        .env("LOCKSTEP_PASSWORD_FILE", env.path("password"))
+        .env("LOCKSTEP_CONFIG", env.path("lockstep.toml"))
+        .env("LOCKSTEP_STATE_DIR", env.path("state"))
+        .arg("snapshots");
+    let r = run(&mut cmd);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    for needle in ["dr-bucket", "http://127.0.0.1:1", "unreachable", "endpoint"] {
+        assert!(r.stderr.contains(needle), "{needle}: {}", r.stderr);
+    }
+    assert!(!r.stderr.contains("secret") || !r.stderr.contains("'s'"));
+}
