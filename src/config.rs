@@ -21,6 +21,12 @@ pub struct Config {
     pub repository: Option<String>,
     /// Backend options for the repository (rustic's `options`, e.g. `bucket`, `endpoint`).
     pub repository_options: BTreeMap<String, String>,
+    /// The disaster-recovery repository `copy` and `backup --copy` write to (same forms as
+    /// `repository`, typically `opendal:s3`).
+    pub remote: Option<String>,
+    /// Backend options for the remote (`[remote-options]`, the same keys as
+    /// `[repository-options]`).
+    pub remote_options: BTreeMap<String, String>,
     /// File holding the repository password (first line).
     pub password_file: Option<PathBuf>,
     /// The host name recorded in snapshots (default: this machine's host name).
@@ -214,6 +220,18 @@ mod tests {
             .to_string();
         assert!(err.contains("repsitory"), "{err}");
         assert!(err.contains("/c.toml:2"), "{err}");
+    }
+
+    #[test]
+    fn parses_a_remote_tier() {
+        let c = Config::parse(
+            "repository = '/srv/repo'\nremote = 'opendal:s3'\n[remote-options]\nbucket = 'dr'\nendpoint = 'http://127.0.0.1:3900'\nregion = 'garage'\n",
+            Path::new("/c.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.remote.as_deref(), Some("opendal:s3"));
+        assert_eq!(c.remote_options["bucket"], "dr");
+        assert_eq!(c.remote_options["region"], "garage");
     }
 
     #[test]

@@ -14,6 +14,9 @@
 //! proves a snapshot restores and records that it did. [`progress`] shows long repository work,
 //! [`metrics`] writes Prometheus textfile metrics, and [`contain`] keeps the engine's panics
 //! from reaching the administrator as a crash.
+//!
+//! Tiers and many hosts: [`copy`] copies snapshots to the disaster-recovery remote, and
+//! [`fleet`] shows every host and set of a repository, flagging nodes left behind.
 
 pub mod backup;
 pub mod check;
@@ -21,12 +24,14 @@ pub mod cli;
 pub mod compare;
 pub mod config;
 pub mod contain;
+pub mod copy;
 pub mod doctor;
 pub mod drift;
 pub mod drill;
 pub mod error;
 pub mod fault;
 pub mod fingerprint;
+pub mod fleet;
 pub mod guard;
 pub mod hooks;
 pub mod hostfs;

@@ -51,6 +51,80 @@ impl RepoSpec {
         })
     }
 
+    /// The remote (disaster-recovery) repository from the configuration's `remote` and
+    /// `[remote-options]`, when one is configured.
+    #[must_use]
+    pub fn remote(config: &Config) -> Option<Self> {
+        config
+            .remote
+            .as_ref()
+            .filter(|s| !s.is_empty())
+            .map(|location| Self {
+                location: location.clone(),
+                options: config.remote_options.clone(),
+            })
+    }
+
+    /// The repository as people name it in messages: the location, and for an object store
+    /// its bucket, endpoint and root (never credentials).
+    #[must_use]
+    pub fn describe(&self) -> String {
+        if !self.location.starts_with("opendal:") {
+            return self.location.clone();
+        }
+        let mut parts = Vec::new();
+        if let Some(b) = self.options.get("bucket") {
+            parts.push(format!("bucket {b}"));
+        }
+        if let Some(e) = self.options.get("endpoint") {
+            parts.push(format!("at {e}"));
+        }
+        if let Some(r) = self
+            .options
+            .get("root")
+            .filter(|r| !r.is_empty() && *r != "/")
+        {
+            parts.push(format!("root {r}"));
+        }
+        if parts.is_empty() {
+            self.location.clone()
+        } else {
+            format!("{} ({})", self.location, parts.join(" "))
+        }
+    }
+
+    /// The options handed to the backend. For `opendal:s3`, credentials missing from the
+    /// configuration come from the standard `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`
+    /// variables (opendal also reads `~/.aws/credentials`); nothing comes from argv.
+    fn backend_options(&self) -> BTreeMap<String, String> {
+        let mut options = self.options.clone();
+        if self.location == "opendal:s3" {
+            for (key, var) in [
+                ("access_key_id", "AWS_ACCESS_KEY_ID"),
+                ("secret_access_key", "AWS_SECRET_ACCESS_KEY"),
+                ("session_token", "AWS_SESSION_TOKEN"),
+            ] {
+                if !options.contains_key(key)
+                    && let Ok(value) = std::env::var(var)
+                    && !value.is_empty()
+                {
+                    options.insert(key.to_owned(), value);
+                }
+            }
+        }
+        options
+    }
+
+    /// One line for a backend failure: what was tried, where, and the HTTP status when the
+    /// store answered with one.
+    fn backend_error(&self, action: &str, e: &rustic_core::RusticError) -> Error {
+        Error::Repo(format!(
+            "{action} {}: {}",
+            self.describe(),
+            store_message(&with_causes(e))
+        ))
+    }
+
     /// The local directory, when the repository is a plain local path.
     #[must_use]
     pub fn local_dir(&self) -> Option<PathBuf> {
@@ -68,29 +142,17 @@ impl RepoSpec {
 
     fn backends(&self) -> Result<rustic_core::RepositoryBackends> {
         let mut opts = BackendOptions::default().repository(self.location.clone());
-        opts.options = self.options.clone();
-        opts.to_backends().map_err(|e| {
-            Error::Repo(format!(
-                "cannot use repository {}: {}",
-                self.location,
-                crate::error::rustic_message(&e)
-            ))
-        })
+        opts.options = self.backend_options();
+        opts.to_backends()
+            .map_err(|e| self.backend_error("cannot use repository", &e))
     }
 
     fn repository(&self, progress: ProgressMode) -> Result<Repository<()>> {
         let mut opts = RepositoryOptions::default();
         // A local repository needs no cache; it would only double the disk used.
         opts.no_cache = self.local_dir().is_some();
-        Repository::new_with_progress(&opts, &self.backends()?, Reporter::new(progress)).map_err(
-            |e| {
-                Error::Repo(format!(
-                    "cannot open repository {}: {}",
-                    self.location,
-                    crate::error::rustic_message(&e)
-                ))
-            },
-        )
+        Repository::new_with_progress(&opts, &self.backends()?, Reporter::new(progress))
+            .map_err(|e| self.backend_error("cannot open repository", &e))
     }
 
     /// Creates a new repository.
@@ -107,10 +169,14 @@ impl RepoSpec {
             )));
         }
         let repo = self.repository(ProgressMode::Hidden)?;
-        if repo.config_id()?.is_some() {
+        if repo
+            .config_id()
+            .map_err(|e| self.backend_error("cannot reach repository", &e))?
+            .is_some()
+        {
             return Err(Error::Refused(format!(
                 "a repository already exists at {}; use it, or choose another location with --repo",
-                self.location
+                self.describe()
             )));
         }
         repo.init(
@@ -118,13 +184,7 @@ impl RepoSpec {
             &KeyOptions::default(),
             &ConfigOptions::default(),
         )
-        .map_err(|e| {
-            Error::Repo(format!(
-                "cannot create repository at {}: {}",
-                self.location,
-                crate::error::rustic_message(&e)
-            ))
-        })
+        .map_err(|e| self.backend_error("cannot create repository at", &e))
     }
 
     /// Opens an existing repository.
@@ -145,7 +205,7 @@ impl RepoSpec {
         let missing = || {
             Error::Repo(format!(
                 "no repository at {}: create one with `lockstep init` (or point --repo / LOCKSTEP_REPOSITORY at an existing one)",
-                self.location
+                self.describe()
             ))
         };
         if let Some(dir) = self.local_dir()
@@ -154,24 +214,75 @@ impl RepoSpec {
             return Err(missing());
         }
         let repo = self.repository(progress)?;
-        if repo.config_id()?.is_none() {
+        if repo
+            .config_id()
+            .map_err(|e| self.backend_error("cannot reach repository", &e))?
+            .is_none()
+        {
             return Err(missing());
         }
         repo.open(&Credentials::password(password)).map_err(|e| {
             if e.is_incorrect_password() {
                 Error::Repo(format!(
                     "wrong password for repository {}: check LOCKSTEP_PASSWORD_FILE / LOCKSTEP_PASSWORD",
-                    self.location
+                    self.describe()
                 ))
             } else {
-                Error::Repo(format!(
-                    "cannot open repository {}: {}",
-                    self.location,
-                    crate::error::rustic_message(&e)
-                ))
+                self.backend_error("cannot open repository", &e)
             }
         })
     }
+}
+
+/// rustic's message followed by its causes (where an object store's HTTP status and connection
+/// errors are).
+#[must_use]
+pub fn with_causes(e: &rustic_core::RusticError) -> String {
+    let mut msg = crate::error::rustic_message(e);
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = cause.source();
+    }
+    msg.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// An object store's error made short: the HTTP status first when there is one, and a hint on
+/// what to check. Other messages pass through.
+#[must_use]
+pub fn store_message(msg: &str) -> String {
+    let status = msg.split("status: ").nth(1).and_then(|rest| {
+        let code: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        code.parse::<u16>().ok()
+    });
+    match status {
+        Some(code @ (401 | 403)) => format!(
+            "the store refused access (HTTP {code}): check the access key, secret and bucket permissions"
+        ),
+        Some(404) => {
+            "the store has no such bucket (HTTP 404): create it, or fix `bucket`".to_owned()
+        }
+        Some(code) => format!("the store answered HTTP {code}: {}", first_clause(msg)),
+        None if msg.contains("onnection refused")
+            || msg.contains("error sending request")
+            || msg.contains("dns error") =>
+        {
+            format!(
+                "the store is unreachable ({}): check `endpoint` and that the server runs",
+                first_clause(msg)
+            )
+        }
+        None => msg.to_owned(),
+    }
+}
+
+fn first_clause(msg: &str) -> &str {
+    let cut = msg.find(", context:").unwrap_or(msg.len()).min(300);
+    msg.get(..cut).unwrap_or(msg)
 }
 
 fn default_location() -> Result<String> {
@@ -384,6 +495,43 @@ mod tests {
         );
         assert_eq!(spec("opendal:s3").local_dir(), None);
         assert_eq!(spec("rest:http://x:8000/").local_dir(), None);
+    }
+
+    #[test]
+    fn remote_specs_describe_bucket_and_endpoint_not_secrets() {
+        let config = Config {
+            remote: Some("opendal:s3".into()),
+            remote_options: [
+                ("bucket", "dr"),
+                ("endpoint", "http://127.0.0.1:3900"),
+                ("root", "/estate"),
+                ("secret_access_key", "s3cr3t"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+            ..Config::default()
+        };
+        let spec = RepoSpec::remote(&config).unwrap();
+        let d = spec.describe();
+        assert_eq!(
+            d,
+            "opendal:s3 (bucket dr at http://127.0.0.1:3900 root /estate)"
+        );
+        assert!(RepoSpec::remote(&Config::default()).is_none());
+    }
+
+    #[test]
+    fn store_messages_lead_with_the_http_status() {
+        let m = store_message(
+            "Unexpected at read, context: { response: Parts { status: 403, version: HTTP/1.1 } }",
+        );
+        assert!(m.contains("HTTP 403") && m.contains("access key"), "{m}");
+        let m = store_message(
+            "error sending request for url (http://127.0.0.1:1/b/config): Connection refused",
+        );
+        assert!(m.contains("unreachable") && m.contains("endpoint"), "{m}");
+        assert_eq!(store_message("plain"), "plain");
     }
 
     #[test]

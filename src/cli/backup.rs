@@ -51,6 +51,9 @@ pub struct Args {
     /// Seconds each hook may run before it is killed (default 300).
     #[arg(long, value_name = "SECS")]
     hook_timeout: Option<u64>,
+    /// After the backup, copy the snapshots the remote lacks to it (configuration `remote`).
+    #[arg(long)]
+    copy: bool,
 }
 
 #[derive(Serialize)]
@@ -58,6 +61,8 @@ struct Output<'a> {
     schema_version: u32,
     #[serde(flatten)]
     outcome: &'a BackupOutcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    copy: Option<&'a crate::copy::CopyReport>,
 }
 
 impl Ctx {
@@ -105,15 +110,33 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
             .or(hooks_config.timeout)
             .map_or(DEFAULT_TIMEOUT, Duration::from_secs),
     };
+    if args.copy {
+        // Fail before the backup, not after it, when there is nowhere to copy to.
+        ctx.remote_spec()?;
+    }
     let outcome = backup(repo, &req).map_err(|f| f.error)?;
     ctx.note_backup_metrics(&outcome);
+    let copied = if args.copy {
+        Some(ctx.copy_to_remote(std::slice::from_ref(&outcome.snapshot)).map_err(|e| {
+            Error::Repo(format!(
+                "snapshot {} was saved, but copying it to the remote failed: {e}; run `lockstep copy` again",
+                short(&outcome.snapshot)
+            ))
+        })?)
+    } else {
+        None
+    };
     if ctx.global.json {
         print_json(&Output {
             schema_version: 1,
             outcome: &outcome,
+            copy: copied.as_ref(),
         })?;
     } else {
         print_outcome(&outcome, &instance);
+        if let Some(r) = &copied {
+            super::copy::print_report(r);
+        }
     }
     Ok(0)
 }

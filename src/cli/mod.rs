@@ -19,11 +19,13 @@ use crate::{Error, Result};
 mod backup;
 mod check;
 mod completions;
+mod copy;
 mod demo;
 mod diff;
 mod discover;
 mod doctor;
 mod drill;
+mod fleet;
 mod forget;
 mod guard;
 mod init;
@@ -148,6 +150,10 @@ enum Command {
     Check(check::Args),
     /// Restore a snapshot into a scratch root, verify every entry, record the result.
     Drill(drill::Args),
+    /// Copy snapshots the remote lacks to the remote (configuration `remote`).
+    Copy(copy::Args),
+    /// Every host and set in the repository: latest snapshot, age, drill, nodes left behind.
+    Fleet(fleet::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::Args),
     /// Print the manual page (roff) to stdout.
@@ -174,6 +180,8 @@ impl Command {
             Self::Prune(_) => "prune",
             Self::Check(_) => "check",
             Self::Drill(_) => "drill",
+            Self::Copy(_) => "copy",
+            Self::Fleet(_) => "fleet",
             Self::Completions(_) => "completions",
             Self::Man(_) => "man",
         }
@@ -192,7 +200,8 @@ impl Command {
             | Self::Restore(_)
             | Self::Drill(_)
             | Self::Prune(_)
-            | Self::Guard(_) => true,
+            | Self::Guard(_)
+            | Self::Copy(_) => true,
             Self::Forget(args) => args.prunes(),
             Self::Check(args) => args.reads_data(),
             _ => false,
@@ -210,6 +219,9 @@ pub struct Ctx {
     pub progress: ProgressMode,
     /// What the command reports for `--metrics-file`.
     metrics: RefCell<Option<RunMetrics>>,
+    /// Whether the command works on the remote instead of the repository (`restore --from
+    /// remote`).
+    use_remote: bool,
 }
 
 impl Ctx {
@@ -221,6 +233,7 @@ impl Ctx {
             config,
             progress,
             metrics: RefCell::new(None),
+            use_remote: false,
         })
     }
 
@@ -267,9 +280,32 @@ impl Ctx {
         crate::state::StateDir::resolve(self.global.state_dir.as_deref(), None)
     }
 
-    /// Where the repository is.
+    /// Where the repository is (the remote, for `restore --from remote`).
     pub fn repo_spec(&self) -> Result<RepoSpec> {
+        if self.use_remote {
+            return self.remote_spec();
+        }
         RepoSpec::resolve(self.global.repo.as_deref(), None, &self.config)
+    }
+
+    /// Where the remote (disaster-recovery) repository is.
+    pub fn remote_spec(&self) -> Result<RepoSpec> {
+        RepoSpec::remote(&self.config).ok_or_else(|| {
+            Error::Usage(
+                "no remote repository configured: set `remote` (and `[remote-options]`) in the configuration file".into(),
+            )
+        })
+    }
+
+    /// Copies `ids` (all lockstep snapshots when empty) from the repository to the remote,
+    /// skipping those the remote has. Both are opened with the same password.
+    pub fn copy_to_remote(&self, ids: &[String]) -> Result<crate::copy::CopyReport> {
+        let from = RepoSpec::resolve(self.global.repo.as_deref(), None, &self.config)?;
+        let to = self.remote_spec()?;
+        let password = self.password_source().read(false)?;
+        let source = from.open_with_progress(&password, self.progress)?;
+        let dest = to.open_with_progress(&password, self.progress)?;
+        crate::copy::copy(source, dest, ids, &from.describe(), &to.describe())
     }
 
     /// Where the password comes from.
@@ -332,7 +368,10 @@ pub fn main() -> i32 {
 fn run(cli: Cli) -> Result<i32> {
     let name = cli.command.name();
     let long = cli.command.is_long();
-    let ctx = Ctx::new(cli.global, long)?;
+    let mut ctx = Ctx::new(cli.global, long)?;
+    if let Command::Restore(args) = &cli.command {
+        ctx.use_remote = args.uses_remote();
+    }
     if ctx.global.json && !cli.command.has_json() {
         return Err(Error::Usage(format!(
             "`lockstep {name}` has no JSON output; leave out --json"
@@ -388,6 +427,8 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Prune(args) => prune::run(&ctx, &args),
         Command::Check(args) => check::run(&ctx, &args),
         Command::Drill(args) => drill::run(&ctx, &args),
+        Command::Copy(args) => copy::run(&ctx, &args),
+        Command::Fleet(args) => fleet::run(&ctx, &args),
         Command::Completions(args) => completions::run(&args),
         Command::Man(args) => completions::man(&args),
     };

@@ -45,6 +45,17 @@ pub struct Args {
     /// proven unchanged (the fast rollback path).
     #[arg(long)]
     full: bool,
+    /// Restore from `remote` (the configuration's disaster-recovery repository) instead of the
+    /// repository.
+    #[arg(long, value_name = "TIER", value_parser = ["repository", "remote"], default_value = "repository")]
+    from: String,
+}
+
+impl Args {
+    /// Whether the snapshot comes from the remote.
+    pub fn uses_remote(&self) -> bool {
+        self.from == "remote"
+    }
 }
 
 #[derive(Serialize)]

@@ -1,0 +1,306 @@
+//! Against a real S3 server (Garage): `./scripts/test.sh` starts one (scripts/garage.sh) and
+//! exports LOCKSTEP_TEST_S3_*. Without those variables these tests say SKIPPED and pass — except
+//! when LOCKSTEP_REQUIRE_S3 is set, where their absence is a failure.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use common::{Env, Run, is_root, listing, run};
+use lockstep::listing::{Ignore, diff};
+use lockstep::sample::{SampleOptions, Shape, apply_fix_pack};
+
+struct S3 {
+    endpoint: String,
+    bucket: String,
+    region: String,
+    key_id: String,
+    secret: String,
+}
+
+fn s3() -> Option<S3> {
+    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    let got = (|| {
+        Some(S3 {
+            endpoint: var("LOCKSTEP_TEST_S3_ENDPOINT")?,
+            bucket: var("LOCKSTEP_TEST_S3_BUCKET")?,
+            region: var("LOCKSTEP_TEST_S3_REGION").unwrap_or_else(|| "garage".into()),
+            key_id: var("LOCKSTEP_TEST_S3_KEY_ID")?,
+            secret: var("LOCKSTEP_TEST_S3_SECRET")?,
+        })
+    })();
+    if got.is_none() {
+        assert!(
+            std::env::var_os("LOCKSTEP_REQUIRE_S3").is_none(),
+            "LOCKSTEP_REQUIRE_S3 is set but no S3 server is configured: run ./scripts/test.sh"
+        );
+        eprintln!(
+            "SKIPPED: no S3 server (LOCKSTEP_TEST_S3_* unset); run ./scripts/test.sh, which starts Garage (scripts/garage.sh), to run this test"
+        );
+    }
+    got
+}
+
+/// A unique prefix in the shared bucket for one test.
+fn prefix(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("/{name}-{}-{nanos}", std::process::id())
+}
+
+/// Writes a configuration naming the S3 repository at `root` (credentials from the environment,
+/// as an administrator would keep them out of the file), plus `extra` lines.
+fn configure(env: &Env, s3: &S3, root: &str, extra: &str) {
+    std::fs::write(
+        env.path("lockstep.toml"),
+        format!(
+            "repository = 'opendal:s3'\n{extra}\n[repository-options]\nbucket = '{}'\nendpoint = '{}'\nregion = '{}'\nroot = '{root}'\n",
+            s3.bucket, s3.endpoint, s3.region
+        ),
+    )
+    .unwrap();
+}
+
+fn command(env: &Env, s3: &S3, root: &Path, host: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockstep"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.dir.path())
+        .env("AWS_ACCESS_KEY_ID", &s3.key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &s3.secret)
+        .env("LOCKSTEP_PASSWORD_FILE", env.path("password"))
+        .env("LOCKSTEP_CONFIG", env.path("lockstep.toml"))
+        .env("LOCKSTEP_STATE_DIR", env.path(&format!("state-{host}")))
+        .arg("--root")
+        .arg(root)
+        .arg("--host")
+        .arg(host)
+        .args(args);
+    cmd
+}
+
+fn lockstep(env: &Env, s3: &S3, args: &[&str]) -> Run {
+    run(&mut command(env, s3, &env.root(), "dx-test", args))
+}
+
+#[test]
+fn s3_init_backup_snapshots_restore_check() {
+    let Some(s3) = s3() else { return };
+    let env = Env::bare(SampleOptions::default());
+    configure(&env, &s3, &prefix("roundtrip"), "");
+    lockstep(&env, &s3, &["init"]).ok();
+    let members = env.member_paths(&[]);
+    let before = listing(&env.root(), &members);
+    let out = lockstep(&env, &s3, &["backup", "--json"]).ok().json();
+    let id = out["snapshot"].as_str().unwrap().to_owned();
+    let snaps = lockstep(&env, &s3, &["snapshots", "--json"]).ok().json();
+    assert_eq!(snaps["snapshots"].as_array().unwrap().len(), 1);
+    let target = env.path("restored");
+    lockstep(
+        &env,
+        &s3,
+        &["restore", &id, "--target", target.to_str().unwrap()],
+    )
+    .ok();
+    let d = diff(
+        &before,
+        &listing(&target, &members),
+        Ignore { owner: !is_root() },
+    );
+    assert!(d.is_empty(), "{}", d.join("\n"));
+    lockstep(&env, &s3, &["check", "--read-data"]).ok();
+}
+
+#[test]
+fn three_nodes_back_up_concurrently_and_fleet_flags_the_one_behind() {
+    let Some(s3) = s3() else { return };
+    let nodes: Vec<Env> = (0..3)
+        .map(|i| {
+            Env::bare(SampleOptions {
+                shape: Shape::Admin,
+                ..SampleOptions::default()
+            })
+            .tap(|e| {
+                std::fs::write(e.physical(&format!("/opt/node-{i}.txt")), format!("{i}")).unwrap()
+            })
+        })
+        .collect();
+    let root = prefix("fleet");
+    configure(&nodes[0], &s3, &root, "");
+    lockstep(&nodes[0], &s3, &["init"]).ok();
+    // node3 stays one fix pack behind.
+    apply_fix_pack(&nodes[0].host, 0).unwrap();
+    apply_fix_pack(&nodes[1].host, 0).unwrap();
+    let children: Vec<Child> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            command(
+                &nodes[0],
+                &s3,
+                &n.root(),
+                &format!("node{}", i + 1),
+                &["backup"],
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let env = &nodes[0];
+    let snaps = lockstep(env, &s3, &["snapshots", "--json"]).ok().json();
+    assert_eq!(snaps["snapshots"].as_array().unwrap().len(), 3);
+    lockstep(env, &s3, &["check"]).ok();
+    let fleet = lockstep(env, &s3, &["fleet", "--json"]).ok().json();
+    let ratio = fleet["dedup"]["ratio"].as_f64().unwrap();
+    eprintln!("three nodes on S3: stored/referenced = {ratio:.3}");
+    assert!(ratio > 0.0 && ratio < 0.6, "{fleet}");
+    for h in fleet["hosts"].as_array().unwrap() {
+        let expected = if h["host"] == "node3" {
+            "differs"
+        } else {
+            "majority"
+        };
+        assert_eq!(h["agreement"], expected, "{h}");
+    }
+}
+
+trait Tap: Sized {
+    fn tap(self, f: impl FnOnce(&Self)) -> Self {
+        f(&self);
+        self
+    }
+}
+impl<T> Tap for T {}
+
+#[test]
+fn garage_stopped_mid_backup_leaves_no_snapshot_and_the_next_backup_succeeds() {
+    let Some(s3) = s3() else { return };
+    let (Ok(config), Ok(bin)) = (
+        std::env::var("LOCKSTEP_TEST_GARAGE_CONFIG"),
+        std::env::var("LOCKSTEP_TEST_GARAGE_BIN"),
+    ) else {
+        eprintln!(
+            "SKIPPED: needs the Garage started by ./scripts/test.sh (LOCKSTEP_TEST_GARAGE_CONFIG)"
+        );
+        return;
+    };
+    let pid_file = Path::new(&config).with_file_name("garage.pid");
+    let env = Env::bare(SampleOptions {
+        files: 3000,
+        bytes: 256 << 20,
+        ..SampleOptions::default()
+    });
+    configure(&env, &s3, &prefix("outage"), "");
+    std::fs::write(
+        env.path("lockstep.toml"),
+        std::fs::read_to_string(env.path("lockstep.toml")).unwrap() + "retry = '2'\n",
+    )
+    .unwrap();
+    lockstep(&env, &s3, &["init"]).ok();
+    let child = command(&env, &s3, &env.root(), "dx-test", &["backup"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    Command::new("kill").arg(pid.trim()).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the backup finished before Garage stopped"
+    );
+    assert!(
+        stderr.contains(&s3.bucket) && stderr.contains(&s3.endpoint),
+        "{stderr}"
+    );
+    // Restart Garage on the same data; scripts/test.sh stops it through the pid file.
+    #[allow(clippy::zombie_processes)]
+    let server = Command::new(&bin)
+        .arg("server")
+        .env("GARAGE_CONFIG_FILE", &config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::fs::write(&pid_file, server.id().to_string()).unwrap();
+    let mut snaps = None;
+    for _ in 0..50 {
+        let r = lockstep(&env, &s3, &["snapshots", "--json"]);
+        if r.code == 0 {
+            snaps = Some(r.json());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let snaps = snaps.expect("Garage came back");
+    assert_eq!(snaps["snapshots"].as_array().unwrap().len(), 0, "{snaps}");
+    lockstep(&env, &s3, &["backup"]).ok();
+    lockstep(&env, &s3, &["check"]).ok();
+}
+
+#[test]
+fn local_to_s3_copy_is_idempotent_and_restores_identically() {
+    let Some(s3) = s3() else { return };
+    let env = Env::new(Shape::Admin);
+    let root = prefix("copy");
+    // The local repository is the tier for rollback; the remote is S3, with the credentials in
+    // the configuration's [remote-options].
+    std::fs::write(
+        env.path("lockstep.toml"),
+        format!(
+            "remote = 'opendal:s3'\n[remote-options]\nbucket = '{}'\nendpoint = '{}'\nregion = '{}'\nroot = '{root}'\naccess_key_id = '{}'\nsecret_access_key = '{}'\n",
+            s3.bucket, s3.endpoint, s3.region, s3.key_id, s3.secret
+        ),
+    )
+    .unwrap();
+    let remote_config = env.path("remote.toml");
+    std::fs::write(
+        &remote_config,
+        format!(
+            "repository = 'opendal:s3'\n[repository-options]\nbucket = '{}'\nendpoint = '{}'\nregion = '{}'\nroot = '{root}'\naccess_key_id = '{}'\nsecret_access_key = '{}'\n",
+            s3.bucket, s3.endpoint, s3.region, s3.key_id, s3.secret
+        ),
+    )
+    .unwrap();
+    let mut init = env.command();
+    init.env_remove("LOCKSTEP_REPOSITORY")
+        .env("LOCKSTEP_CONFIG", &remote_config)
+        .arg("init");
+    run(&mut init).ok();
+    let members = env.member_paths(&[]);
+    let before = listing(&env.root(), &members);
+    env.backup(&[]);
+    assert_eq!(env.run(&["copy", "--json"]).ok().json()["copied"], 1);
+    assert_eq!(env.run(&["copy", "--json"]).ok().json()["copied"], 0);
+    let target = env.path("from-s3");
+    env.run(&[
+        "restore",
+        "latest",
+        "--from",
+        "remote",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+    let d = diff(
+        &before,
+        &listing(&target, &members),
+        Ignore { owner: !is_root() },
+    );
+    assert!(d.is_empty(), "{}", d.join("\n"));
+}

@@ -1,0 +1,181 @@
+//! Two tiers and many hosts on local repositories: `copy` to a remote, `backup --copy`,
+//! `restore --from remote`, and `fleet` (the S3 versions of these live in tests/s3.rs).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{Env, Run, is_root, listing, run};
+use lockstep::listing::{Ignore, diff};
+use lockstep::sample::{Shape, apply_fix_pack};
+
+/// `lockstep` on `root`, recording `host`, with `env`'s repository, password and configuration.
+fn lockstep(env: &Env, root: &Path, host: &str, args: &[&str]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockstep"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.dir.path())
+        .env("LOCKSTEP_REPOSITORY", env.repo())
+        .env("LOCKSTEP_PASSWORD_FILE", env.path("password"))
+        .env("LOCKSTEP_CONFIG", env.path("lockstep.toml"))
+        .env("LOCKSTEP_STATE_DIR", env.path(&format!("state-{host}")))
+        .arg("--root")
+        .arg(root)
+        .arg("--host")
+        .arg(host)
+        .args(args);
+    run(&mut cmd)
+}
+
+#[test]
+fn copy_to_a_remote_is_idempotent_and_restores_identically() {
+    let env = Env::new(Shape::Admin);
+    let remote = env.path("remote");
+    std::fs::write(
+        env.path("lockstep.toml"),
+        format!("remote = '{}'\n", remote.display()),
+    )
+    .unwrap();
+    // Without a remote configured, copy says how to configure one.
+    let members = env.member_paths(&[]);
+    let before = listing(&env.root(), &members);
+    env.run(&["--repo", remote.to_str().unwrap(), "init"]).ok();
+    let first = env.backup(&["--label", "one"]);
+    let id = first["snapshot"].as_str().unwrap().to_owned();
+
+    let out = env.run(&["copy", "--json"]).ok().json();
+    assert_eq!(out["schema_version"], 1);
+    assert_eq!(out["copied"], 1, "{out}");
+    let again = env.run(&["copy", "--json"]).ok().json();
+    assert_eq!(again["copied"], 0, "copy is idempotent: {again}");
+    assert_eq!(again["already_present"], 1);
+
+    // `backup --copy` copies only the new snapshot.
+    let second = env.backup(&["--copy"]);
+    assert_eq!(second["copy"]["copied"], 1, "{second}");
+    assert_eq!(second["copy"]["already_present"], 0);
+
+    // The remote holds both, with their manifests (set, host, inventory).
+    let listed = env
+        .run(&["--repo", remote.to_str().unwrap(), "snapshots", "--json"])
+        .ok()
+        .json();
+    let snaps = listed["snapshots"].as_array().unwrap();
+    assert_eq!(snaps.len(), 2);
+    assert!(
+        snaps
+            .iter()
+            .all(|s| s["manifest"].is_object() && s["set"] == "admin")
+    );
+
+    // The remote copy of the first snapshot restores to exactly the host it came from.
+    let remote_first = snaps.iter().find(|s| s["label"] == "one").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(
+        remote_first, id,
+        "a copy is a new snapshot file in the remote"
+    );
+    let target = env.path("from-remote");
+    env.run(&[
+        "restore",
+        &remote_first,
+        "--from",
+        "remote",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+    let differences = diff(
+        &before,
+        &listing(&target, &members),
+        Ignore { owner: !is_root() },
+    );
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+#[test]
+fn copy_without_a_remote_says_how_to_configure_one() {
+    let env = Env::new(Shape::Admin);
+    let r = env.run(&["copy"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("remote") && r.stderr.contains("configuration"),
+        "{}",
+        r.stderr
+    );
+    // backup --copy refuses before backing up.
+    let r = env.run(&["backup", "--copy"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(env.snapshot_count(), 0);
+}
+
+#[test]
+fn fleet_flags_the_node_left_one_fix_pack_behind() {
+    // Three nodes of one cluster: same products; node3 misses the fix pack the others got.
+    let nodes: Vec<Env> = (0..3).map(|_| Env::bare(Default::default())).collect();
+    let repo_env = &nodes[0];
+    lockstep(repo_env, &nodes[0].root(), "node1", &["init"]).ok();
+    apply_fix_pack(&nodes[0].host, 0).unwrap();
+    apply_fix_pack(&nodes[1].host, 0).unwrap();
+    for (i, node) in nodes.iter().enumerate() {
+        let name = format!("node{}", i + 1);
+        lockstep(repo_env, &node.root(), &name, &["backup"]).ok();
+    }
+    let out = lockstep(repo_env, &nodes[0].root(), "node1", &["fleet", "--json"])
+        .ok()
+        .json();
+    assert_eq!(out["schema_version"], 1);
+    let hosts = out["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 3, "{out}");
+    for h in hosts {
+        let expected = if h["host"] == "node3" {
+            "differs"
+        } else {
+            "majority"
+        };
+        assert_eq!(h["agreement"], expected, "{h}");
+        assert!(h["latest"].as_str().unwrap().len() == 64);
+        assert!(h["age_seconds"].as_i64().unwrap() < 3600);
+    }
+    let behind = hosts.iter().find(|h| h["host"] == "node3").unwrap();
+    assert!(!behind["differences"].as_array().unwrap().is_empty());
+    assert_eq!(out["differing"], 1);
+    // Dedup across the nodes: far less stored than three separate copies.
+    let ratio = out["dedup"]["ratio"].as_f64().unwrap();
+    eprintln!("fleet dedup: stored/referenced = {ratio:.3}");
+    assert!(ratio > 0.0 && ratio < 0.6, "{out}");
+
+    let text = lockstep(repo_env, &nodes[0].root(), "node1", &["fleet"]).ok();
+    assert!(
+        text.stdout.contains("DIFFERS") && text.stdout.contains("node3"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn an_unreachable_object_store_is_one_line_naming_bucket_and_endpoint() {
+    let env = Env::bare(Default::default());
+    std::fs::write(
+        env.path("lockstep.toml"),
+        "repository = 'opendal:s3'\n[repository-options]\nbucket = 'dr-bucket'\nendpoint = 'http://127.0.0.1:1'\nregion = 'garage'\nretry = 'false'\naccess_key_id = 'k'\nsecret_access_key = 's'\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockstep"));
+    cmd.env_clear()
+        .env("HOME", env.dir.path())
+        .env("LOCKSTEP_PASSWORD_FILE", env.path("password"))
+        .env("LOCKSTEP_CONFIG", env.path("lockstep.toml"))
+        .env("LOCKSTEP_STATE_DIR", env.path("state"))
+        .arg("snapshots");
+    let r = run(&mut cmd);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    for needle in ["dr-bucket", "http://127.0.0.1:1", "unreachable", "endpoint"] {
+        assert!(r.stderr.contains(needle), "{needle}: {}", r.stderr);
+    }
+    assert!(!r.stderr.contains("secret") || !r.stderr.contains("'s'"));
+}
