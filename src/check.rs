@@ -42,6 +42,17 @@ impl ReadData {
         Ok(match self {
             Self::None => opts,
             Self::All => opts.read_data(true),
+            // rustic_core 0.13 fills a percentage subset while the remaining size is *greater*
+            // than the next pack, so "100%" randomly leaves one pack unread: read them all.
+            Self::Subset(text)
+                if text
+                    .trim()
+                    .strip_suffix('%')
+                    .and_then(|p| p.trim().parse::<f64>().ok())
+                    .is_some_and(|p| p >= 100.0) =>
+            {
+                opts.read_data(true)
+            }
             Self::Subset(text) => {
                 let subset = ReadSubsetOption::from_str(text).map_err(|_| {
                     Error::Usage(format!(
