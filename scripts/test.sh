@@ -36,4 +36,9 @@ else
   echo "test.sh: Garage is not installed; the S3 tests will be skipped (LOCKSTEP_BUILD_GARAGE=1 builds it)" >&2
 fi
 
-cargo test --locked "$@"
+# The whole workspace: lockstep and the vendored rustic_cdc patch (vendor/rustic_cdc/PATCH.md).
+if [ $# -eq 0 ]; then
+  cargo test --locked --workspace
+else
+  cargo test --locked "$@"
+fi

@@ -226,7 +226,9 @@ fn attempt(
         .map(|s| s.id());
     let mut pf_opts = req.preflight.clone();
     pf_opts.incremental = parent.is_some();
+    let t = crate::timing::phase("backup: preflight");
     let report = preflight(req.host, req.instance, &pf_opts);
+    drop(t);
     *preflight_out = Some(report.clone());
     if let Some(first) = report.refusals.first() {
         let more = report.refusals.len() - 1;
@@ -268,14 +270,18 @@ fn attempt(
         hooks: before_hooks,
     };
     let excludes = Excludes::new(&req.excludes, &im_paths)?;
+    let t = crate::timing::phase("backup: index");
     let repo = repo.to_indexed_ids()?;
+    drop(t);
 
     let attempts = req.retries + 1;
     let mut last_changes = Changes::default();
     let mut last_error: Option<String> = None;
     for n in 1..=attempts {
+        let t = crate::timing::phase("backup: fingerprint before");
         let im_before = Fingerprint::take(req.host, &im_paths);
         let other_before = Fingerprint::take(req.host, &other_paths);
+        drop(t);
         // IM's records are read after the fingerprint, so a change after this point shows.
         let inventory = if n == 1 {
             Ok(req.instance.inventory.clone())
@@ -307,7 +313,10 @@ fn attempt(
             attempts: n,
             ..Consistency::default()
         };
+        let t = crate::timing::phase("backup: engine");
         let snap = write_snapshot(&repo, req, &manifest, parent.as_ref(), &excludes)?;
+        drop(t);
+        let t = crate::timing::phase("backup: fingerprint after");
         fault::point("backup-written");
 
         let im_after = Fingerprint::take(req.host, &im_paths);
@@ -338,6 +347,7 @@ fn attempt(
                 product_changes.sample(3)
             )));
         }
+        drop(t);
         let paths = product_changes.paths();
         manifest.consistency = Consistency {
             verdict: Verdict::Consistent,
@@ -345,7 +355,9 @@ fn attempt(
             product_changes: paths.len(),
             product_changed_paths: paths.into_iter().take(PRODUCT_CHANGES_KEPT).collect(),
         };
+        let t = crate::timing::phase("backup: seal");
         let final_id = seal(&repo, snap.clone(), &manifest)?;
+        drop(t);
         let summary = snap.summary.clone().unwrap_or_default();
         return Ok(BackupOutcome {
             snapshot: final_id,

@@ -41,6 +41,7 @@ pub mod journal;
 pub mod listing;
 pub mod manifest;
 pub mod metrics;
+pub mod par;
 pub mod preflight;
 pub mod progress;
 pub mod prune;
@@ -52,6 +53,7 @@ pub mod sample;
 pub mod set;
 pub mod state;
 pub mod status;
+pub mod timing;
 pub mod tree;
 
 pub use error::{Error, Result};

@@ -202,6 +202,7 @@ impl RepoSpec {
     /// # Errors
     /// As [`Self::open`].
     pub fn open_with_progress(&self, password: &str, progress: ProgressMode) -> Result<OpenRepo> {
+        let _t = crate::timing::phase("open repository");
         let missing = || {
             Error::Repo(format!(
                 "no repository at {}: create one with `lockstep init` (or point --repo / LOCKSTEP_REPOSITORY at an existing one)",

@@ -281,13 +281,15 @@ pub fn restore_to_target(
     match &selected {
         None => {
             let node = repo.node_from_snapshot_and_path(&snap.snapshot, "")?;
-            let stats = restore_tree(&repo, &node, target, &HashSet::new())?;
+            let entries = list(&repo, &node)?;
+            let stats = restore_tree(&repo, &entries, target, &HashSet::new())?;
             (files, dirs, bytes) = stats;
         }
         Some(list) => {
             for unit in list {
                 let dest = target.join(unit.path.strip_prefix("/").unwrap_or(&unit.path));
-                let s = restore_unit(&repo, snap, unit, &dest, None)?.0;
+                let tree = UnitTree::load(&repo, snap, unit)?;
+                let s = restore_unit(&repo, &tree, unit, &dest, None)?.0;
                 files += s.0;
                 dirs += s.1;
                 bytes += s.2;
@@ -309,33 +311,21 @@ pub fn restore_to_target(
     })
 }
 
-/// Restores the tree under `node` into directory `dest`; returns (files, dirs, bytes).
-/// Entries in `skip` (paths relative to `node`) are left to the caller (already in place).
+/// Restores `entries` (a tree listed by [`list`]) into directory `dest`; returns (files, dirs,
+/// bytes). Entries in `skip` (paths relative to the tree) are left to the caller (already in
+/// place).
 fn restore_tree(
     repo: &FullRepo,
-    node: &Node,
+    entries: &[(PathBuf, Node)],
     dest: &Path,
     skip: &HashSet<PathBuf>,
 ) -> Result<(u64, u64, u64)> {
-    let mut ls_opts = LsOptions::default();
-    ls_opts.recursive = true;
-    let nodes = repo.ls(node, &ls_opts)?.filter(move |item| match item {
-        Ok((path, _)) => !skip.contains(path),
-        Err(_) => true,
-    });
-    // Every path must stay inside the destination: no `..`, no absolute components.
-    for item in nodes.clone() {
-        let (path, _) = item?;
-        if path
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_)))
-        {
-            return Err(Error::Refused(format!(
-                "the snapshot contains the path '{}', which would leave the restore target; nothing was restored",
-                path.display()
-            )));
-        }
-    }
+    let nodes = || {
+        entries
+            .iter()
+            .filter(|(path, _)| !skip.contains(path))
+            .map(|(path, node)| rustic_core::RusticResult::Ok((path.clone(), node.clone())))
+    };
     let dest_str = dest.to_str().ok_or_else(|| {
         Error::Usage(format!(
             "restore path {} is not valid UTF-8; choose another path",
@@ -344,16 +334,67 @@ fn restore_tree(
     })?;
     let destination = LocalDestination::new(dest_str, true, false)?;
     let opts = restore_options();
-    let plan = repo.prepare_restore(&opts, nodes.clone(), &destination, false)?;
+    let plan = repo.prepare_restore(&opts, nodes(), &destination, false)?;
     let stats = (
         plan.stats.files.restore,
         plan.stats.dirs.restore,
         plan.restore_size,
     );
     crate::contain::engine("writing the restored files", "", || {
-        Ok(repo.restore(plan, &opts, nodes, &destination)?)
+        Ok(repo.restore(plan, &opts, nodes(), &destination)?)
     })?;
     Ok(stats)
+}
+
+/// Every entry under directory `node`, recursively, in the engine's order (paths relative to
+/// `node`), each checked to stay inside its destination. Listed once per restore and reused:
+/// decoding the trees is a good part of a restore's CPU time.
+fn list(repo: &FullRepo, node: &Node) -> Result<Vec<(PathBuf, Node)>> {
+    let mut ls_opts = LsOptions::default();
+    ls_opts.recursive = true;
+    let mut out = Vec::new();
+    for item in repo.ls(node, &ls_opts)? {
+        let (path, node) = item?;
+        stays_inside(&path)?;
+        out.push((path, node));
+    }
+    Ok(out)
+}
+
+/// A unit's node in the snapshot and, for a directory, everything under it.
+pub struct UnitTree {
+    /// The unit's own node.
+    pub node: Node,
+    /// Everything under it (empty for a file), as [`list`] gives it.
+    pub entries: Vec<(PathBuf, Node)>,
+}
+
+impl UnitTree {
+    /// Loads `unit`'s tree from `snap`.
+    ///
+    /// # Errors
+    /// When the snapshot lacks the unit or the repository fails.
+    pub fn load(repo: &FullRepo, snap: &SetSnapshot, unit: &RestoreUnit) -> Result<Self> {
+        let node = repo.node_from_snapshot_and_path(&snap.snapshot, &rel(&unit.path))?;
+        let entries = if node.is_dir() {
+            list(repo, &node)?
+        } else {
+            Vec::new()
+        };
+        Ok(Self { node, entries })
+    }
+}
+
+/// Every path of a snapshot must stay inside the destination: no `..`, no absolute components.
+fn stays_inside(path: &Path) -> Result<()> {
+    if path.components().all(|c| matches!(c, Component::Normal(_))) {
+        Ok(())
+    } else {
+        Err(Error::Refused(format!(
+            "the snapshot contains the path '{}', which would leave the restore target; nothing was restored",
+            path.display()
+        )))
+    }
 }
 
 /// The snapshot-relative path of a logical path.
@@ -383,12 +424,12 @@ struct Carried {
 /// With `carry`, files the live copy already holds exactly are hard-linked instead of restored.
 fn restore_unit(
     repo: &FullRepo,
-    snap: &SetSnapshot,
+    tree: &UnitTree,
     unit: &RestoreUnit,
     dest: &Path,
     carry: Option<&Carry<'_>>,
 ) -> Result<((u64, u64, u64), Carried)> {
-    let node = repo.node_from_snapshot_and_path(&snap.snapshot, &rel(&unit.path))?;
+    let node = &tree.node;
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
     }
@@ -396,14 +437,16 @@ fn restore_unit(
     let stats = match &node.node_type {
         NodeType::Dir => {
             if let Some(carry) = carry {
-                carried = carry_over(repo, &unit.path, &node, carry, dest)?;
+                let _t = crate::timing::phase(format!("restore: carry {}", unit.path.display()));
+                carried = carry_over(repo, &unit.path, &tree.entries, carry, dest)?;
             }
-            restore_tree(repo, &node, dest, &carried.paths)?
+            let _t = crate::timing::phase(format!("restore: engine {}", unit.path.display()));
+            restore_tree(repo, &tree.entries, dest, &carried.paths)?
         }
         NodeType::File => {
             let mut file =
                 std::fs::File::create(dest).map_err(|e| Error::io("cannot create", dest, e))?;
-            repo.dump(&node, &mut file)?;
+            repo.dump(node, &mut file)?;
             file.sync_all()
                 .map_err(|e| Error::io("cannot write", dest, e))?;
             (1, 0, node.meta.size)
@@ -415,7 +458,7 @@ fn restore_unit(
             )));
         }
     };
-    apply_metadata(dest, &node)?;
+    apply_metadata(dest, node)?;
     Ok((stats, carried))
 }
 
@@ -423,13 +466,17 @@ fn restore_unit(
 /// size, mtime, mode, owner and extended attributes, one link, and content proven equal — by
 /// the file being unchanged since the newest snapshot (same inode and ctime) whose content is
 /// the target's, or else by reading it and comparing every chunk's hash. Unsure means restore.
+///
+/// The live files are examined on the I/O pool ([`crate::par`]): on a cold cache the stat
+/// calls wait on the disk, and many in flight finish far sooner than one at a time.
 fn carry_over(
     repo: &FullRepo,
     unit_path: &Path,
-    node: &Node,
+    entries: &[(PathBuf, Node)],
     carry: &Carry<'_>,
     dest: &Path,
 ) -> Result<Carried> {
+    use rayon::prelude::*;
     let mut ls_opts = LsOptions::default();
     ls_opts.recursive = true;
     let mut newest: HashMap<PathBuf, Node> = HashMap::new();
@@ -444,51 +491,74 @@ fn carry_over(
             }
         }
     }
-    let mut carried = Carried::default();
-    for item in repo.ls(node, &ls_opts)? {
-        let (path, target) = item?;
-        if target.node_type != NodeType::File || target.meta.links > 1 {
-            continue;
-        }
-        let live = carry.live.join(&path);
-        let Ok(m) = std::fs::symlink_metadata(&live) else {
-            continue;
-        };
-        let same_meta = m.file_type().is_file()
-            && m.nlink() == 1
-            && m.size() == target.meta.size
-            && target.meta.mtime.is_some_and(|t| {
-                (t.as_second(), i64::from(t.subsec_nanosecond())) == (m.mtime(), m.mtime_nsec())
-            })
-            && target
-                .meta
-                .mode
-                .is_none_or(|mode| posix_perm(mode) == m.mode() & 0o7777)
-            && (!is_root() || (Some(m.uid()), Some(m.gid())) == (target.meta.uid, target.meta.gid))
-            && live_xattrs(&live) == xattrs_of(&target);
-        if !same_meta {
-            continue;
-        }
-        let proven = newest.get(&path).is_some_and(|old| {
-            old.content == target.content
-                && old.meta.inode == m.ino()
-                && old.meta.ctime.is_some_and(|c| {
-                    (c.as_second(), i64::from(c.subsec_nanosecond())) == (m.ctime(), m.ctime_nsec())
-                })
-        });
-        if !proven && verify_content(repo, &target, &live).is_err() {
-            continue;
-        }
-        let staged = dest.join(&path);
-        if let Some(parent) = staged.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
-        }
-        if std::fs::hard_link(&live, &staged).is_ok() {
-            carried.bytes += target.meta.size;
-            carried.paths.insert(path);
+    let mut dirs = Vec::new();
+    let mut files = Vec::new();
+    for (path, target) in entries {
+        match target.node_type {
+            NodeType::Dir => dirs.push(path),
+            NodeType::File if target.meta.links <= 1 => files.push((path, target)),
+            _ => {}
         }
     }
-    Ok(carried)
+    // The staging tree's directories first (the engine gives them their metadata afterwards),
+    // so each file needs one link call and nothing else.
+    std::fs::create_dir_all(dest).map_err(|e| Error::io("cannot create", dest, e))?;
+    for dir in &dirs {
+        let staged = dest.join(dir);
+        std::fs::create_dir_all(&staged).map_err(|e| Error::io("cannot create", &staged, e))?;
+    }
+    let carried: Vec<(PathBuf, u64)> = crate::par::io(|| {
+        files
+            .into_par_iter()
+            .filter_map(|(path, target)| {
+                let live = carry.live.join(path);
+                if !same_as_target(repo, &live, target, newest.get(path)) {
+                    return None;
+                }
+                std::fs::hard_link(&live, dest.join(path))
+                    .ok()
+                    .map(|()| (path.clone(), target.meta.size))
+            })
+            .collect()
+    });
+    let mut out = Carried::default();
+    for (path, size) in carried {
+        out.bytes += size;
+        out.paths.insert(path);
+    }
+    Ok(out)
+}
+
+/// Whether the live file at `live` holds exactly the target node: metadata equal, and content
+/// proven equal by `newest` (the newest snapshot's node for the same path, when the live file
+/// is unchanged since then) or by hashing it.
+fn same_as_target(repo: &FullRepo, live: &Path, target: &Node, newest: Option<&Node>) -> bool {
+    let Ok(m) = std::fs::symlink_metadata(live) else {
+        return false;
+    };
+    let same_meta = m.file_type().is_file()
+        && m.nlink() == 1
+        && m.size() == target.meta.size
+        && target.meta.mtime.is_some_and(|t| {
+            (t.as_second(), i64::from(t.subsec_nanosecond())) == (m.mtime(), m.mtime_nsec())
+        })
+        && target
+            .meta
+            .mode
+            .is_none_or(|mode| posix_perm(mode) == m.mode() & 0o7777)
+        && (!is_root() || (Some(m.uid()), Some(m.gid())) == (target.meta.uid, target.meta.gid))
+        && live_xattrs(live) == xattrs_of(target);
+    if !same_meta {
+        return false;
+    }
+    let proven = newest.is_some_and(|old| {
+        old.content == target.content
+            && old.meta.inode == m.ino()
+            && old.meta.ctime.is_some_and(|c| {
+                (c.as_second(), i64::from(c.subsec_nanosecond())) == (m.ctime(), m.ctime_nsec())
+            })
+    });
+    proven || verify_content(repo, target, live).is_ok()
 }
 
 /// The extended attributes of a live file, sorted like a node's.
@@ -566,20 +636,14 @@ fn xattrs_of(node: &Node) -> Vec<(String, Vec<u8>)> {
 /// The first difference found.
 pub fn verify_unit(
     repo: &FullRepo,
-    snap: &SetSnapshot,
+    tree: &UnitTree,
     unit: &RestoreUnit,
     staged: &Path,
     proven: &HashSet<PathBuf>,
 ) -> Result<u64> {
-    let node = repo.node_from_snapshot_and_path(&snap.snapshot, &rel(&unit.path))?;
-    let mut expected: Vec<(PathBuf, Node)> = vec![(PathBuf::new(), node.clone())];
-    if node.is_dir() {
-        let mut ls_opts = LsOptions::default();
-        ls_opts.recursive = true;
-        for item in repo.ls(&node, &ls_opts)? {
-            expected.push(item?);
-        }
-    }
+    let node = &tree.node;
+    let root = [(PathBuf::new(), node.clone())];
+    let expected: Vec<&(PathBuf, Node)> = root.iter().chain(&tree.entries).collect();
     let bad = |path: &Path, what: String| {
         Error::Other(format!(
             "the staged copy of {} does not match the snapshot at {}: {what}; the live set was not changed",
@@ -587,15 +651,16 @@ pub fn verify_unit(
             unit.path.join(path).display()
         ))
     };
-    let mut seen = std::collections::BTreeSet::new();
-    let mut verified = 0;
-    for (path, node) in &expected {
-        let p = if path.as_os_str().is_empty() {
+    let staged_path = |path: &Path| {
+        if path.as_os_str().is_empty() {
             staged.to_path_buf()
         } else {
             staged.join(path)
-        };
-        seen.insert(p.clone());
+        }
+    };
+    // Every entry on the I/O pool (stat calls and content hashing), the first difference wins.
+    let check = |path: &Path, node: &Node| -> Result<u64> {
+        let p = staged_path(path);
         let m = std::fs::symlink_metadata(&p).map_err(|e| bad(path, format!("missing ({e})")))?;
         let ft = m.file_type();
         let kind_ok = match &node.node_type {
@@ -612,7 +677,7 @@ pub fn verify_unit(
             if target != node.node_type.to_link() {
                 return Err(bad(path, "symlink target".into()));
             }
-            continue;
+            return Ok(0);
         }
         if let Some(mode) = node.meta.mode
             && m.mode() & 0o7777 != posix_perm(mode)
@@ -628,19 +693,28 @@ pub fn verify_unit(
         {
             return Err(bad(path, "modification time".into()));
         }
-        if node.node_type == NodeType::File {
-            if m.size() != node.meta.size {
-                return Err(bad(
-                    path,
-                    format!("size {} instead of {}", m.size(), node.meta.size),
-                ));
-            }
-            if !proven.contains(path) {
-                verify_content(repo, node, &p).map_err(|what| bad(path, what))?;
-            }
-            verified += m.size();
+        if node.node_type != NodeType::File {
+            return Ok(0);
         }
-    }
+        if m.size() != node.meta.size {
+            return Err(bad(
+                path,
+                format!("size {} instead of {}", m.size(), node.meta.size),
+            ));
+        }
+        if !proven.contains(path) {
+            verify_content(repo, node, &p).map_err(|what| bad(path, what))?;
+        }
+        Ok(m.size())
+    };
+    let verified = crate::par::io(|| {
+        use rayon::prelude::*;
+        expected
+            .par_iter()
+            .map(|(path, node)| check(path, node))
+            .try_reduce(|| 0, |a, b| Ok(a + b))
+    })?;
+    let seen: HashSet<PathBuf> = expected.iter().map(|(path, _)| staged_path(path)).collect();
     if node.is_dir() {
         for entry in walkdir::WalkDir::new(staged).follow_root_links(false) {
             let entry = entry.map_err(|e| bad(Path::new(""), e.to_string()))?;
@@ -870,6 +944,7 @@ pub fn restore_in_place(
     // The fast path needs the newest consistent snapshot of the set: its tree proves which live
     // files are unchanged. Kept replaced copies would share inodes with the new set, so
     // `--keep-replaced` (and `--full`) restores every byte.
+    let t = crate::timing::phase("restore: newest snapshot");
     let fast = (!opts.full && !opts.keep_replaced).then(|| {
         crate::repo::set_snapshots(&repo, Some(&opts.set), Some(&opts.host_name))
             .ok()
@@ -885,8 +960,13 @@ pub fn restore_in_place(
                     .map(|s| s.snapshot)
             })
     });
+    drop(t);
+    let t = crate::timing::phase("restore: index");
     let repo = repo.to_indexed()?;
+    drop(t);
+    let t = crate::timing::phase("restore: plan");
     let plan = plan_in_place(&repo, snap, opts.host, selected)?;
+    drop(t);
     let skip_space = std::env::var_os("LOCKSTEP_FAULT_SKIP_SPACE_CHECK").is_some()
         && cfg!(feature = "fault-injection");
     for s in &plan.space {
@@ -975,11 +1055,15 @@ pub fn restore_in_place(
     };
 
     fault::point("restore-staged");
+    let t = crate::timing::phase("restore: swap");
     journal.set_phase(opts.state, Phase::Swapping)?;
     journal.swap_all()?;
     journal.set_phase(opts.state, Phase::Cleanup)?;
+    drop(t);
     fault::point("restore-cleanup");
+    let t = crate::timing::phase("restore: cleanup");
     let kept = journal.cleanup()?;
+    drop(t);
     journal.restore_parent_times();
     fault::point("restore-before-close");
     Journal::close(opts.state)?;
@@ -1026,14 +1110,16 @@ fn stage_all(
     fast: Option<Option<&rustic_core::repofile::SnapshotFile>>,
 ) -> Result<Staged> {
     let mut total = Staged::default();
-    let mut proven = Vec::new();
     for (i, (unit, ju)) in selected.iter().zip(&journal.units).enumerate() {
         let carry = fast.map(|newest| Carry {
             live: ju.live.clone(),
             newest,
         });
+        // One listing of the unit serves carrying, the engine and verification; each unit is
+        // verified as soon as it is staged, so only one unit's listing is held at a time.
+        let tree = UnitTree::load(repo, snap, unit)?;
         let ((files, dirs, bytes), carried) =
-            restore_unit(repo, snap, unit, &ju.stage, carry.as_ref()).map_err(|e| {
+            restore_unit(repo, &tree, unit, &ju.stage, carry.as_ref()).map_err(|e| {
                 Error::Other(format!(
                     "staging {} failed, the live set was not changed: {e}",
                     unit.path.display()
@@ -1044,11 +1130,9 @@ fn stage_all(
         total.bytes += bytes;
         total.carried_files += carried.paths.len() as u64;
         total.carried_bytes += carried.bytes;
-        proven.push(carried.paths);
         fault::point(&format!("restore-stage-{i}"));
-    }
-    for ((unit, ju), proven) in selected.iter().zip(&journal.units).zip(&proven) {
-        verify_unit(repo, snap, unit, &ju.stage, proven)?;
+        let _t = crate::timing::phase(format!("restore: verify {}", unit.path.display()));
+        verify_unit(repo, &tree, unit, &ju.stage, &carried.paths)?;
     }
     Ok(total)
 }

@@ -529,3 +529,44 @@ fn fast_rollback_carries_unchanged_files_and_restores_a_file_changed_behind_its_
     let d = differences(&s.at_s2, &s.members_now());
     assert!(d.is_empty(), "{}", d.join("\n"));
 }
+
+/// Verification is real: a staged copy whose content differs from the snapshot (same size, same
+/// mtime — only the bytes tell) stops the restore before anything is swapped in.
+#[test]
+fn a_staged_copy_that_differs_from_the_snapshot_is_never_swapped_in() {
+    let s = story();
+    let product = s.env.host.instances[0].products[0].clone();
+    let plan = s.restore(&[&s.s1, "--dry-run", "--json"]).ok().json();
+    let units = plan["plan"]["units"].as_array().unwrap();
+    let index = units
+        .iter()
+        .position(|u| u[0]["path"] == product.as_str())
+        .unwrap_or_else(|| panic!("{product} is not a unit of {units:?}"));
+    // At the unit's staging point, flip one byte of a staged file, keeping size and mtime.
+    let stage_glob = format!("{}.lockstep-stage-*", s.env.physical(&product).display());
+    let tamper = format!(
+        "for d in {stage_glob}; do f=\"$d/properties/version/platform.websphere\"; \
+         touch -r \"$f\" \"$d.ref\"; printf 'Z' | dd of=\"$f\" bs=1 count=1 conv=notrunc 2>/dev/null; \
+         touch -r \"$d.ref\" \"$f\"; rm \"$d.ref\"; done"
+    );
+    let mut cmd = s.env.command();
+    cmd.env(
+        format!("LOCKSTEP_FAULT_RESTORE_STAGE_{index}"),
+        format!("run:{tamper}"),
+    )
+    .args(["restore", &s.s1, "--full"]);
+    let out = run(&mut cmd);
+    assert_ne!(
+        out.code, 0,
+        "the tampered restore succeeded:\n{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("does not match the snapshot")
+            && out.stderr.contains("platform.websphere")
+            && out.stderr.contains("content differs"),
+        "{}",
+        out.stderr
+    );
+    s.assert_at(&s.at_s2, "still at S2 after a failed verification");
+}

@@ -1,0 +1,39 @@
+//! Phase timings for profiling: with `LOCKSTEP_TIMINGS=1` each timed phase prints its wall time
+//! to stderr when it ends (`timing: <phase> <seconds>`). The benchmark uses them to show where
+//! lockstep's time goes beside the engine's; without the variable they cost one branch.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+fn enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("LOCKSTEP_TIMINGS").is_some_and(|v| v != "0"))
+}
+
+/// A running phase; its time is printed when it is dropped.
+#[must_use = "a phase is timed until it is dropped"]
+pub struct Phase {
+    name: String,
+    start: Option<Instant>,
+}
+
+/// Starts timing the phase `name`.
+pub fn phase(name: impl Into<String>) -> Phase {
+    let start = enabled().then(Instant::now);
+    Phase {
+        name: if start.is_some() {
+            name.into()
+        } else {
+            String::new()
+        },
+        start,
+    }
+}
+
+impl Drop for Phase {
+    fn drop(&mut self) {
+        if let Some(start) = self.start {
+            eprintln!("timing: {} {:.3}", self.name, start.elapsed().as_secs_f64());
+        }
+    }
+}
