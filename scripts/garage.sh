@@ -56,9 +56,11 @@ export GARAGE_CONFIG_FILE="$dir/garage.toml"
 "$garage" server >"$dir/garage.log" 2>&1 &
 echo $! > "$dir/garage.pid"
 
+# Ready when the server answers on its RPC port (`node id` alone only reads the key on disk).
 node=""
-for _ in $(seq 1 100); do
-  if node=$("$garage" node id -q 2>/dev/null); then break; fi
+for _ in $(seq 1 150); do
+  if "$garage" status >/dev/null 2>&1 && node=$("$garage" node id -q 2>/dev/null); then break; fi
+  node=""
   sleep 0.2
 done
 [ -n "$node" ] || { echo "garage.sh: Garage did not start; see $dir/garage.log" >&2; exit 1; }

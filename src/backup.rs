@@ -215,17 +215,21 @@ fn attempt(
     before_hooks: Vec<HookOutcome>,
     preflight_out: &mut Option<PreflightReport>,
 ) -> Result<BackupOutcome> {
-    let parent = set_snapshots(&repo, Some(&req.set_name), Some(&req.host_name))?
+    let parent_snap = set_snapshots(&repo, Some(&req.set_name), Some(&req.host_name))?
         .into_iter()
         .rev()
         .find(|s| {
             s.manifest
                 .as_ref()
                 .is_some_and(|m| m.consistency.verdict == Verdict::Consistent)
-        })
-        .map(|s| s.id());
+        });
+    let parent = parent_snap.as_ref().map(crate::repo::SetSnapshot::id);
     let mut pf_opts = req.preflight.clone();
     pf_opts.incremental = parent.is_some();
+    pf_opts.known_set_bytes = parent_snap
+        .as_ref()
+        .and_then(|s| s.snapshot.summary.as_ref())
+        .map(|s| s.total_bytes_processed);
     let t = crate::timing::phase("backup: preflight");
     let report = preflight(req.host, req.instance, &pf_opts);
     drop(t);

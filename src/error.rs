@@ -79,7 +79,9 @@ impl Error {
 
 impl From<Box<rustic_core::RusticError>> for Error {
     fn from(err: Box<rustic_core::RusticError>) -> Self {
-        Self::Repo(rustic_message(&err))
+        // The causes carry what an administrator acts on: an object store's HTTP status, a
+        // refused connection, the OS error.
+        Self::Repo(crate::repo::store_message(&crate::repo::with_causes(&err)))
     }
 }
 

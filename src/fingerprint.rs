@@ -84,40 +84,63 @@ impl Changes {
 }
 
 impl Fingerprint {
-    /// Fingerprints everything under `members` (logical paths) on `host`.
+    /// Fingerprints everything under `members` (logical paths) on `host`. Each member's
+    /// top-level subtrees are walked in parallel on the I/O pool ([`crate::par`]).
     #[must_use]
     pub fn take(host: &HostRoot, members: &[PathBuf]) -> Self {
+        use rayon::prelude::*;
         let mut fp = Fingerprint::default();
+        // (member, its physical root, a subtree to walk)
+        let mut subtrees: Vec<(&Path, PathBuf, PathBuf)> = Vec::new();
         for member in members {
             let physical = host.physical(member);
-            for entry in walkdir::WalkDir::new(&physical).follow_root_links(false) {
-                let entry = match entry {
-                    Ok(e) => e,
-                    Err(e) => {
-                        let path = e.path().unwrap_or(&physical);
-                        fp.unreadable.push(logical(member, &physical, path));
-                        continue;
+            match std::fs::symlink_metadata(&physical) {
+                Ok(m) => {
+                    fp.entries.insert(member.clone(), Stamp::of(&m));
+                    if m.is_dir() {
+                        match std::fs::read_dir(&physical) {
+                            Ok(children) => {
+                                for child in children {
+                                    match child {
+                                        Ok(c) => {
+                                            subtrees.push((member, physical.clone(), c.path()))
+                                        }
+                                        Err(_) => fp.unreadable.push(member.clone()),
+                                    }
+                                }
+                            }
+                            Err(_) => fp.unreadable.push(member.clone()),
+                        }
                     }
-                };
-                let Ok(m) = entry.metadata() else {
-                    fp.unreadable.push(logical(member, &physical, entry.path()));
-                    continue;
-                };
-                fp.entries.insert(
-                    logical(member, &physical, entry.path()),
-                    Stamp {
-                        kind: m.mode() & libc::S_IFMT,
-                        size: if m.is_dir() { 0 } else { m.size() },
-                        mtime: (m.mtime(), m.mtime_nsec()),
-                        ctime: (m.ctime(), m.ctime_nsec()),
-                        inode: m.ino(),
-                        mode: m.mode() & 0o7777,
-                        owner: (m.uid(), m.gid()),
-                    },
-                );
+                }
+                // A member that does not exist has nothing to fingerprint.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(_) => fp.unreadable.push(member.clone()),
             }
         }
+        let parts: Vec<Fingerprint> = crate::par::io(|| {
+            subtrees
+                .par_iter()
+                .map(|(member, root, subtree)| walk(member, root, subtree))
+                .collect()
+        });
+        for part in parts {
+            fp.entries.extend(part.entries);
+            fp.unreadable.extend(part.unreadable);
+        }
+        fp.unreadable.sort();
+        fp.unreadable.dedup();
         fp
+    }
+
+    /// Bytes in the regular files fingerprinted.
+    #[must_use]
+    pub fn file_bytes(&self) -> u64 {
+        self.entries
+            .values()
+            .filter(|s| s.kind == libc::S_IFREG)
+            .map(|s| s.size)
+            .sum()
     }
 
     /// Number of entries.
@@ -157,6 +180,43 @@ impl Fingerprint {
         }
         c
     }
+}
+
+impl Stamp {
+    fn of(m: &std::fs::Metadata) -> Self {
+        Stamp {
+            kind: m.mode() & libc::S_IFMT,
+            size: if m.is_dir() { 0 } else { m.size() },
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+            inode: m.ino(),
+            mode: m.mode() & 0o7777,
+            owner: (m.uid(), m.gid()),
+        }
+    }
+}
+
+/// Fingerprints `subtree` (inside `member`, whose physical root is `root`), symlinks not followed.
+fn walk(member: &Path, root: &Path, subtree: &Path) -> Fingerprint {
+    let mut fp = Fingerprint::default();
+    for entry in walkdir::WalkDir::new(subtree).follow_root_links(false) {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let path = e.path().unwrap_or(subtree);
+                fp.unreadable.push(logical(member, root, path));
+                continue;
+            }
+        };
+        match entry.metadata() {
+            Ok(m) => {
+                fp.entries
+                    .insert(logical(member, root, entry.path()), Stamp::of(&m));
+            }
+            Err(_) => fp.unreadable.push(logical(member, root, entry.path())),
+        }
+    }
+    fp
 }
 
 fn logical(member: &Path, physical_root: &Path, path: &Path) -> PathBuf {

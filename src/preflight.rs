@@ -13,7 +13,6 @@
 //! - **Free space** in a local repository's filesystem.
 
 use std::ffi::OsStr;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -45,6 +44,9 @@ pub struct PreflightOptions {
     pub repository_dir: Option<PathBuf>,
     /// Whether the set already has a snapshot (an incremental backup needs far less room).
     pub incremental: bool,
+    /// The set's size when it is already known (the previous snapshot's), which saves a walk
+    /// of the whole set for the free-space estimate.
+    pub known_set_bytes: Option<u64>,
 }
 
 /// A process that looks like IM.
@@ -183,7 +185,9 @@ pub fn preflight(host: &HostRoot, instance: &Instance, opts: &PreflightOptions) 
     }
 
     if let Some(dir) = &opts.repository_dir {
-        let set_bytes = set_size(host, instance);
+        let set_bytes = opts
+            .known_set_bytes
+            .unwrap_or_else(|| set_size(host, instance));
         let needed = if opts.incremental {
             (set_bytes / 20).max(16 << 20)
         } else {
@@ -367,18 +371,10 @@ fn readable(path: &Path, is_file: bool) -> bool {
     }
 }
 
-/// Bytes in the set's regular files (metadata only).
+/// Bytes in the set's regular files (metadata only, walked in parallel).
 fn set_size(host: &HostRoot, instance: &Instance) -> u64 {
-    instance
-        .set
-        .top_level_paths()
-        .iter()
-        .flat_map(|p| walkdir::WalkDir::new(host.physical(p)).follow_root_links(false))
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.metadata().ok())
-        .filter(std::fs::Metadata::is_file)
-        .map(|m| m.size())
-        .sum()
+    let paths = instance.set.top_level_paths();
+    crate::fingerprint::Fingerprint::take(host, &paths).file_bytes()
 }
 
 /// Free bytes for an unprivileged writer in the filesystem holding `dir` (or its nearest

@@ -784,6 +784,7 @@ pub fn preflight_in_place(host: &HostRoot, manifest: &Manifest) -> Vec<String> {
             allow_missing: Role::ALL.to_vec(),
             repository_dir: None,
             incremental: true,
+            known_set_bytes: None,
         },
     );
     report

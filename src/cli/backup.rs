@@ -79,6 +79,7 @@ impl Ctx {
             allow_missing,
             repository_dir: self.repo_spec()?.local_dir(),
             incremental: false,
+            known_set_bytes: None,
         })
     }
 }

@@ -432,6 +432,22 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Completions(args) => completions::run(&args),
         Command::Man(args) => completions::man(&args),
     };
+    let result = result.map_err(|e| with_store(&ctx, name, e));
     ctx.write_metrics(name, &result, start.elapsed().as_secs_f64())?;
     result
+}
+
+/// A repository error from an object store names the store (endpoint, bucket, prefix) when the
+/// engine's message does not: an administrator reading "writing a file failed" needs to know
+/// which server to look at. (`copy` names its two repositories itself.)
+fn with_store(ctx: &Ctx, command: &str, error: Error) -> Error {
+    match error {
+        Error::Repo(msg) if command != "copy" => match ctx.repo_spec() {
+            Ok(spec) if spec.local_dir().is_none() && !msg.contains(&spec.describe()) => {
+                Error::Repo(format!("repository {}: {msg}", spec.describe()))
+            }
+            _ => Error::Repo(msg),
+        },
+        other => other,
+    }
 }
