@@ -28,7 +28,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 if [ "${INSTALL:-1}" = 1 ]; then
   have restic || { apt-get update -qq && apt-get install -y -qq restic >/dev/null; }
   have zstd || apt-get install -y -qq zstd >/dev/null
-  have rustic || cargo install --locked rustic-rs -q
+  have rustic || cargo install --locked rustic-rs --no-default-features -q
 fi
 
 # --- the host ----------------------------------------------------------------------------
@@ -46,13 +46,16 @@ lockstep() { "$work/lockstep" "$@"; }
 
 results="$work/results.tsv"
 : > "$results"
+: > "$work/timings.tsv"
 drop_caches() { sync; [ -w /proc/sys/vm/drop_caches ] && echo 3 > /proc/sys/vm/drop_caches || true; }
 # measure SCENARIO TOOL CMD… — wall s, cpu s, peak RSS MiB, appended to results.tsv
 measure() {
   local scenario=$1 tool=$2; shift 2
   drop_caches
   local t="$work/time.out"
-  if /usr/bin/time -f "%e %U %S %M" -o "$t" "$@" >"$work/last.log" 2>&1; then
+  if LOCKSTEP_TIMINGS=1 /usr/bin/time -f "%e %U %S %M" -o "$t" "$@" >"$work/last.log" 2>&1; then
+    # lockstep's own phase timings (LOCKSTEP_TIMINGS), kept for the report
+    grep '^timing: ' "$work/last.log" | sed "s/^timing: /$scenario\t/" >> "$work/timings.tsv" || true
     read -r wall user sys rss < "$t"
     printf '%s\t%s\t%s\t%.2f\t%d\n' "$scenario" "$tool" "$wall" "$(awk "BEGIN {print $user + $sys}")" "$((rss / 1024))" >> "$results"
   else
@@ -97,7 +100,7 @@ restic_s1=$(restic -r "$work/repo-restic" snapshots --json | python3 -c 'import 
 measure d-full-restore lockstep "$work/lockstep" --repo "$work/repo-lockstep" restore "$s1" --target "$work/d-lockstep"
 measure d-full-restore restic restic -r "$work/repo-restic" restore "$restic_s1" --target "$work/d-restic"
 if have rustic; then
-  rustic_s1=$(rustic -r "$work/repo-rustic" snapshots --json 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[0][1][0]["id"])' || true)
+  rustic_s1=$(rustic -r "$work/repo-rustic" snapshots --json 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[0]["snapshots"][0]["id"])' || true)
   measure d-full-restore rustic rustic -r "$work/repo-rustic" restore "$rustic_s1" "$work/d-rustic"
 fi
 measure d-full-restore tar+zstd sh -c "mkdir -p '$work/d-tar' && zstd -q -d -c '$work/tar-a-first-backup.tar.zst' | tar -C '$work/d-tar' -xf -"
@@ -108,7 +111,7 @@ measure e-rollback lockstep "$work/lockstep" --repo "$work/repo-lockstep" restor
 reset_host_to "$s2"
 if have rustic; then
   for d in "${dirs[@]}"; do
-    measure e-rollback "rustic ($d)" rustic -r "$work/repo-rustic" restore --delete "$rustic_s1:$host/$d" "$host/$d" || true
+    measure e-rollback "rustic ($d)" rustic -r "$work/repo-rustic" restore --delete "$rustic_s1:$d" "$host/$d" || true
   done
   reset_host_to "$s2"
 fi
@@ -123,12 +126,23 @@ have rustic && measure f-check-read-data rustic rustic -r "$work/repo-rustic" ch
 
 # --- report ------------------------------------------------------------------------------
 out="$top/bench/results/$(date +%Y-%m-%d)-$scale.md"
-python3 - "$results" "$out" "$scale" "$set_bytes" "$set_files" "$limit_read" "$limit_cp" \
+python3 - "$results" "$out" "$scale" "$set_bytes" "$set_files" "$limit_read" "$limit_cp" "$work/timings.tsv" \
   "$(du -sb "$work/repo-lockstep" | cut -f1)" "$(du -sb "$work/repo-restic" | cut -f1)" \
   "$( [ -d "$work/repo-rustic" ] && du -sb "$work/repo-rustic" | cut -f1 || echo -)" <<'PY'
 import sys, collections
-res, out, scale, nbytes, nfiles, lread, lcp, rl, rr, ru = sys.argv[1:]
+res, out, scale, nbytes, nfiles, lread, lcp, tim, rl, rr, ru = sys.argv[1:]
 rows = [l.rstrip("\n").split("\t") for l in open(res) if l.strip()]
+# rustic's rollback runs once per member directory: one row with the sums.
+per_dir = [r for r in rows if r[1].startswith("rustic (")]
+if per_dir:
+    ok = all(r[2] != "failed" for r in per_dir)
+    total = ["e-rollback", f"rustic (restore --delete, {len(per_dir)} directories, summed)",
+             f"{sum(float(r[2]) for r in per_dir):.2f}" if ok else "failed",
+             f"{sum(float(r[3]) for r in per_dir):.2f}" if ok else "-",
+             str(max(int(r[4]) for r in per_dir)) if ok else "-"]
+    at = rows.index(per_dir[0])
+    rows = [r for r in rows if r not in per_dir]
+    rows.insert(at, total)
 by = collections.defaultdict(list)
 for r in rows:
     by[r[0]].append(r)
@@ -141,6 +155,13 @@ for scen, rs in by.items():
     for r in rs:
         ratio = f"{float(r[2]) / base:.2f}" if base and r[2] != "failed" else "-"
         lines.append(f"| {scen} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {ratio} |")
+phases = [l.rstrip("\n").split("\t") for l in open(tim) if l.strip()]
+if phases:
+    lines += ["", "Where lockstep's wall time went (`LOCKSTEP_TIMINGS=1`, seconds):", "",
+              "| scenario | phase | s |", "|---|---|---|"]
+    for scen, rest in phases:
+        name, _, secs = rest.rpartition(" ")
+        lines.append(f"| {scen} | {name} | {secs} |")
 open(out, "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY

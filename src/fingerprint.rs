@@ -6,7 +6,7 @@
 //! torn set (IM rewrote its records half-way), so it is not kept. ctime catches what mtime alone
 //! misses (a file rewritten with its old mtime restored).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -29,7 +29,7 @@ struct Stamp {
 /// The metadata of every entry under some members, by logical path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fingerprint {
-    entries: BTreeMap<PathBuf, Stamp>,
+    entries: HashMap<PathBuf, Stamp>,
     /// Entries that vanished while they were being listed.
     unreadable: Vec<PathBuf>,
 }
@@ -178,6 +178,9 @@ impl Fingerprint {
                 c.changed.push(p.clone());
             }
         }
+        c.added.sort();
+        c.changed.sort();
+        c.removed.sort();
         c
     }
 }
