@@ -8,6 +8,16 @@ use common::{Env, is_root, listing, require, run};
 use lockstep::listing::{Ignore, diff};
 use lockstep::sample::Shape;
 
+/// restic on the environment's repository, with its password and a private cache.
+fn restic_on(env: &Env) -> Command {
+    let mut cmd = Command::new("restic");
+    cmd.env("RESTIC_PASSWORD_FILE", env.path("password"))
+        .env("RESTIC_CACHE_DIR", env.path("restic-cache"))
+        .arg("-r")
+        .arg(env.repo());
+    cmd
+}
+
 #[test]
 fn restic_lists_and_restores_a_lockstep_snapshot() {
     if !require("restic") {
@@ -18,16 +28,7 @@ fn restic_lists_and_restores_a_lockstep_snapshot() {
     let before = listing(&env.root(), &members);
     let id = env.backup(&[])["snapshot"].as_str().unwrap().to_owned();
 
-    let restic = |args: &[&str]| {
-        let mut cmd = Command::new("restic");
-        cmd.env("RESTIC_PASSWORD_FILE", env.path("password"))
-            .env("RESTIC_CACHE_DIR", env.path("restic-cache"))
-            .arg("--no-lock")
-            .arg("-r")
-            .arg(env.repo())
-            .args(args);
-        run(&mut cmd)
-    };
+    let restic = |args: &[&str]| run(restic_on(&env).arg("--no-lock").args(args));
     let listed = restic(&["snapshots", "--json"]).ok().json();
     let snap = listed
         .as_array()
@@ -98,14 +99,10 @@ fn restic_finds_every_chunk_of_a_lockstep_backup_already_stored() {
         .iter()
         .map(|m| env.physical(m.to_str().unwrap()).display().to_string())
         .collect();
-    let mut cmd = Command::new("restic");
-    cmd.env("RESTIC_PASSWORD_FILE", env.path("password"))
-        .env("RESTIC_CACHE_DIR", env.path("restic-cache"))
-        .arg("-r")
-        .arg(env.repo())
+    let out = run(restic_on(&env)
         .args(["backup", "--json", "--host", "restic-side"])
-        .args(&physical);
-    let out = run(&mut cmd).ok();
+        .args(&physical))
+    .ok();
     let summary = out
         .stdout
         .lines()
