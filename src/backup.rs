@@ -230,6 +230,20 @@ fn attempt(
         .as_ref()
         .and_then(|s| s.snapshot.summary.as_ref())
         .map(|s| s.total_bytes_processed);
+    let set = &req.instance.set;
+    let im_paths = role_paths(set, true);
+    let other_paths = role_paths(set, false);
+    // A first backup needs the set's size for its free-space estimate: the first attempt's
+    // fingerprints give it, so the set is walked once for both.
+    let mut first_fingerprints = None;
+    if pf_opts.known_set_bytes.is_none() && pf_opts.repository_dir.is_some() {
+        let t = crate::timing::phase("backup: fingerprint before");
+        let im = Fingerprint::take(req.host, &im_paths);
+        let other = Fingerprint::take(req.host, &other_paths);
+        drop(t);
+        pf_opts.known_set_bytes = Some(im.file_bytes() + other.file_bytes());
+        first_fingerprints = Some((im, other));
+    }
     let t = crate::timing::phase("backup: preflight");
     let report = preflight(req.host, req.instance, &pf_opts);
     drop(t);
@@ -243,9 +257,6 @@ fn attempt(
         }));
     }
 
-    let set = &req.instance.set;
-    let im_paths = role_paths(set, true);
-    let other_paths = role_paths(set, false);
     let mut manifest = Manifest {
         schema_version: SCHEMA_VERSION,
         lockstep_version: env!("CARGO_PKG_VERSION").into(),
@@ -282,10 +293,16 @@ fn attempt(
     let mut last_changes = Changes::default();
     let mut last_error: Option<String> = None;
     for n in 1..=attempts {
-        let t = crate::timing::phase("backup: fingerprint before");
-        let im_before = Fingerprint::take(req.host, &im_paths);
-        let other_before = Fingerprint::take(req.host, &other_paths);
-        drop(t);
+        let (im_before, other_before) = match first_fingerprints.take() {
+            Some(taken) => taken,
+            None => {
+                let _t = crate::timing::phase("backup: fingerprint before");
+                (
+                    Fingerprint::take(req.host, &im_paths),
+                    Fingerprint::take(req.host, &other_paths),
+                )
+            }
+        };
         // IM's records are read after the fingerprint, so a change after this point shows.
         let inventory = if n == 1 {
             Ok(req.instance.inventory.clone())
