@@ -1,8 +1,6 @@
 //! `lockstep check`: the repository's integrity, and which snapshots any damage hits.
 
-use serde::Serialize;
-
-use super::{Ctx, print_json, short};
+use super::{Ctx, short};
 use crate::check::{CheckReport, ReadData, check};
 use crate::metrics::RunMetrics;
 use crate::{Error, Result};
@@ -33,13 +31,6 @@ impl Args {
     }
 }
 
-#[derive(Serialize)]
-struct Output<'a> {
-    schema_version: u32,
-    #[serde(flatten)]
-    report: &'a CheckReport,
-}
-
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let spec = ctx.repo_spec()?;
     let repo = ctx.open_repo()?;
@@ -59,14 +50,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
         ]
         .into(),
     });
-    if ctx.global.json {
-        print_json(&Output {
-            schema_version: 1,
-            report: &report,
-        })?;
-    } else {
-        print_report(&report);
-    }
+    super::render(ctx, &report, print_report)?;
     if report.ok {
         return Ok(0);
     }

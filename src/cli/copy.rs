@@ -1,8 +1,6 @@
 //! `lockstep copy`: copy snapshots the remote lacks to the remote.
 
-use serde::Serialize;
-
-use super::{Ctx, print_json, short};
+use super::{Ctx, short};
 use crate::Result;
 use crate::copy::CopyReport;
 
@@ -13,23 +11,9 @@ pub struct Args {
     snapshots: Vec<String>,
 }
 
-#[derive(Serialize)]
-struct Output<'a> {
-    schema_version: u32,
-    #[serde(flatten)]
-    report: &'a CopyReport,
-}
-
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let report = ctx.copy_to_remote(&args.snapshots)?;
-    if ctx.global.json {
-        print_json(&Output {
-            schema_version: 1,
-            report: &report,
-        })?;
-    } else {
-        print_report(&report);
-    }
+    super::render(ctx, &report, print_report)?;
     Ok(0)
 }
 

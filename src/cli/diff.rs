@@ -1,13 +1,11 @@
 //! `lockstep diff`: what changed between two snapshots, or between a snapshot and the live host.
 
-use serde::Serialize;
-
+use super::Ctx;
 use super::short;
 use super::status::{age, print_files};
-use super::{Ctx, print_json};
 use crate::Result;
 use crate::repo::{SetSnapshot, find_snapshot};
-use crate::status::{SetDiff, SnapshotRef, diff_live, diff_snapshots};
+use crate::status::{SnapshotRef, diff_live, diff_snapshots};
 
 /// Arguments of `diff`.
 #[derive(Debug, clap::Args)]
@@ -19,13 +17,6 @@ pub struct Args {
     /// Also list the paths of the entries added, changed and removed.
     #[arg(long, short)]
     verbose: bool,
-}
-
-#[derive(Serialize)]
-struct Output<'a> {
-    schema_version: u32,
-    #[serde(flatten)]
-    diff: &'a SetDiff,
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
@@ -54,10 +45,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
         diff.files = diff.files.without_paths();
     }
     if ctx.global.json {
-        print_json(&Output {
-            schema_version: 1,
-            diff: &diff,
-        })?;
+        super::print_versioned(&diff)?;
         return Ok(0);
     }
     println!(

@@ -1,31 +1,20 @@
 //! `lockstep fleet`: every host and set in the repository, and the nodes left behind.
 
 use rustic_core::jiff::Zoned;
-use serde::Serialize;
 
-use super::{Ctx, bytes, print_json, short};
+use super::{Ctx, bytes, short};
 use crate::Result;
-use crate::fleet::{Agreement, FleetReport, fleet};
+use crate::fleet::{Agreement, fleet};
 
 /// Arguments of `fleet`.
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
-#[derive(Serialize)]
-struct Output<'a> {
-    schema_version: u32,
-    #[serde(flatten)]
-    report: &'a FleetReport,
-}
-
 pub fn run(ctx: &Ctx, _args: &Args) -> Result<i32> {
     let repo = ctx.open_repo()?;
     let report = fleet(&repo, &Zoned::now())?;
     if ctx.global.json {
-        print_json(&Output {
-            schema_version: 1,
-            report: &report,
-        })?;
+        super::print_versioned(&report)?;
         return Ok(0);
     }
     if report.hosts.is_empty() {

@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
 
-use super::{Ctx, print_json, short};
+use super::{Ctx, short};
 use crate::guard::{GuardReport, GuardRequest, GuardState, Rollback, attach, guard};
 use crate::{Error, Result};
 
@@ -38,13 +38,6 @@ pub struct Args {
     /// The maintenance command and its arguments (after --).
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct Output<'a, T: Serialize> {
-    schema_version: u32,
-    #[serde(flatten)]
-    body: &'a T,
 }
 
 /// Writes to stdout, ignoring a closed terminal (the guard must outlive a dropped session).
@@ -124,10 +117,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
 
 fn print_report(ctx: &Ctx, r: &GuardReport) -> Result<()> {
     if ctx.global.json {
-        return print_json(&Output {
-            schema_version: 1,
-            body: r,
-        });
+        return super::print_versioned(r);
     }
     let mut text = String::new();
     text.push_str(&format!("\nlockstep guard: {}\n", r.verdict));
@@ -165,13 +155,10 @@ fn status(ctx: &Ctx, state: &Option<GuardState>) -> Result<i32> {
         None => (false, false),
     };
     if ctx.global.json {
-        print_json(&Output {
-            schema_version: 1,
-            body: &Status {
-                running,
-                command_running,
-                state: state.as_ref(),
-            },
+        super::print_versioned(&Status {
+            running,
+            command_running,
+            state: state.as_ref(),
         })?;
         return Ok(0);
     }

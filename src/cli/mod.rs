@@ -342,6 +342,32 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     }
 }
 
+/// A report as lockstep's JSON documents carry it: `schema_version`, then the report's fields.
+#[derive(serde::Serialize)]
+struct Versioned<'a, T: serde::Serialize> {
+    schema_version: u32,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+/// Prints `body` as one JSON document with `schema_version` 1 (see [`print_json`]).
+pub fn print_versioned<T: serde::Serialize>(body: &T) -> Result<()> {
+    print_json(&Versioned {
+        schema_version: 1,
+        body,
+    })
+}
+
+/// Prints a report: versioned JSON with `--json`, else with `text`.
+pub fn render<T: serde::Serialize>(ctx: &Ctx, report: &T, text: impl FnOnce(&T)) -> Result<()> {
+    if ctx.global.json {
+        print_versioned(report)
+    } else {
+        text(report);
+        Ok(())
+    }
+}
+
 pub use crate::report::{bytes, short};
 
 /// Runs lockstep with the process's arguments and returns the exit code.

@@ -1,8 +1,6 @@
 //! `lockstep prune`: reclaim the space of data no snapshot uses any more.
 
-use serde::Serialize;
-
-use super::{Ctx, bytes, print_json};
+use super::{Ctx, bytes};
 use crate::Result;
 use crate::prune::{PruneReport, prune};
 
@@ -14,24 +12,10 @@ pub struct Args {
     dry_run: bool,
 }
 
-#[derive(Serialize)]
-struct Output<'a> {
-    schema_version: u32,
-    #[serde(flatten)]
-    report: &'a PruneReport,
-}
-
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let repo = ctx.open_repo()?;
     let report = prune(&repo, args.dry_run)?;
-    if ctx.global.json {
-        print_json(&Output {
-            schema_version: 1,
-            report: &report,
-        })?;
-    } else {
-        print_report(&report);
-    }
+    super::render(ctx, &report, print_report)?;
     Ok(0)
 }
 

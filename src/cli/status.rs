@@ -1,9 +1,7 @@
 //! `lockstep status`: is the live host still in step with the latest snapshot of its set?
 
-use serde::Serialize;
-
+use super::Ctx;
 use super::short;
-use super::{Ctx, print_json};
 use crate::Result;
 use crate::compare::FileChanges;
 use crate::status::{SnapshotRef, StatusReport, Verdict, status};
@@ -14,13 +12,6 @@ pub struct Args {
     /// Also list the paths of the entries added, changed and removed.
     #[arg(long, short)]
     verbose: bool,
-}
-
-#[derive(Serialize)]
-struct Output<'a> {
-    schema_version: u32,
-    #[serde(flatten)]
-    report: &'a StatusReport,
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
@@ -47,14 +38,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
         )]
         .into(),
     });
-    if ctx.global.json {
-        print_json(&Output {
-            schema_version: 1,
-            report: &report,
-        })?;
-    } else {
-        print_report(&report);
-    }
+    super::render(ctx, &report, print_report)?;
     Ok(match report.verdict {
         Verdict::InSync => 0,
         Verdict::Drift | Verdict::NoSnapshot => 1,
