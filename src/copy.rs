@@ -77,7 +77,12 @@ pub fn copy(
     let files: Vec<_> = chosen.iter().map(|s| s.snapshot.clone()).collect();
     let relevant = dest
         .relevant_copy_snapshots(|s| s.tags.contains(TAG), &files)
-        .map_err(|e| Error::Repo(format!("cannot list the snapshots of {to}: {}", msg(&e))))?;
+        .map_err(|e| {
+            Error::Repo(format!(
+                "cannot list the snapshots of {to}: {}",
+                crate::repo::explain(&e)
+            ))
+        })?;
     let report_rows: Vec<CopiedSnapshot> = chosen
         .iter()
         .zip(&relevant)
@@ -95,16 +100,22 @@ pub fn copy(
         .map(|r| r.sn)
         .collect();
     if !to_copy.is_empty() {
-        let source = source
-            .to_indexed()
-            .map_err(|e| Error::Repo(format!("cannot read the index of {from}: {}", msg(&e))))?;
-        let dest = dest
-            .to_indexed_ids()
-            .map_err(|e| Error::Repo(format!("cannot read the index of {to}: {}", msg(&e))))?;
+        let source = source.to_indexed().map_err(|e| {
+            Error::Repo(format!(
+                "cannot read the index of {from}: {}",
+                crate::repo::explain(&e)
+            ))
+        })?;
+        let dest = dest.to_indexed_ids().map_err(|e| {
+            Error::Repo(format!(
+                "cannot read the index of {to}: {}",
+                crate::repo::explain(&e)
+            ))
+        })?;
         source.copy(&dest, &to_copy).map_err(|e| {
             Error::Repo(format!(
                 "copying to {to} failed: {}; no incomplete snapshot is visible there, run the copy again",
-                msg(&e)
+                crate::repo::explain(&e)
             ))
         })?;
     }
@@ -116,8 +127,4 @@ pub fn copy(
         snapshots: report_rows,
         copied,
     })
-}
-
-fn msg(e: &rustic_core::RusticError) -> String {
-    crate::repo::store_message(&crate::repo::with_causes(e))
 }

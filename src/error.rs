@@ -81,7 +81,7 @@ impl From<Box<rustic_core::RusticError>> for Error {
     fn from(err: Box<rustic_core::RusticError>) -> Self {
         // The causes carry what an administrator acts on: an object store's HTTP status, a
         // refused connection, the OS error.
-        Self::Repo(crate::repo::store_message(&crate::repo::with_causes(&err)))
+        Self::Repo(crate::repo::explain(&err))
     }
 }
 

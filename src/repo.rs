@@ -118,11 +118,7 @@ impl RepoSpec {
     /// One line for a backend failure: what was tried, where, and the HTTP status when the
     /// store answered with one.
     fn backend_error(&self, action: &str, e: &rustic_core::RusticError) -> Error {
-        Error::Repo(format!(
-            "{action} {}: {}",
-            self.describe(),
-            store_message(&with_causes(e))
-        ))
+        Error::Repo(format!("{action} {}: {}", self.describe(), explain(e)))
     }
 
     /// The local directory, when the repository is a plain local path.
@@ -235,6 +231,13 @@ impl RepoSpec {
     }
 }
 
+/// One line for an engine error: rustic's message with its causes, an object store's status
+/// turned into what to check ([`store_message`]).
+#[must_use]
+pub fn explain(e: &rustic_core::RusticError) -> String {
+    store_message(&with_causes(e))
+}
+
 /// rustic's message followed by its causes (where an object store's HTTP status and connection
 /// errors are).
 #[must_use]
@@ -264,9 +267,14 @@ pub fn store_message(msg: &str) -> String {
         Some(code @ (401 | 403)) => format!(
             "the store refused access (HTTP {code}): check the access key, secret and bucket permissions"
         ),
-        Some(404) => {
+        // A missing bucket, but also a missing object (a pack lost from the store).
+        Some(404) if msg.contains("NoSuchBucket") => {
             "the store has no such bucket (HTTP 404): create it, or fix `bucket`".to_owned()
         }
+        Some(404) => format!(
+            "the store has no such object (HTTP 404): {}; check `bucket` and `root`, and run `lockstep check`",
+            first_clause(msg)
+        ),
         Some(code) => format!("the store answered HTTP {code}: {}", first_clause(msg)),
         None if msg.contains("onnection refused")
             || msg.contains("error sending request")
@@ -533,6 +541,13 @@ mod tests {
         );
         assert!(m.contains("unreachable") && m.contains("endpoint"), "{m}");
         assert_eq!(store_message("plain"), "plain");
+        let m = store_message("Unexpected at read data/ab/abcd, context: { status: 404 }");
+        assert!(
+            m.contains("no such object") && m.contains("lockstep check"),
+            "{m}"
+        );
+        let m = store_message("NoSuchBucket, context: { status: 404 }");
+        assert!(m.contains("no such bucket"), "{m}");
     }
 
     #[test]
