@@ -235,12 +235,16 @@ fn attempt(
     let other_paths = role_paths(set, false);
     // A first backup needs the set's size for its free-space estimate: the first attempt's
     // fingerprints give it, so the set is walked once for both.
+    let fingerprints = || {
+        let _t = crate::timing::phase("backup: fingerprint before");
+        (
+            Fingerprint::take(req.host, &im_paths),
+            Fingerprint::take(req.host, &other_paths),
+        )
+    };
     let mut first_fingerprints = None;
     if pf_opts.known_set_bytes.is_none() && pf_opts.repository_dir.is_some() {
-        let t = crate::timing::phase("backup: fingerprint before");
-        let im = Fingerprint::take(req.host, &im_paths);
-        let other = Fingerprint::take(req.host, &other_paths);
-        drop(t);
+        let (im, other) = fingerprints();
         pf_opts.known_set_bytes = Some(im.file_bytes() + other.file_bytes());
         first_fingerprints = Some((im, other));
     }
@@ -293,16 +297,7 @@ fn attempt(
     let mut last_changes = Changes::default();
     let mut last_error: Option<String> = None;
     for n in 1..=attempts {
-        let (im_before, other_before) = match first_fingerprints.take() {
-            Some(taken) => taken,
-            None => {
-                let _t = crate::timing::phase("backup: fingerprint before");
-                (
-                    Fingerprint::take(req.host, &im_paths),
-                    Fingerprint::take(req.host, &other_paths),
-                )
-            }
-        };
+        let (im_before, other_before) = first_fingerprints.take().unwrap_or_else(fingerprints);
         // IM's records are read after the fingerprint, so a change after this point shows.
         let inventory = if n == 1 {
             Ok(req.instance.inventory.clone())

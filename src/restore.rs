@@ -531,19 +531,16 @@ fn carry_over(
     dest: &Path,
 ) -> Result<Carried> {
     use rayon::prelude::*;
-    let mut ls_opts = LsOptions::default();
-    ls_opts.recursive = true;
     let mut newest: HashMap<PathBuf, Node> = HashMap::new();
     if let Some(snap) = carry.newest
         && let Ok(n) = repo.node_from_snapshot_and_path(snap, &rel(unit_path))
         && n.is_dir()
     {
-        for item in repo.ls(&n, &ls_opts)? {
-            let (path, node) = item?;
-            if node.node_type == NodeType::File {
-                newest.insert(path, node);
-            }
-        }
+        newest.extend(
+            list(repo, &n)?
+                .into_iter()
+                .filter(|(_, node)| node.node_type == NodeType::File),
+        );
     }
     let mut dirs = Vec::new();
     let mut files = Vec::new();
