@@ -7,8 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use common::{Env, Run, is_root, listing, run};
-use lockstep::listing::{Ignore, diff};
+use common::{Env, Run, listing, run};
 use lockstep::sample::{SampleOptions, Shape, apply_fix_pack};
 
 struct S3 {
@@ -105,12 +104,7 @@ fn s3_init_backup_snapshots_restore_check() {
         &["restore", &id, "--target", target.to_str().unwrap()],
     )
     .ok();
-    let d = diff(
-        &before,
-        &listing(&target, &members),
-        Ignore { owner: !is_root() },
-    );
-    assert!(d.is_empty(), "{}", d.join("\n"));
+    common::assert_restored(&before, &target, &members);
     lockstep(&env, &s3, &["check", "--read-data"]).ok();
 }
 
@@ -364,10 +358,5 @@ fn local_to_s3_copy_is_idempotent_and_restores_identically() {
         target.to_str().unwrap(),
     ])
     .ok();
-    let d = diff(
-        &before,
-        &listing(&target, &members),
-        Ignore { owner: !is_root() },
-    );
-    assert!(d.is_empty(), "{}", d.join("\n"));
+    common::assert_restored(&before, &target, &members);
 }

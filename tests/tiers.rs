@@ -6,8 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Env, Run, is_root, listing, run};
-use lockstep::listing::{Ignore, diff};
+use common::{Env, Run, listing, run};
 use lockstep::sample::{Shape, apply_fix_pack};
 
 /// `lockstep` on `root`, recording `host`, with `env`'s repository, password and configuration.
@@ -88,12 +87,7 @@ fn copy_to_a_remote_is_idempotent_and_restores_identically() {
         target.to_str().unwrap(),
     ])
     .ok();
-    let differences = diff(
-        &before,
-        &listing(&target, &members),
-        Ignore { owner: !is_root() },
-    );
-    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    common::assert_restored(&before, &target, &members);
 }
 
 #[test]

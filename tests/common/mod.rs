@@ -189,3 +189,20 @@ pub fn require(tool: &str) -> bool {
     );
     false
 }
+
+/// Asserts that the members restored under `target` equal `before` entry by entry (owners
+/// compared only as root, where they can be restored).
+#[track_caller]
+pub fn assert_restored(before: &lockstep::listing::Listing, target: &Path, members: &[PathBuf]) {
+    let differences = lockstep::listing::diff(
+        before,
+        &listing(target, members),
+        lockstep::listing::Ignore { owner: !is_root() },
+    );
+    assert!(
+        differences.is_empty(),
+        "the restore differs in {} entries:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
