@@ -106,6 +106,9 @@ pub struct BackupOutcome {
     pub files_changed: u64,
     /// Files unchanged since the parent (not read again).
     pub files_unmodified: u64,
+    /// The set's metadata was exactly as the parent recorded it, so the snapshot reuses the
+    /// parent's tree and the engine did not walk or read the set.
+    pub unchanged: bool,
     /// Bytes in all files of the set.
     pub bytes_total: u64,
     /// New data added to the repository, before compression.
@@ -242,10 +245,19 @@ fn attempt(
             Fingerprint::take(req.host, &other_paths),
         )
     };
+    // The parent's recorded state: when the set's metadata still has exactly that digest, the
+    // parent's tree *is* the set, and no file needs to be looked at again.
+    let parent_state = parent_snap
+        .as_ref()
+        .and_then(|s| s.manifest.as_ref()?.consistency.set_state.clone());
     let mut first_fingerprints = None;
-    if pf_opts.known_set_bytes.is_none() && pf_opts.repository_dir.is_some() {
+    if parent_state.is_some()
+        || (pf_opts.known_set_bytes.is_none() && pf_opts.repository_dir.is_some())
+    {
         let (im, other) = fingerprints();
-        pf_opts.known_set_bytes = Some(im.file_bytes() + other.file_bytes());
+        pf_opts
+            .known_set_bytes
+            .get_or_insert(im.file_bytes() + other.file_bytes());
         first_fingerprints = Some((im, other));
     }
     let t = crate::timing::phase("backup: preflight");
@@ -289,6 +301,22 @@ fn attempt(
         hooks: before_hooks,
     };
     let excludes = Excludes::new(&req.excludes, &im_paths)?;
+    let context = state_context(req)?;
+    if let (Some(parent), Some(state), Some((im, other))) =
+        (&parent_snap, &parent_state, &first_fingerprints)
+        && Fingerprint::digest(
+            &[im, other, &Fingerprint::of_paths(req.host, &context.1)],
+            &context.0,
+        )
+        .as_ref()
+            == Some(state)
+        && let Some(outcome) = unchanged(&repo, req, &mut manifest, parent, (im, other), state)?
+    {
+        return Ok(BackupOutcome {
+            preflight: report,
+            ..outcome
+        });
+    }
     let t = crate::timing::phase("backup: index");
     let repo = repo.to_indexed_ids()?;
     drop(t);
@@ -365,11 +393,17 @@ fn attempt(
         }
         drop(t);
         let paths = product_changes.paths();
+        // Nothing moved while the set was read: the tree is exactly the state fingerprinted.
+        let set_state = paths.is_empty().then(|| {
+            let above = Fingerprint::of_paths(req.host, &context.1);
+            Fingerprint::digest(&[&im_before, &other_before, &above], &context.0)
+        });
         manifest.consistency = Consistency {
             verdict: Verdict::Consistent,
             attempts: n,
             product_changes: paths.len(),
             product_changed_paths: paths.into_iter().take(PRODUCT_CHANGES_KEPT).collect(),
+            set_state: set_state.flatten(),
         };
         let t = crate::timing::phase("backup: seal");
         let final_id = seal(&repo, snap.clone(), &manifest)?;
@@ -383,6 +417,7 @@ fn attempt(
             files_new: summary.files_new,
             files_changed: summary.files_changed,
             files_unmodified: summary.files_unmodified,
+            unchanged: false,
             bytes_total: summary.total_bytes_processed,
             bytes_added: summary.data_added,
             bytes_stored: summary.data_added_packed,
@@ -397,6 +432,111 @@ fn attempt(
         if attempts == 1 { "" } else { "s" },
         last_error.unwrap_or_else(|| last_changes.sample(5))
     )))
+}
+
+/// What shapes a snapshot's tree besides the entries under its members: the members (roles,
+/// paths, which exist) and the excludes, as bytes; and the directories above the members, whose
+/// metadata the tree records too.
+fn state_context(req: &BackupRequest<'_>) -> Result<(Vec<u8>, Vec<PathBuf>)> {
+    let mut context = b"lockstep set state 1\n".to_vec();
+    serde_json::to_writer(&mut context, &(&req.instance.set.members, &req.excludes))
+        .map_err(|e| Error::Other(format!("cannot encode the set: {e}")))?;
+    let mut above: Vec<PathBuf> = req
+        .instance
+        .set
+        .top_level_paths()
+        .iter()
+        .flat_map(|p| {
+            p.ancestors()
+                .skip(1)
+                .map(Path::to_path_buf)
+                .collect::<Vec<_>>()
+        })
+        .filter(|p| p != Path::new("/"))
+        .collect();
+    above.sort();
+    above.dedup();
+    Ok((context, above))
+}
+
+/// The no-change backup. The set's metadata digest equals the parent's recorded state, so the
+/// parent's tree is the set as it is now: the new snapshot points at that tree, and no file is
+/// read or listed by the engine. The set is fingerprinted again afterwards, as every backup is;
+/// when anything moved, `None` sends the caller down the ordinary path.
+fn unchanged(
+    repo: &crate::repo::OpenRepo,
+    req: &BackupRequest<'_>,
+    manifest: &mut Manifest,
+    parent: &crate::repo::SetSnapshot,
+    (im_before, other_before): (&Fingerprint, &Fingerprint),
+    state: &str,
+) -> Result<Option<BackupOutcome>> {
+    let started = std::time::Instant::now();
+    fault::point("backup-reading");
+    let t = crate::timing::phase("backup: fingerprint after");
+    let im_paths = role_paths(&req.instance.set, true);
+    let other_paths = role_paths(&req.instance.set, false);
+    if !im_before
+        .changes(&Fingerprint::take(req.host, &im_paths))
+        .is_empty()
+        || rediscover(req).ok().as_ref() != Some(&req.instance.inventory)
+        || !other_before
+            .changes(&Fingerprint::take(req.host, &other_paths))
+            .is_empty()
+    {
+        return Ok(None);
+    }
+    drop(t);
+    manifest.consistency = Consistency {
+        verdict: Verdict::Consistent,
+        attempts: 1,
+        set_state: Some(state.to_owned()),
+        ..Consistency::default()
+    };
+    let mut snap = SnapshotOptions::default()
+        .host(req.host_name.clone())
+        .label(req.label.clone().unwrap_or_default())
+        .description(describe(manifest)?)
+        .add_tags(&format!("{TAG},{}", set_tag(&req.set_name)))
+        .map_err(Error::from)?
+        .to_snapshot()?;
+    let from = &parent.snapshot;
+    snap.tree = from.tree;
+    snap.paths = from.paths.clone();
+    snap.parent = Some(from.id);
+    snap.parents = vec![from.id];
+    let totals = from.summary.clone().unwrap_or_default();
+    let mut summary = rustic_core::repofile::SnapshotSummary::default();
+    summary.files_unmodified = totals.total_files_processed;
+    summary.total_files_processed = totals.total_files_processed;
+    summary.total_bytes_processed = totals.total_bytes_processed;
+    summary.dirs_unmodified = totals.total_dirs_processed;
+    summary.total_dirs_processed = totals.total_dirs_processed;
+    summary.total_dirsize_processed = totals.total_dirsize_processed;
+    summary.command = "lockstep backup (unchanged set)".into();
+    summary.backup_end = rustic_core::jiff::Zoned::now();
+    summary.backup_duration = started.elapsed().as_secs_f64();
+    summary.total_duration = summary.backup_duration;
+    snap.summary = Some(summary.clone());
+    let _t = crate::timing::phase("backup: seal");
+    let id = save(repo, snap, None)?;
+    Ok(Some(BackupOutcome {
+        snapshot: id,
+        parent: Some(parent.id()),
+        set: req.set_name.clone(),
+        host: req.host_name.clone(),
+        files_new: 0,
+        files_changed: 0,
+        files_unmodified: summary.files_unmodified,
+        unchanged: true,
+        bytes_total: summary.total_bytes_processed,
+        bytes_added: 0,
+        bytes_stored: 0,
+        seconds: summary.total_duration,
+        consistency: manifest.consistency.clone(),
+        preflight: PreflightReport::default(),
+        hooks: Vec::new(),
+    }))
 }
 
 /// Existing data paths of IM roles (`im == true`) or of the other roles.
@@ -463,16 +603,29 @@ fn seal(repo: &IndexedRepo, snap: SnapshotFile, manifest: &Manifest) -> Result<S
     let old = snap.id;
     let mut sealed = snap;
     sealed.description = Some(describe(manifest)?);
-    let (tree, time, description) = (sealed.tree, sealed.time.clone(), sealed.description.clone());
-    repo.save_snapshots(vec![sealed])?;
+    let new = save(repo, sealed, Some(old))?;
+    repo.delete_snapshots(&[old])?;
+    Ok(new)
+}
+
+/// Saves `snap` and returns its id (the engine computes it while saving and does not return it;
+/// the saved file is found again by tree, time and description, other than `not`).
+fn save<S: rustic_core::Open>(
+    repo: &rustic_core::Repository<S>,
+    snap: SnapshotFile,
+    not: Option<rustic_core::repofile::SnapshotId>,
+) -> Result<String> {
+    let (tree, time, description) = (snap.tree, snap.time.clone(), snap.description.clone());
+    repo.save_snapshots(vec![snap])?;
     let new = repo
         .get_all_snapshots()?
         .into_iter()
-        .find(|s| s.tree == tree && s.time == time && s.description == description && s.id != old)
+        .find(|s| {
+            s.tree == tree && s.time == time && s.description == description && Some(s.id) != not
+        })
         .ok_or_else(|| {
             Error::Repo("the verified snapshot could not be found after saving it; run `lockstep snapshots`".into())
         })?;
-    repo.delete_snapshots(&[old])?;
     Ok(new.id.to_hex().as_str().to_owned())
 }
 

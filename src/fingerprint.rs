@@ -133,6 +133,59 @@ impl Fingerprint {
         fp
     }
 
+    /// The metadata of `paths` (logical) themselves, not of their contents.
+    #[must_use]
+    pub fn of_paths(host: &HostRoot, paths: &[PathBuf]) -> Self {
+        let mut fp = Fingerprint::default();
+        for path in paths {
+            match std::fs::symlink_metadata(host.physical(path)) {
+                Ok(m) => {
+                    fp.entries.insert(path.clone(), Stamp::of(&m));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(_) => fp.unreadable.push(path.clone()),
+            }
+        }
+        fp
+    }
+
+    /// A SHA-256 digest of `context` and of every entry (path and metadata, in path order) of
+    /// `parts`: equal digests mean the same entries with the same metadata. `None` when an entry
+    /// could not be read, so an unreadable entry never looks unchanged.
+    #[must_use]
+    pub fn digest(parts: &[&Fingerprint], context: &[u8]) -> Option<String> {
+        use sha2::{Digest, Sha256};
+        if parts.iter().any(|p| !p.unreadable.is_empty()) {
+            return None;
+        }
+        let mut entries: Vec<(&PathBuf, &Stamp)> =
+            parts.iter().flat_map(|p| p.entries.iter()).collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut h = Sha256::new();
+        h.update((context.len() as u64).to_le_bytes());
+        h.update(context);
+        for (path, s) in entries {
+            let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(bytes);
+            for n in [
+                u64::from(s.kind),
+                s.size,
+                s.mtime.0 as u64,
+                s.mtime.1 as u64,
+                s.ctime.0 as u64,
+                s.ctime.1 as u64,
+                s.inode,
+                u64::from(s.mode),
+                u64::from(s.owner.0),
+                u64::from(s.owner.1),
+            ] {
+                h.update(n.to_le_bytes());
+            }
+        }
+        Some(crate::report::hex(&h.finalize()))
+    }
+
     /// Bytes in the regular files fingerprinted.
     #[must_use]
     pub fn file_bytes(&self) -> u64 {
@@ -263,5 +316,36 @@ mod tests {
         );
         assert_eq!(c.added, vec![PathBuf::from("/var/ibm/IM/logs/new.xml")]);
         assert!(c.sample(1).ends_with("and 2 more"), "{}", c.sample(1));
+    }
+
+    #[test]
+    fn the_digest_covers_every_entry_the_context_and_the_directories_above() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = HostRoot::new(dir.path()).unwrap();
+        std::fs::create_dir_all(dir.path().join("opt/IBM/App/lib")).unwrap();
+        std::fs::write(dir.path().join("opt/IBM/App/lib/a.jar"), "jar").unwrap();
+        let members = vec![PathBuf::from("/opt/IBM/App")];
+        let above = vec![PathBuf::from("/opt"), PathBuf::from("/opt/IBM")];
+        let digest = |context: &[u8]| {
+            let fp = Fingerprint::take(&host, &members);
+            Fingerprint::digest(&[&fp, &Fingerprint::of_paths(&host, &above)], context)
+        };
+        let first = digest(b"set").unwrap();
+        assert_eq!(digest(b"set").unwrap(), first);
+        assert_ne!(digest(b"other set").unwrap(), first);
+        std::fs::write(dir.path().join("opt/IBM/App/lib/a.jar"), "JAR").unwrap();
+        let rewritten = digest(b"set").unwrap();
+        assert_ne!(rewritten, first);
+        std::fs::create_dir(dir.path().join("opt/IBM/Other")).unwrap();
+        assert_ne!(
+            digest(b"set").unwrap(),
+            rewritten,
+            "a change above a member"
+        );
+        let mut unreadable = Fingerprint::take(&host, &members);
+        unreadable
+            .unreadable
+            .push(PathBuf::from("/opt/IBM/App/lib"));
+        assert_eq!(Fingerprint::digest(&[&unreadable], b"set"), None);
     }
 }

@@ -50,6 +50,11 @@ pub struct Consistency {
     /// The first of those paths.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub product_changed_paths: Vec<PathBuf>,
+    /// A digest of the metadata of every entry of the set (and of the directories above its
+    /// members, its members and excludes), recorded when nothing changed while the set was read.
+    /// A later backup that finds the same digest knows the set is exactly this snapshot's tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_state: Option<String>,
 }
 
 /// What preflight saw, as recorded in the manifest.

@@ -306,7 +306,10 @@ fn force_desync_snapshots_the_live_set_first() {
 #[test]
 fn unverified_snapshots_need_force() {
     let s = story();
-    // Kill a backup after its snapshot is written but before it is verified.
+    // Kill a backup after its snapshot is written but before it is verified (the set changed,
+    // so the engine writes one; an unchanged set is verified before anything is saved).
+    let product = s.env.host.instances[0].products[0].clone();
+    std::fs::write(s.env.physical(&format!("{product}/new.txt")), "new").unwrap();
     let mut cmd = s.env.command();
     cmd.env("LOCKSTEP_FAULT_BACKUP_WRITTEN", "kill")
         .arg("backup");

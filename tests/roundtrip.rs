@@ -160,3 +160,70 @@ fn snapshot_manifest_is_readable_without_restoring() {
     let text = env.run(&["snapshots"]).ok().stdout;
     assert!(text.contains("WAS ND 9.0.5.17"), "{text}");
 }
+
+/// A backup of a set whose metadata is exactly as the last snapshot recorded reuses that
+/// snapshot's tree without reading anything; any change at all — content rewritten with its
+/// size and mtime kept, a directory above a member — sends the backup through the engine.
+#[test]
+fn a_no_change_backup_reuses_the_tree_and_any_change_is_read() {
+    let env = Env::with(SampleOptions {
+        files: 300,
+        bytes: 2 << 20,
+        ..SampleOptions::default()
+    });
+    let members = env.member_paths(&[]);
+    let first = env.backup(&[]);
+    assert_eq!(first["unchanged"], false);
+    assert!(first["consistency"]["set_state"].is_string());
+
+    let second = env.backup(&[]);
+    assert_eq!(second["unchanged"], true, "{second}");
+    assert_eq!(second["parent"], first["snapshot"]);
+    assert_eq!(second["files_unmodified"], first["files_new"]);
+    assert_eq!(second["bytes_total"], first["bytes_total"]);
+    assert_eq!(
+        second["consistency"]["set_state"],
+        first["consistency"]["set_state"]
+    );
+    let live = listing(&env.root(), &members);
+    restore_and_compare(&env, second["snapshot"].as_str().unwrap(), &members, &live);
+
+    // Same size, same mtime, different content: only the ctime says it changed.
+    let product = env.host.instances[0].products[0].clone();
+    let file = walkdir::WalkDir::new(env.physical(&product))
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| e.file_type().is_file() && e.metadata().unwrap().len() > 16)
+        .unwrap()
+        .into_path();
+    let mtime = filetime::FileTime::from_last_modification_time(&std::fs::metadata(&file).unwrap());
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[0] ^= 0xff;
+    std::fs::write(&file, &bytes).unwrap();
+    filetime::set_file_mtime(&file, mtime).unwrap();
+    let third = env.backup(&[]);
+    assert_eq!(third["unchanged"], false);
+    assert_eq!(third["files_changed"], 1, "{third}");
+    let live = listing(&env.root(), &members);
+    restore_and_compare(&env, third["snapshot"].as_str().unwrap(), &members, &live);
+
+    // A directory above a member is recorded in the tree too.
+    let above = env.physical(&product).parent().unwrap().to_path_buf();
+    let rel = above.strip_prefix(env.root()).unwrap().to_path_buf();
+    std::fs::set_permissions(&above, std::os::unix::fs::PermissionsExt::from_mode(0o750)).unwrap();
+    let fourth = env.backup(&[]);
+    assert_eq!(fourth["unchanged"], false);
+    let target = env.path("fourth");
+    env.run(&[
+        "restore",
+        fourth["snapshot"].as_str().unwrap(),
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(target.join(&rel)).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o7777, 0o750);
+    env.run(&["check", "--read-data"]).ok();
+}

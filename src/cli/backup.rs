@@ -169,6 +169,12 @@ pub fn print_outcome(o: &BackupOutcome, instance: &Instance) {
         o.files_unmodified,
         bytes(o.bytes_total)
     );
+    if o.unchanged {
+        println!(
+            "  the set is exactly as in {}: its tree is reused, no file was read",
+            o.parent.as_deref().map(short).unwrap_or_default()
+        );
+    }
     println!(
         "  added to the repository: {} ({} stored) in {:.1}s{}",
         bytes(o.bytes_added),
