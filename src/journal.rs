@@ -8,6 +8,12 @@
 //!    rolls *forward*: the new set is complete on disk, so recovery finishes the renames.
 //! 3. `cleanup` — all renames done; the replaced copies are removed (unless kept).
 //!
+//! A member restored as a *delta* ([`Delta`], the fast rollback) stays in place: its stage and
+//! old paths are sparse trees, and swapping moves each replaced or surplus entry into the old
+//! tree and each staged entry into its place, then sets the directories' metadata. The plan is
+//! in the journal before the first rename, and each step checks what exists first, so recovery
+//! rolls forward from any point exactly as for a whole-member swap.
+//!
 //! Recovery looks at what exists on disk for each member (stage, live, old) and does only the
 //! missing steps, so it is idempotent: running it twice, or crashing during it, is safe. It only
 //! ever renames or removes paths the journal names, all of which are lockstep's own staging and
@@ -20,8 +26,9 @@ use serde::{Deserialize, Serialize};
 use crate::state::{StateDir, sync_dir, write_json};
 use crate::{Error, Result};
 
-/// Journal format version.
-const VERSION: u32 = 1;
+/// Journal format version (2: units may carry a [`Delta`]; a version-1 lockstep must not
+/// recover such a journal, as it would swap the sparse staging directory in whole).
+pub const VERSION: u32 = 2;
 
 /// Where a restore is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,9 +60,74 @@ pub struct Unit {
     /// outside the members may look touched.
     #[serde(default)]
     pub parent_times: Option<(i64, u32, i64, u32)>,
+    /// Set when only what differs is restored ([`crate::delta`]): `stage` and `old` are then
+    /// sparse trees beside the live member, which itself stays in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<Delta>,
+}
+
+/// The plan of a delta swap, by paths relative to the member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delta {
+    /// Entries whose staged copy takes the place of the live entry (moved aside first, if any).
+    pub put: Vec<PathBuf>,
+    /// Live entries the target lacks: moved aside, not replaced.
+    pub remove: Vec<PathBuf>,
+    /// Directories given the target's metadata after the moves, deepest first (`""` is the
+    /// member itself): moving entries in and out changes their times.
+    pub dirs: Vec<(PathBuf, rustic_core::repofile::Node)>,
 }
 
 impl Unit {
+    /// Swaps a delta in, idempotently: each op looks at what exists (live, staged, moved
+    /// aside) and does only its missing steps, so recovery can run it again from any point.
+    /// Renames are made durable together at the end (one `syncfs`), before the journal moves
+    /// on to cleanup; a power loss before that leaves the journal at `swapping`, and recovery
+    /// redoes whatever did not persist.
+    fn swap_delta(&self, delta: &Delta, i: usize) -> Result<()> {
+        crate::fault::point(&format!("restore-swap-{}", 2 * i));
+        let ops = delta
+            .remove
+            .iter()
+            .map(|p| (p, false))
+            .chain(delta.put.iter().map(|p| (p, true)));
+        let mut halfway = false;
+        for (rel, is_put) in ops {
+            let (live, staged, old) = (
+                self.live.join(rel),
+                self.stage.join(rel),
+                self.old.join(rel),
+            );
+            // A put whose staged entry is gone is done: what is live is the new entry.
+            if !exists(&old) && exists(&live) && (!is_put || exists(&staged)) {
+                if let Some(parent) = old.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| Error::io("cannot create", parent, e))?;
+                }
+                rename_only(&live, &old)?;
+            }
+            if !halfway {
+                halfway = true;
+                crate::fault::point(&format!("restore-swap-{}", 2 * i + 1));
+            }
+            if is_put && exists(&staged) {
+                rename_only(&staged, &live)?;
+            }
+        }
+        if !halfway {
+            crate::fault::point(&format!("restore-swap-{}", 2 * i + 1));
+        }
+        for (rel, node) in &delta.dirs {
+            let dir = if rel.as_os_str().is_empty() {
+                self.live.clone()
+            } else {
+                self.live.join(rel)
+            };
+            crate::restore::set_dir_metadata(&dir, node)?;
+        }
+        sync_fs(&self.live)
+    }
+
     /// Records the parent directory's current times.
     pub fn capture_parent_times(&mut self) {
         use std::os::unix::fs::MetadataExt;
@@ -180,6 +252,10 @@ impl Journal {
     /// When a rename fails or the disk state is not one this protocol produces.
     pub fn swap_all(&self) -> Result<()> {
         for (i, unit) in self.units.iter().enumerate() {
+            if let Some(delta) = &unit.delta {
+                unit.swap_delta(delta, i)?;
+                continue;
+            }
             let (stage, live, old) = (exists(&unit.stage), exists(&unit.live), exists(&unit.old));
             match (stage, live, old) {
                 // Not started: move the live copy aside (if any), then the stage in.
@@ -220,6 +296,10 @@ impl Journal {
     pub fn cleanup(&self) -> Result<Vec<PathBuf>> {
         let mut kept = Vec::new();
         for unit in &self.units {
+            // A delta's staging directory is left with empty containers after the swap.
+            if unit.delta.is_some() && exists(&unit.stage) {
+                remove(&unit.stage)?;
+            }
             if !exists(&unit.old) {
                 continue;
             }
@@ -310,6 +390,31 @@ fn exists(p: &Path) -> bool {
 
 fn word(b: bool) -> &'static str {
     if b { "exists" } else { "is missing" }
+}
+
+/// Renames without syncing the directory (a delta syncs the filesystem once at the end).
+fn rename_only(from: &Path, to: &Path) -> Result<()> {
+    std::fs::rename(from, to).map_err(|e| {
+        Error::Other(format!(
+            "cannot rename {} to {}: {e}",
+            from.display(),
+            to.display()
+        ))
+    })
+}
+
+/// Flushes the filesystem holding `path` (every rename of a delta swap) to disk.
+fn sync_fs(path: &Path) -> Result<()> {
+    let dir = std::fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    // SAFETY: syncfs takes a valid open descriptor, which `dir` holds for the call.
+    if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&dir)) } != 0 {
+        return Err(Error::io(
+            "cannot flush the filesystem of",
+            path,
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
 }
 
 fn rename(from: &Path, to: &Path) -> Result<()> {
@@ -410,6 +515,7 @@ mod tests {
                 old: dir.join("m.lockstep-old-r1"),
                 existed: true,
                 parent_times: None,
+                delta: None,
             }],
         }
     }

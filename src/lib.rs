@@ -25,6 +25,7 @@ pub mod compare;
 pub mod config;
 pub mod contain;
 pub mod copy;
+pub mod delta;
 pub mod doctor;
 pub mod drift;
 pub mod drill;

@@ -16,6 +16,12 @@
 //! renames recorded in the [`journal`](crate::journal). A crash leaves the old or the new set;
 //! `lockstep recover` finishes or rolls back. Nothing outside the members' paths is written,
 //! except missing parent directories of a member that no longer exists.
+//!
+//! **The fast rollback** (the default when the set has a consistent snapshot to prove live
+//! files by): only the entries that differ from the target are staged, verified and swapped in
+//! one by one under the same journal ([`crate::delta`]); unchanged files stay where they are.
+//! Where a delta cannot be planned safely, unchanged files are hard-linked into a whole staging
+//! copy instead. `--full` and `--keep-replaced` restore every byte into whole copies.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
@@ -45,7 +51,7 @@ use crate::tree::posix_perm;
 use crate::{Error, Result, fault};
 
 /// The repository with its full index loaded, as a restore needs it.
-type FullRepo = Repository<IndexedFullStatus>;
+pub(crate) type FullRepo = Repository<IndexedFullStatus>;
 
 /// Which members to restore and how far the guard may be overridden.
 #[derive(Debug, Clone, Default)]
@@ -210,7 +216,8 @@ pub struct RestoreOutcome {
     pub dirs: u64,
     /// Bytes written from the repository.
     pub bytes: u64,
-    /// Files carried over from the live copy without copying data (fast rollback, in place).
+    /// Live files kept as they are because they already hold the target's content and metadata
+    /// (fast rollback, in place): left untouched, or hard-linked into a whole staging copy.
     #[serde(default)]
     pub carried_files: u64,
     /// Their bytes.
@@ -325,7 +332,7 @@ const PASS_BYTES: u64 = 128 << 20;
 /// files), then the files in batches of at most [`PASS_BYTES`] (hard-linked files together, so
 /// their links are made), and last the directories again, so their times are the snapshot's
 /// after their files were written.
-fn restore_tree(
+pub(crate) fn restore_tree(
     repo: &FullRepo,
     entries: &[(PathBuf, Node)],
     dest: &Path,
@@ -395,7 +402,7 @@ fn restore_tree(
 /// Every entry under directory `node`, recursively, in the engine's order (paths relative to
 /// `node`), each checked to stay inside its destination. Listed once per restore and reused:
 /// decoding the trees is a good part of a restore's CPU time.
-fn list(repo: &FullRepo, node: &Node) -> Result<Vec<(PathBuf, Node)>> {
+pub(crate) fn list(repo: &FullRepo, node: &Node) -> Result<Vec<(PathBuf, Node)>> {
     let mut ls_opts = LsOptions::default();
     ls_opts.recursive = true;
     let mut out = Vec::new();
@@ -444,7 +451,7 @@ fn stays_inside(path: &Path) -> Result<()> {
 }
 
 /// The snapshot-relative path of a logical path.
-fn rel(path: &Path) -> String {
+pub(crate) fn rel(path: &Path) -> String {
     path.strip_prefix("/")
         .unwrap_or(path)
         .to_string_lossy()
@@ -563,7 +570,8 @@ fn carry_over(
             .into_par_iter()
             .filter_map(|(path, target)| {
                 let live = carry.live.join(path);
-                if !same_as_target(repo, &live, target, newest.get(path)) {
+                let m = std::fs::symlink_metadata(&live).ok()?;
+                if !same_as_target(repo, &live, &m, target, newest.get(path)) {
                     return None;
                 }
                 std::fs::hard_link(&live, dest.join(path))
@@ -583,10 +591,13 @@ fn carry_over(
 /// Whether the live file at `live` holds exactly the target node: metadata equal, and content
 /// proven equal by `newest` (the newest snapshot's node for the same path, when the live file
 /// is unchanged since then) or by hashing it.
-fn same_as_target(repo: &FullRepo, live: &Path, target: &Node, newest: Option<&Node>) -> bool {
-    let Ok(m) = std::fs::symlink_metadata(live) else {
-        return false;
-    };
+pub(crate) fn same_as_target(
+    repo: &FullRepo,
+    live: &Path,
+    m: &std::fs::Metadata,
+    target: &Node,
+    newest: Option<&Node>,
+) -> bool {
     let same_meta = m.file_type().is_file()
         && m.nlink() == 1
         && m.size() == target.meta.size
@@ -613,7 +624,7 @@ fn same_as_target(repo: &FullRepo, live: &Path, target: &Node, newest: Option<&N
 }
 
 /// The extended attributes of a live file, sorted like a node's.
-fn live_xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn live_xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
     let Ok(names) = xattr::list(path) else {
         return Vec::new();
     };
@@ -625,6 +636,22 @@ fn live_xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
         .collect();
     out.sort();
     out
+}
+
+/// Gives an existing directory exactly the node's metadata: extended attributes the node lacks
+/// are removed, then [`apply_metadata`].
+///
+/// # Errors
+/// When the metadata cannot be changed.
+pub(crate) fn set_dir_metadata(path: &Path, node: &Node) -> Result<()> {
+    let wanted = xattrs_of(node);
+    for (name, _) in live_xattrs(path) {
+        if !wanted.iter().any(|(n, _)| *n == name) {
+            xattr::remove(path, &name)
+                .map_err(|e| Error::io("cannot remove extended attributes from", path, e))?;
+        }
+    }
+    apply_metadata(path, node)
 }
 
 /// Applies a node's mode, owner (as root), extended attributes and times to `path`.
@@ -659,7 +686,7 @@ fn apply_metadata(path: &Path, node: &Node) -> Result<()> {
 
 /// A node's extended attributes as (name, value) pairs (rustic_core does not export their type;
 /// its serde form is name + base64 value).
-fn xattrs_of(node: &Node) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn xattrs_of(node: &Node) -> Vec<(String, Vec<u8>)> {
     use base64::Engine;
     let Ok(serde_json::Value::Array(list)) = serde_json::to_value(&node.meta.extended_attributes)
     else {
@@ -692,14 +719,35 @@ pub fn verify_unit(
     staged: &Path,
     proven: &HashSet<PathBuf>,
 ) -> Result<u64> {
-    let node = &tree.node;
-    let root = [(PathBuf::new(), node.clone())];
+    let root = [(PathBuf::new(), tree.node.clone())];
     let expected: Vec<&(PathBuf, Node)> = root.iter().chain(&tree.entries).collect();
+    let containers = HashSet::new();
+    verify_entries(
+        repo,
+        &unit.path,
+        staged,
+        &expected,
+        proven,
+        tree.node.is_dir().then_some(&containers),
+    )
+}
+
+/// Checks `expected` entries (paths relative to `staged`, `""` being `staged` itself) as
+/// [`verify_unit`] describes; with `extras`, every other entry under `staged` must be one of
+/// those directories (plain containers), or it is an error.
+pub(crate) fn verify_entries(
+    repo: &FullRepo,
+    unit_path: &Path,
+    staged: &Path,
+    expected: &[&(PathBuf, Node)],
+    proven: &HashSet<PathBuf>,
+    extras: Option<&HashSet<PathBuf>>,
+) -> Result<u64> {
     let bad = |path: &Path, what: String| {
         Error::Other(format!(
             "the staged copy of {} does not match the snapshot at {}: {what}; the live set was not changed",
-            unit.path.display(),
-            unit.path.join(path).display()
+            unit_path.display(),
+            unit_path.join(path).display()
         ))
     };
     let staged_path = |path: &Path| {
@@ -766,10 +814,12 @@ pub fn verify_unit(
             .try_reduce(|| 0, |a, b| Ok(a + b))
     })?;
     let seen: HashSet<PathBuf> = expected.iter().map(|(path, _)| staged_path(path)).collect();
-    if node.is_dir() {
+    if let Some(containers) = extras {
         for entry in walkdir::WalkDir::new(staged).follow_root_links(false) {
             let entry = entry.map_err(|e| bad(Path::new(""), e.to_string()))?;
-            if !seen.contains(entry.path()) {
+            let rel = entry.path().strip_prefix(staged).unwrap_or(entry.path());
+            let container = entry.file_type().is_dir() && containers.contains(rel);
+            if !container && !seen.contains(entry.path()) {
                 return Err(bad(
                     entry.path().strip_prefix(staged).unwrap_or(entry.path()),
                     "not in the snapshot".into(),
@@ -1037,7 +1087,7 @@ pub fn restore_in_place(
 
     let run = run_id();
     let mut journal = Journal {
-        version: 1,
+        version: crate::journal::VERSION,
         run: run.clone(),
         pid: std::process::id(),
         snapshot: snap.id(),
@@ -1060,6 +1110,7 @@ pub fn restore_in_place(
                     existed: std::fs::symlink_metadata(&live).is_ok(),
                     live,
                     parent_times: None,
+                    delta: None,
                 };
                 unit.capture_parent_times();
                 unit
@@ -1091,7 +1142,12 @@ pub fn restore_in_place(
         Error::Other(format!("{e} (staging needs {})", needs.join(", ")))
     });
     let staged = match staged {
-        Ok(s) => s,
+        Ok((s, deltas)) => {
+            for (unit, delta) in journal.units.iter_mut().zip(deltas) {
+                unit.delta = delta;
+            }
+            s
+        }
         Err(e) => {
             let cleaned = journal.discard_stages().and_then(|()| {
                 journal.restore_parent_times();
@@ -1153,40 +1209,62 @@ struct Staged {
     carried_bytes: u64,
 }
 
-/// Stages and verifies every unit; with `newest`, unchanged files are carried over.
+/// Stages and verifies every unit; with `newest`, only what differs is staged ([`crate::delta`])
+/// or, where a delta cannot be planned, unchanged files are carried over. Returns the totals
+/// and each unit's delta (`None`: the unit was staged whole).
 fn stage_all(
     repo: &FullRepo,
     snap: &SetSnapshot,
     selected: &[RestoreUnit],
     journal: &Journal,
     fast: Option<Option<&rustic_core::repofile::SnapshotFile>>,
-) -> Result<Staged> {
+) -> Result<(Staged, Vec<Option<crate::journal::Delta>>)> {
     let mut total = Staged::default();
+    let mut deltas = Vec::new();
     for (i, (unit, ju)) in selected.iter().zip(&journal.units).enumerate() {
+        let failed = |e: Error| {
+            Error::Other(format!(
+                "staging {} failed, the live set was not changed: {e}",
+                unit.path.display()
+            ))
+        };
+        // One listing of the unit serves comparing or carrying, the engine and verification;
+        // each unit is verified as soon as it is staged, so only one listing is held at a time.
+        let tree = UnitTree::load(repo, snap, unit)?;
+        let delta = match fast {
+            Some(newest) => crate::delta::stage(repo, &tree, unit, &ju.live, &ju.stage, newest)
+                .map_err(failed)?,
+            None => None,
+        };
+        if let Some(staging) = delta {
+            let counts = staging.counts;
+            total.files += counts.files;
+            total.dirs += counts.dirs;
+            total.bytes += counts.bytes;
+            total.carried_files += counts.kept_files;
+            total.carried_bytes += counts.kept_bytes;
+            fault::point(&format!("restore-stage-{i}"));
+            staging.verify(repo, unit, &ju.stage)?;
+            deltas.push(Some(staging.delta));
+            continue;
+        }
         let carry = fast.map(|newest| Carry {
             live: ju.live.clone(),
             newest,
         });
-        // One listing of the unit serves carrying, the engine and verification; each unit is
-        // verified as soon as it is staged, so only one unit's listing is held at a time.
-        let tree = UnitTree::load(repo, snap, unit)?;
         let ((files, dirs, bytes), carried) =
-            restore_unit(repo, &tree, unit, &ju.stage, carry.as_ref()).map_err(|e| {
-                Error::Other(format!(
-                    "staging {} failed, the live set was not changed: {e}",
-                    unit.path.display()
-                ))
-            })?;
+            restore_unit(repo, &tree, unit, &ju.stage, carry.as_ref()).map_err(failed)?;
         total.files += files;
         total.dirs += dirs;
         total.bytes += bytes;
         total.carried_files += carried.paths.len() as u64;
         total.carried_bytes += carried.bytes;
+        deltas.push(None);
         fault::point(&format!("restore-stage-{i}"));
         let _t = crate::timing::phase(format!("restore: verify {}", unit.path.display()));
         verify_unit(repo, &tree, unit, &ju.stage, &carried.paths)?;
     }
-    Ok(total)
+    Ok((total, deltas))
 }
 
 fn run_id() -> String {

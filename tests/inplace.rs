@@ -145,13 +145,18 @@ fn in_place_restore_refuses_while_im_runs() {
 /// Kills the restore of S1 at `point`, checks the host, recovers (explicitly or through the next
 /// command), and checks it ends exactly at S1 or S2.
 fn crash_at(point: &str, next_command_recovers: bool) {
+    crash_restore_at(point, next_command_recovers, &[]);
+}
+
+/// [`crash_at`] with more arguments for the restore (`--full`: whole-member staging).
+fn crash_restore_at(point: &str, next_command_recovers: bool, extra: &[&str]) {
     let s = story();
     let var = format!(
         "LOCKSTEP_FAULT_{}",
         point.to_ascii_uppercase().replace('-', "_")
     );
     let mut cmd = s.env.command();
-    cmd.env(&var, "kill").args(["restore", &s.s1]);
+    cmd.env(&var, "kill").args(["restore", &s.s1]).args(extra);
     let killed = run(&mut cmd);
     assert_eq!(
         killed.code, -1,
@@ -229,6 +234,16 @@ fn crash_between_renames_completes_the_new_set_second_half() {
     }
     crash_at("restore-cleanup", false);
     crash_at("restore-before-close", true);
+}
+
+/// The default rollback swaps only what differs; `--full` swaps whole members. Both survive a
+/// crash between their renames.
+#[test]
+fn crash_between_whole_member_renames_completes_the_new_set() {
+    for k in [0, 3, 8, 13] {
+        crash_restore_at(&format!("restore-swap-{k}"), k % 2 == 0, &["--full"]);
+    }
+    crash_restore_at("restore-stage-2", false, &["--full"]);
 }
 
 #[test]
@@ -507,6 +522,7 @@ fn fast_rollback_carries_unchanged_files_and_restores_a_file_changed_behind_its_
     std::fs::write(&sneaky, &changed).unwrap();
     filetime::set_file_mtime(&sneaky, mtime).unwrap();
 
+    let stamps_before = stamps(&s.env.root(), &s.members);
     let out = s.restore(&[&s.s1, "--json"]).ok().json();
     let carried = out["carried_files"].as_u64().unwrap();
     let written = out["files"].as_u64().unwrap();
@@ -525,6 +541,22 @@ fn fast_rollback_carries_unchanged_files_and_restores_a_file_changed_behind_its_
         "the sneaky change was undone"
     );
     s.assert_at(&s.at_s1, "at S1 after the fast rollback");
+    // Files left in place were not touched at all: same inode, same ctime.
+    let stamps_after = stamps(&s.env.root(), &s.members);
+    let untouched = stamps_after
+        .iter()
+        .filter(|(p, st)| stamps_before.get(*p) == Some(st))
+        .count() as u64;
+    assert!(
+        untouched >= carried,
+        "only {untouched} files kept their inode and ctime; {carried} were reported carried"
+    );
+    // So the next backup reads only what the rollback wrote.
+    let next = s.env.backup(&[]);
+    assert!(
+        next["files_unmodified"].as_u64().unwrap() >= carried,
+        "{next}"
+    );
 
     // --full restores every byte and ends at the same place.
     let out = s.restore(&[&s.s2, "--full", "--json"]).ok().json();
@@ -533,43 +565,135 @@ fn fast_rollback_carries_unchanged_files_and_restores_a_file_changed_behind_its_
     assert!(d.is_empty(), "{}", d.join("\n"));
 }
 
+/// Every file under `members`: (inode, ctime).
+fn stamps(root: &Path, members: &[PathBuf]) -> std::collections::HashMap<PathBuf, (u64, i64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    members
+        .iter()
+        .flat_map(|m| walkdir::WalkDir::new(root.join(m.strip_prefix("/").unwrap())))
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let m = e.metadata().unwrap();
+            (e.into_path(), (m.ino(), m.ctime(), m.ctime_nsec()))
+        })
+        .collect()
+}
+
+/// Changes made behind lockstep's back after the last snapshot — a directory added, one
+/// removed, a file turned into a directory, a symlink retargeted, a directory's mode changed —
+/// are all undone by the rollback, which still restores only what differs.
+#[test]
+fn a_rollback_undoes_structural_changes_made_behind_its_back() {
+    use std::os::unix::fs::MetadataExt;
+    let s = story();
+    let product = s.env.physical(&s.env.host.instances[0].products[0]);
+    let added = product.join("lockstep-test-added/deeper");
+    std::fs::create_dir_all(&added).unwrap();
+    std::fs::write(added.join("stray.txt"), "stray").unwrap();
+    let dirs: Vec<PathBuf> = walkdir::WalkDir::new(&product)
+        .min_depth(2)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_dir() && !e.path().starts_with(&added))
+        .map(walkdir::DirEntry::into_path)
+        .collect();
+    let removed = dirs
+        .iter()
+        .find(|d| std::fs::read_dir(d).unwrap().count() > 0)
+        .unwrap();
+    std::fs::remove_dir_all(removed).unwrap();
+    let chmodded = dirs
+        .iter()
+        .find(|d| d.exists() && !d.starts_with(removed))
+        .unwrap();
+    std::fs::set_permissions(
+        chmodded,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let file = walkdir::WalkDir::new(&product)
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| e.file_type().is_file() && e.metadata().unwrap().nlink() == 1)
+        .unwrap()
+        .into_path();
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    std::fs::write(file.join("inside"), "x").unwrap();
+    let link = walkdir::WalkDir::new(s.env.root())
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| {
+            e.path_is_symlink()
+                && s.members
+                    .iter()
+                    .any(|m| e.path().starts_with(s.env.physical(m.to_str().unwrap())))
+        })
+        .unwrap()
+        .into_path();
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("/nowhere/else", &link).unwrap();
+
+    let out = s.restore(&[&s.s1, "--json"]).ok().json();
+    let total = s.at_s1.values().filter(|e| e.kind == "file").count() as u64;
+    assert!(out["files"].as_u64().unwrap() < total / 4, "{out}");
+    s.assert_at(
+        &s.at_s1,
+        "at S1 after undoing changes made behind lockstep's back",
+    );
+}
+
 /// Verification is real: a staged copy whose content differs from the snapshot (same size, same
 /// mtime — only the bytes tell) stops the restore before anything is swapped in.
 #[test]
 fn a_staged_copy_that_differs_from_the_snapshot_is_never_swapped_in() {
-    let s = story();
-    let product = s.env.host.instances[0].products[0].clone();
-    let plan = s.restore(&[&s.s1, "--dry-run", "--json"]).ok().json();
-    let units = plan["plan"]["units"].as_array().unwrap();
-    let index = units
-        .iter()
-        .position(|u| u[0]["path"] == product.as_str())
-        .unwrap_or_else(|| panic!("{product} is not a unit of {units:?}"));
-    // At the unit's staging point, flip one byte of a staged file, keeping size and mtime.
-    let stage_glob = format!("{}.lockstep-stage-*", s.env.physical(&product).display());
-    let tamper = format!(
-        "for d in {stage_glob}; do f=\"$d/properties/version/platform.websphere\"; \
-         touch -r \"$f\" \"$d.ref\"; printf 'Z' | dd of=\"$f\" bs=1 count=1 conv=notrunc 2>/dev/null; \
-         touch -r \"$d.ref\" \"$f\"; rm \"$d.ref\"; done"
-    );
-    let mut cmd = s.env.command();
-    cmd.env(
-        format!("LOCKSTEP_FAULT_RESTORE_STAGE_{index}"),
-        format!("run:{tamper}"),
-    )
-    .args(["restore", &s.s1, "--full"]);
-    let out = run(&mut cmd);
-    assert_ne!(
-        out.code, 0,
-        "the tampered restore succeeded:\n{}",
-        out.stdout
-    );
-    assert!(
-        out.stderr.contains("does not match the snapshot")
-            && out.stderr.contains("platform.websphere")
-            && out.stderr.contains("content differs"),
-        "{}",
-        out.stderr
-    );
-    s.assert_at(&s.at_s2, "still at S2 after a failed verification");
+    // Whole-member staging (--full) and delta staging (the default rollback) alike.
+    for extra in [&["--full"][..], &[][..]] {
+        let s = story();
+        let product = s.env.host.instances[0].products[0].clone();
+        let plan = s.restore(&[&s.s1, "--dry-run", "--json"]).ok().json();
+        let units = plan["plan"]["units"].as_array().unwrap();
+        let index = units
+            .iter()
+            .position(|u| u[0]["path"] == product.as_str())
+            .unwrap_or_else(|| panic!("{product} is not a unit of {units:?}"));
+        // At the unit's staging point, flip the first byte of a staged file, keeping its size
+        // and mtime.
+        let stage_glob = format!("{}.lockstep-stage-*", s.env.physical(&product).display());
+        let tamper = format!(
+            "for d in {stage_glob}; do f=$(find \"$d\" -type f -size +0 | sort | head -1); \
+             echo \"$f\" > '{log}'; touch -r \"$f\" \"$d.ref\"; \
+             printf '\\001' | dd of=\"$f\" bs=1 count=1 conv=notrunc 2>/dev/null; \
+             touch -r \"$d.ref\" \"$f\"; rm \"$d.ref\"; done",
+            log = s.env.path("tampered").display()
+        );
+        let mut cmd = s.env.command();
+        cmd.env(
+            format!("LOCKSTEP_FAULT_RESTORE_STAGE_{index}"),
+            format!("run:{tamper}"),
+        )
+        .args(["restore", &s.s1])
+        .args(extra);
+        let out = run(&mut cmd);
+        assert_ne!(
+            out.code, 0,
+            "{extra:?}: the tampered restore succeeded:\n{}",
+            out.stdout
+        );
+        let tampered = std::fs::read_to_string(s.env.path("tampered")).unwrap();
+        let name = Path::new(tampered.trim())
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            out.stderr.contains("does not match the snapshot")
+                && out.stderr.contains(&name)
+                && out.stderr.contains("content differs"),
+            "{extra:?}: {}",
+            out.stderr
+        );
+        s.assert_at(&s.at_s2, "still at S2 after a failed verification");
+    }
 }
