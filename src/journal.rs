@@ -81,9 +81,9 @@ pub struct Delta {
 impl Unit {
     /// Swaps a delta in, idempotently: each op looks at what exists (live, staged, moved
     /// aside) and does only its missing steps, so recovery can run it again from any point.
-    /// Renames are made durable together at the end (one `syncfs`), before the journal moves
-    /// on to cleanup; a power loss before that leaves the journal at `swapping`, and recovery
-    /// redoes whatever did not persist.
+    /// [`Journal::swap_all`] makes the renames durable together at the end (one `syncfs`),
+    /// before the journal moves on to cleanup; a power loss before that leaves the journal at
+    /// `swapping`, and recovery redoes whatever did not persist.
     fn swap_delta(&self, delta: &Delta, i: usize) -> Result<()> {
         crate::fault::point(&format!("restore-swap-{}", 2 * i));
         let ops = delta
@@ -125,7 +125,7 @@ impl Unit {
             };
             crate::restore::set_dir_metadata(&dir, node)?;
         }
-        sync_fs(&self.live)
+        Ok(())
     }
 
     /// Records the parent directory's current times.
@@ -286,6 +286,11 @@ impl Journal {
                 }
             }
         }
+        // A delta's renames are flushed together, before the journal moves on to cleanup
+        // (which removes what they moved aside).
+        if let Some(unit) = self.units.iter().find(|u| u.delta.is_some()) {
+            flush(&unit.live)?;
+        }
         Ok(())
     }
 
@@ -403,8 +408,12 @@ fn rename_only(from: &Path, to: &Path) -> Result<()> {
     })
 }
 
-/// Flushes the filesystem holding `path` (every rename of a delta swap) to disk.
-fn sync_fs(path: &Path) -> Result<()> {
+/// Flushes the filesystem holding `path` (the staged data, every rename of a delta swap) to
+/// disk.
+///
+/// # Errors
+/// When `path` cannot be opened or the flush fails.
+pub fn flush(path: &Path) -> Result<()> {
     let dir = std::fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
     // SAFETY: syncfs takes a valid open descriptor, which `dir` holds for the call.
     if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&dir)) } != 0 {
@@ -442,31 +451,26 @@ pub fn remove(p: &Path) -> Result<()> {
         if !crate::config::is_root() {
             make_writable(p);
         }
-        remove_tree(p, 2).map_err(|e| Error::io("cannot remove", p, e))
+        crate::par::io(|| remove_tree(p)).map_err(|e| Error::io("cannot remove", p, e))
     } else {
         std::fs::remove_file(p).map_err(|e| Error::io("cannot remove", p, e))
     }
 }
 
-/// Removes directory `dir` and everything in it, the subtrees `depth` levels down in parallel
-/// on the I/O pool (a replaced product directory holds tens of thousands of files). Symlinks are
-/// removed, never followed.
-fn remove_tree(dir: &Path, depth: u32) -> std::io::Result<()> {
+/// Removes directory `dir` and everything in it, every directory's entries in parallel (call
+/// it on the I/O pool: a replaced product directory holds tens of thousands of files, and each
+/// unlink may wait on the disk). Symlinks are removed, never followed.
+fn remove_tree(dir: &Path) -> std::io::Result<()> {
     use rayon::prelude::*;
-    if depth == 0 {
-        return std::fs::remove_dir_all(dir);
-    }
     let children = std::fs::read_dir(dir)?
         .map(|e| e.and_then(|e| Ok((e.path(), e.file_type()?.is_dir()))))
         .collect::<std::io::Result<Vec<_>>>()?;
-    crate::par::io(|| {
-        children.par_iter().try_for_each(|(path, is_dir)| {
-            if *is_dir {
-                remove_tree(path, depth - 1)
-            } else {
-                std::fs::remove_file(path)
-            }
-        })
+    children.par_iter().try_for_each(|(path, is_dir)| {
+        if *is_dir {
+            remove_tree(path)
+        } else {
+            std::fs::remove_file(path)
+        }
     })?;
     std::fs::remove_dir(dir)
 }
@@ -559,6 +563,55 @@ mod tests {
             assert_eq!(content(dir.path()), "new");
             assert!(!dir.path().join("m.lockstep-old-r1").exists());
             assert!(!state.journal().exists());
+        }
+    }
+
+    /// A delta swap killed after any of its renames is finished by recovery: `a` replaced,
+    /// `gone` moved aside, `new` put in, the directory's metadata set, nothing left over.
+    #[test]
+    fn a_delta_swap_rolls_forward_from_every_intermediate_state() {
+        let node: rustic_core::repofile::Node = serde_json::from_value(serde_json::json!({
+            "name": "m", "type": "dir", "mode": 2_147_484_141_u32,
+            "mtime": "2020-01-02T03:04:05Z", "uid": 0, "gid": 0
+        }))
+        .unwrap();
+        // Renames in the order the swap does them: gone aside, a aside, a in, new in.
+        for done in 0..=4 {
+            let (dir, state) = setup();
+            let d = dir.path();
+            std::fs::write(d.join("m/gone"), "surplus").unwrap();
+            std::fs::write(d.join("m.lockstep-stage-r1/new"), "new file").unwrap();
+            std::fs::create_dir_all(d.join("m.lockstep-old-r1")).unwrap();
+            let steps = [
+                ("m/gone", "m.lockstep-old-r1/gone"),
+                ("m/f", "m.lockstep-old-r1/f"),
+                ("m.lockstep-stage-r1/f", "m/f"),
+                ("m.lockstep-stage-r1/new", "m/new"),
+            ];
+            for (from, to) in steps.iter().take(done) {
+                std::fs::rename(d.join(from), d.join(to)).unwrap();
+            }
+            let mut j = journal(d, Phase::Swapping);
+            j.units[0].delta = Some(Delta {
+                put: vec!["f".into(), "new".into()],
+                remove: vec!["gone".into()],
+                dirs: vec![(PathBuf::new(), node.clone())],
+            });
+            Journal::create(&state, &j).unwrap();
+            let r = recover(&state).unwrap().unwrap();
+            assert_eq!(r.outcome, "completed", "after {done} renames");
+            assert_eq!(content(d), "new", "after {done} renames");
+            assert_eq!(
+                std::fs::read_to_string(d.join("m/new")).unwrap(),
+                "new file"
+            );
+            assert!(!d.join("m/gone").exists(), "after {done} renames");
+            assert!(!d.join("m.lockstep-old-r1").exists());
+            assert!(!d.join("m.lockstep-stage-r1").exists());
+            let mtime = filetime::FileTime::from_last_modification_time(
+                &std::fs::metadata(d.join("m")).unwrap(),
+            );
+            assert_eq!(mtime.unix_seconds(), 1_577_934_245, "after {done} renames");
         }
     }
 

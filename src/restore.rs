@@ -1063,6 +1063,15 @@ pub fn restore_in_place(
             })
     });
     drop(t);
+    // The live members are walked while the index is read and the trees are decoded.
+    let walks = fast.is_some().then(|| {
+        crate::delta::prefetch(
+            selected
+                .iter()
+                .map(|u| opts.host.physical(&u.path))
+                .collect(),
+        )
+    });
     let t = crate::timing::phase("restore: index");
     let repo = repo.to_indexed()?;
     drop(t);
@@ -1125,6 +1134,7 @@ pub fn restore_in_place(
         selected,
         &journal,
         fast.as_ref().map(Option::as_ref),
+        walks.as_ref(),
     )
     .map_err(|e| {
         let needs: Vec<String> = plan
@@ -1218,6 +1228,7 @@ fn stage_all(
     selected: &[RestoreUnit],
     journal: &Journal,
     fast: Option<Option<&rustic_core::repofile::SnapshotFile>>,
+    walks: Option<&std::sync::mpsc::Receiver<Option<crate::delta::Walked>>>,
 ) -> Result<(Staged, Vec<Option<crate::journal::Delta>>)> {
     let mut total = Staged::default();
     let mut deltas = Vec::new();
@@ -1230,10 +1241,19 @@ fn stage_all(
         };
         // One listing of the unit serves comparing or carrying, the engine and verification;
         // each unit is verified as soon as it is staged, so only one listing is held at a time.
+        let t = crate::timing::phase(format!("restore: list {}", unit.path.display()));
         let tree = UnitTree::load(repo, snap, unit)?;
+        drop(t);
+        let walked = walks.and_then(|w| {
+            let _t =
+                crate::timing::phase(format!("restore: wait for live {}", unit.path.display()));
+            w.recv().ok().flatten()
+        });
         let delta = match fast {
-            Some(newest) => crate::delta::stage(repo, &tree, unit, &ju.live, &ju.stage, newest)
-                .map_err(failed)?,
+            Some(newest) => {
+                crate::delta::stage(repo, &tree, unit, &ju.live, &ju.stage, newest, walked)
+                    .map_err(failed)?
+            }
             None => None,
         };
         if let Some(staging) = delta {
@@ -1245,6 +1265,10 @@ fn stage_all(
             total.carried_bytes += counts.kept_bytes;
             fault::point(&format!("restore-stage-{i}"));
             staging.verify(repo, unit, &ju.stage)?;
+            // The staged data goes to disk while the next unit is compared; the swap's final
+            // flush then has little left to write.
+            let stage = ju.stage.clone();
+            std::thread::spawn(move || crate::journal::flush(&stage));
             deltas.push(Some(staging.delta));
             continue;
         }
