@@ -302,14 +302,18 @@ fn attempt(
     };
     let excludes = Excludes::new(&req.excludes, &im_paths)?;
     let context = state_context(req)?;
-    if let (Some(parent), Some(state), Some((im, other))) =
-        (&parent_snap, &parent_state, &first_fingerprints)
-        && Fingerprint::digest(
-            &[im, other, &Fingerprint::of_paths(req.host, &context.1)],
-            &context.0,
-        )
-        .as_ref()
-            == Some(state)
+    let t = crate::timing::phase("backup: state digest");
+    let unchanged_now = match (&parent_state, &first_fingerprints) {
+        (Some(state), Some((im, other))) => {
+            let above = Fingerprint::of_paths(req.host, &context.1);
+            Fingerprint::digest(&[im, other, &above], &context.0).as_ref() == Some(state)
+        }
+        _ => false,
+    };
+    drop(t);
+    if unchanged_now
+        && let (Some(parent), Some(state), Some((im, other))) =
+            (&parent_snap, &parent_state, &first_fingerprints)
         && let Some(outcome) = unchanged(&repo, req, &mut manifest, parent, (im, other), state)?
     {
         return Ok(BackupOutcome {
@@ -395,6 +399,7 @@ fn attempt(
         let paths = product_changes.paths();
         // Nothing moved while the set was read: the tree is exactly the state fingerprinted.
         let set_state = paths.is_empty().then(|| {
+            let _t = crate::timing::phase("backup: state digest");
             let above = Fingerprint::of_paths(req.host, &context.1);
             Fingerprint::digest(&[&im_before, &other_before, &above], &context.0)
         });

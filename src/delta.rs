@@ -52,10 +52,10 @@ pub fn stage(
     repo: &FullRepo,
     tree: &UnitTree,
     unit: &RestoreUnit,
-    live: &Path,
-    stage: &Path,
+    (live, stage): (&Path, &Path),
     newest: Option<&SnapshotFile>,
     walked: Option<Walked>,
+    check_space: &mut dyn FnMut(u64) -> Result<()>,
 ) -> Result<Option<Staging>> {
     if !tree.node.is_dir() || !std::fs::symlink_metadata(live).is_ok_and(|m| m.is_dir()) {
         return Ok(None);
@@ -102,6 +102,11 @@ pub fn stage(
         .filter(|(path, _)| path.ancestors().any(|a| roots.contains(a)))
         .cloned()
         .collect();
+    // Only what is staged needs room; directories and inodes take some too.
+    check_space(
+        staged.iter().map(|(_, n)| n.meta.size + 4096).sum::<u64>()
+            + containers.len() as u64 * 4096,
+    )?;
     let (files, dirs, bytes) = restore_tree(repo, &staged, stage, &HashSet::new())?;
     Ok(Some(Staging {
         delta: plan.delta,

@@ -158,14 +158,18 @@ impl Fingerprint {
         if parts.iter().any(|p| !p.unreadable.is_empty()) {
             return None;
         }
-        let mut entries: Vec<(&PathBuf, &Stamp)> =
-            parts.iter().flat_map(|p| p.entries.iter()).collect();
+        use std::os::unix::ffi::OsStrExt;
+        let mut entries: Vec<(&[u8], &Stamp)> = parts
+            .iter()
+            .flat_map(|p| p.entries.iter())
+            .map(|(path, stamp)| (path.as_os_str().as_bytes(), stamp))
+            .collect();
+        // Byte order: any fixed order will do, and bytes compare far faster than paths.
         entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut h = Sha256::new();
         h.update((context.len() as u64).to_le_bytes());
         h.update(context);
-        for (path, s) in entries {
-            let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
+        for (bytes, s) in entries {
             h.update((bytes.len() as u64).to_le_bytes());
             h.update(bytes);
             for n in [

@@ -968,22 +968,11 @@ pub fn plan_in_place(
             }
         }
         // Directories and inodes take room too.
-        let needed = bytes + entries * 4096;
-        let physical = host.physical(&unit.path);
-        let anchor = physical
-            .ancestors()
-            .skip(1)
-            .find(|p| p.exists())
-            .unwrap_or(host.root())
-            .to_path_buf();
-        let dev = std::fs::metadata(&anchor).map(|m| m.dev()).unwrap_or(0);
-        let available = crate::preflight::free_space(&anchor).map_or(u64::MAX, |(_, a)| a);
-        let need = per_fs.entry(dev).or_insert(SpaceNeed {
-            path: host.logical(&anchor).unwrap_or(anchor),
-            needed: 0,
-            available,
-        });
-        need.needed += needed;
+        let (dev, need) = space_need(host, unit, bytes + entries * 4096);
+        per_fs
+            .entry(dev)
+            .and_modify(|n| n.needed += need.needed)
+            .or_insert(need);
         sized.push((unit.clone(), bytes));
     }
     Ok(InPlacePlan {
@@ -991,6 +980,61 @@ pub fn plan_in_place(
         units: sized,
         space: per_fs.into_values().collect(),
     })
+}
+
+/// The filesystem (device) `unit` is staged in, and `needed` bytes there with what is available
+/// now.
+fn space_need(host: &HostRoot, unit: &RestoreUnit, needed: u64) -> (u64, SpaceNeed) {
+    let physical = host.physical(&unit.path);
+    let anchor = physical
+        .ancestors()
+        .skip(1)
+        .find(|p| p.exists())
+        .unwrap_or(host.root())
+        .to_path_buf();
+    let dev = std::fs::metadata(&anchor).map(|m| m.dev()).unwrap_or(0);
+    let available = crate::preflight::free_space(&anchor).map_or(u64::MAX, |(_, a)| a);
+    (
+        dev,
+        SpaceNeed {
+            path: host.logical(&anchor).unwrap_or(anchor),
+            needed,
+            available,
+        },
+    )
+}
+
+/// The space check of a restore that stages unit by unit: each unit's need is known once its
+/// tree is listed (and, for a delta, compared with the live member), and is checked against
+/// what its filesystem has free at that moment, before anything of it is written — so the
+/// units staged before it are accounted for.
+struct SpaceCheck<'a> {
+    host: &'a HostRoot,
+    skip: bool,
+    per_fs: BTreeMap<u64, SpaceNeed>,
+}
+
+impl SpaceCheck<'_> {
+    fn check(&mut self, unit: &RestoreUnit, needed: u64) -> Result<()> {
+        let (dev, need) = space_need(self.host, unit, needed);
+        if need.needed > need.available && !self.skip {
+            return Err(space_refusal(&need));
+        }
+        self.per_fs
+            .entry(dev)
+            .and_modify(|n| n.needed += need.needed)
+            .or_insert(need);
+        Ok(())
+    }
+}
+
+fn space_refusal(s: &SpaceNeed) -> Error {
+    Error::Refused(format!(
+        "not enough space to stage the restore: {} needed in the filesystem of {}, {} available; free space there (nothing was changed)",
+        crate::report::bytes(s.needed),
+        s.path.display(),
+        crate::report::bytes(s.available)
+    ))
 }
 
 /// The live path must still be what the snapshot's member was: not a symlink now, not a mount
@@ -1075,24 +1119,27 @@ pub fn restore_in_place(
     let t = crate::timing::phase("restore: index");
     let repo = repo.to_indexed()?;
     drop(t);
-    let t = crate::timing::phase("restore: plan");
-    let plan = plan_in_place(&repo, snap, opts.host, selected)?;
-    drop(t);
     let skip_space = std::env::var_os("LOCKSTEP_FAULT_SKIP_SPACE_CHECK").is_some()
         && cfg!(feature = "fault-injection");
-    for s in &plan.space {
-        if s.needed > s.available && !skip_space {
-            return Err(Error::Refused(format!(
-                "not enough space to stage the restore: {} needed in the filesystem of {}, {} available; free space there (nothing was changed)",
-                crate::report::bytes(s.needed),
-                s.path.display(),
-                crate::report::bytes(s.available)
-            )));
-        }
-    }
     if opts.dry_run {
+        let plan = plan_in_place(&repo, snap, opts.host, selected)?;
+        if let Some(short) = plan.space.iter().find(|s| s.needed > s.available) {
+            return Err(space_refusal(short));
+        }
         return Ok((plan, None));
     }
+    let manifest = snap
+        .manifest
+        .as_ref()
+        .ok_or_else(|| Error::Refused("an in-place restore needs a lockstep manifest".into()))?;
+    for unit in selected {
+        check_live_path(opts.host, manifest, unit)?;
+    }
+    let mut space = SpaceCheck {
+        host: opts.host,
+        skip: skip_space,
+        per_fs: BTreeMap::new(),
+    };
 
     let run = run_id();
     let mut journal = Journal {
@@ -1135,11 +1182,15 @@ pub fn restore_in_place(
         &journal,
         fast.as_ref().map(Option::as_ref),
         walks.as_ref(),
+        &mut space,
     )
     .map_err(|e| {
-        let needs: Vec<String> = plan
-            .space
-            .iter()
+        if matches!(e, Error::Refused(_)) {
+            return e;
+        }
+        let needs: Vec<String> = space
+            .per_fs
+            .values()
             .map(|s| {
                 format!(
                     "{} in the filesystem of {} ({} available)",
@@ -1151,12 +1202,12 @@ pub fn restore_in_place(
             .collect();
         Error::Other(format!("{e} (staging needs {})", needs.join(", ")))
     });
-    let staged = match staged {
-        Ok((s, deltas)) => {
+    let (staged, sized) = match staged {
+        Ok((s, deltas, sized)) => {
             for (unit, delta) in journal.units.iter_mut().zip(deltas) {
                 unit.delta = delta;
             }
-            s
+            (s, sized)
         }
         Err(e) => {
             let cleaned = journal.discard_stages().and_then(|()| {
@@ -1191,6 +1242,11 @@ pub fn restore_in_place(
         snapshot: snap.id(),
         time: rustic_core::jiff::Timestamp::now().to_string(),
     })?;
+    let plan = InPlacePlan {
+        snapshot: snap.id(),
+        units: sized,
+        space: space.per_fs.into_values().collect(),
+    };
     Ok((
         plan,
         Some(RestoreOutcome {
@@ -1229,9 +1285,11 @@ fn stage_all(
     journal: &Journal,
     fast: Option<Option<&rustic_core::repofile::SnapshotFile>>,
     walks: Option<&std::sync::mpsc::Receiver<Option<crate::delta::Walked>>>,
-) -> Result<(Staged, Vec<Option<crate::journal::Delta>>)> {
+    space: &mut SpaceCheck<'_>,
+) -> Result<StagedAll> {
     let mut total = Staged::default();
     let mut deltas = Vec::new();
+    let mut sized = Vec::new();
     for (i, (unit, ju)) in selected.iter().zip(&journal.units).enumerate() {
         let failed = |e: Error| {
             Error::Other(format!(
@@ -1249,11 +1307,23 @@ fn stage_all(
                 crate::timing::phase(format!("restore: wait for live {}", unit.path.display()));
             w.recv().ok().flatten()
         });
+        let bytes =
+            tree.node.meta.size + tree.entries.iter().map(|(_, n)| n.meta.size).sum::<u64>();
+        sized.push((unit.clone(), bytes));
         let delta = match fast {
-            Some(newest) => {
-                crate::delta::stage(repo, &tree, unit, &ju.live, &ju.stage, newest, walked)
-                    .map_err(failed)?
-            }
+            Some(newest) => crate::delta::stage(
+                repo,
+                &tree,
+                unit,
+                (&ju.live, &ju.stage),
+                newest,
+                walked,
+                &mut |need| space.check(unit, need),
+            )
+            .map_err(|e| match e {
+                Error::Refused(_) => e,
+                e => failed(e),
+            })?,
             None => None,
         };
         if let Some(staging) = delta {
@@ -1272,6 +1342,8 @@ fn stage_all(
             deltas.push(Some(staging.delta));
             continue;
         }
+        // A whole copy: directories and inodes take room too.
+        space.check(unit, bytes + (tree.entries.len() as u64 + 1) * 4096)?;
         let carry = fast.map(|newest| Carry {
             live: ju.live.clone(),
             newest,
@@ -1288,8 +1360,16 @@ fn stage_all(
         let _t = crate::timing::phase(format!("restore: verify {}", unit.path.display()));
         verify_unit(repo, &tree, unit, &ju.stage, &carried.paths)?;
     }
-    Ok((total, deltas))
+    Ok((total, deltas, sized))
 }
+
+/// What staging every unit gave: the totals, each unit's delta (`None`: staged whole) and each
+/// unit's size in the snapshot.
+type StagedAll = (
+    Staged,
+    Vec<Option<crate::journal::Delta>>,
+    Vec<(RestoreUnit, u64)>,
+);
 
 fn run_id() -> String {
     let nanos = std::time::SystemTime::now()

@@ -439,7 +439,7 @@ fn symlinks_pointing_outside_the_set_are_restored_as_links_only() {
 }
 
 #[test]
-fn disk_full_during_staging_leaves_the_live_set_untouched() {
+fn disk_full_during_staging_leaves_the_live_set_untouched_and_a_delta_still_fits() {
     if !is_root() {
         eprintln!("SKIPPED: mounting a small tmpfs needs root");
         return;
@@ -503,6 +503,13 @@ fn disk_full_during_staging_leaves_the_live_set_untouched() {
     assert!(out.stderr.contains("staging needs"), "{}", out.stderr);
     let d = differences(&before, &listing(&small, &[PathBuf::from("/")]));
     assert!(d.is_empty(), "{}\n{}", d.join("\n"), out.stderr);
+
+    // The fast rollback stages only what differs, which fits where whole copies do not.
+    let mut cmd = s.env.command_at(&small);
+    let out = run(cmd.args(["restore", &s.s1, "--json"])).ok().json();
+    assert!(out["carried_files"].as_u64().unwrap() > 0, "{out}");
+    let d = differences(&s.at_s1, &listing(&small, &s.members));
+    assert!(d.is_empty(), "{}", d.join("\n"));
 }
 
 #[test]
