@@ -15,13 +15,14 @@ use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use rustic_core::TreeId;
 use rustic_core::repofile::{Node, NodeType, SnapshotFile};
 
 use crate::config::is_root;
 use crate::journal::Delta;
 use crate::restore::{
-    FullRepo, RestoreUnit, UnitTree, list, live_xattrs, rel, restore_tree, same_as_target,
-    verify_entries, xattrs_of,
+    FullRepo, RestoreUnit, UnitTree, decode, flatten, live_xattrs, rel, restore_tree,
+    same_as_target, verify_entries, xattrs_of,
 };
 use crate::tree::posix_perm;
 use crate::{Error, Result};
@@ -64,15 +65,12 @@ pub fn stage(
         return Ok(None);
     };
     let _t = crate::timing::phase(format!("restore: list newest {}", unit.path.display()));
-    let newest: HashMap<PathBuf, Node> = match newest.and_then(|snap| {
+    let newest = match newest.and_then(|snap| {
         repo.node_from_snapshot_and_path(snap, &rel(&unit.path))
             .ok()
     }) {
-        Some(n) if n.is_dir() => list(repo, &n)?
-            .into_iter()
-            .filter(|(_, node)| node.node_type == NodeType::File)
-            .collect(),
-        _ => HashMap::new(),
+        Some(n) if n.is_dir() => Newest::load(repo, &n, tree)?,
+        _ => Newest::default(),
     };
     drop(_t);
     let plan = {
@@ -208,6 +206,61 @@ fn walk(dir: &Path) -> Option<Walked> {
     Some(parts?.into_iter().flatten().collect())
 }
 
+/// The newest snapshot's view of a member, as far as it can differ from the target's.
+#[derive(Default)]
+struct Newest {
+    /// Its files outside the subtrees it shares with the target.
+    files: HashMap<PathBuf, Node>,
+    /// Directories whose subtree is the target's (same tree id): their files are the target's.
+    shared: HashSet<PathBuf>,
+}
+
+impl Newest {
+    /// Decodes the newest snapshot's member `node`, leaving out every subtree whose id is the
+    /// target's at the same path (a fix pack changes a few directories; the rest is shared).
+    fn load(repo: &FullRepo, node: &Node, target: &UnitTree) -> Result<Self> {
+        let mut out = Newest::default();
+        if node.subtree.is_some() && node.subtree == target.node.subtree {
+            out.shared.insert(PathBuf::new());
+            return Ok(out);
+        }
+        let Some(id) = node.subtree else {
+            return Ok(out);
+        };
+        let target_ids: HashMap<&Path, &TreeId> = target
+            .entries
+            .iter()
+            .filter_map(|(p, n)| Some((p.as_path(), n.subtree.as_ref()?)))
+            .collect();
+        let same = |path: &Path, id: &TreeId| target_ids.get(path) == Some(&id);
+        let decoded = crate::par::io(|| decode(repo, id, &same))?;
+        let mut entries = Vec::new();
+        flatten(decoded, Path::new(""), &mut entries)?;
+        for (path, n) in entries {
+            match n.node_type {
+                NodeType::File => {
+                    out.files.insert(path, n);
+                }
+                NodeType::Dir if n.subtree.is_some_and(|id| same(&path, &id)) => {
+                    out.shared.insert(path);
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest snapshot's node for the file at `path`, whose target node is `target`.
+    fn node<'a>(&'a self, path: &Path, target: &'a Node) -> Option<&'a Node> {
+        self.files.get(path).or_else(|| {
+            path.ancestors()
+                .skip(1)
+                .any(|a| self.shared.contains(a))
+                .then_some(target)
+        })
+    }
+}
+
 /// A planned delta and what it leaves in place.
 struct Plan {
     delta: Delta,
@@ -268,7 +321,7 @@ fn plan(
     tree: &UnitTree,
     live: &Path,
     live_entries: &HashMap<PathBuf, std::fs::Metadata>,
-    newest: &HashMap<PathBuf, Node>,
+    newest: &Newest,
 ) -> Plan {
     use rayon::prelude::*;
     let mut put: Vec<PathBuf> = Vec::new();
@@ -315,7 +368,8 @@ fn plan(
         candidates
             .par_iter()
             .map(|(path, node, m)| {
-                let same = same_as_target(repo, &live.join(path), m, node, newest.get(*path));
+                let old = newest.node(path, node);
+                let same = same_as_target(repo, &live.join(path), m, node, old);
                 ((*path).clone(), same, node.meta.size)
             })
             .collect()
