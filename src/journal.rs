@@ -426,14 +426,9 @@ pub fn flush(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Renames and syncs the directory renamed into.
 fn rename(from: &Path, to: &Path) -> Result<()> {
-    std::fs::rename(from, to).map_err(|e| {
-        Error::Other(format!(
-            "cannot rename {} to {}: {e}",
-            from.display(),
-            to.display()
-        ))
-    })?;
+    rename_only(from, to)?;
     if let Some(parent) = to.parent() {
         sync_dir(parent)?;
     }

@@ -1240,6 +1240,15 @@ pub fn restore_in_place(
         walks.as_ref(),
         &mut space,
     )
+    .and_then(|staged| {
+        // The staged data must be on disk before anything is swapped: the swap's renames are
+        // made durable, and cleanup then removes the replaced copies for good.
+        let _t = crate::timing::phase("restore: flush");
+        for unit in &journal.units {
+            crate::journal::flush(&unit.stage)?;
+        }
+        Ok(staged)
+    })
     .map_err(|e| {
         if matches!(e, Error::Refused(_)) {
             return e;
@@ -1391,8 +1400,8 @@ fn stage_all(
             total.carried_bytes += counts.kept_bytes;
             fault::point(&format!("restore-stage-{i}"));
             staging.verify(repo, unit, &ju.stage)?;
-            // The staged data goes to disk while the next unit is compared; the swap's final
-            // flush then has little left to write.
+            // The staged data goes to disk while the next unit is compared; the flush before
+            // the swap then has little left to write.
             let stage = ju.stage.clone();
             std::thread::spawn(move || crate::journal::flush(&stage));
             deltas.push(Some(staging.delta));

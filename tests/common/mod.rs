@@ -91,7 +91,13 @@ impl Env {
 
     /// A command with this environment's repository and password, on the host under `root`.
     pub fn command_at(&self, root: &Path) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockstep"));
+        self.command_of(Path::new(env!("CARGO_BIN_EXE_lockstep")), root)
+    }
+
+    /// [`Env::command_at`] running the lockstep binary at `program` (a copy another user can
+    /// reach when the build directory is private).
+    pub fn command_of(&self, program: &Path, root: &Path) -> Command {
+        let mut cmd = Command::new(program);
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
