@@ -43,9 +43,10 @@ pub struct Counts {
 }
 
 /// Stages the entries of `tree` that the live member at `live` does not already hold exactly,
-/// into `stage` (verify them with [`Staging::verify`]). `None` when a delta cannot be planned safely (the live
-/// member is not a directory or cannot be read completely, or, without root, a directory the
-/// swap must change is not the user's own and writable): the caller restores the whole member.
+/// into `stage` (verify them with [`Staging::verify`]). `None` when a delta cannot be planned
+/// safely (the live member is not a directory or cannot be read completely, or, without root,
+/// a directory the swap must change is not the user's own and writable): the caller restores
+/// the whole member.
 ///
 /// # Errors
 /// When the repository or the staging directory fails.
