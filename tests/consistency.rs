@@ -397,11 +397,7 @@ fn default_repository_for_a_non_root_user_is_under_xdg_data_home() {
     let env = Env::bare(lockstep::sample::SampleOptions::default());
     let xdg = env.path("xdg");
     std::fs::create_dir_all(&xdg).unwrap();
-    // As root the command runs as nobody, who may not reach the build directory (a checkout
-    // in a private directory): it runs a copy of the binary from the test's own directory.
-    let program = env.path("lockstep");
-    std::fs::copy(env!("CARGO_BIN_EXE_lockstep"), &program).unwrap();
-    let mut cmd = env.command_of(&program, &env.root());
+    let mut cmd = env.command_for_another_user();
     cmd.env_remove("LOCKSTEP_REPOSITORY")
         .env("XDG_DATA_HOME", &xdg)
         .arg("init");
@@ -411,13 +407,8 @@ fn default_repository_for_a_non_root_user_is_under_xdg_data_home() {
             env.dir.path().to_path_buf(),
             env.path("password"),
             env.path("lockstep.toml"),
-            program.clone(),
         ] {
-            let mode = if p.is_dir() || p == program {
-                0o755
-            } else {
-                0o644
-            };
+            let mode = if p.is_dir() { 0o755 } else { 0o644 };
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
         }
         std::os::unix::fs::chown(&xdg, Some(NOBODY), Some(NOBODY)).unwrap();

@@ -97,7 +97,7 @@ fn unreadable_file_discards_the_snapshot() {
     let product = env.host.instances[0].products[0].clone();
     let file = env.physical(&format!("{product}/properties/sas.client.props"));
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o000)).unwrap();
-    let mut cmd = env.command();
+    let mut cmd = env.command_for_another_user();
     cmd.arg("backup");
     if common::is_root() {
         // root reads everything: run the backup as `nobody`, who may use the repository but

@@ -94,8 +94,21 @@ impl Env {
         self.command_of(Path::new(env!("CARGO_BIN_EXE_lockstep")), root)
     }
 
-    /// [`Env::command_at`] running the lockstep binary at `program` (a copy another user can
-    /// reach when the build directory is private).
+    /// A command like [`Env::command`] that another user (`nobody`, in the tests that run as
+    /// root) can start: the build directory may be private (a checkout in a 0700 directory),
+    /// so it runs a copy of the binary from this environment's directory, which is opened up
+    /// (0755) for the same reason.
+    pub fn command_for_another_user(&self) -> Command {
+        use std::os::unix::fs::PermissionsExt;
+        let program = self.path("lockstep-bin");
+        std::fs::copy(env!("CARGO_BIN_EXE_lockstep"), &program).unwrap();
+        for (p, mode) in [(program.as_path(), 0o755), (self.dir.path(), 0o755)] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        self.command_of(&program, &self.root())
+    }
+
+    /// [`Env::command_at`] running the lockstep binary at `program`.
     pub fn command_of(&self, program: &Path, root: &Path) -> Command {
         let mut cmd = Command::new(program);
         cmd.env_clear()
