@@ -314,7 +314,15 @@ fn attempt(
     if unchanged_now
         && let (Some(parent), Some(state), Some((im, other))) =
             (&parent_snap, &parent_state, &first_fingerprints)
-        && let Some(outcome) = unchanged(&repo, req, &mut manifest, parent, (im, other), state)?
+        && let Some(outcome) = unchanged(
+            &repo,
+            req,
+            &mut manifest,
+            parent,
+            (im, other),
+            (&im_paths, &other_paths),
+            state,
+        )?
     {
         return Ok(BackupOutcome {
             preflight: report,
@@ -474,19 +482,19 @@ fn unchanged(
     manifest: &mut Manifest,
     parent: &crate::repo::SetSnapshot,
     (im_before, other_before): (&Fingerprint, &Fingerprint),
+    paths: (&[PathBuf], &[PathBuf]),
     state: &str,
 ) -> Result<Option<BackupOutcome>> {
     let started = std::time::Instant::now();
     fault::point("backup-reading");
     let t = crate::timing::phase("backup: fingerprint after");
-    let im_paths = role_paths(&req.instance.set, true);
-    let other_paths = role_paths(&req.instance.set, false);
+    let (im_paths, other_paths) = paths;
     if !im_before
-        .changes(&Fingerprint::take(req.host, &im_paths))
+        .changes(&Fingerprint::take(req.host, im_paths))
         .is_empty()
         || rediscover(req).ok().as_ref() != Some(&req.instance.inventory)
         || !other_before
-            .changes(&Fingerprint::take(req.host, &other_paths))
+            .changes(&Fingerprint::take(req.host, other_paths))
             .is_empty()
     {
         return Ok(None);

@@ -1164,7 +1164,7 @@ pub fn restore_in_place(
     });
     drop(t);
     // The live members are walked while the index is read and the trees are decoded.
-    let walks = fast.is_some().then(|| {
+    let walks = (fast.is_some() && !opts.dry_run).then(|| {
         crate::delta::prefetch(
             selected
                 .iter()
