@@ -5,6 +5,7 @@ mod common;
 use common::{Env, is_root, listing};
 use lockstep::listing::{Ignore, diff};
 use lockstep::sample::{SampleOptions, Shape, apply_fix_pack};
+use std::os::unix::fs::MetadataExt;
 
 fn restore_and_compare(
     env: &Env,
@@ -23,7 +24,13 @@ fn restore_and_compare(
         ])
         .ok()
         .json();
-    assert!(out["files"].as_u64().unwrap() > 0);
+    // Every file and directory of the set is counted once, whether the restore ran member by
+    // member or in one piece.
+    let files = expected.values().filter(|e| e.kind == "file").count() as u64;
+    assert_eq!(out["files"].as_u64(), Some(files), "{out}");
+    // The directories above the members are restored too (they are in the snapshot).
+    let dirs = expected.values().filter(|e| e.kind == "dir").count() as u64;
+    assert!(out["dirs"].as_u64().unwrap() > dirs, "{out}");
     let restored = listing(&target, members);
     let differences = diff(expected, &restored, Ignore { owner: !is_root() });
     assert!(
@@ -60,6 +67,27 @@ fn whole_set_round_trip_is_exact() {
             }
         );
         restore_and_compare(&env, &id, &members, &before);
+        // The directories above the members come back with their own metadata, set after
+        // everything under them was written.
+        let target = env.path(&format!("restore-{id}"));
+        for member in &members {
+            for above in member.ancestors().skip(1) {
+                let rel = above.strip_prefix("/").unwrap();
+                if rel.as_os_str().is_empty() {
+                    break;
+                }
+                let (live, restored) = (
+                    std::fs::symlink_metadata(env.root().join(rel)).unwrap(),
+                    std::fs::symlink_metadata(target.join(rel)).unwrap(),
+                );
+                assert_eq!(
+                    (live.mode(), live.mtime(), live.mtime_nsec()),
+                    (restored.mode(), restored.mtime(), restored.mtime_nsec()),
+                    "{}",
+                    above.display()
+                );
+            }
+        }
         // `latest` names the same snapshot.
         let latest = env.path("latest");
         env.run(&["restore", "latest", "--target", latest.to_str().unwrap()])
