@@ -438,6 +438,7 @@ pub(crate) fn restore_tree(
         crate::contain::engine("writing the restored files", "", || {
             Ok(repo.restore(plan, &opts, nodes(), &destination)?)
         })?;
+        crate::par::release_free_memory();
     }
     Ok((files, dirs, bytes))
 }
