@@ -126,6 +126,9 @@ have rustic && measure f-check-read-data rustic rustic -r "$work/repo-rustic" ch
 
 # --- report ------------------------------------------------------------------------------
 out="$top/bench/results/$(date +%Y-%m-%d)-$scale.md"
+# A second run on the same day gets its own file: an earlier result is never overwritten.
+n=2
+while [ -e "$out" ]; do out="$top/bench/results/$(date +%Y-%m-%d)-$scale-run$n.md"; n=$((n + 1)); done
 python3 - "$results" "$out" "$scale" "$set_bytes" "$set_files" "$limit_read" "$limit_cp" "$work/timings.tsv" \
   "$(du -sb "$work/repo-lockstep" | cut -f1)" "$(du -sb "$work/repo-restic" | cut -f1)" \
   "$( [ -d "$work/repo-rustic" ] && du -sb "$work/repo-rustic" | cut -f1 || echo -)" <<'PY'
