@@ -30,10 +30,11 @@ struct Stamp {
 /// The metadata of every entry under some members, by logical path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fingerprint {
-    /// Keyed by the logical path's bytes: hashing a `Path` walks its components, which was a
-    /// fifth of a warm fingerprint's time (a randomly seeded foldhash, not SipHash, for the
-    /// same reason).
-    entries: foldhash::HashMap<OsString, Stamp>,
+    /// Each entry's logical path (as bytes) and stamp, sorted by the bytes with no path twice.
+    /// A sorted vector, not a map: 153 000 entries take ~25 MiB instead of ~37 (a hash table
+    /// is sized to the next power of two), comparing two fingerprints is one merge, and the
+    /// digest needs this order anyway. Bytes, not `Path`s: comparing paths walks components.
+    entries: Vec<(Box<[u8]>, Stamp)>,
     /// Entries that vanished while they were being listed.
     unreadable: Vec<PathBuf>,
 }
@@ -100,8 +101,7 @@ impl Fingerprint {
             let physical = host.physical(member);
             match std::fs::symlink_metadata(&physical) {
                 Ok(m) => {
-                    fp.entries
-                        .insert(member.as_os_str().to_owned(), Stamp::of(&m));
+                    fp.entries.push((key_of(member), Stamp::of(&m)));
                     if m.is_dir() {
                         match std::fs::read_dir(&physical) {
                             Ok(children) => {
@@ -129,12 +129,14 @@ impl Fingerprint {
                 .map(|(member, root, subtree)| walk(member, root, subtree))
                 .collect()
         });
+        // Reserved at the exact size: a doubling vector of 153 000 entries wastes up to half.
+        fp.entries
+            .reserve_exact(parts.iter().map(|p| p.entries.len()).sum::<usize>());
         for part in parts {
             fp.entries.extend(part.entries);
             fp.unreadable.extend(part.unreadable);
         }
-        fp.unreadable.sort();
-        fp.unreadable.dedup();
+        fp.sort();
         fp
     }
 
@@ -144,15 +146,21 @@ impl Fingerprint {
         let mut fp = Fingerprint::default();
         for path in paths {
             match std::fs::symlink_metadata(host.physical(path)) {
-                Ok(m) => {
-                    fp.entries
-                        .insert(path.as_os_str().to_owned(), Stamp::of(&m));
-                }
+                Ok(m) => fp.entries.push((key_of(path), Stamp::of(&m))),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(_) => fp.unreadable.push(path.clone()),
             }
         }
+        fp.sort();
         fp
+    }
+
+    /// Sorts the entries by their bytes and drops a path listed twice (a member named twice).
+    fn sort(&mut self) {
+        self.entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.entries.dedup_by(|a, b| a.0 == b.0);
+        self.unreadable.sort();
+        self.unreadable.dedup();
     }
 
     /// A SHA-256 digest of `context` and of every entry (path and metadata, in path order) of
@@ -167,10 +175,12 @@ impl Fingerprint {
         let mut entries: Vec<(&[u8], &Stamp)> = parts
             .iter()
             .flat_map(|p| p.entries.iter())
-            .map(|(path, stamp)| (path.as_bytes(), stamp))
+            .map(|(path, stamp)| (&path[..], stamp))
             .collect();
-        // Byte order: any fixed order will do, and bytes compare far faster than paths.
-        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        // Byte order: each part is sorted already; parts together are sorted once more.
+        if parts.len() > 1 {
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        }
         let mut h = Sha256::new();
         h.update((context.len() as u64).to_le_bytes());
         h.update(context);
@@ -199,7 +209,8 @@ impl Fingerprint {
     #[must_use]
     pub fn file_bytes(&self) -> u64 {
         self.entries
-            .values()
+            .iter()
+            .map(|(_, s)| s)
             .filter(|s| s.kind == libc::S_IFREG)
             .map(|s| s.size)
             .sum()
@@ -220,21 +231,44 @@ impl Fingerprint {
     /// What changed from `self` (earlier) to `later`.
     #[must_use]
     pub fn changes(&self, later: &Fingerprint) -> Changes {
-        let path = |key: &OsString| PathBuf::from(key);
+        use std::cmp::Ordering;
+        let path = |key: &[u8]| PathBuf::from(OsStr::from_bytes(key));
         let mut c = Changes::default();
-        for (key, stamp) in &self.entries {
-            match later.entries.get(key) {
-                None => c.removed.push(path(key)),
-                Some(s) if s != stamp => c.changed.push(path(key)),
-                Some(_) => {}
+        // Both are sorted by the same bytes: one merge finds every difference.
+        let (mut earlier, mut now) = (
+            self.entries.iter().peekable(),
+            later.entries.iter().peekable(),
+        );
+        loop {
+            match (earlier.peek(), now.peek()) {
+                (Some((a, sa)), Some((b, sb))) => match a.cmp(b) {
+                    Ordering::Less => {
+                        c.removed.push(path(a));
+                        earlier.next();
+                    }
+                    Ordering::Greater => {
+                        c.added.push(path(b));
+                        now.next();
+                    }
+                    Ordering::Equal => {
+                        if sa != sb {
+                            c.changed.push(path(a));
+                        }
+                        earlier.next();
+                        now.next();
+                    }
+                },
+                (Some((a, _)), None) => {
+                    c.removed.push(path(a));
+                    earlier.next();
+                }
+                (None, Some((b, _))) => {
+                    c.added.push(path(b));
+                    now.next();
+                }
+                (None, None) => break,
             }
         }
-        c.added = later
-            .entries
-            .keys()
-            .filter(|k| !self.entries.contains_key(*k))
-            .map(path)
-            .collect();
         // An entry that could not be listed either time is a change we cannot rule out.
         for p in later.unreadable.iter().chain(&self.unreadable) {
             if !c.changed.contains(p) {
@@ -271,7 +305,8 @@ fn walk(member: &Path, root: &Path, subtree: &Path) -> Fingerprint {
             if m.is_dir() {
                 walk_dir(&mut fp, subtree, &key);
             }
-            fp.entries.insert(key, Stamp::of(&m));
+            fp.entries
+                .push((key.into_vec().into_boxed_slice(), Stamp::of(&m)));
         }
         Err(_) => fp.unreadable.push(key.into()),
     }
@@ -300,17 +335,24 @@ fn walk_dir(fp: &mut Fingerprint, dir: &Path, key: &OsStr) {
             child_key.push(b'/');
         }
         child_key.extend_from_slice(child.file_name().as_bytes());
-        let child_key = OsString::from_vec(child_key);
         match child.metadata() {
             Ok(m) => {
                 if m.is_dir() {
-                    walk_dir(fp, &child.path(), &child_key);
+                    walk_dir(fp, &child.path(), OsStr::from_bytes(&child_key));
                 }
-                fp.entries.insert(child_key, Stamp::of(&m));
+                fp.entries
+                    .push((child_key.into_boxed_slice(), Stamp::of(&m)));
             }
-            Err(_) => fp.unreadable.push(child_key.into()),
+            Err(_) => fp
+                .unreadable
+                .push(PathBuf::from(OsString::from_vec(child_key))),
         }
     }
+}
+
+/// A logical path as a fingerprint's key.
+fn key_of(path: &Path) -> Box<[u8]> {
+    path.as_os_str().as_bytes().into()
 }
 
 fn logical(member: &Path, physical_root: &Path, path: &Path) -> PathBuf {
@@ -354,6 +396,22 @@ mod tests {
         );
         assert_eq!(c.added, vec![PathBuf::from("/var/ibm/IM/logs/new.xml")]);
         assert!(c.sample(1).ends_with("and 2 more"), "{}", c.sample(1));
+
+        // Entries before and after others in byte order: removals and additions at both ends
+        // of the merge.
+        std::fs::remove_file(&file).unwrap();
+        std::fs::write(dir.path().join("var/ibm/IM/a.xml"), "a").unwrap();
+        std::fs::write(dir.path().join("var/ibm/IM/z.xml"), "z").unwrap();
+        let c = after.changes(&Fingerprint::take(&host, &members));
+        assert_eq!(c.removed, vec![PathBuf::from("/var/ibm/IM/installed.xml")]);
+        assert_eq!(
+            c.added,
+            vec![
+                PathBuf::from("/var/ibm/IM/a.xml"),
+                PathBuf::from("/var/ibm/IM/z.xml")
+            ]
+        );
+        assert_eq!(c.changed, vec![PathBuf::from("/var/ibm/IM")]);
     }
 
     #[test]
