@@ -21,8 +21,8 @@ use rustic_core::repofile::{Node, NodeType, SnapshotFile};
 use crate::config::is_root;
 use crate::journal::Delta;
 use crate::restore::{
-    FullRepo, RestoreUnit, UnitTree, decode, flatten, live_xattrs, rel, restore_tree,
-    same_as_target, verify_entries, xattrs_of,
+    FullRepo, RestoreUnit, UnitTree, list_skipping, live_xattrs, rel, restore_tree, same_as_target,
+    verify_entries, xattrs_of,
 };
 use crate::tree::posix_perm;
 use crate::{Error, Result};
@@ -225,19 +225,13 @@ impl Newest {
             out.shared.insert(PathBuf::new());
             return Ok(out);
         }
-        let Some(id) = node.subtree else {
-            return Ok(out);
-        };
         let target_ids: HashMap<&Path, &TreeId> = target
             .entries
             .iter()
             .filter_map(|(p, n)| Some((p.as_path(), n.subtree.as_ref()?)))
             .collect();
         let same = |path: &Path, id: &TreeId| target_ids.get(path) == Some(&id);
-        let decoded = crate::par::io(|| decode(repo, id, &same))?;
-        let mut entries = Vec::new();
-        flatten(decoded, Path::new(""), &mut entries)?;
-        for (path, n) in entries {
+        for (path, n) in list_skipping(repo, node, &same)? {
             match n.node_type {
                 NodeType::File => {
                     out.files.insert(path, n);

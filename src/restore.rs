@@ -328,11 +328,11 @@ fn restore_whole(repo: &FullRepo, snap: &SetSnapshot, target: &Path) -> Result<(
     let (mut files, mut dirs, mut bytes) = (0, 0, 0);
     let mut split: HashSet<PathBuf> = HashSet::new();
     for unit in &members {
-        let node = match repo.node_from_snapshot_and_path(&snap.snapshot, &rel(&unit.path)) {
-            Ok(node) if node.is_dir() => node,
+        let node = repo.node_from_snapshot_and_path(&snap.snapshot, &rel(&unit.path))?;
+        if !node.is_dir() {
             // not a directory in this snapshot: restored with the rest of the tree
-            _ => continue,
-        };
+            continue;
+        }
         let relative = PathBuf::from(rel(&unit.path));
         stays_inside(&relative)?;
         let dest = target.join(&relative);
@@ -344,15 +344,7 @@ fn restore_whole(repo: &FullRepo, snap: &SetSnapshot, target: &Path) -> Result<(
         split.insert(relative);
     }
     let root = repo.node_from_snapshot_and_path(&snap.snapshot, "")?;
-    let rest = match root.subtree {
-        Some(id) => {
-            let decoded = crate::par::io(|| decode(repo, id, &|path, _| split.contains(path)))?;
-            let mut out = Vec::with_capacity(decoded.len());
-            flatten(decoded, Path::new(""), &mut out)?;
-            out
-        }
-        None => Vec::new(),
-    };
+    let rest = list_skipping(repo, &root, &|path, _| split.contains(path))?;
     let s = restore_tree(repo, &rest, target, &HashSet::new())?;
     Ok((files + s.0, dirs + s.1, bytes + s.2))
 }
@@ -448,10 +440,20 @@ pub(crate) fn restore_tree(
 /// decoding the trees is a good part of a restore's CPU time, so the subtrees are decoded in
 /// parallel on the I/O pool (the engine's own listing decodes one tree at a time).
 pub(crate) fn list(repo: &FullRepo, node: &Node) -> Result<Vec<(PathBuf, Node)>> {
+    list_skipping(repo, node, &|_, _| false)
+}
+
+/// [`list`], leaving out what is under the subtrees for which `skip(path, subtree id)` holds
+/// (those directories' own nodes are still listed).
+pub(crate) fn list_skipping(
+    repo: &FullRepo,
+    node: &Node,
+    skip: &(dyn Fn(&Path, &rustic_core::TreeId) -> bool + Sync),
+) -> Result<Vec<(PathBuf, Node)>> {
     let Some(id) = node.subtree else {
         return Ok(Vec::new());
     };
-    let decoded = crate::par::io(|| decode(repo, id, &|_, _| false))?;
+    let decoded = crate::par::io(|| decode(repo, id, skip))?;
     let mut out = Vec::with_capacity(decoded.len());
     flatten(decoded, Path::new(""), &mut out)?;
     Ok(out)
