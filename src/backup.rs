@@ -301,7 +301,7 @@ fn attempt(
         hooks: before_hooks,
     };
     let excludes = Excludes::new(&req.excludes, &im_paths)?;
-    let context = state_context(req)?;
+    let context = state_context(&req.instance.set, &req.excludes)?;
     let t = crate::timing::phase("backup: state digest");
     let unchanged_now = match (&parent_state, &first_fingerprints) {
         (Some(state), Some((im, other))) => {
@@ -450,13 +450,14 @@ fn attempt(
 /// What shapes a snapshot's tree besides the entries under its members: the members (roles,
 /// paths, which exist) and the excludes, as bytes; and the directories above the members, whose
 /// metadata the tree records too.
-fn state_context(req: &BackupRequest<'_>) -> Result<(Vec<u8>, Vec<PathBuf>)> {
+fn state_context(
+    set: &crate::set::SyncSet,
+    excludes: &[String],
+) -> Result<(Vec<u8>, Vec<PathBuf>)> {
     let mut context = b"lockstep set state 1\n".to_vec();
-    serde_json::to_writer(&mut context, &(&req.instance.set.members, &req.excludes))
+    serde_json::to_writer(&mut context, &(&set.members, excludes))
         .map_err(|e| Error::Other(format!("cannot encode the set: {e}")))?;
-    let mut above: Vec<PathBuf> = req
-        .instance
-        .set
+    let mut above: Vec<PathBuf> = set
         .top_level_paths()
         .iter()
         .flat_map(|p| {
@@ -470,6 +471,26 @@ fn state_context(req: &BackupRequest<'_>) -> Result<(Vec<u8>, Vec<PathBuf>)> {
     above.sort();
     above.dedup();
     Ok((context, above))
+}
+
+/// The set's metadata as it is now: the digest a consistent backup of `set` with `excludes`
+/// would record (`None` when an entry cannot be read), and the fingerprints of its IM and
+/// product members. A digest equal to a snapshot's recorded state proves the live set is
+/// exactly that snapshot's, entry by entry (type, size, mtime, ctime, inode, mode, owner).
+///
+/// # Errors
+/// When the set cannot be encoded.
+pub(crate) fn state_now(
+    host: &HostRoot,
+    set: &crate::set::SyncSet,
+    excludes: &[String],
+) -> Result<(Option<String>, [Fingerprint; 2])> {
+    let (context, above) = state_context(set, excludes)?;
+    let im = Fingerprint::take(host, &role_paths(set, true));
+    let other = Fingerprint::take(host, &role_paths(set, false));
+    let above = Fingerprint::of_paths(host, &above);
+    let digest = Fingerprint::digest(&[&im, &other, &above], &context);
+    Ok((digest, [im, other]))
 }
 
 /// The no-change backup. The set's metadata digest equals the parent's recorded state, so the

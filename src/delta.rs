@@ -12,6 +12,7 @@
 //! stay, so the next backup does not read them again either.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -19,10 +20,14 @@ use rustic_core::TreeId;
 use rustic_core::repofile::{Node, NodeType, SnapshotFile};
 
 use crate::config::is_root;
+use crate::fingerprint::Fingerprint;
+use crate::hostfs::HostRoot;
 use crate::journal::Delta;
+use crate::manifest::Verdict;
+use crate::repo::SetSnapshot;
 use crate::restore::{
-    FullRepo, RestoreUnit, UnitTree, list_skipping, live_xattrs, rel, restore_tree, same_as_target,
-    verify_entries, xattrs_of,
+    FullRepo, RestoreUnit, UnitTree, list, list_skipping, live_xattrs, rel, restore_tree,
+    same_as_target, stays_inside, verify_entries, xattrs_of,
 };
 use crate::tree::posix_perm;
 use crate::{Error, Result};
@@ -78,11 +83,146 @@ pub fn stage(
         let _t = crate::timing::phase(format!("restore: compare {}", unit.path.display()));
         plan(repo, tree, live, &live_entries, &newest)
     };
-    if !is_root() && !plan.swappable(live, &live_entries, tree) {
+    let roots: HashSet<&Path> = plan.delta.put.iter().map(PathBuf::as_path).collect();
+    let staged: Vec<(PathBuf, Node)> = tree
+        .entries
+        .iter()
+        .filter(|(path, _)| path.ancestors().any(|a| roots.contains(a)))
+        .cloned()
+        .collect();
+    if !is_root() && !plan.swappable(live, &staged) {
         return Ok(None);
     }
+    build(repo, plan, staged, unit, stage, check_space).map(Some)
+}
 
-    // The staging directory holds the entries to put, inside plain containers.
+/// The live set, proven to be exactly the newest snapshot's: the set's state digest now is the
+/// one that snapshot recorded (every entry's type, size, mtime, ctime, inode, mode and owner,
+/// and the set's members and excludes).
+pub struct Proven {
+    /// The snapshot the live set is.
+    newest: SnapshotFile,
+    /// The live set's fingerprints (IM and product members), to count what is kept.
+    fingerprints: [Fingerprint; 2],
+}
+
+impl Proven {
+    /// Fingerprints the live set of `newest` (a consistent snapshot that recorded its state)
+    /// with `excludes`; `None` unless the digest is the recorded one.
+    #[must_use]
+    pub fn check(host: &HostRoot, newest: &SetSnapshot, excludes: &[String]) -> Option<Self> {
+        let _t = crate::timing::phase("restore: prove the live set");
+        let manifest = newest.manifest.as_ref()?;
+        if manifest.consistency.verdict != Verdict::Consistent {
+            return None;
+        }
+        let recorded = manifest.consistency.set_state.as_ref()?;
+        let set = crate::set::SyncSet {
+            members: manifest.members.clone(),
+        };
+        let (digest, fingerprints) = crate::backup::state_now(host, &set, excludes).ok()?;
+        (digest.as_ref() == Some(recorded)).then(|| Proven {
+            newest: newest.snapshot.clone(),
+            fingerprints,
+        })
+    }
+
+    /// The id of the snapshot the live set is.
+    #[must_use]
+    pub fn snapshot_id(&self) -> String {
+        self.newest.id.to_hex().to_string()
+    }
+
+    /// The regular files at or under the logical `path` on the live set: count and bytes.
+    fn files_under(&self, path: &Path) -> (u64, u64) {
+        self.fingerprints
+            .iter()
+            .find_map(|f| f.files_under(path))
+            .unwrap_or_default()
+    }
+}
+
+/// Stages what `unit` of the `target` snapshot differs in from the newest snapshot's, which the
+/// live member is ([`Proven`]): only subtrees whose ids differ between the two snapshots are
+/// decoded and compared, node by node, and no live file is read or stat-ed. Returns the staging
+/// and the unit's bytes in the target; `None` when the unit is not a directory in both
+/// snapshots and on the host (the caller goes the per-file way).
+///
+/// # Errors
+/// When the repository or the staging directory fails.
+pub fn stage_proven(
+    repo: &FullRepo,
+    target: &SnapshotFile,
+    proven: &Proven,
+    unit: &RestoreUnit,
+    (live, stage): (&Path, &Path),
+    check_space: &mut dyn FnMut(u64) -> Result<()>,
+) -> Result<Option<(Staging, u64)>> {
+    let path = rel(&unit.path);
+    let t = crate::timing::phase(format!("restore: compare trees {}", unit.path.display()));
+    let node = repo.node_from_snapshot_and_path(target, &path)?;
+    let Ok(newest) = repo.node_from_snapshot_and_path(&proven.newest, &path) else {
+        return Ok(None);
+    };
+    if !node.is_dir()
+        || !newest.is_dir()
+        || !std::fs::symlink_metadata(live).is_ok_and(|m| m.is_dir())
+    {
+        return Ok(None);
+    }
+    let diff = crate::par::io(|| diff_dirs(repo, &node, &newest, Path::new("")))?;
+    let plan = diff.plan(node.clone());
+    drop(t);
+
+    let t = crate::timing::phase(format!("restore: list changed {}", unit.path.display()));
+    let mut staged: Vec<(PathBuf, Node)> = Vec::new();
+    for (path, n) in &diff.put {
+        staged.push((path.clone(), n.clone()));
+        if n.is_dir() {
+            let under = list(repo, n)?;
+            staged.reserve(under.len());
+            staged.extend(under.into_iter().map(|(p, n)| (path.join(p), n)));
+        }
+    }
+    drop(t);
+    if !is_root() && !plan.swappable(live, &staged) {
+        return Ok(None);
+    }
+    // What stays: the member's live files but those replaced or removed.
+    let (files, bytes) = proven.files_under(&unit.path);
+    let (gone_files, gone_bytes) = plan
+        .delta
+        .put
+        .iter()
+        .chain(&plan.delta.remove)
+        .map(|p| proven.files_under(&unit.path.join(p)))
+        .fold((0, 0), |(f, b), (f2, b2)| (f + f2, b + b2));
+    let plan = Plan {
+        kept_files: files.saturating_sub(gone_files),
+        kept_bytes: bytes.saturating_sub(gone_bytes),
+        ..plan
+    };
+    let staging = build(repo, plan, staged, unit, stage, check_space)?;
+    let size = staging.counts.kept_bytes
+        + staging
+            .staged
+            .iter()
+            .filter(|(_, n)| n.node_type == NodeType::File)
+            .map(|(_, n)| n.meta.size)
+            .sum::<u64>();
+    Ok(Some((staging, size)))
+}
+
+/// Restores the `staged` entries of `plan` into the staging directory `stage`, inside plain
+/// containers.
+fn build(
+    repo: &FullRepo,
+    plan: Plan,
+    staged: Vec<(PathBuf, Node)>,
+    unit: &RestoreUnit,
+    stage: &Path,
+    check_space: &mut dyn FnMut(u64) -> Result<()>,
+) -> Result<Staging> {
     let _t = crate::timing::phase(format!("restore: engine {}", unit.path.display()));
     std::fs::create_dir_all(stage).map_err(|e| Error::io("cannot create", stage, e))?;
     let mut containers: HashSet<PathBuf> = HashSet::from([PathBuf::new()]);
@@ -94,20 +234,13 @@ pub fn stage(
             }
         }
     }
-    let roots: HashSet<&Path> = plan.delta.put.iter().map(PathBuf::as_path).collect();
-    let staged: Vec<(PathBuf, Node)> = tree
-        .entries
-        .iter()
-        .filter(|(path, _)| path.ancestors().any(|a| roots.contains(a)))
-        .cloned()
-        .collect();
     // Only what is staged needs room; directories and inodes take some too.
     check_space(
         staged.iter().map(|(_, n)| n.meta.size + 4096).sum::<u64>()
             + containers.len() as u64 * 4096,
     )?;
     let (files, dirs, bytes) = restore_tree(repo, &staged, stage, &HashSet::new())?;
-    Ok(Some(Staging {
+    Ok(Staging {
         delta: plan.delta,
         counts: Counts {
             files,
@@ -118,7 +251,136 @@ pub fn stage(
         },
         staged,
         containers,
-    }))
+    })
+}
+
+/// What differs between a target directory and the newest snapshot's at the same path.
+#[derive(Default)]
+struct Diff {
+    /// Target entries the live set lacks or holds differently (whole subtrees for directories).
+    put: Vec<(PathBuf, Node)>,
+    /// Live entries the target lacks.
+    remove: Vec<PathBuf>,
+    /// Directories in both whose own metadata differs (target node).
+    dirs: Vec<(PathBuf, Node)>,
+    /// Directories in both whose contents differ (target node): the ones entries move in and
+    /// out of.
+    visited: Vec<(PathBuf, Node)>,
+}
+
+impl Diff {
+    /// The swap's plan; `root` is the member's target node.
+    fn plan(&self, root: Node) -> Plan {
+        let mut put: Vec<PathBuf> = self.put.iter().map(|(p, _)| p.clone()).collect();
+        put.sort();
+        let mut remove = self.remove.clone();
+        remove.sort();
+        // Every directory an entry moves into or out of gets the target's times back, as does
+        // the member root (the swap changes their mtime); deepest first.
+        let touched: HashSet<&Path> = put
+            .iter()
+            .chain(&remove)
+            .filter_map(|p| p.parent())
+            .collect();
+        let mut dirs = self.dirs.clone();
+        let listed: HashSet<PathBuf> = dirs.iter().map(|(p, _)| p.clone()).collect();
+        for (path, node) in &self.visited {
+            if touched.contains(path.as_path()) && !listed.contains(path) {
+                dirs.push((path.clone(), node.clone()));
+            }
+        }
+        dirs.push((PathBuf::new(), root));
+        dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
+        Plan {
+            delta: Delta { put, remove, dirs },
+            kept_files: 0,
+            kept_bytes: 0,
+        }
+    }
+}
+
+/// Compares the target's directory `target` with the newest snapshot's `newest` (whose subtree
+/// ids differ), descending in parallel only into subdirectories whose ids differ too. Paths are
+/// under `prefix`, relative to the member.
+fn diff_dirs(repo: &FullRepo, target: &Node, newest: &Node, prefix: &Path) -> Result<Diff> {
+    use rayon::prelude::*;
+    let nodes = |n: &Node| -> Result<Vec<Node>> {
+        match n.subtree {
+            Some(id) => Ok(repo.get_tree(&id)?.nodes),
+            None => Ok(Vec::new()),
+        }
+    };
+    let mut old: HashMap<OsString, Node> = nodes(newest)?
+        .into_iter()
+        .map(|n| (n.name().into_owned(), n))
+        .collect();
+    let mut diff = Diff::default();
+    let mut deeper: Vec<(PathBuf, Node, Node)> = Vec::new();
+    for node in nodes(target)? {
+        let name = node.name();
+        let path = prefix.join(&name);
+        stays_inside(&path)?;
+        let Some(was) = old.remove::<std::ffi::OsStr>(&name) else {
+            diff.put.push((path, node));
+            continue;
+        };
+        match (&node.node_type, &was.node_type) {
+            (NodeType::Dir, NodeType::Dir) => {
+                if !same_dir_meta(&node, &was) {
+                    diff.dirs.push((path.clone(), node.clone()));
+                }
+                if node.subtree != was.subtree {
+                    deeper.push((path, node, was));
+                }
+            }
+            (NodeType::File, NodeType::File) if same_file(&node, &was) => {}
+            (NodeType::Symlink { .. }, NodeType::Symlink { .. })
+                if node.node_type.to_link() == was.node_type.to_link()
+                    && same_owner_and_mtime(&node, &was) => {}
+            _ => diff.put.push((path, node)),
+        }
+    }
+    diff.remove
+        .extend(old.into_keys().map(|name| prefix.join(name)));
+    let subs: Vec<Result<Diff>> = deeper
+        .par_iter()
+        .map(|(path, t, was)| diff_dirs(repo, t, was, path))
+        .collect();
+    for ((path, node, _), sub) in deeper.into_iter().zip(subs) {
+        let sub = sub?;
+        diff.visited.push((path, node));
+        diff.put.extend(sub.put);
+        diff.remove.extend(sub.remove);
+        diff.dirs.extend(sub.dirs);
+        diff.visited.extend(sub.visited);
+    }
+    Ok(diff)
+}
+
+/// Whether a file recorded as `was` (the live file, proven unchanged since) already is the
+/// target's `node`: same content, size, mtime, mode, owner (as root) and extended attributes,
+/// and neither is hard-linked (a hard link is always restored, with its partners).
+fn same_file(node: &Node, was: &Node) -> bool {
+    node.meta.links <= 1
+        && was.meta.links <= 1
+        && node.content == was.content
+        && node.meta.size == was.meta.size
+        && same_owner_and_mtime(node, was)
+        && node.meta.mode.map(posix_perm) == was.meta.mode.map(posix_perm)
+        && xattrs_of(node) == xattrs_of(was)
+}
+
+/// Whether two directory nodes have the same mode, owner (as root), mtime and attributes.
+fn same_dir_meta(node: &Node, was: &Node) -> bool {
+    node.meta.mode.map(posix_perm) == was.meta.mode.map(posix_perm)
+        && same_owner_and_mtime(node, was)
+        && xattrs_of(node) == xattrs_of(was)
+}
+
+fn same_owner_and_mtime(node: &Node, was: &Node) -> bool {
+    (!is_root() || (node.meta.uid, node.meta.gid) == (was.meta.uid, was.meta.gid))
+        && node.meta.mtime.is_some()
+        && node.meta.mtime == was.meta.mtime
 }
 
 /// A staged delta, to be verified before anything is swapped.
@@ -268,12 +530,7 @@ impl Plan {
     /// directory entries move into or out of, and each directory whose metadata is set, must
     /// be the user's own and writable; a directory that moves must be writable itself (its
     /// `..` entry changes).
-    fn swappable(
-        &self,
-        live: &Path,
-        entries: &HashMap<PathBuf, std::fs::Metadata>,
-        tree: &UnitTree,
-    ) -> bool {
+    fn swappable(&self, live: &Path, staged: &[(PathBuf, Node)]) -> bool {
         // SAFETY: geteuid has no preconditions and cannot fail.
         let uid = unsafe { libc::geteuid() };
         let own_writable = |m: &std::fs::Metadata| m.uid() == uid && m.mode() & 0o300 == 0o300;
@@ -281,7 +538,7 @@ impl Plan {
             if rel.as_os_str().is_empty() {
                 std::fs::symlink_metadata(live).ok()
             } else {
-                entries.get(rel).cloned()
+                std::fs::symlink_metadata(live.join(rel)).ok()
             }
         };
         let parents_ok = self
@@ -291,18 +548,19 @@ impl Plan {
             .chain(&self.delta.remove)
             .filter_map(|p| p.parent())
             .chain(self.delta.dirs.iter().map(|(p, _)| p.as_path()))
+            .collect::<HashSet<_>>()
+            .into_iter()
             .all(|dir| meta_of(dir).is_some_and(|m| own_writable(&m)));
         let moved_live_dirs_ok = self
             .delta
             .put
             .iter()
             .chain(&self.delta.remove)
-            .filter_map(|p| entries.get(p))
-            .filter(|m| m.is_dir())
-            .all(own_writable);
+            .filter_map(|p| meta_of(p))
+            .filter(std::fs::Metadata::is_dir)
+            .all(|m| own_writable(&m));
         let put: HashSet<&PathBuf> = self.delta.put.iter().collect();
-        let staged_dirs_ok = tree
-            .entries
+        let staged_dirs_ok = staged
             .iter()
             .filter(|(p, n)| n.is_dir() && put.contains(p))
             .all(|(_, n)| n.meta.mode.is_some_and(|m| posix_perm(m) & 0o300 == 0o300));

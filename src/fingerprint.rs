@@ -216,6 +216,30 @@ impl Fingerprint {
             .sum()
     }
 
+    /// The regular files at or under the logical path `path`: how many, and their bytes. `None`
+    /// when the fingerprint does not hold `path` itself.
+    #[must_use]
+    pub fn files_under(&self, path: &Path) -> Option<(u64, u64)> {
+        let key = path.as_os_str().as_bytes();
+        // Everything under `path` starts with its bytes, so it is one run of the sorted entries.
+        let start = self.entries.partition_point(|(k, _)| &k[..] < key);
+        if self.entries.get(start).is_none_or(|(k, _)| &k[..] != key) {
+            return None;
+        }
+        let (mut files, mut bytes) = (0, 0);
+        for (k, stamp) in self.entries[start..]
+            .iter()
+            .take_while(|(k, _)| k.starts_with(key))
+        {
+            let inside = k.len() == key.len() || k[key.len()] == b'/' || key.ends_with(b"/");
+            if inside && stamp.kind == libc::S_IFREG {
+                files += 1;
+                bytes += stamp.size;
+            }
+        }
+        Some((files, bytes))
+    }
+
     /// Number of entries.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -443,5 +467,27 @@ mod tests {
             .unreadable
             .push(PathBuf::from("/opt/IBM/App/lib"));
         assert_eq!(Fingerprint::digest(&[&unreadable], b"set"), None);
+    }
+
+    #[test]
+    fn files_under_counts_a_subtree_and_not_its_namesakes() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = HostRoot::new(dir.path()).unwrap();
+        for (path, body) in [
+            ("opt/App/lib/a.jar", "aaa"),
+            ("opt/App/lib/b.jar", "bb"),
+            ("opt/App/lib.bak", "0123456789"),
+            ("opt/App/lib2/c.jar", "c"),
+            ("opt/App/top.xml", "xml"),
+        ] {
+            let file = dir.path().join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, body).unwrap();
+        }
+        let fp = Fingerprint::take(&host, &[PathBuf::from("/opt/App")]);
+        assert_eq!(fp.files_under(Path::new("/opt/App/lib")), Some((2, 5)));
+        assert_eq!(fp.files_under(Path::new("/opt/App")), Some((5, 19)));
+        assert_eq!(fp.files_under(Path::new("/opt/App/top.xml")), Some((1, 3)));
+        assert_eq!(fp.files_under(Path::new("/opt/App/li")), None);
     }
 }

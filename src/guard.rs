@@ -421,6 +421,8 @@ fn roll_back(open: &dyn Fn() -> Result<OpenRepo>, req: &GuardRequest<'_>, pre: &
             keep_replaced: false,
             dry_run: false,
             full: false,
+            // The guard's snapshots are taken without excludes.
+            excludes: &[],
         },
     )?;
     Ok(())

@@ -228,6 +228,10 @@ pub struct RestoreOutcome {
     pub ownership_restored: bool,
     /// Replaced live copies kept (`--keep-replaced`).
     pub kept_replaced: Vec<PathBuf>,
+    /// In place: the snapshot the live set was proven to be exactly (its recorded state digest),
+    /// so only the two snapshots' trees were compared and no live file was read.
+    #[serde(default)]
+    pub live_was: Option<String>,
     /// Wall time in seconds.
     pub seconds: f64,
 }
@@ -309,6 +313,7 @@ pub fn restore_to_target(
         carried_bytes: 0,
         ownership_restored: is_root(),
         kept_replaced: Vec::new(),
+        live_was: None,
         seconds: start.elapsed().as_secs_f64(),
     })
 }
@@ -552,7 +557,7 @@ impl UnitTree {
 }
 
 /// Every path of a snapshot must stay inside the destination: no `..`, no absolute components.
-fn stays_inside(path: &Path) -> Result<()> {
+pub(crate) fn stays_inside(path: &Path) -> Result<()> {
     if path.components().all(|c| matches!(c, Component::Normal(_))) {
         Ok(())
     } else {
@@ -1017,6 +1022,9 @@ pub struct InPlace<'a> {
     pub dry_run: bool,
     /// Restore every byte from the repository (no carrying over of unchanged live files).
     pub full: bool,
+    /// The excludes the set's backups use: part of the state a snapshot records, which proves
+    /// the live set unchanged since.
+    pub excludes: &'a [String],
 }
 
 /// Space a restore needs in one filesystem.
@@ -1196,24 +1204,38 @@ pub fn restore_in_place(
     // files are unchanged. Kept replaced copies would share inodes with the new set, so
     // `--keep-replaced` (and `--full`) restores every byte.
     let t = crate::timing::phase("restore: newest snapshot");
-    let fast = (!opts.full && !opts.keep_replaced).then(|| {
+    let newest: Option<Option<SetSnapshot>> = (!opts.full && !opts.keep_replaced).then(|| {
         crate::repo::set_snapshots(&repo, Some(&opts.set), Some(&opts.host_name))
             .ok()
             .and_then(|snaps| {
-                snaps
-                    .into_iter()
-                    .rev()
-                    .find(|s| {
-                        s.manifest
-                            .as_ref()
-                            .is_some_and(|m| m.consistency.verdict == Verdict::Consistent)
-                    })
-                    .map(|s| s.snapshot)
+                snaps.into_iter().rev().find(|s| {
+                    s.manifest
+                        .as_ref()
+                        .is_some_and(|m| m.consistency.verdict == Verdict::Consistent)
+                })
             })
     });
     drop(t);
-    // The live members are walked while the index is read and the trees are decoded.
-    let walks = (fast.is_some() && !opts.dry_run).then(|| {
+    let fast = newest
+        .as_ref()
+        .map(|n| n.as_ref().map(|s| s.snapshot.clone()));
+    // While the index is read, the live set is fingerprinted: when its state digest is the one
+    // the newest snapshot recorded, the live set *is* that snapshot, and comparing the two
+    // snapshots' trees tells what to stage.
+    let (proven, repo) = std::thread::scope(|scope| {
+        let proof = newest
+            .as_ref()
+            .and_then(Option::as_ref)
+            .filter(|_| !opts.dry_run)
+            .map(|n| scope.spawn(|| crate::delta::Proven::check(opts.host, n, opts.excludes)));
+        let t = crate::timing::phase("restore: index");
+        let repo = repo.to_indexed();
+        drop(t);
+        (proof.and_then(|p| p.join().ok().flatten()), repo)
+    });
+    let repo = repo?;
+    // Otherwise each live member is walked and compared file by file, while its tree is decoded.
+    let walks = (fast.is_some() && proven.is_none() && !opts.dry_run).then(|| {
         crate::delta::prefetch(
             selected
                 .iter()
@@ -1221,9 +1243,6 @@ pub fn restore_in_place(
                 .collect(),
         )
     });
-    let t = crate::timing::phase("restore: index");
-    let repo = repo.to_indexed()?;
-    drop(t);
     let skip_space = std::env::var_os("LOCKSTEP_FAULT_SKIP_SPACE_CHECK").is_some()
         && cfg!(feature = "fault-injection");
     if opts.dry_run {
@@ -1285,8 +1304,11 @@ pub fn restore_in_place(
         snap,
         selected,
         &journal,
-        fast.as_ref().map(Option::as_ref),
-        walks.as_ref(),
+        (
+            fast.as_ref().map(Option::as_ref),
+            proven.as_ref(),
+            walks.as_ref(),
+        ),
         &mut space,
     )
     .and_then(|staged| {
@@ -1374,6 +1396,7 @@ pub fn restore_in_place(
             carried_bytes: staged.carried_bytes,
             ownership_restored: is_root(),
             kept_replaced: kept,
+            live_was: proven.as_ref().map(crate::delta::Proven::snapshot_id),
             seconds: start.elapsed().as_secs_f64(),
         }),
     ))
@@ -1397,22 +1420,57 @@ fn stage_all(
     snap: &SetSnapshot,
     selected: &[RestoreUnit],
     journal: &Journal,
-    fast: Option<Option<&rustic_core::repofile::SnapshotFile>>,
-    walks: Option<&std::sync::mpsc::Receiver<Option<crate::delta::Walked>>>,
+    (fast, proven, walks): LiveEvidence<'_>,
     space: &mut SpaceCheck<'_>,
 ) -> Result<StagedAll> {
     let mut total = Staged::default();
     let mut deltas = Vec::new();
     let mut sized = Vec::new();
     for (i, (unit, ju)) in selected.iter().zip(&journal.units).enumerate() {
-        let failed = |e: Error| {
-            Error::Other(format!(
+        let failed = |e: Error| match e {
+            Error::Refused(_) => e,
+            e => Error::Other(format!(
                 "staging {} failed, the live set was not changed: {e}",
                 unit.path.display()
-            ))
+            )),
         };
-        // One listing of the unit serves comparing or carrying, the engine and verification;
-        // each unit is verified as soon as it is staged, so only one listing is held at a time.
+        // The live set proven to be the newest snapshot: the two trees tell what differs.
+        let proven_delta = match proven {
+            Some(proven) => crate::delta::stage_proven(
+                repo,
+                &snap.snapshot,
+                proven,
+                unit,
+                (&ju.live, &ju.stage),
+                &mut |need| space.check(unit, need),
+            )
+            .map_err(failed)?,
+            None => None,
+        };
+        let mut take = |staging: crate::delta::Staging| -> Result<()> {
+            let counts = staging.counts;
+            total.files += counts.files;
+            total.dirs += counts.dirs;
+            total.bytes += counts.bytes;
+            total.carried_files += counts.kept_files;
+            total.carried_bytes += counts.kept_bytes;
+            fault::point(&format!("restore-stage-{i}"));
+            staging.verify(repo, unit, &ju.stage)?;
+            // The staged data goes to disk while the next unit is compared; the flush before
+            // the swap then has little left to write.
+            let stage = ju.stage.clone();
+            std::thread::spawn(move || crate::journal::flush(&stage));
+            deltas.push(Some(staging.delta));
+            Ok(())
+        };
+        if let Some((staging, bytes)) = proven_delta {
+            sized.push((unit.clone(), bytes));
+            take(staging)?;
+            continue;
+        }
+        // Otherwise one listing of the unit serves comparing or carrying, the engine and
+        // verification; each unit is verified as soon as it is staged, so only one listing is
+        // held at a time.
         let t = crate::timing::phase(format!("restore: list {}", unit.path.display()));
         let tree = UnitTree::load(repo, snap, unit)?;
         drop(t);
@@ -1434,26 +1492,11 @@ fn stage_all(
                 walked,
                 &mut |need| space.check(unit, need),
             )
-            .map_err(|e| match e {
-                Error::Refused(_) => e,
-                e => failed(e),
-            })?,
+            .map_err(failed)?,
             None => None,
         };
         if let Some(staging) = delta {
-            let counts = staging.counts;
-            total.files += counts.files;
-            total.dirs += counts.dirs;
-            total.bytes += counts.bytes;
-            total.carried_files += counts.kept_files;
-            total.carried_bytes += counts.kept_bytes;
-            fault::point(&format!("restore-stage-{i}"));
-            staging.verify(repo, unit, &ju.stage)?;
-            // The staged data goes to disk while the next unit is compared; the flush before
-            // the swap then has little left to write.
-            let stage = ju.stage.clone();
-            std::thread::spawn(move || crate::journal::flush(&stage));
-            deltas.push(Some(staging.delta));
+            take(staging)?;
             continue;
         }
         // A whole copy: directories and inodes take room too.
@@ -1476,6 +1519,15 @@ fn stage_all(
     }
     Ok((total, deltas, sized))
 }
+
+/// What the fast path knows of the live set: the newest consistent snapshot (`Some(None)`: the
+/// fast path is on but the set has none), the proof that the live set is exactly that snapshot,
+/// or else the live members' walks.
+type LiveEvidence<'a> = (
+    Option<Option<&'a rustic_core::repofile::SnapshotFile>>,
+    Option<&'a crate::delta::Proven>,
+    Option<&'a std::sync::mpsc::Receiver<Option<crate::delta::Walked>>>,
+);
 
 /// What staging every unit gave: the totals, each unit's delta (`None`: staged whole) and each
 /// unit's size in the snapshot.

@@ -106,6 +106,8 @@ fn in_place_restore_rolls_a_fix_pack_back_exactly() {
 
     let out = s.restore(&[&s.s1, "--json"]).ok().json();
     assert_eq!(out["snapshot"], s.s1.as_str());
+    // Nothing moved since S2 was taken: the live set is proven to be S2 by its state digest.
+    assert_eq!(out["live_was"], s.s2.as_str(), "{out}");
     s.assert_at(&s.at_s1, "at S1");
 
     let status = s.env.run(&["status", "--json"]).json();
@@ -531,6 +533,9 @@ fn fast_rollback_carries_unchanged_files_and_restores_a_file_changed_behind_its_
 
     let stamps_before = stamps(&s.env.root(), &s.members);
     let out = s.restore(&[&s.s1, "--json"]).ok().json();
+    // The change moved the file's ctime: the live set is no longer S2's recorded state, so
+    // the live files were compared one by one.
+    assert!(out["live_was"].is_null(), "{out}");
     let carried = out["carried_files"].as_u64().unwrap();
     let written = out["files"].as_u64().unwrap();
     let total = s.at_s1.values().filter(|e| e.kind == "file").count() as u64;
@@ -570,6 +575,37 @@ fn fast_rollback_carries_unchanged_files_and_restores_a_file_changed_behind_its_
     assert_eq!(out["carried_files"], 0);
     let d = differences(&s.at_s2, &s.members_now());
     assert!(d.is_empty(), "{}", d.join("\n"));
+}
+
+/// A host left exactly as the newest snapshot recorded it is rolled back by comparing the two
+/// snapshots' trees: the files the fix pack did not touch keep their inode and ctime, the counts
+/// of what was kept and written are the real ones, and the host ends exactly at S1.
+#[test]
+fn a_rollback_of_an_untouched_host_compares_only_the_snapshots() {
+    let s = story();
+    let stamps_before = stamps(&s.env.root(), &s.members);
+    let out = s.restore(&[&s.s1, "--json"]).ok().json();
+    assert_eq!(out["live_was"], s.s2.as_str(), "{out}");
+    s.assert_at(&s.at_s1, "at S1 after the rollback");
+
+    // Every file of S1 is either kept or written, and the ones kept were not touched.
+    let total = s.at_s1.values().filter(|e| e.kind == "file").count() as u64;
+    let carried = out["carried_files"].as_u64().unwrap();
+    let written = out["files"].as_u64().unwrap();
+    assert_eq!(carried + written, total, "{out}");
+    assert!(written > 0 && written < total / 5, "{out}");
+    let stamps_after = stamps(&s.env.root(), &s.members);
+    let untouched: Vec<&PathBuf> = stamps_after
+        .iter()
+        .filter(|(p, st)| stamps_before.get(*p) == Some(st))
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(untouched.len() as u64, carried, "{out}");
+    let untouched_bytes: u64 = untouched
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert_eq!(out["carried_bytes"], untouched_bytes, "{out}");
 }
 
 /// Every file under `members`: (inode, ctime).

@@ -174,6 +174,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
                     keep_replaced: args.keep_replaced,
                     dry_run: args.dry_run,
                     full: args.full,
+                    excludes: &ctx.config.excludes,
                 },
             )?;
             (Some(plan), outcome)
@@ -214,6 +215,12 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
             for u in &o.units {
                 println!("  {:<14} {}", u.role.as_str(), u.path.display());
             }
+        }
+        if let Some(newest) = &o.live_was {
+            println!(
+                "  the live set was still exactly snapshot {} (its recorded state): only what that snapshot and this one differ in was compared and staged",
+                short(newest)
+            );
         }
         if o.carried_files > 0 {
             println!(
