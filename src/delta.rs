@@ -100,8 +100,8 @@ pub fn stage(
 /// one that snapshot recorded (every entry's type, size, mtime, ctime, inode, mode and owner,
 /// and the set's members and excludes).
 pub struct Proven {
-    /// The snapshot the live set is.
-    newest: SnapshotFile,
+    /// The id of the snapshot the live set is.
+    newest: String,
     /// The live set's fingerprints (IM and product members), to count what is kept.
     fingerprints: [Fingerprint; 2],
 }
@@ -122,7 +122,7 @@ impl Proven {
         };
         let (digest, fingerprints) = crate::backup::state_now(host, &set, excludes).ok()?;
         (digest.as_ref() == Some(recorded)).then(|| Proven {
-            newest: newest.snapshot.clone(),
+            newest: newest.id(),
             fingerprints,
         })
     }
@@ -130,7 +130,7 @@ impl Proven {
     /// The id of the snapshot the live set is.
     #[must_use]
     pub fn snapshot_id(&self) -> String {
-        self.newest.id.to_hex().to_string()
+        self.newest.clone()
     }
 
     /// The regular files at or under the logical `path` on the live set: count and bytes.
@@ -142,39 +142,38 @@ impl Proven {
     }
 }
 
-/// Stages what `unit` of the `target` snapshot differs in from the newest snapshot's, which the
-/// live member is ([`Proven`]): only subtrees whose ids differ between the two snapshots are
-/// decoded and compared, node by node, and no live file is read or stat-ed. Returns the staging
-/// and the unit's bytes in the target; `None` when the unit is not a directory in both
-/// snapshots and on the host (the caller goes the per-file way).
+/// What `unit` of a target snapshot differs in from the newest snapshot's, found from the two
+/// trees alone (see [`compare_trees`]).
+pub struct TreeDiff {
+    plan: Plan,
+    /// The target's entries to stage: each put entry and everything under it.
+    staged: Vec<(PathBuf, Node)>,
+}
+
+/// Compares `unit` of the `target` snapshot with the `newest` snapshot's: only subtrees whose
+/// ids differ between the two are decoded and compared, node by node. Needs no live file, so it
+/// runs while the live set is being proven to be `newest` ([`Proven`]). `None` when the unit is
+/// not a directory in both snapshots (the caller goes the per-file way).
 ///
 /// # Errors
-/// When the repository or the staging directory fails.
-pub fn stage_proven(
+/// When the repository fails or a snapshot path would leave the member.
+pub fn compare_trees(
     repo: &FullRepo,
     target: &SnapshotFile,
-    proven: &Proven,
+    newest: &SnapshotFile,
     unit: &RestoreUnit,
-    (live, stage): (&Path, &Path),
-    check_space: &mut dyn FnMut(u64) -> Result<()>,
-) -> Result<Option<(Staging, u64)>> {
+) -> Result<Option<TreeDiff>> {
     let path = rel(&unit.path);
-    let t = crate::timing::phase(format!("restore: compare trees {}", unit.path.display()));
+    let _t = crate::timing::phase(format!("restore: compare trees {}", unit.path.display()));
     let node = repo.node_from_snapshot_and_path(target, &path)?;
-    let Ok(newest) = repo.node_from_snapshot_and_path(&proven.newest, &path) else {
+    let Ok(was) = repo.node_from_snapshot_and_path(newest, &path) else {
         return Ok(None);
     };
-    if !node.is_dir()
-        || !newest.is_dir()
-        || !std::fs::symlink_metadata(live).is_ok_and(|m| m.is_dir())
-    {
+    if !node.is_dir() || !was.is_dir() {
         return Ok(None);
     }
-    let diff = crate::par::io(|| diff_dirs(repo, &node, &newest, Path::new("")))?;
-    let plan = diff.plan(node.clone());
-    drop(t);
-
-    let t = crate::timing::phase(format!("restore: list changed {}", unit.path.display()));
+    let diff = crate::par::io(|| diff_dirs(repo, &node, &was, Path::new("")))?;
+    let plan = diff.plan(node);
     let mut staged: Vec<(PathBuf, Node)> = Vec::new();
     for (path, n) in &diff.put {
         staged.push((path.clone(), n.clone()));
@@ -184,8 +183,28 @@ pub fn stage_proven(
             staged.extend(under.into_iter().map(|(p, n)| (path.join(p), n)));
         }
     }
-    drop(t);
-    if !is_root() && !plan.swappable(live, &staged) {
+    Ok(Some(TreeDiff { plan, staged }))
+}
+
+/// Stages `diff` of `unit` when the live member is the newest snapshot's ([`Proven`]). Returns
+/// the staging and the unit's bytes in the target; `None` when the live member is not a
+/// directory or, without root, the swap could not do every change (the caller goes the
+/// per-file way).
+///
+/// # Errors
+/// When the repository or the staging directory fails.
+pub fn stage_compared(
+    repo: &FullRepo,
+    diff: TreeDiff,
+    proven: &Proven,
+    unit: &RestoreUnit,
+    (live, stage): (&Path, &Path),
+    check_space: &mut dyn FnMut(u64) -> Result<()>,
+) -> Result<Option<(Staging, u64)>> {
+    let TreeDiff { plan, staged } = diff;
+    if !std::fs::symlink_metadata(live).is_ok_and(|m| m.is_dir())
+        || (!is_root() && !plan.swappable(live, &staged))
+    {
         return Ok(None);
     }
     // What stays: the member's live files but those replaced or removed.
@@ -213,8 +232,8 @@ pub fn stage_proven(
     Ok(Some((staging, size)))
 }
 
-/// Restores the `staged` entries of `plan` into the staging directory `stage`, inside plain
-/// containers.
+/// Restores the `staged` entries of `plan` into the staging directory `stage`, each put entry
+/// under its number ([`Delta::staged`]).
 fn build(
     repo: &FullRepo,
     plan: Plan,
@@ -225,15 +244,36 @@ fn build(
 ) -> Result<Staging> {
     let _t = crate::timing::phase(format!("restore: engine {}", unit.path.display()));
     std::fs::create_dir_all(stage).map_err(|e| Error::io("cannot create", stage, e))?;
-    let mut containers: HashSet<PathBuf> = HashSet::from([PathBuf::new()]);
-    for put in &plan.delta.put {
-        for dir in put.ancestors().skip(1) {
-            if containers.insert(dir.to_path_buf()) {
-                let d = stage.join(dir);
-                std::fs::create_dir_all(&d).map_err(|e| Error::io("cannot create", &d, e))?;
-            }
-        }
-    }
+    // Each put entry is staged under its number (`Delta::staged`), with what is under it.
+    let number: HashMap<&Path, usize> = plan
+        .delta
+        .put
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.as_path(), i))
+        .collect();
+    let staged = staged
+        .into_iter()
+        .map(|(path, node)| {
+            let (root, i) = path
+                .ancestors()
+                .find_map(|a| number.get(a).map(|i| (a, *i)))
+                .ok_or_else(|| {
+                    Error::Other(format!(
+                        "internal error: {} is staged but not planned; nothing was changed",
+                        path.display()
+                    ))
+                })?;
+            let at = plan.delta.staged(Path::new(""), i);
+            let at = match path.strip_prefix(root) {
+                Ok(rest) if !rest.as_os_str().is_empty() => at.join(rest),
+                _ => at,
+            };
+            Ok((at, node))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    drop(number);
+    let containers: HashSet<PathBuf> = HashSet::from([PathBuf::new()]);
     // Only what is staged needs room; directories and inodes take some too.
     check_space(
         staged.iter().map(|(_, n)| n.meta.size + 4096).sum::<u64>()
@@ -292,7 +332,12 @@ impl Diff {
         dirs.push((PathBuf::new(), root));
         dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
         Plan {
-            delta: Delta { put, remove, dirs },
+            delta: Delta {
+                put,
+                remove,
+                dirs,
+                flat: true,
+            },
             kept_files: 0,
             kept_bytes: 0,
         }
@@ -389,9 +434,9 @@ pub struct Staging {
     pub delta: Delta,
     /// What was restored and kept.
     pub counts: Counts,
-    /// The entries restored into the staging directory.
+    /// The entries restored into the staging directory, by their paths there.
     staged: Vec<(PathBuf, Node)>,
-    /// The plain directories holding them.
+    /// Directories in the staging directory that are not staged entries: only its root.
     containers: HashSet<PathBuf>,
 }
 
@@ -676,6 +721,7 @@ fn plan(
             put,
             remove: removed,
             dirs,
+            flat: true,
         },
         kept_files,
         kept_bytes,

@@ -9,8 +9,10 @@
 //! 3. `cleanup` — all renames done; the replaced copies are removed (unless kept).
 //!
 //! A member restored as a *delta* ([`Delta`], the fast rollback) stays in place: its stage and
-//! old paths are sparse trees, and swapping moves each replaced or surplus entry into the old
-//! tree and each staged entry into its place, then sets the directories' metadata. The plan is
+//! old paths are flat directories (one numbered entry per changed path; journals of earlier
+//! versions used sparse trees, which recovery still understands), and swapping moves each
+//! replaced or surplus entry into the old directory and each staged entry into its place, then
+//! sets the directories' metadata. The plan is
 //! in the journal before the first rename, and each step checks what exists first, so recovery
 //! rolls forward from any point exactly as for a whole-member swap.
 //!
@@ -76,6 +78,34 @@ pub struct Delta {
     /// Directories given the target's metadata after the moves, deepest first (`""` is the
     /// member itself): moving entries in and out changes their times.
     pub dirs: Vec<(PathBuf, rustic_core::repofile::Node)>,
+    /// Staged and moved-aside entries are numbered (`p<i>` for `put[i]`, `r<j>` for
+    /// `remove[j]`) directly in the stage and old directories, instead of at their paths in
+    /// sparse trees: a fix pack touches thousands of directories, and creating and removing
+    /// their mirrors cost more than the renames themselves. `false` in journals written before.
+    #[serde(default)]
+    pub flat: bool,
+}
+
+impl Delta {
+    /// Where `put[i]` is staged, under the unit's stage directory.
+    #[must_use]
+    pub fn staged(&self, stage: &Path, i: usize) -> PathBuf {
+        if self.flat {
+            stage.join(format!("p{i}"))
+        } else {
+            stage.join(&self.put[i])
+        }
+    }
+
+    /// Where the live `put[i]` (`put`) or `remove[i]` is moved aside, under the old directory.
+    fn aside(&self, old: &Path, put: bool, i: usize) -> PathBuf {
+        match (self.flat, put) {
+            (true, true) => old.join(format!("p{i}")),
+            (true, false) => old.join(format!("r{i}")),
+            (false, true) => old.join(&self.put[i]),
+            (false, false) => old.join(&self.remove[i]),
+        }
+    }
 }
 
 impl Unit {
@@ -86,21 +116,30 @@ impl Unit {
     /// `swapping`, and recovery redoes whatever did not persist.
     fn swap_delta(&self, delta: &Delta, i: usize) -> Result<()> {
         crate::fault::point(&format!("restore-swap-{}", 2 * i));
-        let ops = delta
-            .remove
-            .iter()
-            .map(|p| (p, false))
-            .chain(delta.put.iter().map(|p| (p, true)));
+        let ops = (0..delta.remove.len())
+            .map(|n| (n, false))
+            .chain((0..delta.put.len()).map(|n| (n, true)));
         let mut halfway = false;
-        for (rel, is_put) in ops {
+        for (n, is_put) in ops {
+            let rel = if is_put {
+                &delta.put[n]
+            } else {
+                &delta.remove[n]
+            };
             let (live, staged, old) = (
                 self.live.join(rel),
-                self.stage.join(rel),
-                self.old.join(rel),
+                if is_put {
+                    delta.staged(&self.stage, n)
+                } else {
+                    PathBuf::new()
+                },
+                delta.aside(&self.old, is_put, n),
             );
             // A put whose staged entry is gone is done: what is live is the new entry.
             if !exists(&old) && exists(&live) && (!is_put || exists(&staged)) {
-                if let Some(parent) = old.parent() {
+                if let Some(parent) = old.parent()
+                    && !exists(parent)
+                {
                     std::fs::create_dir_all(parent)
                         .map_err(|e| Error::io("cannot create", parent, e))?;
                 }
@@ -299,11 +338,13 @@ impl Journal {
     /// # Errors
     /// When a copy cannot be removed.
     pub fn cleanup(&self) -> Result<Vec<PathBuf>> {
+        use rayon::prelude::*;
         let mut kept = Vec::new();
+        let mut doomed = Vec::new();
         for unit in &self.units {
-            // A delta's staging directory is left with empty containers after the swap.
+            // A delta's staging directory is left empty after the swap.
             if unit.delta.is_some() && exists(&unit.stage) {
-                remove(&unit.stage)?;
+                doomed.push(&unit.stage);
             }
             if !exists(&unit.old) {
                 continue;
@@ -311,9 +352,11 @@ impl Journal {
             if self.keep_replaced {
                 kept.push(unit.old.clone());
             } else {
-                remove(&unit.old)?;
+                doomed.push(&unit.old);
             }
         }
+        // Every unit at once: each unlink may wait on the disk, and the units are independent.
+        crate::par::io(|| doomed.par_iter().try_for_each(|p| remove(p)))?;
         Ok(kept)
     }
 
@@ -570,18 +613,33 @@ mod tests {
             "mtime": "2020-01-02T03:04:05Z", "uid": 0, "gid": 0
         }))
         .unwrap();
-        // Renames in the order the swap does them: gone aside, a aside, a in, new in.
-        for done in 0..=4 {
+        // Renames in the order the swap does them: gone aside, a aside, a in, new in; in the
+        // flat layout and in the sparse one of earlier journals.
+        for (flat, done) in [false, true]
+            .into_iter()
+            .flat_map(|f| (0..=4).map(move |d| (f, d)))
+        {
             let (dir, state) = setup();
             let d = dir.path();
             std::fs::write(d.join("m/gone"), "surplus").unwrap();
-            std::fs::write(d.join("m.lockstep-stage-r1/new"), "new file").unwrap();
+            let (staged_f, staged_new, aside_f, aside_gone) = if flat {
+                ("p0", "p1", "p0", "r0")
+            } else {
+                ("f", "new", "f", "gone")
+            };
+            let stage = |n: &str| format!("m.lockstep-stage-r1/{n}");
+            let old = |n: &str| format!("m.lockstep-old-r1/{n}");
+            std::fs::write(d.join("m.lockstep-stage-r1/f"), "new").unwrap();
+            if flat {
+                std::fs::rename(d.join(stage("f")), d.join(stage(staged_f))).unwrap();
+            }
+            std::fs::write(d.join(stage(staged_new)), "new file").unwrap();
             std::fs::create_dir_all(d.join("m.lockstep-old-r1")).unwrap();
             let steps = [
-                ("m/gone", "m.lockstep-old-r1/gone"),
-                ("m/f", "m.lockstep-old-r1/f"),
-                ("m.lockstep-stage-r1/f", "m/f"),
-                ("m.lockstep-stage-r1/new", "m/new"),
+                ("m/gone".to_owned(), old(aside_gone)),
+                ("m/f".to_owned(), old(aside_f)),
+                (stage(staged_f), "m/f".to_owned()),
+                (stage(staged_new), "m/new".to_owned()),
             ];
             for (from, to) in steps.iter().take(done) {
                 std::fs::rename(d.join(from), d.join(to)).unwrap();
@@ -591,6 +649,7 @@ mod tests {
                 put: vec!["f".into(), "new".into()],
                 remove: vec!["gone".into()],
                 dirs: vec![(PathBuf::new(), node.clone())],
+                flat,
             });
             Journal::create(&state, &j).unwrap();
             let r = recover(&state).unwrap().unwrap();

@@ -1219,21 +1219,33 @@ pub fn restore_in_place(
     let fast = newest
         .as_ref()
         .map(|n| n.as_ref().map(|s| s.snapshot.clone()));
-    // While the index is read, the live set is fingerprinted: when its state digest is the one
-    // the newest snapshot recorded, the live set *is* that snapshot, and comparing the two
-    // snapshots' trees tells what to stage.
+    // While the index is read and the snapshots' trees are compared, the live set is
+    // fingerprinted: when its state digest is the one the newest snapshot recorded, the live
+    // set *is* that snapshot, and the trees' differences are what to stage.
     let (proven, repo) = std::thread::scope(|scope| {
-        let proof = newest
+        let newest = newest
             .as_ref()
             .and_then(Option::as_ref)
-            .filter(|_| !opts.dry_run)
+            .filter(|_| !opts.dry_run);
+        let proof = newest
             .map(|n| scope.spawn(|| crate::delta::Proven::check(opts.host, n, opts.excludes)));
         let t = crate::timing::phase("restore: index");
         let repo = repo.to_indexed();
         drop(t);
-        (proof.and_then(|p| p.join().ok().flatten()), repo)
+        let compared: Option<Vec<Result<Option<crate::delta::TreeDiff>>>> = match (&repo, newest) {
+            (Ok(repo), Some(newest)) => Some(
+                selected
+                    .iter()
+                    .map(|u| crate::delta::compare_trees(repo, &snap.snapshot, &newest.snapshot, u))
+                    .collect(),
+            ),
+            _ => None,
+        };
+        let proven = proof.and_then(|p| p.join().ok().flatten());
+        (proven.zip(compared), repo)
     });
     let repo = repo?;
+    let (proven, compared) = proven.unzip();
     // Otherwise each live member is walked and compared file by file, while its tree is decoded.
     let walks = (fast.is_some() && proven.is_none() && !opts.dry_run).then(|| {
         crate::delta::prefetch(
@@ -1309,6 +1321,7 @@ pub fn restore_in_place(
             proven.as_ref(),
             walks.as_ref(),
         ),
+        compared,
         &mut space,
     )
     .and_then(|staged| {
@@ -1421,8 +1434,10 @@ fn stage_all(
     selected: &[RestoreUnit],
     journal: &Journal,
     (fast, proven, walks): LiveEvidence<'_>,
+    compared: Option<Vec<Result<Option<crate::delta::TreeDiff>>>>,
     space: &mut SpaceCheck<'_>,
 ) -> Result<StagedAll> {
+    let mut compared = compared.map(Vec::into_iter);
     let mut total = Staged::default();
     let mut deltas = Vec::new();
     let mut sized = Vec::new();
@@ -1435,17 +1450,21 @@ fn stage_all(
             )),
         };
         // The live set proven to be the newest snapshot: the two trees tell what differs.
-        let proven_delta = match proven {
-            Some(proven) => crate::delta::stage_proven(
-                repo,
-                &snap.snapshot,
-                proven,
-                unit,
-                (&ju.live, &ju.stage),
-                &mut |need| space.check(unit, need),
-            )
-            .map_err(failed)?,
-            None => None,
+        let diff = compared.as_mut().and_then(Iterator::next);
+        let proven_delta = match (proven, diff) {
+            (Some(proven), Some(diff)) => match diff.map_err(failed)? {
+                Some(diff) => crate::delta::stage_compared(
+                    repo,
+                    diff,
+                    proven,
+                    unit,
+                    (&ju.live, &ju.stage),
+                    &mut |need| space.check(unit, need),
+                )
+                .map_err(failed)?,
+                None => None,
+            },
+            _ => None,
         };
         let mut take = |staging: crate::delta::Staging| -> Result<()> {
             let counts = staging.counts;
