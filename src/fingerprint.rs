@@ -327,7 +327,15 @@ fn walk(member: &Path, root: &Path, subtree: &Path) -> Fingerprint {
     match std::fs::symlink_metadata(subtree) {
         Ok(m) => {
             if m.is_dir() {
-                walk_dir(&mut fp, subtree, &key);
+                let parts = std::sync::Mutex::new(Vec::new());
+                rayon::scope(|scope| walk_dir(scope, &parts, subtree.to_path_buf(), key.clone()));
+                let parts = parts.into_inner().unwrap_or_else(|e| e.into_inner());
+                fp.entries
+                    .reserve_exact(1 + parts.iter().map(|p: &Fingerprint| p.len()).sum::<usize>());
+                for part in parts {
+                    fp.entries.extend(part.entries);
+                    fp.unreadable.extend(part.unreadable);
+                }
             }
             fp.entries
                 .push((key.into_vec().into_boxed_slice(), Stamp::of(&m)));
@@ -337,41 +345,55 @@ fn walk(member: &Path, root: &Path, subtree: &Path) -> Fingerprint {
     fp
 }
 
-/// Adds everything under directory `dir` (physical) to `fp`, keyed under `key` (its logical
-/// path). Each entry is stat-ed relative to its open directory (`DirEntry::metadata` is an
-/// `fstatat`), not by its full path, which the kernel would resolve component by component.
-fn walk_dir(fp: &mut Fingerprint, dir: &Path, key: &OsStr) {
-    let children = match std::fs::read_dir(dir) {
-        Ok(children) => children,
-        Err(_) => return fp.unreadable.push(key.into()),
-    };
-    for child in children {
-        let child = match child {
-            Ok(c) => c,
-            Err(_) => {
-                fp.unreadable.push(key.into());
-                continue;
-            }
-        };
-        let mut child_key = Vec::with_capacity(key.len() + 1 + child.file_name().len());
-        child_key.extend_from_slice(key.as_bytes());
-        if !key.as_bytes().ends_with(b"/") {
-            child_key.push(b'/');
-        }
-        child_key.extend_from_slice(child.file_name().as_bytes());
-        match child.metadata() {
-            Ok(m) => {
-                if m.is_dir() {
-                    walk_dir(fp, &child.path(), OsStr::from_bytes(&child_key));
+/// Fingerprints the entries of `dir` (logical path `key`) and, as tasks of `scope`, every
+/// directory below it: on a cold cache each directory's stats wait on the disk, so many
+/// directories are read at once, not one subtree per thread.
+fn walk_dir<'s>(
+    scope: &rayon::Scope<'s>,
+    parts: &'s std::sync::Mutex<Vec<Fingerprint>>,
+    dir: PathBuf,
+    key: OsString,
+) {
+    let mut fp = Fingerprint::default();
+    match std::fs::read_dir(&dir) {
+        Ok(children) => {
+            for child in children {
+                let child = match child {
+                    Ok(c) => c,
+                    Err(_) => {
+                        fp.unreadable.push(key.clone().into());
+                        continue;
+                    }
+                };
+                let mut child_key = Vec::with_capacity(key.len() + 1 + child.file_name().len());
+                child_key.extend_from_slice(key.as_bytes());
+                if !key.as_bytes().ends_with(b"/") {
+                    child_key.push(b'/');
                 }
-                fp.entries
-                    .push((child_key.into_boxed_slice(), Stamp::of(&m)));
+                child_key.extend_from_slice(child.file_name().as_bytes());
+                match child.metadata() {
+                    Ok(m) => {
+                        if m.is_dir() {
+                            let sub_key = OsString::from_vec(child_key.clone());
+                            let sub = child.path();
+                            scope.spawn(move |scope| walk_dir(scope, parts, sub, sub_key));
+                        }
+                        fp.entries
+                            .push((child_key.into_boxed_slice(), Stamp::of(&m)));
+                    }
+                    Err(_) => fp
+                        .unreadable
+                        .push(PathBuf::from(OsString::from_vec(child_key))),
+                }
             }
-            Err(_) => fp
-                .unreadable
-                .push(PathBuf::from(OsString::from_vec(child_key))),
         }
+        Err(_) => fp.unreadable.push(key.into()),
     }
+    fp.entries.shrink_to_fit();
+    parts
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(fp);
 }
 
 /// A logical path as a fingerprint's key.
