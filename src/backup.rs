@@ -473,24 +473,31 @@ fn state_context(
     Ok((context, above))
 }
 
-/// The set's metadata as it is now: the digest a consistent backup of `set` with `excludes`
-/// would record (`None` when an entry cannot be read), and the fingerprints of its IM and
-/// product members. A digest equal to a snapshot's recorded state proves the live set is
-/// exactly that snapshot's, entry by entry (type, size, mtime, ctime, inode, mode, owner).
+/// The fingerprints of `set`'s IM and product members as they are now.
+pub(crate) fn walk_set(host: &HostRoot, set: &crate::set::SyncSet) -> [Fingerprint; 2] {
+    [
+        Fingerprint::take(host, &role_paths(set, true)),
+        Fingerprint::take(host, &role_paths(set, false)),
+    ]
+}
+
+/// The digest a consistent backup of `set` with `excludes` records, for the members'
+/// fingerprints `fingerprints` ([`walk_set`]) and the directories above the members as they
+/// are now; `None` when an entry could not be read. A digest equal to a snapshot's recorded
+/// state proves the live set is exactly that snapshot's, entry by entry (type, size, mtime,
+/// ctime, inode, mode, owner).
 ///
 /// # Errors
 /// When the set cannot be encoded.
-pub(crate) fn state_now(
+pub(crate) fn state_digest(
     host: &HostRoot,
     set: &crate::set::SyncSet,
     excludes: &[String],
-) -> Result<(Option<String>, [Fingerprint; 2])> {
+    [im, other]: &[Fingerprint; 2],
+) -> Result<Option<String>> {
     let (context, above) = state_context(set, excludes)?;
-    let im = Fingerprint::take(host, &role_paths(set, true));
-    let other = Fingerprint::take(host, &role_paths(set, false));
     let above = Fingerprint::of_paths(host, &above);
-    let digest = Fingerprint::digest(&[&im, &other, &above], &context);
-    Ok((digest, [im, other]))
+    Ok(Fingerprint::digest(&[im, other, &above], &context))
 }
 
 /// The no-change backup. The set's metadata digest equals the parent's recorded state, so the

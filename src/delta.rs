@@ -1,15 +1,24 @@
 //! Delta staging: a rollback that restores only what differs.
 //!
-//! Rolling a fix pack back touches a few percent of a member's files. When lockstep can prove
-//! which live files already hold the target snapshot's content (see `same_as_target` in
-//! [`crate::restore`]), it compares the live member with the target tree and plans three lists:
-//! entries to *put* (restored from the repository into a sparse staging directory beside the
+//! Rolling a fix pack back touches a few percent of a member's files. lockstep plans three
+//! lists: entries to *put* (restored from the repository into a staging directory beside the
 //! member, then verified), live entries to *remove* (moved aside, not replaced) and directories
-//! whose metadata is set last. The swap moves each replaced or surplus live entry into a sparse
-//! `old` directory beside the member and each staged entry into its place. The
-//! [`journal`](crate::journal) holds the plan before the first rename, so a crash rolls forward
-//! as it does for a whole-member swap. Unchanged files are never touched: their inode and ctime
-//! stay, so the next backup does not read them again either.
+//! whose metadata is set last. There are two ways to find them:
+//!
+//! - **By proof** ([`Proven`], [`compare_trees`]): when the live set's state digest is the one
+//!   the newest snapshot recorded, the live set *is* that snapshot, so the lists are the
+//!   difference between the newest snapshot's tree and the target's, found by decoding only
+//!   the subtrees whose ids differ. No live file is read.
+//! - **File by file** ([`stage`]): otherwise each live member is walked and compared with the
+//!   target tree; a file is kept when its metadata matches and its content is proven (see
+//!   `same_as_target` in [`crate::restore`]).
+//!
+//! Staged entries are numbered in a flat staging directory, and the swap moves each replaced
+//! or surplus live entry into a flat `old` directory beside the member and each staged entry
+//! into its place ([`Delta`]). The [`journal`](crate::journal) holds the plan before the first
+//! rename, so a crash rolls forward as it does for a whole-member swap. Unchanged files are
+//! never touched: their inode and ctime stay, so the next backup does not read them again
+//! either.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
@@ -120,7 +129,8 @@ impl Proven {
         let set = crate::set::SyncSet {
             members: manifest.members.clone(),
         };
-        let (digest, fingerprints) = crate::backup::state_now(host, &set, excludes).ok()?;
+        let fingerprints = crate::backup::walk_set(host, &set);
+        let digest = crate::backup::state_digest(host, &set, excludes, &fingerprints).ok()?;
         (digest.as_ref() == Some(recorded)).then(|| Proven {
             newest: newest.id(),
             fingerprints,
