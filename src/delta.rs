@@ -365,13 +365,15 @@ fn diff_dirs(repo: &FullRepo, target: &Node, newest: &Node, prefix: &Path) -> Re
             None => Ok(Vec::new()),
         }
     };
-    let mut old: HashMap<OsString, Node> = nodes(newest)?
+    // Both trees at once: on a cold cache each read waits on the disk.
+    let (was, now) = rayon::join(|| nodes(newest), || nodes(target));
+    let mut old: HashMap<OsString, Node> = was?
         .into_iter()
         .map(|n| (n.name().into_owned(), n))
         .collect();
     let mut diff = Diff::default();
     let mut deeper: Vec<(PathBuf, Node, Node)> = Vec::new();
-    for node in nodes(target)? {
+    for node in now? {
         let name = node.name();
         let path = prefix.join(&name);
         stays_inside(&path)?;
