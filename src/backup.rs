@@ -658,8 +658,7 @@ fn save<S: rustic_core::Open>(
 ) -> Result<String> {
     let (tree, time, description) = (snap.tree, snap.time.clone(), snap.description.clone());
     repo.save_snapshots(vec![snap])?;
-    let new = repo
-        .get_all_snapshots()?
+    let new = crate::repo::all_snapshots(repo)?
         .into_iter()
         .find(|s| {
             s.tree == tree && s.time == time && s.description == description && Some(s.id) != not

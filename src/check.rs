@@ -149,7 +149,7 @@ pub fn check(repo: OpenRepo, read: &ReadData) -> Result<CheckReport> {
             warnings.push(text);
         }
     }
-    let all = repo.get_all_snapshots()?;
+    let all = crate::repo::all_snapshots(&repo)?;
     let snapshots: Vec<SnapshotFile> = all
         .into_iter()
         .filter(|s| !s.tags.contains(DRILL_TAG))

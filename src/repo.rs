@@ -403,6 +403,37 @@ impl SetSnapshot {
     }
 }
 
+/// Every snapshot in the repository. Hosts back up into one repository at once, and each backup
+/// replaces its unverified snapshot by the sealed one: a snapshot listed and then removed before
+/// it is read fails the engine's read. So the read is tried again while the repository's list of
+/// snapshots keeps changing; an error with an unchanged list stands.
+///
+/// # Errors
+/// When the repository cannot be read.
+pub fn all_snapshots<S: rustic_core::Open>(repo: &Repository<S>) -> Result<Vec<SnapshotFile>> {
+    use rustic_core::repofile::SnapshotId;
+    let ids = || -> Result<std::collections::BTreeSet<SnapshotId>> {
+        Ok(repo.list::<SnapshotId>()?.collect())
+    };
+    let mut error = match repo.get_all_snapshots() {
+        Ok(all) => return Ok(all),
+        Err(e) => e,
+    };
+    let mut listed = ids()?;
+    for _ in 0..5 {
+        match repo.get_all_snapshots() {
+            Ok(all) => return Ok(all),
+            Err(e) => error = e,
+        }
+        let now = ids()?;
+        if now == listed {
+            break;
+        }
+        listed = now;
+    }
+    Err(error.into())
+}
+
 /// All lockstep snapshots in the repository, oldest first, optionally only those of one set and
 /// host.
 ///
@@ -414,8 +445,7 @@ pub fn set_snapshots(
     host: Option<&str>,
 ) -> Result<Vec<SetSnapshot>> {
     let set_tag = set.map(set_tag);
-    let mut snaps: Vec<SetSnapshot> = repo
-        .get_all_snapshots()?
+    let mut snaps: Vec<SetSnapshot> = all_snapshots(repo)?
         .into_iter()
         .filter(|s| s.tags.contains(TAG))
         .filter(|s| set_tag.as_ref().is_none_or(|t| s.tags.contains(t)))

@@ -104,8 +104,7 @@ impl DrillRecord {
 /// # Errors
 /// When the repository cannot be read.
 pub fn all(repo: &OpenRepo) -> Result<Vec<DrillRecord>> {
-    let mut records: Vec<(SnapshotFile, DrillResult)> = repo
-        .get_all_snapshots()?
+    let mut records: Vec<(SnapshotFile, DrillResult)> = crate::repo::all_snapshots(repo)?
         .into_iter()
         .filter(|s| s.tags.contains(DRILL_TAG))
         .filter_map(|s| {
