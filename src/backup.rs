@@ -301,13 +301,12 @@ fn attempt(
         hooks: before_hooks,
     };
     let excludes = Excludes::new(&req.excludes, &im_paths)?;
-    let context = state_context(&req.instance.set, &req.excludes)?;
+    let digest = |im: &Fingerprint, other: &Fingerprint| {
+        state_digest(req.host, &req.instance.set, &req.excludes, [im, other])
+    };
     let t = crate::timing::phase("backup: state digest");
     let unchanged_now = match (&parent_state, &first_fingerprints) {
-        (Some(state), Some((im, other))) => {
-            let above = Fingerprint::of_paths(req.host, &context.1);
-            Fingerprint::digest(&[im, other, &above], &context.0).as_ref() == Some(state)
-        }
+        (Some(state), Some((im, other))) => digest(im, other)?.as_ref() == Some(state),
         _ => false,
     };
     drop(t);
@@ -406,17 +405,18 @@ fn attempt(
         drop(t);
         let paths = product_changes.paths();
         // Nothing moved while the set was read: the tree is exactly the state fingerprinted.
-        let set_state = paths.is_empty().then(|| {
+        let set_state = if paths.is_empty() {
             let _t = crate::timing::phase("backup: state digest");
-            let above = Fingerprint::of_paths(req.host, &context.1);
-            Fingerprint::digest(&[&im_before, &other_before, &above], &context.0)
-        });
+            digest(&im_before, &other_before)?
+        } else {
+            None
+        };
         manifest.consistency = Consistency {
             verdict: Verdict::Consistent,
             attempts: n,
             product_changes: paths.len(),
             product_changed_paths: paths.into_iter().take(PRODUCT_CHANGES_KEPT).collect(),
-            set_state: set_state.flatten(),
+            set_state,
         };
         let t = crate::timing::phase("backup: seal");
         let final_id = seal(&repo, snap.clone(), &manifest)?;
@@ -493,7 +493,7 @@ pub(crate) fn state_digest(
     host: &HostRoot,
     set: &crate::set::SyncSet,
     excludes: &[String],
-    [im, other]: &[Fingerprint; 2],
+    [im, other]: [&Fingerprint; 2],
 ) -> Result<Option<String>> {
     let (context, above) = state_context(set, excludes)?;
     let above = Fingerprint::of_paths(host, &above);

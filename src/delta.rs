@@ -130,7 +130,8 @@ impl Proven {
             members: manifest.members.clone(),
         };
         let fingerprints = crate::backup::walk_set(host, &set);
-        let digest = crate::backup::state_digest(host, &set, excludes, &fingerprints).ok()?;
+        let [im, other] = &fingerprints;
+        let digest = crate::backup::state_digest(host, &set, excludes, [im, other]).ok()?;
         (digest.as_ref() == Some(recorded)).then(|| Proven {
             newest: newest.id(),
             fingerprints,
@@ -283,12 +284,9 @@ fn build(
         })
         .collect::<Result<Vec<_>>>()?;
     drop(number);
-    let containers: HashSet<PathBuf> = HashSet::from([PathBuf::new()]);
-    // Only what is staged needs room; directories and inodes take some too.
-    check_space(
-        staged.iter().map(|(_, n)| n.meta.size + 4096).sum::<u64>()
-            + containers.len() as u64 * 4096,
-    )?;
+    // Only what is staged needs room; directories and inodes take some too (and the staging
+    // directory itself).
+    check_space(staged.iter().map(|(_, n)| n.meta.size + 4096).sum::<u64>() + 4096)?;
     let (files, dirs, bytes) = restore_tree(repo, &staged, stage, &HashSet::new())?;
     Ok(Staging {
         delta: plan.delta,
@@ -300,7 +298,6 @@ fn build(
             kept_bytes: plan.kept_bytes,
         },
         staged,
-        containers,
     })
 }
 
@@ -448,8 +445,6 @@ pub struct Staging {
     pub counts: Counts,
     /// The entries restored into the staging directory, by their paths there.
     staged: Vec<(PathBuf, Node)>,
-    /// Directories in the staging directory that are not staged entries: only its root.
-    containers: HashSet<PathBuf>,
 }
 
 impl Staging {
@@ -467,7 +462,8 @@ impl Staging {
             stage,
             &expected,
             &HashSet::new(),
-            Some(&self.containers),
+            // The staging directory holds the numbered entries and nothing else.
+            Some(&HashSet::from([PathBuf::new()])),
         )
         .map(|_| ())
     }
