@@ -1221,40 +1221,65 @@ pub fn restore_in_place(
         .map(|n| n.as_ref().map(|s| s.snapshot.clone()));
     // While the index is read and the snapshots' trees are compared, the live set is
     // fingerprinted: when its state digest is the one the newest snapshot recorded, the live
-    // set *is* that snapshot, and the trees' differences are what to stage.
-    let (proven, repo) = std::thread::scope(|scope| {
+    // set *is* that snapshot, and the trees' differences are what to stage. Otherwise each live
+    // member is walked and compared file by file, while its tree is decoded: the walk starts as
+    // soon as the proof fails (on a cache the fingerprint has just warmed), and the trees'
+    // comparison stops.
+    let lives = || -> Vec<PathBuf> {
+        selected
+            .iter()
+            .map(|u| opts.host.physical(&u.path))
+            .collect()
+    };
+    let disproved = std::sync::atomic::AtomicBool::new(false);
+    let (proof, repo, compared) = std::thread::scope(|scope| {
         let newest = newest
             .as_ref()
             .and_then(Option::as_ref)
             .filter(|_| !opts.dry_run);
-        let proof = newest
-            .map(|n| scope.spawn(|| crate::delta::Proven::check(opts.host, n, opts.excludes)));
+        let proof = newest.map(|n| {
+            scope.spawn(
+                || match crate::delta::Proven::check(opts.host, n, opts.excludes) {
+                    Some(proven) => Ok(proven),
+                    None => {
+                        let walks = crate::delta::prefetch(lives());
+                        disproved.store(true, std::sync::atomic::Ordering::Relaxed);
+                        Err(walks)
+                    }
+                },
+            )
+        });
         let t = crate::timing::phase("restore: index");
         let repo = repo.to_indexed();
         drop(t);
-        let compared: Option<Vec<Result<Option<crate::delta::TreeDiff>>>> = match (&repo, newest) {
-            (Ok(repo), Some(newest)) => Some(
-                selected
-                    .iter()
-                    .map(|u| crate::delta::compare_trees(repo, &snap.snapshot, &newest.snapshot, u))
-                    .collect(),
-            ),
-            _ => None,
-        };
-        let proven = proof.and_then(|p| p.join().ok().flatten());
-        (proven.zip(compared), repo)
+        let mut compared: Vec<Result<Option<crate::delta::TreeDiff>>> = Vec::new();
+        if let (Ok(repo), Some(newest)) = (&repo, newest) {
+            for unit in selected {
+                if disproved.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                compared.push(crate::delta::compare_trees(
+                    repo,
+                    &snap.snapshot,
+                    &newest.snapshot,
+                    unit,
+                ));
+            }
+        }
+        // A proof that ended in a panic proves nothing (every unit is then restored whole).
+        let proof = proof.and_then(|p| p.join().ok());
+        (proof, repo, compared)
     });
     let repo = repo?;
+    let (proven, walks) = match proof {
+        Some(Ok(proven)) => (Some((proven, compared)), None),
+        Some(Err(walks)) => (None, Some(walks)),
+        None => (
+            None,
+            (fast.is_some() && !opts.dry_run).then(|| crate::delta::prefetch(lives())),
+        ),
+    };
     let (proven, compared) = proven.unzip();
-    // Otherwise each live member is walked and compared file by file, while its tree is decoded.
-    let walks = (fast.is_some() && proven.is_none() && !opts.dry_run).then(|| {
-        crate::delta::prefetch(
-            selected
-                .iter()
-                .map(|u| opts.host.physical(&u.path))
-                .collect(),
-        )
-    });
     let skip_space = std::env::var_os("LOCKSTEP_FAULT_SKIP_SPACE_CHECK").is_some()
         && cfg!(feature = "fault-injection");
     if opts.dry_run {
