@@ -322,22 +322,7 @@ impl Diff {
         put.sort();
         let mut remove = self.remove.clone();
         remove.sort();
-        // Every directory an entry moves into or out of gets the target's times back, as does
-        // the member root (the swap changes their mtime); deepest first.
-        let touched: HashSet<&Path> = put
-            .iter()
-            .chain(&remove)
-            .filter_map(|p| p.parent())
-            .collect();
-        let mut dirs = self.dirs.clone();
-        let listed: HashSet<PathBuf> = dirs.iter().map(|(p, _)| p.clone()).collect();
-        for (path, node) in &self.visited {
-            if touched.contains(path.as_path()) && !listed.contains(path) {
-                dirs.push((path.clone(), node.clone()));
-            }
-        }
-        dirs.push((PathBuf::new(), root));
-        dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
+        let dirs = dirs_to_set(&put, &remove, self.dirs.clone(), &self.visited, root);
         Plan {
             delta: Delta {
                 put,
@@ -631,7 +616,6 @@ fn plan(
 ) -> Plan {
     use rayon::prelude::*;
     let mut put: Vec<PathBuf> = Vec::new();
-    let mut touched: HashSet<PathBuf> = HashSet::new();
     let mut dirs: Vec<(PathBuf, Node)> = Vec::new();
     let mut candidates: Vec<(&PathBuf, &Node, &std::fs::Metadata)> = Vec::new();
     // Entries arrive in tree order: everything under a put directory follows it directly.
@@ -710,20 +694,8 @@ fn plan(
             removed.push(path.clone());
         }
     }
-    // Every directory an entry moves into or out of gets the target's times back, as does
-    // the member root (the swap changes their mtime); deepest first.
-    for p in put.iter().chain(&removed) {
-        touched.insert(p.parent().map(Path::to_path_buf).unwrap_or_default());
-    }
-    let listed: HashSet<PathBuf> = dirs.iter().map(|(p, _)| p.clone()).collect();
-    for (path, node) in &tree.entries {
-        if node.is_dir() && touched.contains(path) && !listed.contains(path) {
-            dirs.push((path.clone(), node.clone()));
-        }
-    }
-    dirs.push((PathBuf::new(), tree.node.clone()));
-    dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
     put.sort();
+    let dirs = dirs_to_set(&put, &removed, dirs, &tree.entries, tree.node.clone());
     Plan {
         delta: Delta {
             put,
@@ -734,6 +706,32 @@ fn plan(
         kept_files,
         kept_bytes,
     }
+}
+
+/// The directories whose metadata the swap sets last, deepest first: `dirs` (their own
+/// metadata differs), every directory an entry of `put` or `remove` moves into or out of (the
+/// swap changes its mtime; its target node is found among `target`), and the member `root`.
+fn dirs_to_set(
+    put: &[PathBuf],
+    remove: &[PathBuf],
+    mut dirs: Vec<(PathBuf, Node)>,
+    target: &[(PathBuf, Node)],
+    root: Node,
+) -> Vec<(PathBuf, Node)> {
+    let touched: HashSet<&Path> = put
+        .iter()
+        .chain(remove)
+        .filter_map(|p| p.parent())
+        .collect();
+    let listed: HashSet<PathBuf> = dirs.iter().map(|(p, _)| p.clone()).collect();
+    for (path, node) in target {
+        if node.is_dir() && touched.contains(path.as_path()) && !listed.contains(path) {
+            dirs.push((path.clone(), node.clone()));
+        }
+    }
+    dirs.push((PathBuf::new(), root));
+    dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
+    dirs
 }
 
 /// Whether the live entry has the node's type.
