@@ -1266,7 +1266,7 @@ pub fn restore_in_place(
                 ));
             }
         }
-        // A proof that ended in a panic proves nothing (every unit is then restored whole).
+        // A proof that ended in a panic proves nothing: the members are compared file by file.
         let proof = proof.and_then(|p| p.join().ok());
         (proof, repo, compared)
     });
