@@ -146,6 +146,50 @@ fn a_failed_update_is_reported_with_rollback_never() {
     env.run(&["doctor"]).ok();
 }
 
+/// `--rollback ask` (the default on a terminal) shows what changed in IM's records and rolls
+/// back only on a yes: "y" leaves the host at the pre-maintenance snapshot, anything else leaves
+/// it as the command did, with the advice to restore.
+#[test]
+fn a_failed_update_asks_before_rolling_back() {
+    use std::io::Write;
+    for answer in ["y", "n"] {
+        let env = Env::new(Shape::Admin);
+        let members = env.member_paths(&[]);
+        let before = listing(&env.root(), &members);
+        let mut child = env
+            .command()
+            .args(["guard", "--rollback", "ask", "--", "sh"])
+            .arg(corrupting_script(&env))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{answer}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(
+            stderr.contains("IM's records changed") && stderr.contains("[y/N]"),
+            "{stderr}"
+        );
+        let now = listing(&env.root(), &members);
+        let d = diff(&before, &now, Ignore { owner: !is_root() });
+        if answer == "y" {
+            assert_eq!(out.status.code(), Some(20), "{stdout}\n{stderr}");
+            assert!(stdout.contains("rolled-back"), "{stdout}");
+            assert!(d.is_empty(), "not rolled back:\n{}", d.join("\n"));
+            env.run(&["doctor"]).ok();
+        } else {
+            assert_eq!(out.status.code(), Some(21), "{stdout}\n{stderr}");
+            assert!(!d.is_empty(), "rolled back without a yes");
+            assert_ne!(env.run(&["doctor"]).code, 0);
+        }
+    }
+}
+
 #[test]
 fn expect_change_with_a_command_that_changes_nothing_fails_verification() {
     let env = Env::new(Shape::Admin);
