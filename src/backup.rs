@@ -238,11 +238,14 @@ fn attempt(
     let other_paths = role_paths(set, false);
     // A first backup needs the set's size for its free-space estimate: the first attempt's
     // fingerprints give it, so the set is walked once for both.
+    // What the backup leaves out is left out of its fingerprints too: a log it does not read
+    // may be written while it runs, and the set's state is what the snapshot holds.
+    let excludes = Excludes::new(&req.excludes, &im_paths)?;
     let fingerprints = || {
         let _t = crate::timing::phase("backup: fingerprint before");
         (
-            Fingerprint::take(req.host, &im_paths),
-            Fingerprint::take(req.host, &other_paths),
+            Fingerprint::take(req.host, &im_paths, &excludes),
+            Fingerprint::take(req.host, &other_paths, &excludes),
         )
     };
     // The parent's recorded state: when the set's metadata still has exactly that digest, the
@@ -300,7 +303,6 @@ fn attempt(
         },
         hooks: before_hooks,
     };
-    let excludes = Excludes::new(&req.excludes, &im_paths)?;
     let digest = |im: &Fingerprint, other: &Fingerprint| {
         state_digest(req.host, &req.instance.set, &req.excludes, [im, other])
     };
@@ -319,7 +321,7 @@ fn attempt(
             &mut manifest,
             parent,
             (im, other),
-            (&im_paths, &other_paths),
+            (&im_paths, &other_paths, &excludes),
             state,
         )?
     {
@@ -374,7 +376,7 @@ fn attempt(
         let t = crate::timing::phase("backup: fingerprint after");
         fault::point("backup-written");
 
-        let im_after = Fingerprint::take(req.host, &im_paths);
+        let im_after = Fingerprint::take(req.host, &im_paths, &excludes);
         let mut changes = im_before.changes(&im_after);
         // IM's records as they are now: a different inventory, or records that no longer
         // parse (caught half-written), mean the set moved under the backup.
@@ -394,7 +396,8 @@ fn attempt(
             last_error = None;
             continue;
         }
-        let product_changes = other_before.changes(&Fingerprint::take(req.host, &other_paths));
+        let product_changes =
+            other_before.changes(&Fingerprint::take(req.host, &other_paths, &excludes));
         if req.preflight.offline && !product_changes.is_empty() {
             repo.delete_snapshots(&[snap.id])?;
             return Err(Error::Refused(format!(
@@ -473,12 +476,22 @@ fn state_context(
     Ok((context, above))
 }
 
-/// The fingerprints of `set`'s IM and product members as they are now.
-pub(crate) fn walk_set(host: &HostRoot, set: &crate::set::SyncSet) -> [Fingerprint; 2] {
-    [
-        Fingerprint::take(host, &role_paths(set, true)),
-        Fingerprint::take(host, &role_paths(set, false)),
-    ]
+/// The fingerprints of `set`'s IM and product members as they are now, leaving out what a
+/// backup with `excludes` leaves out.
+///
+/// # Errors
+/// On an invalid exclude pattern.
+pub(crate) fn walk_set(
+    host: &HostRoot,
+    set: &crate::set::SyncSet,
+    excludes: &[String],
+) -> Result<[Fingerprint; 2]> {
+    let im = role_paths(set, true);
+    let excludes = set_excludes(set, excludes)?;
+    Ok([
+        Fingerprint::take(host, &im, &excludes),
+        Fingerprint::take(host, &role_paths(set, false), &excludes),
+    ])
 }
 
 /// The digest a consistent backup of `set` with `excludes` records, for the members'
@@ -510,19 +523,18 @@ fn unchanged(
     manifest: &mut Manifest,
     parent: &crate::repo::SetSnapshot,
     (im_before, other_before): (&Fingerprint, &Fingerprint),
-    paths: (&[PathBuf], &[PathBuf]),
+    (im_paths, other_paths, excludes): (&[PathBuf], &[PathBuf], &Excludes),
     state: &str,
 ) -> Result<Option<BackupOutcome>> {
     let started = std::time::Instant::now();
     fault::point("backup-reading");
     let t = crate::timing::phase("backup: fingerprint after");
-    let (im_paths, other_paths) = paths;
     if !im_before
-        .changes(&Fingerprint::take(req.host, im_paths))
+        .changes(&Fingerprint::take(req.host, im_paths, excludes))
         .is_empty()
         || rediscover(req).ok().as_ref() != Some(&req.instance.inventory)
         || !other_before
-            .changes(&Fingerprint::take(req.host, other_paths))
+            .changes(&Fingerprint::take(req.host, other_paths, excludes))
             .is_empty()
     {
         return Ok(None);
@@ -578,6 +590,14 @@ fn unchanged(
         preflight: PreflightReport::default(),
         hooks: Vec::new(),
     }))
+}
+
+/// `patterns` as a backup of `set` applies them: never inside IM's directories.
+///
+/// # Errors
+/// On an invalid pattern.
+pub(crate) fn set_excludes(set: &crate::set::SyncSet, patterns: &[String]) -> Result<Excludes> {
+    Excludes::new(patterns, &role_paths(set, true))
 }
 
 /// Existing data paths of IM roles (`im == true`) or of the other roles.

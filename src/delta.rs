@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use rustic_core::TreeId;
 use rustic_core::repofile::{Node, NodeType, SnapshotFile};
 
+use crate::backup::Excludes;
 use crate::config::is_root;
 use crate::fingerprint::Fingerprint;
 use crate::hostfs::HostRoot;
@@ -129,7 +130,7 @@ impl Proven {
         let set = crate::set::SyncSet {
             members: manifest.members.clone(),
         };
-        let fingerprints = crate::backup::walk_set(host, &set);
+        let fingerprints = crate::backup::walk_set(host, &set, excludes).ok()?;
         let [im, other] = &fingerprints;
         let digest = crate::backup::state_digest(host, &set, excludes, [im, other]).ok()?;
         (digest.as_ref() == Some(recorded)).then(|| Proven {
@@ -457,18 +458,22 @@ impl Staging {
 /// Every entry of a live member, by path relative to it, with its metadata.
 pub type Walked = HashMap<PathBuf, std::fs::Metadata>;
 
-/// Walks the live members `lives` in order on a thread of its own, each result sent as soon as
-/// it is ready (`None` for a member that is not a directory or cannot be read completely).
-/// On a cold cache the walk waits on the disk while the trees are decoded on the CPU, so the
-/// two overlap instead of adding up.
+/// Walks the live members `lives` (each a live path and its logical path) in order on a thread
+/// of its own, each result sent as soon as it is ready (`None` for a member that is not a
+/// directory or cannot be read completely). What the backups exclude is not walked, so a
+/// rollback leaves it in place. On a cold cache the walk waits on the disk while the trees are
+/// decoded on the CPU, so the two overlap instead of adding up.
 #[must_use]
-pub fn prefetch(lives: Vec<PathBuf>) -> std::sync::mpsc::Receiver<Option<Walked>> {
+pub fn prefetch(
+    lives: Vec<(PathBuf, PathBuf)>,
+    excludes: Excludes,
+) -> std::sync::mpsc::Receiver<Option<Walked>> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for live in lives {
+        for (live, logical) in lives {
             let walked = std::fs::symlink_metadata(&live)
                 .is_ok_and(|m| m.is_dir())
-                .then(|| walk(&live))
+                .then(|| walk(&live, &logical, &excludes))
                 .flatten();
             if tx.send(walked).is_err() {
                 break;
@@ -478,10 +483,11 @@ pub fn prefetch(lives: Vec<PathBuf>) -> std::sync::mpsc::Receiver<Option<Walked>
     rx
 }
 
-/// Every entry under `dir` (not following symlinks), by path relative to it, with its
-/// metadata; the top-level subtrees are walked in parallel on the I/O pool. `None` when any
-/// entry cannot be read: a delta needs the whole live picture.
-fn walk(dir: &Path) -> Option<Walked> {
+/// Every entry under `dir` (not following symlinks; the member at logical path `logical`) but
+/// those `excludes` leaves out, by path relative to it, with its metadata; the top-level
+/// subtrees are walked in parallel on the I/O pool. `None` when any entry cannot be read: a
+/// delta needs the whole live picture.
+fn walk(dir: &Path, logical: &Path, excludes: &Excludes) -> Option<Walked> {
     use rayon::prelude::*;
     let children: Vec<PathBuf> = std::fs::read_dir(dir)
         .ok()?
@@ -495,6 +501,11 @@ fn walk(dir: &Path) -> Option<Walked> {
                 walkdir::WalkDir::new(child)
                     .follow_root_links(false)
                     .into_iter()
+                    .filter_entry(|e| {
+                        e.path()
+                            .strip_prefix(dir)
+                            .is_ok_and(|rel| !excludes.excludes(&logical.join(rel)))
+                    })
                     .map(|entry| {
                         let entry = entry.ok()?;
                         let m = entry.metadata().ok()?;

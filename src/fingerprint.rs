@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::backup::Excludes;
 use crate::hostfs::HostRoot;
 
 /// One entry's metadata.
@@ -237,15 +238,20 @@ impl Changes {
 }
 
 impl Fingerprint {
-    /// Fingerprints everything under `members` (logical paths) on `host`. Each member's
-    /// top-level subtrees are walked in parallel on the I/O pool ([`crate::par`]).
+    /// Fingerprints everything under `members` (logical paths) on `host` that a backup with
+    /// `excludes` reads: an excluded entry is left out with everything under it, as the
+    /// backup's source leaves it out. Directories are walked in parallel on the I/O pool
+    /// ([`crate::par`]).
     #[must_use]
-    pub fn take(host: &HostRoot, members: &[PathBuf]) -> Self {
+    pub fn take(host: &HostRoot, members: &[PathBuf], excludes: &Excludes) -> Self {
         use rayon::prelude::*;
         let mut fp = Raw::default();
         // (member, its physical root, a subtree to walk)
         let mut subtrees: Vec<(&Path, PathBuf, PathBuf)> = Vec::new();
         for member in members {
+            if excludes.excludes(member) {
+                continue;
+            }
             let physical = host.physical(member);
             match std::fs::symlink_metadata(&physical) {
                 Ok(m) => {
@@ -274,7 +280,7 @@ impl Fingerprint {
         let parts: Vec<Raw> = crate::par::io(|| {
             subtrees
                 .par_iter()
-                .map(|(member, root, subtree)| walk(member, root, subtree))
+                .map(|(member, root, subtree)| walk(member, root, subtree, excludes))
                 .collect()
         });
         // Reserved at the exact size: a doubling vector of 153 000 entries wastes up to half.
@@ -473,14 +479,24 @@ impl Stamp {
 }
 
 /// Fingerprints `subtree` (inside `member`, whose physical root is `root`), symlinks not followed.
-fn walk(member: &Path, root: &Path, subtree: &Path) -> Raw {
+fn walk(member: &Path, root: &Path, subtree: &Path, excludes: &Excludes) -> Raw {
     let mut fp = Raw::default();
     let key = logical(member, root, subtree).into_os_string();
+    if excludes.excludes(Path::new(&key)) {
+        return fp;
+    }
     match std::fs::symlink_metadata(subtree) {
         Ok(m) => {
             if m.is_dir() {
                 let parts = std::sync::Mutex::new(Vec::new());
-                rayon::scope(|scope| walk_dir(scope, &parts, subtree.to_path_buf(), key.clone()));
+                rayon::scope(|scope| {
+                    walk_dir(
+                        scope,
+                        (&parts, excludes),
+                        subtree.to_path_buf(),
+                        key.clone(),
+                    );
+                });
                 let parts = parts.into_inner().unwrap_or_else(|e| e.into_inner());
                 fp.entries
                     .reserve_exact(1 + parts.iter().map(|p: &Raw| p.entries.len()).sum::<usize>());
@@ -502,7 +518,7 @@ fn walk(member: &Path, root: &Path, subtree: &Path) -> Raw {
 /// directories are read at once, not one subtree per thread.
 fn walk_dir<'s>(
     scope: &rayon::Scope<'s>,
-    parts: &'s std::sync::Mutex<Vec<Raw>>,
+    (parts, excludes): (&'s std::sync::Mutex<Vec<Raw>>, &'s Excludes),
     dir: PathBuf,
     key: OsString,
 ) {
@@ -523,12 +539,17 @@ fn walk_dir<'s>(
                     child_key.push(b'/');
                 }
                 child_key.extend_from_slice(child.file_name().as_bytes());
+                if excludes.excludes(Path::new(OsStr::from_bytes(&child_key))) {
+                    continue;
+                }
                 match child.metadata() {
                     Ok(m) => {
                         if m.is_dir() {
                             let sub_key = OsString::from_vec(child_key.clone());
                             let sub = child.path();
-                            scope.spawn(move |scope| walk_dir(scope, parts, sub, sub_key));
+                            scope.spawn(move |scope| {
+                                walk_dir(scope, (parts, excludes), sub, sub_key);
+                            });
                         }
                         fp.entries
                             .push((child_key.into_boxed_slice(), Stamp::of(&m)));
@@ -573,11 +594,11 @@ mod tests {
         let file = dir.path().join("var/ibm/IM/installed.xml");
         std::fs::write(&file, "one").unwrap();
         let members = vec![PathBuf::from("/var/ibm/IM")];
-        let before = Fingerprint::take(&host, &members);
+        let before = Fingerprint::take(&host, &members, &Excludes::default());
         assert_eq!(before.len(), 3);
         assert!(
             before
-                .changes(&Fingerprint::take(&host, &members))
+                .changes(&Fingerprint::take(&host, &members, &Excludes::default()))
                 .is_empty()
         );
 
@@ -586,7 +607,7 @@ mod tests {
         std::fs::write(&file, "two").unwrap();
         filetime::set_file_mtime(&file, mtime).unwrap();
         std::fs::write(dir.path().join("var/ibm/IM/logs/new.xml"), "x").unwrap();
-        let after = Fingerprint::take(&host, &members);
+        let after = Fingerprint::take(&host, &members, &Excludes::default());
         let c = before.changes(&after);
         assert_eq!(
             c.changed.first(),
@@ -600,7 +621,7 @@ mod tests {
         std::fs::remove_file(&file).unwrap();
         std::fs::write(dir.path().join("var/ibm/IM/a.xml"), "a").unwrap();
         std::fs::write(dir.path().join("var/ibm/IM/z.xml"), "z").unwrap();
-        let c = after.changes(&Fingerprint::take(&host, &members));
+        let c = after.changes(&Fingerprint::take(&host, &members, &Excludes::default()));
         assert_eq!(c.removed, vec![PathBuf::from("/var/ibm/IM/installed.xml")]);
         assert_eq!(
             c.added,
@@ -621,7 +642,7 @@ mod tests {
         let members = vec![PathBuf::from("/opt/IBM/App")];
         let above = vec![PathBuf::from("/opt"), PathBuf::from("/opt/IBM")];
         let digest = |context: &[u8]| {
-            let fp = Fingerprint::take(&host, &members);
+            let fp = Fingerprint::take(&host, &members, &Excludes::default());
             Fingerprint::digest(&[&fp, &Fingerprint::of_paths(&host, &above)], context)
         };
         let first = digest(b"set").unwrap();
@@ -636,7 +657,7 @@ mod tests {
             rewritten,
             "a change above a member"
         );
-        let mut unreadable = Fingerprint::take(&host, &members);
+        let mut unreadable = Fingerprint::take(&host, &members, &Excludes::default());
         unreadable
             .unreadable
             .push(PathBuf::from("/opt/IBM/App/lib"));
@@ -658,7 +679,7 @@ mod tests {
             std::fs::create_dir_all(file.parent().unwrap()).unwrap();
             std::fs::write(file, body).unwrap();
         }
-        let fp = Fingerprint::take(&host, &[PathBuf::from("/opt/App")]);
+        let fp = Fingerprint::take(&host, &[PathBuf::from("/opt/App")], &Excludes::default());
         assert_eq!(fp.files_under(Path::new("/opt/App/lib")), Some((2, 5)));
         assert_eq!(fp.files_under(Path::new("/opt/App")), Some((5, 19)));
         assert_eq!(fp.files_under(Path::new("/opt/App/top.xml")), Some((1, 3)));

@@ -374,7 +374,8 @@ fn readable(path: &Path, is_file: bool) -> bool {
 /// Bytes in the set's regular files (metadata only, walked in parallel).
 fn set_size(host: &HostRoot, instance: &Instance) -> u64 {
     let paths = instance.set.top_level_paths();
-    crate::fingerprint::Fingerprint::take(host, &paths).file_bytes()
+    crate::fingerprint::Fingerprint::take(host, &paths, &crate::backup::Excludes::default())
+        .file_bytes()
 }
 
 /// Free bytes for an unprivileged writer in the filesystem holding `dir` (or its nearest

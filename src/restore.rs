@@ -1225,11 +1225,22 @@ pub fn restore_in_place(
     // member is walked and compared file by file, while its tree is decoded: the walk starts as
     // soon as the proof fails (on a cache the fingerprint has just warmed), and the trees'
     // comparison stops.
-    let lives = || -> Vec<PathBuf> {
+    let lives = || -> Vec<(PathBuf, PathBuf)> {
         selected
             .iter()
-            .map(|u| opts.host.physical(&u.path))
+            .map(|u| (opts.host.physical(&u.path), u.path.clone()))
             .collect()
+    };
+    // What the set's backups leave out, a rollback leaves in place (the file-by-file walk does
+    // not see it; the snapshots' trees do not hold it).
+    let excludes = match &snap.manifest {
+        Some(m) => crate::backup::set_excludes(
+            &crate::set::SyncSet {
+                members: m.members.clone(),
+            },
+            opts.excludes,
+        )?,
+        None => crate::backup::Excludes::default(),
     };
     let disproved = std::sync::atomic::AtomicBool::new(false);
     let (proof, repo, compared) = std::thread::scope(|scope| {
@@ -1242,7 +1253,7 @@ pub fn restore_in_place(
                 || match crate::delta::Proven::check(opts.host, n, opts.excludes) {
                     Some(proven) => Ok(proven),
                     None => {
-                        let walks = crate::delta::prefetch(lives());
+                        let walks = crate::delta::prefetch(lives(), excludes.clone());
                         disproved.store(true, std::sync::atomic::Ordering::Relaxed);
                         Err(walks)
                     }
@@ -1276,7 +1287,8 @@ pub fn restore_in_place(
         Some(Err(walks)) => (None, Some(walks)),
         None => (
             None,
-            (fast.is_some() && !opts.dry_run).then(|| crate::delta::prefetch(lives())),
+            (fast.is_some() && !opts.dry_run)
+                .then(|| crate::delta::prefetch(lives(), excludes.clone())),
         ),
     };
     let (proven, compared) = proven.unzip();

@@ -21,7 +21,13 @@ struct Story {
 }
 
 fn story() -> Story {
+    story_with(|_| String::new())
+}
+
+/// [`story`] with the configuration `config` returns for the host, written before S1.
+fn story_with(config: impl Fn(&Env) -> String) -> Story {
     let env = Env::new(Shape::Admin);
+    std::fs::write(env.path("lockstep.toml"), config(&env)).unwrap();
     let members = env.member_paths(&[]);
     let at_s1 = listing(&env.root(), &members);
     let s1 = env.backup(&[])["snapshot"].as_str().unwrap().to_owned();
@@ -606,6 +612,73 @@ fn a_rollback_of_an_untouched_host_compares_only_the_snapshots() {
         .map(|p| std::fs::metadata(p).unwrap().len())
         .sum();
     assert_eq!(out["carried_bytes"], untouched_bytes, "{out}");
+}
+
+/// What the set's backups exclude (a profile's logs) is neither part of the proof nor touched by
+/// a rollback: logs written after the newest snapshot leave the live set provably that
+/// snapshot, the next backup is a no-change one, and the rollback keeps the logs as they are —
+/// also when something else moved and the members are compared file by file.
+#[test]
+fn a_rollback_leaves_what_the_backups_exclude_in_place() {
+    for also_moved in [false, true] {
+        let logs = std::cell::RefCell::new(PathBuf::new());
+        let s = story_with(|env| {
+            let out = walkdir::WalkDir::new(env.root())
+                .into_iter()
+                .filter_map(Result::ok)
+                .find(|e| e.file_name() == "SystemOut.log")
+                .expect("the sample host has a server log");
+            let dir = out.path().parent().unwrap().parent().unwrap();
+            *logs.borrow_mut() = dir.to_path_buf();
+            let logical = Path::new("/").join(dir.strip_prefix(env.root()).unwrap());
+            // The directory itself: a new log changes its mtime, which a backup records.
+            format!("excludes = ['{}']\n", logical.display())
+        });
+        let logs = logs.into_inner();
+        let server_log = walkdir::WalkDir::new(&logs)
+            .into_iter()
+            .filter_map(Result::ok)
+            .find(|e| e.file_name() == "SystemOut.log")
+            .unwrap()
+            .into_path();
+        let mut log = std::fs::read(&server_log).unwrap();
+        log.extend_from_slice(b"written after S2\n");
+        std::fs::write(&server_log, &log).unwrap();
+        let new_log = logs.join("new-after-s2.log");
+        std::fs::write(&new_log, "a new log").unwrap();
+        assert_eq!(s.env.backup(&[])["unchanged"], true, "logs moved the set");
+
+        if also_moved {
+            let product = s.env.physical(&s.env.host.instances[0].products[0]);
+            std::fs::write(product.join("lockstep-test-stray.txt"), "stray").unwrap();
+        }
+        let out = s.restore(&[&s.s1, "--json"]).ok().json();
+        assert_eq!(out["live_was"].is_null(), also_moved, "{out}");
+        assert_eq!(
+            std::fs::read(&server_log).unwrap(),
+            log,
+            "the log was rolled back"
+        );
+        assert_eq!(std::fs::read_to_string(&new_log).unwrap(), "a new log");
+        let outside_logs = |l: &Listing| -> Listing {
+            l.iter()
+                .filter(|(p, _)| {
+                    !s.env
+                        .root()
+                        .join(p.strip_prefix("/").unwrap())
+                        .starts_with(&logs)
+                })
+                .map(|(p, e)| (p.clone(), e.clone()))
+                .collect()
+        };
+        let d = differences(&outside_logs(&s.at_s1), &outside_logs(&s.members_now()));
+        assert!(
+            d.is_empty(),
+            "not at S1 outside the logs:\n{}",
+            d.join("\n")
+        );
+        assert!(leftovers(&s.env).is_empty(), "{:?}", leftovers(&s.env));
+    }
 }
 
 /// Every file under `members`: (inode, ctime).
