@@ -487,7 +487,7 @@ pub(crate) fn walk_set(
     excludes: &[String],
 ) -> Result<[Fingerprint; 2]> {
     let im = role_paths(set, true);
-    let excludes = set_excludes(set, excludes)?;
+    let excludes = Excludes::new(excludes, &im)?;
     Ok([
         Fingerprint::take(host, &im, &excludes),
         Fingerprint::take(host, &role_paths(set, false), &excludes),
@@ -710,14 +710,22 @@ impl Excludes {
             let glob = globset::GlobBuilder::new(p)
                 .literal_separator(true)
                 .build()
-                .map_err(|e| Error::Usage(format!("exclude pattern '{p}': {e}")))?;
+                .map_err(|e| {
+                    Error::Usage(format!(
+                        "exclude pattern '{p}' in the configuration is not a valid glob ({e}); correct `excludes` and run again"
+                    ))
+                })?;
             builder.add(glob);
         }
         Ok(Self {
             set: Some(
                 builder
                     .build()
-                    .map_err(|e| Error::Usage(format!("exclude patterns: {e}")))?,
+                    .map_err(|e| {
+                        Error::Usage(format!(
+                            "the configuration's exclude patterns cannot be compiled ({e}); correct `excludes` and run again"
+                        ))
+                    })?,
             ),
             protected: protected.to_vec(),
         })

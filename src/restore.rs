@@ -1231,9 +1231,14 @@ pub fn restore_in_place(
             .map(|u| (opts.host.physical(&u.path), u.path.clone()))
             .collect()
     };
-    // What the set's backups leave out, a rollback leaves in place (the file-by-file walk does
-    // not see it; the snapshots' trees do not hold it).
-    let excludes = match &snap.manifest {
+    // What the set's backups leave out, a rollback by difference leaves in place (the
+    // file-by-file walk does not see it; the snapshots' trees do not hold it). A whole copy
+    // does not need the patterns, so a restore with `--full` never depends on them.
+    let excludes = match snap
+        .manifest
+        .as_ref()
+        .filter(|_| fast.is_some() && !opts.dry_run)
+    {
         Some(m) => crate::backup::set_excludes(
             &crate::set::SyncSet {
                 members: m.members.clone(),
