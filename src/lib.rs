@@ -43,6 +43,8 @@ pub mod listing;
 pub mod manifest;
 pub mod metrics;
 pub mod par;
+#[cfg(test)]
+mod patched_zstd;
 pub mod preflight;
 pub mod progress;
 pub mod prune;
