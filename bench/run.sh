@@ -5,11 +5,13 @@
 #   bench/run.sh [xs|s|m] [WORKDIR]
 #
 # Environment: LOCKSTEP_BIN (default: a release build made here), INSTALL=0 to skip installing
-# missing peers (their rows are then marked "not installed").
+# missing peers (their rows are then marked "not installed"), ROUNDS (default 3): how many times
+# (a), (d) and (e) are measured, the tools taking turns to go first; the report gives medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
 scale=${1:-s}
+rounds=${ROUNDS:-3}
 work=${2:-$(mktemp -d /var/tmp/lockstep-bench.XXXXXX)}
 gen="$top/../shared/bench/gen_tree.py"
 [ -f "$gen" ] || { echo "bench: $gen not found (it models the IM + WAS + DX host)" >&2; exit 2; }
@@ -48,23 +50,34 @@ results="$work/results.tsv"
 : > "$results"
 : > "$work/timings.tsv"
 drop_caches() { sync; [ -w /proc/sys/vm/drop_caches ] && echo 3 > /proc/sys/vm/drop_caches || true; }
-# measure SCENARIO TOOL CMD… — wall s, cpu s, peak RSS MiB, appended to results.tsv
+round=1
+# measure SCENARIO TOOL CMD… — wall s, cpu s, peak RSS MiB and the round, appended to results.tsv
 measure() {
   local scenario=$1 tool=$2; shift 2
   drop_caches
   local t="$work/time.out"
   if LOCKSTEP_TIMINGS=1 /usr/bin/time -f "%e %U %S %M" -o "$t" "$@" >"$work/last.log" 2>&1; then
     # lockstep's own phase timings (LOCKSTEP_TIMINGS), kept for the report
-    grep '^timing: ' "$work/last.log" | sed "s/^timing: /$scenario\t/" >> "$work/timings.tsv" || true
+    grep '^timing: ' "$work/last.log" | sed "s/^timing: /$scenario\t$round\t/" >> "$work/timings.tsv" || true
     read -r wall user sys rss < "$t"
-    printf '%s\t%s\t%s\t%.2f\t%d\n' "$scenario" "$tool" "$wall" "$(awk "BEGIN {print $user + $sys}")" "$((rss / 1024))" >> "$results"
+    printf '%s\t%s\t%s\t%.2f\t%d\t%d\n' "$scenario" "$tool" "$wall" "$(awk "BEGIN {print $user + $sys}")" "$((rss / 1024))" "$round" >> "$results"
   else
-    printf '%s\t%s\tfailed\t-\t-\n' "$scenario" "$tool" >> "$results"
+    printf '%s\t%s\tfailed\t-\t-\t%d\n' "$scenario" "$tool" "$round" >> "$results"
     tail -3 "$work/last.log" >&2
   fi
 }
-reset_host_to() { # SNAPSHOT: put the host back in a known state (not timed)
+reset_host_to() { # SNAPSHOT: put the host back in a known state and back it up (not timed), so
+  # the next rollback starts, as an administrator's would, from a host whose newest snapshot is
+  # the state it is in
   lockstep --repo "$work/repo-lockstep" restore "$1" --full >/dev/null
+  lockstep --repo "$work/repo-lockstep" backup >/dev/null
+}
+tools=(lockstep restic)
+have rustic && tools+=(rustic)
+tools+=(tar+zstd)
+in_turn() { # the tools, a different one first in each round (the disk's state moves with each step)
+  local n=${#tools[@]} i
+  for ((i = 0; i < n; i++)); do echo "${tools[$(((i + round - 1) % n))]}"; done
 }
 
 # --- physical limits ---------------------------------------------------------------------
@@ -77,47 +90,74 @@ set_bytes=$(cd "$host" && du -sb "${dirs[@]}" | awk '{s+=$1} END {print s}')
 set_files=$(cd "$host" && find "${dirs[@]}" -type f | wc -l)
 
 # --- (a) first backup, (b) no change, (c) after a fix pack ----------------------------------
-lockstep --repo "$work/repo-lockstep" init >/dev/null
-restic -r "$work/repo-restic" init -q
-have rustic && rustic -r "$work/repo-rustic" init >/dev/null 2>&1 || true
-backup_all() { # SCENARIO
-  measure "$1" lockstep "$work/lockstep" --repo "$work/repo-lockstep" backup
-  measure "$1" restic sh -c "cd '$host' && restic -r '$work/repo-restic' backup -q ${dirs[*]}"
-  if have rustic; then
-    measure "$1" rustic sh -c "cd '$host' && rustic -r '$work/repo-rustic' backup ${dirs[*]}"
-  fi
-  measure "$1" tar+zstd sh -c "tar -C '$host' -cf - ${dirs[*]} | zstd -q -T0 -3 -o '$work/tar-$1.tar.zst' -f"
+backup_with() { # SCENARIO TOOL
+  case $2 in
+    lockstep) measure "$1" lockstep "$work/lockstep" --repo "$work/repo-lockstep" backup ;;
+    restic) measure "$1" restic sh -c "cd '$host' && restic -r '$work/repo-restic' backup -q ${dirs[*]}" ;;
+    rustic) measure "$1" rustic sh -c "cd '$host' && rustic -r '$work/repo-rustic' backup ${dirs[*]}" ;;
+    tar+zstd) measure "$1" tar+zstd sh -c "tar -C '$host' -cf - ${dirs[*]} | zstd -q -T0 -3 -o '$work/tar-$1.tar.zst' -f" ;;
+  esac
 }
-backup_all a-first-backup
+backup_all() { # SCENARIO
+  local tool
+  for tool in $(in_turn); do backup_with "$1" "$tool"; done
+}
+# (a) is measured in every round, each into fresh repositories; (b) and (c) use the last ones.
+for ((round = 1; round <= rounds; round++)); do
+  rm -rf "$work/repo-lockstep" "$work/repo-restic" "$work/repo-rustic" "$work/state"
+  lockstep --repo "$work/repo-lockstep" init >/dev/null
+  restic -r "$work/repo-restic" init -q
+  have rustic && rustic -r "$work/repo-rustic" init >/dev/null 2>&1 || true
+  backup_all a-first-backup
+done
+round=1
 backup_all b-no-change
 s1=$(lockstep --repo "$work/repo-lockstep" --json snapshots | python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][0]["id"])')
 python3 "$gen" "$host" --fixpack 1 >/dev/null
 backup_all c-after-fix-pack
 s2=$(lockstep --repo "$work/repo-lockstep" --json snapshots | python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][-1]["id"])')
 restic_s1=$(restic -r "$work/repo-restic" snapshots --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+rustic_s1=$(have rustic && rustic -r "$work/repo-rustic" snapshots --json 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[0]["snapshots"][0]["id"])' || true)
 
 # --- (d) full restore into an empty root ---------------------------------------------------
-measure d-full-restore lockstep "$work/lockstep" --repo "$work/repo-lockstep" restore "$s1" --target "$work/d-lockstep"
-measure d-full-restore restic restic -r "$work/repo-restic" restore "$restic_s1" --target "$work/d-restic"
-if have rustic; then
-  rustic_s1=$(rustic -r "$work/repo-rustic" snapshots --json 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[0]["snapshots"][0]["id"])' || true)
-  measure d-full-restore rustic rustic -r "$work/repo-rustic" restore "$rustic_s1" "$work/d-rustic"
-fi
-measure d-full-restore tar+zstd sh -c "mkdir -p '$work/d-tar' && zstd -q -d -c '$work/tar-a-first-backup.tar.zst' | tar -C '$work/d-tar' -xf -"
-rm -rf "$work"/d-*
+restore_with() { # TOOL
+  case $1 in
+    lockstep) measure d-full-restore lockstep "$work/lockstep" --repo "$work/repo-lockstep" restore "$s1" --target "$work/d-lockstep" ;;
+    restic) measure d-full-restore restic restic -r "$work/repo-restic" restore "$restic_s1" --target "$work/d-restic" ;;
+    rustic) measure d-full-restore rustic rustic -r "$work/repo-rustic" restore "$rustic_s1" "$work/d-rustic" ;;
+    tar+zstd) measure d-full-restore tar+zstd sh -c "mkdir -p '$work/d-tar' && zstd -q -d -c '$work/tar-a-first-backup.tar.zst' | tar -C '$work/d-tar' -xf -" ;;
+  esac
+}
+for ((round = 1; round <= rounds; round++)); do
+  for tool in $(in_turn); do restore_with "$tool"; done
+  rm -rf "$work"/d-*
+done
 
 # --- (e) roll the live host back from the fix pack to the snapshot before it ----------------
-measure e-rollback lockstep "$work/lockstep" --repo "$work/repo-lockstep" restore "$s1"
-reset_host_to "$s2"
-if have rustic; then
-  for d in "${dirs[@]}"; do
-    measure e-rollback "rustic ($d)" rustic -r "$work/repo-rustic" restore --delete "$rustic_s1:$d" "$host/$d" || true
-  done
-  reset_host_to "$s2"
-fi
-measure e-rollback "restic (full restore)" restic -r "$work/repo-restic" restore "$restic_s1" --target "$work/e-restic"
-rm -rf "$work/e-restic"
-measure e-rollback tar+zstd sh -c "cd '$host' && rm -rf ${dirs[*]} && zstd -q -d -c '$work/tar-a-first-backup.tar.zst' | tar -xf -"
+# Every tool starts from the fix-pack state (s2); the host is put back after each one that
+# changed it.
+rollback_with() { # TOOL
+  case $1 in
+    lockstep)
+      measure e-rollback lockstep "$work/lockstep" --repo "$work/repo-lockstep" restore "$s1"
+      reset_host_to "$s2" ;;
+    rustic)
+      for d in "${dirs[@]}"; do
+        measure e-rollback "rustic ($d)" rustic -r "$work/repo-rustic" restore --delete "$rustic_s1:$d" "$host/$d" || true
+      done
+      reset_host_to "$s2" ;;
+    restic)
+      measure e-rollback "restic (full restore)" restic -r "$work/repo-restic" restore "$restic_s1" --target "$work/e-restic"
+      rm -rf "$work/e-restic" ;;
+    tar+zstd)
+      measure e-rollback tar+zstd sh -c "cd '$host' && rm -rf ${dirs[*]} && zstd -q -d -c '$work/tar-a-first-backup.tar.zst' | tar -xf -"
+      reset_host_to "$s2" ;;
+  esac
+}
+for ((round = 1; round <= rounds; round++)); do
+  for tool in $(in_turn); do rollback_with "$tool"; done
+done
+round=1
 
 # --- (f) check reading all data ----------------------------------------------------------
 measure f-check-read-data lockstep "$work/lockstep" --repo "$work/repo-lockstep" check --read-data
@@ -132,39 +172,54 @@ while [ -e "$out" ]; do out="$top/bench/results/$(date +%Y-%m-%d)-$scale-run$n.m
 python3 - "$results" "$out" "$scale" "$set_bytes" "$set_files" "$limit_read" "$limit_cp" "$work/timings.tsv" \
   "$(du -sb "$work/repo-lockstep" | cut -f1)" "$(du -sb "$work/repo-restic" | cut -f1)" \
   "$( [ -d "$work/repo-rustic" ] && du -sb "$work/repo-rustic" | cut -f1 || echo -)" <<'PY'
-import sys, collections
+import sys, collections, statistics
 res, out, scale, nbytes, nfiles, lread, lcp, tim, rl, rr, ru = sys.argv[1:]
 rows = [l.rstrip("\n").split("\t") for l in open(res) if l.strip()]
-# rustic's rollback runs once per member directory: one row with the sums.
+# rustic's rollback runs once per member directory: one row per round with the sums.
 per_dir = [r for r in rows if r[1].startswith("rustic (")]
 if per_dir:
-    ok = all(r[2] != "failed" for r in per_dir)
-    total = ["e-rollback", f"rustic (restore --delete, {len(per_dir)} directories, summed)",
-             f"{sum(float(r[2]) for r in per_dir):.2f}" if ok else "failed",
-             f"{sum(float(r[3]) for r in per_dir):.2f}" if ok else "-",
-             str(max(int(r[4]) for r in per_dir)) if ok else "-"]
     at = rows.index(per_dir[0])
+    summed = []
+    for rnd in sorted({r[5] for r in per_dir}, key=int):
+        these = [r for r in per_dir if r[5] == rnd]
+        ok = all(r[2] != "failed" for r in these)
+        summed.append(["e-rollback", f"rustic (restore --delete, {len(these)} directories, summed)",
+                       f"{sum(float(r[2]) for r in these):.2f}" if ok else "failed",
+                       f"{sum(float(r[3]) for r in these):.2f}" if ok else "-",
+                       str(max(int(r[4]) for r in these)) if ok else "-", rnd])
     rows = [r for r in rows if r not in per_dir]
-    rows.insert(at, total)
-by = collections.defaultdict(list)
+    rows[at:at] = summed
+# One line per scenario and tool: the median wall and CPU time over its rounds, the highest
+# peak RSS, every round's wall time; a tool that failed in any round is marked failed.
+runs = collections.OrderedDict()
 for r in rows:
-    by[r[0]].append(r)
+    runs.setdefault((r[0], r[1]), []).append(r)
+def summary(rs):
+    if any(r[2] == "failed" for r in rs):
+        return None
+    return (statistics.median(float(r[2]) for r in rs), statistics.median(float(r[3]) for r in rs),
+            max(int(r[4]) for r in rs), ", ".join(r[2] for r in sorted(rs, key=lambda r: int(r[5]))))
 lines = [f"# lockstep benchmark, scale {scale}", "",
          f"Set: {int(nbytes)/2**20:.0f} MiB in {nfiles} files. Physical limits: cold read of every file {lread} s, `cp -a` {lcp} s.",
          f"Repository size: lockstep {int(rl)/2**20:.0f} MiB, restic {int(rr)/2**20:.0f} MiB" + (f", rustic {int(ru)/2**20:.0f} MiB" if ru != "-" else ", rustic not measured"), "",
-         "| scenario | tool | wall s | CPU s | peak RSS MiB | wall ÷ lockstep |", "|---|---|---|---|---|---|"]
-for scen, rs in by.items():
-    base = next((float(r[2]) for r in rs if r[1] == "lockstep" and r[2] != "failed"), None)
-    for r in rs:
-        ratio = f"{float(r[2]) / base:.2f}" if base and r[2] != "failed" else "-"
-        lines.append(f"| {scen} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {ratio} |")
+         "Wall and CPU time are medians over the rounds a scenario ran (the tools took turns to go first); peak RSS is the highest of them.", "",
+         "| scenario | tool | wall s | CPU s | peak RSS MiB | wall ÷ lockstep | every round's wall s |", "|---|---|---|---|---|---|---|"]
+base = {scen: summary(rs) for (scen, tool), rs in runs.items() if tool == "lockstep"}
+for (scen, tool), rs in runs.items():
+    s = summary(rs)
+    if s is None:
+        lines.append(f"| {scen} | {tool} | failed | - | - | - | - |")
+        continue
+    b = base.get(scen)
+    ratio = f"{s[0] / b[0]:.2f}" if b else "-"
+    lines.append(f"| {scen} | {tool} | {s[0]:.2f} | {s[1]:.2f} | {s[2]} | {ratio} | {s[3]} |")
 phases = [l.rstrip("\n").split("\t") for l in open(tim) if l.strip()]
 if phases:
     lines += ["", "Where lockstep's wall time went (`LOCKSTEP_TIMINGS=1`, seconds):", "",
-              "| scenario | phase | s |", "|---|---|---|"]
-    for scen, rest in phases:
+              "| scenario | round | phase | s |", "|---|---|---|---|"]
+    for scen, rnd, rest in phases:
         name, _, secs = rest.rpartition(" ")
-        lines.append(f"| {scen} | {name} | {secs} |")
+        lines.append(f"| {scen} | {rnd} | {name} | {secs} |")
 open(out, "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
