@@ -273,7 +273,9 @@ fn restore_options() -> RestoreOptions {
 /// metadata, when nothing is deselected).
 ///
 /// # Errors
-/// Refused for a non-empty target; an error when the repository or the target fails.
+/// Refused for a non-empty target; an error when the repository or the target fails. A target
+/// this call created is removed again after a failure while it is still empty; what was
+/// restored before a failure stays (see [`left_behind`]).
 pub fn restore_to_target(
     repo: OpenRepo,
     snap: &SetSnapshot,
@@ -282,26 +284,34 @@ pub fn restore_to_target(
 ) -> Result<RestoreOutcome> {
     check_empty_target(target)?;
     let start = Instant::now();
-    let repo = repo.to_indexed()?;
-    std::fs::create_dir_all(target).map_err(|e| Error::io("cannot create", target, e))?;
+    let existed = target.exists();
     let selected = match (&snap.manifest, only) {
         (Some(m), Some(only)) => Some(units(m, Some(only))?),
         _ => None,
     };
-    let (mut files, mut dirs, mut bytes) = (0, 0, 0);
-    match &selected {
-        None => (files, dirs, bytes) = restore_whole(&repo, snap, target)?,
-        Some(list) => {
-            for unit in list {
-                let dest = target.join(unit.path.strip_prefix("/").unwrap_or(&unit.path));
-                let tree = UnitTree::load(&repo, snap, unit)?;
-                let s = restore_unit(&repo, &tree, unit, &dest, None)?.0;
-                files += s.0;
-                dirs += s.1;
-                bytes += s.2;
-            }
+    let restored = || -> Result<(u64, u64, u64)> {
+        let repo = repo.to_indexed()?;
+        std::fs::create_dir_all(target).map_err(|e| Error::io("cannot create", target, e))?;
+        let Some(list) = &selected else {
+            return restore_whole(&repo, snap, target);
+        };
+        let (mut files, mut dirs, mut bytes) = (0, 0, 0);
+        for unit in list {
+            let dest = target.join(unit.path.strip_prefix("/").unwrap_or(&unit.path));
+            let tree = UnitTree::load(&repo, snap, unit)?;
+            let s = restore_unit(&repo, &tree, unit, &dest, None)?.0;
+            files += s.0;
+            dirs += s.1;
+            bytes += s.2;
         }
-    }
+        Ok((files, dirs, bytes))
+    };
+    let (files, dirs, bytes) = restored().inspect_err(|_| {
+        if !existed {
+            // only while it is still empty: remove_dir removes nothing else
+            let _ = std::fs::remove_dir(target);
+        }
+    })?;
     Ok(RestoreOutcome {
         snapshot: snap.id(),
         target: target.to_path_buf(),
@@ -316,6 +326,27 @@ pub fn restore_to_target(
         live_was: None,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// The error of a failed `restore --target` into `target`, which was empty or absent before it:
+/// unchanged when the target is still empty or gone ([`restore_to_target`] removes a directory
+/// it created while that is empty), otherwise naming the incomplete copy there. That copy is
+/// kept — it may hold what a damaged repository can no longer give — and named, so nobody
+/// mistakes it for a restored set.
+#[must_use]
+pub fn left_behind(error: Error, target: &Path) -> Error {
+    let empty = std::fs::read_dir(target).map_or(true, |mut entries| entries.next().is_none());
+    if empty {
+        return error;
+    }
+    let message = format!(
+        "{error}; {} holds an incomplete restore, kept as it is: remove it or give another --target before restoring again",
+        target.display()
+    );
+    match error {
+        Error::Refused(_) => Error::Refused(message),
+        _ => Error::Other(message),
+    }
 }
 
 /// Restores the whole of `snap` into the empty directory `target`, one member at a time: each

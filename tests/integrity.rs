@@ -98,6 +98,24 @@ fn a_damaged_pack_is_found_and_named_with_the_snapshots_it_hits() {
     assert_eq!(drill["scratch_removed"], true);
     assert!(!std::path::Path::new(drill["scratch"].as_str().unwrap()).exists());
 
+    // A restore of it into a new directory fails with one line that names what it left there:
+    // an incomplete copy, kept (it may hold what the damaged repository can no longer give).
+    let target = env.path("restore-second");
+    let run = env.run(&["restore", &second, "--target", target.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("incomplete restore") && run.stderr.contains(target.to_str().unwrap()),
+        "{}",
+        run.stderr
+    );
+    assert!(std::fs::read_dir(&target).unwrap().next().is_some());
+    // Refused now that the directory is not empty; what is there stays.
+    let again = env.run(&["restore", &second, "--target", target.to_str().unwrap()]);
+    assert_eq!(again.code, 3, "{}", again.stderr);
+    assert!(std::fs::read_dir(&target).unwrap().next().is_some());
+
     // The undamaged snapshot still restores.
     env.run(&["drill", &first]).ok();
 

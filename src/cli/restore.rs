@@ -9,8 +9,8 @@ use crate::backup::{BackupRequest, backup};
 use crate::im::discover::select;
 use crate::repo::{SetSnapshot, find_snapshot};
 use crate::restore::{
-    GuardDecision, InPlace, InPlacePlan, RestoreOutcome, Selection, check_rules,
-    preflight_in_place, restore_in_place, restore_to_target, units,
+    GuardDecision, InPlace, InPlacePlan, RestoreOutcome, Selection, check_empty_target,
+    check_rules, left_behind, preflight_in_place, restore_in_place, restore_to_target, units,
 };
 use crate::set::Role;
 use crate::{Error, Result};
@@ -147,7 +147,11 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
                     "--dry-run plans an in-place restore; a restore into an empty --target changes nothing that exists".into(),
                 ));
             }
-            let outcome = restore_to_target(ctx.open_repo()?, &snap, target, only.as_deref())?;
+            // refused here already when not empty, so what is there after a failure is the
+            // restore's own
+            check_empty_target(target)?;
+            let outcome = restore_to_target(ctx.open_repo()?, &snap, target, only.as_deref())
+                .map_err(|e| left_behind(e, target))?;
             (None, Some(outcome))
         }
         None => {
