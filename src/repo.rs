@@ -245,7 +245,12 @@ pub fn with_causes(e: &rustic_core::RusticError) -> String {
     let mut msg = crate::error::rustic_message(e);
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
-        let text = cause.to_string();
+        // a cause that is itself rustic's error: its short message, not its report (context,
+        // nonces, backtrace hints)
+        let text = match cause.downcast_ref::<rustic_core::RusticError>() {
+            Some(inner) => crate::error::rustic_message(inner),
+            None => cause.to_string(),
+        };
         if !msg.contains(&text) {
             msg.push_str(": ");
             msg.push_str(&text);

@@ -273,9 +273,10 @@ fn restore_options() -> RestoreOptions {
 /// metadata, when nothing is deselected).
 ///
 /// # Errors
-/// Refused for a non-empty target; an error when the repository or the target fails. A target
-/// this call created is removed again after a failure while it is still empty; what was
-/// restored before a failure stays (see [`left_behind`]).
+/// Refused for a non-empty target; an error when the repository or the target fails. The
+/// directories this call created (the target, missing parents) are removed again after a
+/// failure while they are empty; what was restored before a failure stays (see
+/// [`left_behind`]).
 pub fn restore_to_target(
     repo: OpenRepo,
     snap: &SetSnapshot,
@@ -284,7 +285,11 @@ pub fn restore_to_target(
 ) -> Result<RestoreOutcome> {
     check_empty_target(target)?;
     let start = Instant::now();
-    let existed = target.exists();
+    // the directories this call creates (the target and any missing parents), deepest first
+    let created: Vec<&Path> = target
+        .ancestors()
+        .take_while(|dir| !dir.as_os_str().is_empty() && std::fs::symlink_metadata(dir).is_err())
+        .collect();
     let selected = match (&snap.manifest, only) {
         (Some(m), Some(only)) => Some(units(m, Some(only))?),
         _ => None,
@@ -307,9 +312,11 @@ pub fn restore_to_target(
         Ok((files, dirs, bytes))
     };
     let (files, dirs, bytes) = restored().inspect_err(|_| {
-        if !existed {
-            // only while it is still empty: remove_dir removes nothing else
-            let _ = std::fs::remove_dir(target);
+        for dir in &created {
+            // remove_dir removes only an empty directory: nothing the restore wrote can go
+            if std::fs::remove_dir(dir).is_err() {
+                break;
+            }
         }
     })?;
     Ok(RestoreOutcome {

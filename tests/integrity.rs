@@ -282,3 +282,29 @@ fn restic_checks_a_repository_with_drill_records_and_pruned_data() {
     assert_eq!(records[0]["tree"], backups[0]["tree"]);
     assert_eq!(records[0]["hostname"], "dx-test");
 }
+
+#[test]
+fn a_restore_that_fails_before_writing_anything_leaves_no_directory_behind() {
+    let env = Env::new(Shape::Admin);
+    env.backup(&[]);
+    apply_fix_pack(&env.host, 0).unwrap();
+    let before = packs(&env);
+    let second = env.backup(&[])["snapshot"].as_str().unwrap().to_owned();
+    // Every byte of every pack the second backup wrote, its trees' too: its root tree cannot
+    // be read.
+    for pack in packs(&env).difference(&before) {
+        let bytes: Vec<u8> = std::fs::read(pack).unwrap().iter().map(|b| !b).collect();
+        std::fs::write(pack, bytes).unwrap();
+    }
+    let outer = env.path("new");
+    let target = outer.join("parents").join("target");
+    let run = env.run(&["restore", &second, "--target", target.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(!run.stderr.contains("incomplete"), "{}", run.stderr);
+    assert!(
+        !outer.exists(),
+        "the failed restore left {}",
+        outer.display()
+    );
+}
