@@ -133,6 +133,13 @@ for ((round = 1; round <= rounds; round++)); do
   rm -rf "$work"/d-*
 done
 
+# --- (f) check reading all data ----------------------------------------------------------
+# Before (e): its resets back the host up again, which adds snapshots (new trees) to lockstep's
+# repository only.
+measure f-check-read-data lockstep "$work/lockstep" --repo "$work/repo-lockstep" check --read-data
+measure f-check-read-data restic restic -r "$work/repo-restic" check --read-data -q
+have rustic && measure f-check-read-data rustic rustic -r "$work/repo-rustic" check --read-data
+
 # --- (e) roll the live host back from the fix pack to the snapshot before it ----------------
 # Every tool starts from the fix-pack state (s2); the host is put back after each one that
 # changed it.
@@ -158,11 +165,6 @@ for ((round = 1; round <= rounds; round++)); do
   for tool in $(in_turn); do rollback_with "$tool"; done
 done
 round=1
-
-# --- (f) check reading all data ----------------------------------------------------------
-measure f-check-read-data lockstep "$work/lockstep" --repo "$work/repo-lockstep" check --read-data
-measure f-check-read-data restic restic -r "$work/repo-restic" check --read-data -q
-have rustic && measure f-check-read-data rustic rustic -r "$work/repo-rustic" check --read-data
 
 # --- report ------------------------------------------------------------------------------
 out="$top/bench/results/$(date +%Y-%m-%d)-$scale.md"
