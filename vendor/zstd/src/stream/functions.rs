@@ -36,16 +36,20 @@ fn decode_one_shot(input: &[u8]) -> Option<Vec<u8>> {
     if size > ONE_SHOT_LIMIT {
         return None;
     }
-    DECOMPRESSOR.with(|slot| {
-        let mut slot = slot.try_borrow_mut().ok()?;
-        if slot.is_none() {
-            *slot = Some(crate::bulk::Decompressor::new().ok()?);
-        }
-        let decompressor = slot.as_mut()?;
-        let mut output = Vec::with_capacity(usize::try_from(size).ok()?);
-        decompressor.decompress_to_buffer(input, &mut output).ok()?;
-        (output.len() as u64 == size).then_some(output)
-    })
+    // try_with: no context while the thread's locals are being destroyed (streams instead)
+    DECOMPRESSOR
+        .try_with(|slot| {
+            let mut slot = slot.try_borrow_mut().ok()?;
+            if slot.is_none() {
+                *slot = Some(crate::bulk::Decompressor::new().ok()?);
+            }
+            let decompressor = slot.as_mut()?;
+            let mut output = Vec::with_capacity(usize::try_from(size).ok()?);
+            decompressor.decompress_to_buffer(input, &mut output).ok()?;
+            (output.len() as u64 == size).then_some(output)
+        })
+        .ok()
+        .flatten()
 }
 
 /// Decompress from the given source as if using a `Decoder`.
@@ -72,18 +76,21 @@ pub fn encode_all<R: io::Read>(mut source: R, level: i32) -> io::Result<Vec<u8>>
     // of a new streaming context whose full-size tables are cleared for every call.
     let mut input = Vec::new();
     source.read_to_end(&mut input)?;
-    COMPRESSOR.with(|slot| match slot.try_borrow_mut() {
-        Ok(mut slot) => {
-            if !matches!(&*slot, Some((kept, _)) if *kept == level) {
-                *slot = Some((level, crate::bulk::Compressor::new(level)?));
+    // try_with: a context of its own while the thread's locals are being destroyed
+    COMPRESSOR
+        .try_with(|slot| match slot.try_borrow_mut() {
+            Ok(mut slot) => {
+                if !matches!(&*slot, Some((kept, _)) if *kept == level) {
+                    *slot = Some((level, crate::bulk::Compressor::new(level)?));
+                }
+                match slot.as_mut() {
+                    Some((_, compressor)) => compressor.compress(&input),
+                    None => crate::bulk::compress(&input, level),
+                }
             }
-            match slot.as_mut() {
-                Some((_, compressor)) => compressor.compress(&input),
-                None => crate::bulk::compress(&input, level),
-            }
-        }
-        Err(_) => crate::bulk::compress(&input, level),
-    })
+            Err(_) => crate::bulk::compress(&input, level),
+        })
+        .unwrap_or_else(|_| crate::bulk::compress(&input, level))
 }
 
 /// Compress all data from the given source as if using an `Encoder`.
