@@ -1306,20 +1306,28 @@ pub fn restore_in_place(
         let t = crate::timing::phase("restore: index");
         let repo = repo.to_indexed();
         drop(t);
-        let mut compared: Vec<Result<Option<crate::delta::TreeDiff>>> = Vec::new();
-        if let (Ok(repo), Some(newest)) = (&repo, newest) {
-            for unit in selected {
-                if disproved.load(std::sync::atomic::Ordering::Relaxed) {
-                    break;
-                }
-                compared.push(crate::delta::compare_trees(
-                    repo,
-                    &snap.snapshot,
-                    &newest.snapshot,
-                    unit,
-                ));
-            }
-        }
+        // Every unit's trees at once: each comparison waits on cold reads of tree blobs. Once
+        // the proof fails, units not yet compared are not (the comparisons are then unused).
+        let compared: Vec<Result<Option<crate::delta::TreeDiff>>> = match (&repo, newest) {
+            (Ok(repo), Some(newest)) => crate::par::io(|| {
+                use rayon::prelude::*;
+                selected
+                    .par_iter()
+                    .map(|unit| {
+                        (!disproved.load(std::sync::atomic::Ordering::Relaxed)).then(|| {
+                            crate::delta::compare_trees(
+                                repo,
+                                &snap.snapshot,
+                                &newest.snapshot,
+                                unit,
+                            )
+                        })
+                    })
+                    .collect::<Option<Vec<_>>>()
+                    .unwrap_or_default()
+            }),
+            _ => Vec::new(),
+        };
         // A proof that ended in a panic proves nothing: the members are compared file by file.
         let proof = proof.and_then(|p| p.join().ok());
         (proof, repo, compared)
