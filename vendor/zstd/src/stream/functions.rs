@@ -76,21 +76,20 @@ pub fn encode_all<R: io::Read>(mut source: R, level: i32) -> io::Result<Vec<u8>>
     // of a new streaming context whose full-size tables are cleared for every call.
     let mut input = Vec::new();
     source.read_to_end(&mut input)?;
-    // try_with: a context of its own while the thread's locals are being destroyed
-    COMPRESSOR
-        .try_with(|slot| match slot.try_borrow_mut() {
-            Ok(mut slot) => {
-                if !matches!(&*slot, Some((kept, _)) if *kept == level) {
-                    *slot = Some((level, crate::bulk::Compressor::new(level)?));
-                }
-                match slot.as_mut() {
-                    Some((_, compressor)) => compressor.compress(&input),
-                    None => crate::bulk::compress(&input, level),
-                }
-            }
-            Err(_) => crate::bulk::compress(&input, level),
-        })
-        .unwrap_or_else(|_| crate::bulk::compress(&input, level))
+    // The thread's context; a context of its own when it is in use or the thread's locals are
+    // being destroyed (try_with), or when it cannot be made (the same call then fails alike).
+    let kept = COMPRESSOR.try_with(|slot| {
+        let mut slot = slot.try_borrow_mut().ok()?;
+        if !matches!(&*slot, Some((kept, _)) if *kept == level) {
+            *slot = Some((level, crate::bulk::Compressor::new(level).ok()?));
+        }
+        let (_, compressor) = slot.as_mut()?;
+        Some(compressor.compress(&input))
+    });
+    match kept {
+        Ok(Some(compressed)) => compressed,
+        _ => crate::bulk::compress(&input, level),
+    }
 }
 
 /// Compress all data from the given source as if using an `Encoder`.
