@@ -419,6 +419,8 @@ fn roll_back(open: &dyn Fn() -> Result<OpenRepo>, req: &GuardRequest<'_>, pre: &
             set: req.instance.name.clone(),
             host_name: req.host_name.clone(),
             keep_replaced: false,
+            // the guard reports once the rollback is over, clean-up included
+            background_cleanup: false,
             dry_run: false,
             full: false,
             // The guard's snapshots are taken without excludes.

@@ -387,12 +387,132 @@ impl Journal {
     }
 }
 
-/// Finishes or rolls back an interrupted restore; `None` when there was nothing to do.
+/// The argument that runs lockstep as a restore's background clean-up
+/// ([`Journal::hand_off_cleanup`], [`finish_in_background`]): `lockstep __finish-restore DIR`.
+pub const FINISH_ARG: &str = "__finish-restore";
+
+/// The lock held by whoever removes a restore's replaced copies once the restore has handed
+/// them to a background process: that process, or recovery, which waits for it. Whoever gets
+/// it first does the work; the other finds the journal gone.
+struct CleanupLock {
+    /// Holds the lock while open.
+    _file: std::fs::File,
+}
+
+impl CleanupLock {
+    /// Takes the lock, calling `on_wait` first when a background clean-up holds it.
+    fn take(state: &StateDir, on_wait: impl FnOnce()) -> Result<Self> {
+        let path = state.path().join("cleanup.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("cannot open", &path, e))?;
+        match file.try_lock() {
+            Ok(()) => return Ok(Self { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => on_wait(),
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("cannot lock", &path, e)),
+        }
+        file.lock()
+            .map_err(|e| Error::io("cannot lock", &path, e))?;
+        Ok(Self { _file: file })
+    }
+}
+
+impl Journal {
+    /// Hands the `cleanup` phase to a detached lockstep process, so that the restore returns as
+    /// soon as the new set is in place: removing the replaced copies frees thousands of inodes
+    /// and changes nothing the set's users see. The journal stays at `cleanup` with no owner
+    /// (pid 0) until that process closes it; every lockstep command waits for it first
+    /// ([`recover`]), and finishes the work itself if the process died.
+    ///
+    /// Returns `false`, having changed nothing that matters, when the process cannot be
+    /// started; the caller then cleans up itself.
+    ///
+    /// # Errors
+    /// When the journal or the lock cannot be written.
+    pub fn hand_off_cleanup(&mut self, state: &StateDir) -> Result<bool> {
+        use std::io::BufRead;
+        use std::os::unix::process::CommandExt;
+        let Ok(exe) = std::env::current_exe() else {
+            return Ok(false);
+        };
+        // Held until the process has started, so nothing else takes the work meanwhile.
+        let lock = CleanupLock::take(state, || {})?;
+        let owner = self.pid;
+        self.pid = 0;
+        write_json(&state.journal(), self)?;
+        let child = std::process::Command::new(exe)
+            .arg(FINISH_ARG)
+            .arg(state.path())
+            .current_dir("/")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            // out of the terminal's process group: a Ctrl-C after lockstep returned is not for it
+            .process_group(0)
+            .spawn();
+        let Ok(mut child) = child else {
+            self.pid = owner;
+            write_json(&state.journal(), self)?;
+            return Ok(false);
+        };
+        drop(lock);
+        // The process says when it holds the lock: from then on, whoever waits on the lock
+        // waits for the clean-up to end. If it dies first, the journal is as it was handed
+        // over, and this process finishes the work (under the lock).
+        let mut line = String::new();
+        let started = child.stdout.take().is_some_and(|out| {
+            std::io::BufReader::new(out).read_line(&mut line).is_ok() && line == "locked\n"
+        });
+        Ok(started)
+    }
+}
+
+/// The background clean-up ([`Journal::hand_off_cleanup`]): takes the lock, says so on stdout,
+/// and removes the replaced copies of the journal's restore, if nobody did yet.
+///
+/// # Errors
+/// When the lock or the journal cannot be handled or a copy cannot be removed; the journal then
+/// stays, and the next lockstep command finishes the work and reports what stops it.
+pub fn finish_in_background(state: &StateDir) -> Result<()> {
+    use std::io::Write;
+    // SAFETY: ignoring SIGHUP only changes how this process reacts to its terminal closing.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+    let _lock = CleanupLock::take(state, || {})?;
+    {
+        let mut out = std::io::stdout().lock();
+        // The restore may have gone already; the lock is held either way.
+        let _ = out.write_all(b"locked\n").and_then(|()| out.flush());
+    }
+    let Some(journal) = Journal::load(state)? else {
+        return Ok(());
+    };
+    if journal.phase != Phase::Cleanup || journal.pid != 0 {
+        return Ok(());
+    }
+    crate::fault::point("restore-background-cleanup");
+    journal.cleanup()?;
+    journal.restore_parent_times();
+    crate::fault::point("restore-before-close");
+    Journal::close(state)
+}
+
+/// Finishes or rolls back an interrupted restore; `None` when there was nothing to do. A
+/// restore's background clean-up is waited for (`on_wait` is called first): then there is
+/// nothing left to do, unless that process died.
 ///
 /// # Errors
 /// When the journal or the disk state cannot be handled automatically (the message names the
 /// paths to inspect).
-pub fn recover(state: &StateDir) -> Result<Option<Recovery>> {
+pub fn recover(state: &StateDir, on_wait: impl FnOnce()) -> Result<Option<Recovery>> {
+    if Journal::load(state)?.is_none() {
+        return Ok(None);
+    }
+    let _lock = CleanupLock::take(state, on_wait)?;
     let Some(mut journal) = Journal::load(state)? else {
         return Ok(None);
     };
@@ -580,11 +700,11 @@ mod tests {
     fn staging_rolls_back() {
         let (dir, state) = setup();
         Journal::create(&state, &journal(dir.path(), Phase::Staging)).unwrap();
-        let r = recover(&state).unwrap().unwrap();
+        let r = recover(&state, || {}).unwrap().unwrap();
         assert_eq!(r.outcome, "rolled-back");
         assert_eq!(content(dir.path()), "old");
         assert!(!dir.path().join("m.lockstep-stage-r1").exists());
-        assert!(recover(&state).unwrap().is_none(), "idempotent");
+        assert!(recover(&state, || {}).unwrap().is_none(), "idempotent");
     }
 
     #[test]
@@ -596,7 +716,7 @@ mod tests {
                     .unwrap();
             }
             Journal::create(&state, &journal(dir.path(), Phase::Swapping)).unwrap();
-            let r = recover(&state).unwrap().unwrap();
+            let r = recover(&state, || {}).unwrap().unwrap();
             assert_eq!(r.outcome, "completed");
             assert_eq!(content(dir.path()), "new");
             assert!(!dir.path().join("m.lockstep-old-r1").exists());
@@ -652,7 +772,7 @@ mod tests {
                 flat,
             });
             Journal::create(&state, &j).unwrap();
-            let r = recover(&state).unwrap().unwrap();
+            let r = recover(&state, || {}).unwrap().unwrap();
             assert_eq!(r.outcome, "completed", "after {done} renames");
             assert_eq!(content(d), "new", "after {done} renames");
             assert_eq!(

@@ -228,6 +228,10 @@ pub struct RestoreOutcome {
     pub ownership_restored: bool,
     /// Replaced live copies kept (`--keep-replaced`).
     pub kept_replaced: Vec<PathBuf>,
+    /// In place: the replaced copies are being removed by a background lockstep process (the
+    /// new set is already in place; every lockstep command waits for that to end).
+    #[serde(default)]
+    pub cleanup_in_background: bool,
     /// In place: the snapshot the live set was proven to be exactly (its recorded state digest),
     /// so only the two snapshots' trees were compared and no live file was read.
     #[serde(default)]
@@ -330,6 +334,7 @@ pub fn restore_to_target(
         carried_bytes: 0,
         ownership_restored: is_root(),
         kept_replaced: Vec::new(),
+        cleanup_in_background: false,
         live_was: None,
         seconds: start.elapsed().as_secs_f64(),
     })
@@ -1056,6 +1061,10 @@ pub struct InPlace<'a> {
     pub host_name: String,
     /// Keep the replaced live copies.
     pub keep_replaced: bool,
+    /// Remove the replaced live copies in a background process after returning
+    /// ([`crate::journal::Journal::hand_off_cleanup`]); only for the lockstep binary itself,
+    /// which that process runs again.
+    pub background_cleanup: bool,
     /// Only plan; change nothing.
     pub dry_run: bool,
     /// Restore every byte from the repository (no carrying over of unchanged live files).
@@ -1468,11 +1477,21 @@ pub fn restore_in_place(
     drop(t);
     fault::point("restore-cleanup");
     let t = crate::timing::phase("restore: cleanup");
-    let kept = journal.cleanup()?;
+    // With nothing to keep, the replaced copies can go after lockstep returns: the new set is
+    // in place, and every later lockstep command waits for their removal to end.
+    let background = opts.background_cleanup
+        && !journal.keep_replaced
+        && journal.hand_off_cleanup(opts.state)?;
+    let kept = if background {
+        Vec::new()
+    } else {
+        let kept = journal.cleanup()?;
+        journal.restore_parent_times();
+        fault::point("restore-before-close");
+        Journal::close(opts.state)?;
+        kept
+    };
     drop(t);
-    journal.restore_parent_times();
-    fault::point("restore-before-close");
-    Journal::close(opts.state)?;
     opts.state.record_restore(&RestoreRecord {
         set: opts.set.clone(),
         host: opts.host_name.clone(),
@@ -1497,6 +1516,7 @@ pub fn restore_in_place(
             carried_bytes: staged.carried_bytes,
             ownership_restored: is_root(),
             kept_replaced: kept,
+            cleanup_in_background: background,
             live_was: proven.as_ref().map(crate::delta::Proven::snapshot_id),
             seconds: start.elapsed().as_secs_f64(),
         }),

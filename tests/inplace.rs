@@ -71,6 +71,14 @@ fn leftovers(env: &Env) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Waits until no restore's background clean-up runs: that process holds this lock from
+/// before the restore returns until it is done (or dead).
+fn wait_for_cleanup(env: &Env) {
+    if let Ok(lock) = std::fs::File::open(env.path("state").join("cleanup.lock")) {
+        lock.lock().unwrap();
+    }
+}
+
 impl Story {
     fn members_now(&self) -> Listing {
         listing(&self.env.root(), &self.members)
@@ -78,6 +86,7 @@ impl Story {
 
     #[track_caller]
     fn assert_at(&self, expected: &Listing, what: &str) {
+        wait_for_cleanup(&self.env);
         let d = differences(expected, &self.members_now());
         assert!(d.is_empty(), "host is not {what}:\n{}", d.join("\n"));
         let d = differences(&self.outside, &outside(&self.env, &self.members));
@@ -241,7 +250,74 @@ fn crash_between_renames_completes_the_new_set_second_half() {
         crash_at(&format!("restore-swap-{k}"), k % 3 == 1);
     }
     crash_at("restore-cleanup", false);
-    crash_at("restore-before-close", true);
+    // the restore itself removes the replaced copies only when told to wait for that
+    crash_restore_at("restore-before-close", true, &["--wait"]);
+}
+
+/// The rollback returns as soon as the restored set is in place; a background process removes
+/// the replaced copies, every later command waits for it, and the next command finishes its
+/// work when it died.
+#[test]
+fn replaced_copies_are_removed_in_the_background() {
+    let s = story();
+    let out = s.restore(&[&s.s1, "--json"]).ok().json();
+    assert_eq!(out["cleanup_in_background"], true, "{out}");
+    let d = differences(&s.at_s1, &s.members_now());
+    assert!(
+        d.is_empty(),
+        "not at S1 when the restore returned:\n{}",
+        d.join("\n")
+    );
+    // A command run at once waits for the removal: nothing is left over for it to do.
+    let next = s.env.run(&["recover"]).ok();
+    assert!(
+        next.stdout.contains("nothing to recover"),
+        "{}",
+        next.stdout
+    );
+    s.assert_at(&s.at_s1, "at S1, the replaced copies removed");
+
+    // The background process dies before removing anything: the restore still succeeded, the
+    // set is in place, and the next command removes what is left.
+    let mut cmd = s.env.command();
+    cmd.env("LOCKSTEP_FAULT_RESTORE_BACKGROUND_CLEANUP", "kill")
+        .args(["restore", &s.s2, "--json"]);
+    let out = run(&mut cmd).ok().json();
+    assert_eq!(out["cleanup_in_background"], true, "{out}");
+    wait_for_cleanup(&s.env);
+    assert!(
+        !leftovers(&s.env).is_empty(),
+        "the killed clean-up removed the replaced copies"
+    );
+    let d = differences(&s.at_s2, &s.members_now());
+    assert!(d.is_empty(), "not at S2:\n{}", d.join("\n"));
+    let next = s.env.run(&["snapshots"]).ok();
+    assert!(
+        next.stderr.contains("removed the replaced copies"),
+        "{}",
+        next.stderr
+    );
+    s.assert_at(
+        &s.at_s2,
+        "at S2 after the next command finished the clean-up",
+    );
+    let again = s.env.run(&["recover"]).ok();
+    assert!(
+        again.stdout.contains("nothing to recover"),
+        "{}",
+        again.stdout
+    );
+}
+
+/// `--wait` removes the replaced copies before the restore returns.
+#[test]
+fn wait_removes_the_replaced_copies_before_returning() {
+    let s = story();
+    let out = s.restore(&[&s.s1, "--wait", "--json"]).ok().json();
+    assert_eq!(out["cleanup_in_background"], false, "{out}");
+    assert!(leftovers(&s.env).is_empty(), "{:?}", leftovers(&s.env));
+    assert!(!s.env.path("state").join("restore-journal.json").exists());
+    s.assert_at(&s.at_s1, "at S1");
 }
 
 /// The default rollback swaps only what differs; `--full` swaps whole members. Both survive a

@@ -374,6 +374,17 @@ pub use crate::report::{bytes, short};
 #[must_use]
 pub fn main() -> i32 {
     crate::contain::install();
+    // A restore's background clean-up (not a command: the restore starts it, with no terminal)
+    let mut args = std::env::args_os().skip(1);
+    if args.next().as_deref() == Some(std::ffi::OsStr::new(crate::journal::FINISH_ARG)) {
+        let Some(dir) = args.next() else {
+            return EXIT_USAGE;
+        };
+        return match crate::journal::finish_in_background(&crate::state::StateDir::at(dir)) {
+            Ok(()) => EXIT_OK,
+            Err(e) => e.exit_code(),
+        };
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -389,6 +400,13 @@ pub fn main() -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// Said while a restore's background clean-up is waited for.
+fn waiting_for_cleanup() {
+    eprintln!(
+        "lockstep: waiting for the last restore's replaced copies (*.lockstep-old-*) to be removed in the background"
+    );
 }
 
 fn run(cli: Cli) -> Result<i32> {
@@ -412,12 +430,23 @@ fn run(cli: Cli) -> Result<i32> {
         if let Some(journal) = crate::journal::Journal::load(&state)?
             && !(journal.pid != 0 && crate::preflight::alive(journal.pid))
         {
-            eprintln!(
-                "lockstep: found an interrupted restore of snapshot {} ({}); recovering it first",
-                short(&journal.snapshot),
-                state.journal().display()
-            );
-            if let Some(r) = crate::journal::recover(&state)? {
+            // pid 0 at `cleanup`: a restore that completed handed the removal of the replaced
+            // copies to a background process, which is waited for (and replaced if it died).
+            let handed_off = journal.pid == 0 && journal.phase == crate::journal::Phase::Cleanup;
+            if !handed_off {
+                eprintln!(
+                    "lockstep: found an interrupted restore of snapshot {} ({}); recovering it first",
+                    short(&journal.snapshot),
+                    state.journal().display()
+                );
+            }
+            let recovered = crate::journal::recover(&state, waiting_for_cleanup)?;
+            if recovered.is_some() && handed_off {
+                eprintln!(
+                    "lockstep: removed the replaced copies of the restore of snapshot {} (its background clean-up had not finished them); continuing",
+                    short(&journal.snapshot)
+                );
+            } else if let Some(r) = recovered {
                 eprintln!(
                     "lockstep: the restore was {} (set {} is {}); continuing",
                     if r.outcome == "completed" {

@@ -18,7 +18,7 @@ struct Output<'a> {
 
 pub fn run(ctx: &Ctx, _args: &Args) -> Result<i32> {
     let state = ctx.state()?;
-    let recovery = recover(&state)?;
+    let recovery = recover(&state, super::waiting_for_cleanup)?;
     if ctx.global.json {
         print_json(&Output {
             schema_version: 1,

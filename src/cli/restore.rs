@@ -45,6 +45,10 @@ pub struct Args {
     /// proven unchanged (the fast rollback path).
     #[arg(long)]
     full: bool,
+    /// Remove the replaced copies before returning, instead of in a background process once
+    /// the restored set is in place (every lockstep command waits for that process first).
+    #[arg(long)]
+    wait: bool,
     /// Restore from `remote` (the configuration's disaster-recovery repository) instead of the
     /// repository.
     #[arg(long, value_name = "TIER", value_parser = ["repository", "remote"], default_value = "repository")]
@@ -176,6 +180,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
                     set: set_name.clone(),
                     host_name: host_name.clone(),
                     keep_replaced: args.keep_replaced,
+                    background_cleanup: !args.wait,
                     dry_run: args.dry_run,
                     full: args.full,
                     excludes: &ctx.config.excludes,
@@ -235,6 +240,11 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
         }
         for k in &o.kept_replaced {
             println!("  kept the replaced copy {}", k.display());
+        }
+        if o.cleanup_in_background {
+            println!(
+                "  the replaced copies (*.lockstep-old-*) are being removed in the background; the next lockstep command waits for that"
+            );
         }
         if !o.ownership_restored {
             println!(
