@@ -147,6 +147,14 @@ rollback_with() { # TOOL
   case $1 in
     lockstep)
       measure e-rollback lockstep "$work/lockstep" --repo "$work/repo-lockstep" restore "$s1"
+      # It returns once the set is rolled back; the replaced copies are removed in the
+      # background. How long after the return that ended (any lockstep command waits for it):
+      local t0 t1
+      t0=$(date +%s.%N)
+      lockstep --repo "$work/repo-lockstep" recover >/dev/null
+      t1=$(date +%s.%N)
+      printf 'e-rollback\t%s\tbackground clean-up, ended after the return %.3f\n' "$round" \
+        "$(awk "BEGIN {print $t1 - $t0}")" >> "$work/timings.tsv"
       reset_host_to "$s2" ;;
     rustic)
       for d in "${dirs[@]}"; do

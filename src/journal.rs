@@ -427,16 +427,16 @@ impl Journal {
     /// (pid 0) until that process closes it; every lockstep command waits for it first
     /// ([`recover`]), and finishes the work itself if the process died.
     ///
-    /// Returns `false`, having changed nothing that matters, when the process cannot be
-    /// started; the caller then cleans up itself.
+    /// [`HandOff::NotStarted`], having changed nothing, when the process cannot be started:
+    /// the caller then cleans up itself.
     ///
     /// # Errors
-    /// When the journal or the lock cannot be written.
-    pub fn hand_off_cleanup(&mut self, state: &StateDir) -> Result<bool> {
+    /// When the journal or the lock cannot be written, or a copy cannot be removed.
+    pub fn hand_off_cleanup(&mut self, state: &StateDir) -> Result<HandOff> {
         use std::io::BufRead;
         use std::os::unix::process::CommandExt;
         let Ok(exe) = std::env::current_exe() else {
-            return Ok(false);
+            return Ok(HandOff::NotStarted);
         };
         // Held until the process has started, so nothing else takes the work meanwhile.
         let lock = CleanupLock::take(state, || {})?;
@@ -456,18 +456,39 @@ impl Journal {
         let Ok(mut child) = child else {
             self.pid = owner;
             write_json(&state.journal(), self)?;
-            return Ok(false);
+            return Ok(HandOff::NotStarted);
         };
         drop(lock);
         // The process says when it holds the lock: from then on, whoever waits on the lock
-        // waits for the clean-up to end. If it dies first, the journal is as it was handed
-        // over, and this process finishes the work (under the lock).
+        // waits for the clean-up to end.
         let mut line = String::new();
         let started = child.stdout.take().is_some_and(|out| {
             std::io::BufReader::new(out).read_line(&mut line).is_ok() && line == "locked\n"
         });
-        Ok(started)
+        if started {
+            return Ok(HandOff::Background);
+        }
+        // It died first: the work is done here, under the lock (another command may have
+        // taken it meanwhile and done it already).
+        let _lock = CleanupLock::take(state, || {})?;
+        if let Some(journal) = Journal::load(state)? {
+            journal.cleanup()?;
+            journal.restore_parent_times();
+            Journal::close(state)?;
+        }
+        Ok(HandOff::Done)
     }
+}
+
+/// What became of a restore's clean-up ([`Journal::hand_off_cleanup`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandOff {
+    /// A background process removes the replaced copies.
+    Background,
+    /// They were removed here after all: the background process died before it started.
+    Done,
+    /// Nothing was handed over: the caller removes them.
+    NotStarted,
 }
 
 /// The background clean-up ([`Journal::hand_off_cleanup`]): takes the lock, says so on stdout,
@@ -482,6 +503,7 @@ pub fn finish_in_background(state: &StateDir) -> Result<()> {
     unsafe {
         libc::signal(libc::SIGHUP, libc::SIG_IGN);
     }
+    crate::fault::point("restore-background-start");
     let _lock = CleanupLock::take(state, || {})?;
     {
         let mut out = std::io::stdout().lock();

@@ -40,7 +40,7 @@ use crate::hostfs::{HostRoot, clean};
 use crate::im::defaults::Mode;
 use crate::im::discover::Instance;
 use crate::inventory::Inventory;
-use crate::journal::{Journal, Phase, Unit};
+use crate::journal::{HandOff, Journal, Phase, Unit};
 use crate::manifest::{Manifest, Verdict};
 use crate::preflight::{PreflightOptions, preflight};
 use crate::repo::{OpenRepo, SetSnapshot};
@@ -1479,10 +1479,13 @@ pub fn restore_in_place(
     let t = crate::timing::phase("restore: cleanup");
     // With nothing to keep, the replaced copies can go after lockstep returns: the new set is
     // in place, and every later lockstep command waits for their removal to end.
-    let background = opts.background_cleanup
-        && !journal.keep_replaced
-        && journal.hand_off_cleanup(opts.state)?;
-    let kept = if background {
+    let handed = if opts.background_cleanup && !journal.keep_replaced {
+        journal.hand_off_cleanup(opts.state)?
+    } else {
+        HandOff::NotStarted
+    };
+    let background = handed == HandOff::Background;
+    let kept = if handed != HandOff::NotStarted {
         Vec::new()
     } else {
         let kept = journal.cleanup()?;

@@ -307,6 +307,17 @@ fn replaced_copies_are_removed_in_the_background() {
         "{}",
         again.stdout
     );
+
+    // The background process dies before it takes the work: the restore removes the copies
+    // itself before returning.
+    let mut cmd = s.env.command();
+    cmd.env("LOCKSTEP_FAULT_RESTORE_BACKGROUND_START", "kill")
+        .args(["restore", &s.s1, "--json"]);
+    let out = run(&mut cmd).ok().json();
+    assert_eq!(out["cleanup_in_background"], false, "{out}");
+    assert!(leftovers(&s.env).is_empty(), "{:?}", leftovers(&s.env));
+    assert!(!s.env.path("state").join("restore-journal.json").exists());
+    s.assert_at(&s.at_s1, "at S1");
 }
 
 /// `--wait` removes the replaced copies before the restore returns.
