@@ -435,7 +435,9 @@ impl Journal {
     pub fn hand_off_cleanup(&mut self, state: &StateDir) -> Result<HandOff> {
         use std::io::BufRead;
         use std::os::unix::process::CommandExt;
-        let Ok(exe) = std::env::current_exe() else {
+        // The process runs in `/`: it is given the state directory as an absolute path.
+        let (Ok(exe), Ok(dir)) = (std::env::current_exe(), std::path::absolute(state.path()))
+        else {
             return Ok(HandOff::NotStarted);
         };
         // Held until the process has started, so nothing else takes the work meanwhile.
@@ -445,7 +447,7 @@ impl Journal {
         write_json(&state.journal(), self)?;
         let child = std::process::Command::new(exe)
             .arg(FINISH_ARG)
-            .arg(state.path())
+            .arg(dir)
             .current_dir("/")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())

@@ -260,7 +260,13 @@ fn crash_between_renames_completes_the_new_set_second_half() {
 #[test]
 fn replaced_copies_are_removed_in_the_background() {
     let s = story();
-    let out = s.restore(&[&s.s1, "--json"]).ok().json();
+    // The state directory given relative to where lockstep is started: the background process
+    // (which runs in `/`) still finds the restore's journal.
+    let mut cmd = s.env.command();
+    cmd.current_dir(s.env.path(""))
+        .env("LOCKSTEP_STATE_DIR", "state")
+        .args(["restore", &s.s1, "--json"]);
+    let out = run(&mut cmd).ok().json();
     assert_eq!(out["cleanup_in_background"], true, "{out}");
     let d = differences(&s.at_s1, &s.members_now());
     assert!(
