@@ -102,6 +102,21 @@ impl Story {
         );
     }
 
+    /// A restore to S1 that returned (`out`, its JSON) with the replaced copies removed and the
+    /// journal closed, not left to a background process.
+    #[track_caller]
+    fn assert_removed_before_return(&self, out: &serde_json::Value) {
+        assert_eq!(out["cleanup_in_background"], false, "{out}");
+        assert!(
+            leftovers(&self.env).is_empty(),
+            "{:?}",
+            leftovers(&self.env)
+        );
+        let journal = self.env.path("state").join("restore-journal.json");
+        assert!(!journal.exists());
+        self.assert_at(&self.at_s1, "at S1");
+    }
+
     fn restore(&self, args: &[&str]) -> Run {
         let mut all = vec!["restore"];
         all.extend_from_slice(args);
@@ -319,22 +334,14 @@ fn replaced_copies_are_removed_in_the_background() {
     let mut cmd = s.env.command();
     cmd.env("LOCKSTEP_FAULT_RESTORE_BACKGROUND_START", "kill")
         .args(["restore", &s.s1, "--json"]);
-    let out = run(&mut cmd).ok().json();
-    assert_eq!(out["cleanup_in_background"], false, "{out}");
-    assert!(leftovers(&s.env).is_empty(), "{:?}", leftovers(&s.env));
-    assert!(!s.env.path("state").join("restore-journal.json").exists());
-    s.assert_at(&s.at_s1, "at S1");
+    s.assert_removed_before_return(&run(&mut cmd).ok().json());
 }
 
 /// `--wait` removes the replaced copies before the restore returns.
 #[test]
 fn wait_removes_the_replaced_copies_before_returning() {
     let s = story();
-    let out = s.restore(&[&s.s1, "--wait", "--json"]).ok().json();
-    assert_eq!(out["cleanup_in_background"], false, "{out}");
-    assert!(leftovers(&s.env).is_empty(), "{:?}", leftovers(&s.env));
-    assert!(!s.env.path("state").join("restore-journal.json").exists());
-    s.assert_at(&s.at_s1, "at S1");
+    s.assert_removed_before_return(&s.restore(&[&s.s1, "--wait", "--json"]).ok().json());
 }
 
 /// The default rollback swaps only what differs; `--full` swaps whole members. Both survive a
