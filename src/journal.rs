@@ -360,6 +360,20 @@ impl Journal {
         Ok(kept)
     }
 
+    /// The `cleanup` phase to its end: removes the replaced copies (unless kept), puts the
+    /// parents' times back and closes the journal; returns the kept copies.
+    ///
+    /// # Errors
+    /// When a copy cannot be removed or the journal cannot be closed (it then stays, and
+    /// recovery does the rest).
+    pub fn finish(&self, state: &StateDir) -> Result<Vec<PathBuf>> {
+        let kept = self.cleanup()?;
+        self.restore_parent_times();
+        crate::fault::point("restore-before-close");
+        Journal::close(state)?;
+        Ok(kept)
+    }
+
     /// Puts the parent directories' times back as they were before the restore.
     pub fn restore_parent_times(&self) {
         for unit in &self.units {
@@ -440,8 +454,11 @@ impl Journal {
         else {
             return Ok(HandOff::NotStarted);
         };
-        // Held until the process has started, so nothing else takes the work meanwhile.
-        let lock = CleanupLock::take(state, || {})?;
+        // Held until the process has started, so nothing else takes the work meanwhile. Without
+        // it the restore cleans up itself: the set is in place, which an error must not hide.
+        let Ok(lock) = CleanupLock::take(state, || {}) else {
+            return Ok(HandOff::NotStarted);
+        };
         let owner = self.pid;
         self.pid = 0;
         write_json(&state.journal(), self)?;
@@ -474,9 +491,7 @@ impl Journal {
         // taken it meanwhile and done it already).
         let _lock = CleanupLock::take(state, || {})?;
         if let Some(journal) = Journal::load(state)? {
-            journal.cleanup()?;
-            journal.restore_parent_times();
-            Journal::close(state)?;
+            journal.finish(state)?;
         }
         Ok(HandOff::Done)
     }
@@ -519,10 +534,7 @@ pub fn finish_in_background(state: &StateDir) -> Result<()> {
         return Ok(());
     }
     crate::fault::point("restore-background-cleanup");
-    journal.cleanup()?;
-    journal.restore_parent_times();
-    crate::fault::point("restore-before-close");
-    Journal::close(state)
+    journal.finish(state).map(drop)
 }
 
 /// Finishes or rolls back an interrupted restore; `None` when there was nothing to do. A

@@ -1485,14 +1485,10 @@ pub fn restore_in_place(
         HandOff::NotStarted
     };
     let background = handed == HandOff::Background;
-    let kept = if handed != HandOff::NotStarted {
-        Vec::new()
+    let kept = if handed == HandOff::NotStarted {
+        journal.finish(opts.state)?
     } else {
-        let kept = journal.cleanup()?;
-        journal.restore_parent_times();
-        fault::point("restore-before-close");
-        Journal::close(opts.state)?;
-        kept
+        Vec::new()
     };
     drop(t);
     opts.state.record_restore(&RestoreRecord {
