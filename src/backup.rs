@@ -638,7 +638,9 @@ fn write_snapshot(
         None => opts.parent_opts.force = true,
     }
     let paths = req.instance.set.top_level_paths();
-    let source = SetSource::new(req.host.clone(), paths.clone(), excludes.clone());
+    let mut source = SetSource::new(req.host.clone(), paths.clone(), excludes.clone());
+    // With no parent the engine reads every file of the set: read ahead of it.
+    source.read_ahead(parent.is_none());
     let problems = source.problems();
     let snap = repo.archive(&opts, &source, snap, &paths)?;
     let problems = problems.lock().map(|p| p.clone()).unwrap_or_default();
@@ -758,6 +760,7 @@ pub struct SetSource {
     members: Vec<PathBuf>,
     excludes: Excludes,
     problems: Problems,
+    read_ahead: bool,
 }
 
 impl SetSource {
@@ -770,6 +773,7 @@ impl SetSource {
             members,
             excludes,
             problems: Arc::default(),
+            read_ahead: false,
         }
     }
 
@@ -777,6 +781,13 @@ impl SetSource {
     #[must_use]
     pub fn problems(&self) -> Problems {
         Arc::clone(&self.problems)
+    }
+
+    /// Whether the source hints the files it lists to the kernel ahead of the engine
+    /// ([`crate::prefetch`]): worth it only when the engine reads every file, as in a backup
+    /// with no parent. Off by default.
+    pub fn read_ahead(&mut self, on: bool) {
+        self.read_ahead = on;
     }
 }
 
@@ -792,6 +803,24 @@ impl ReadSource for SetSource {
     }
 
     fn entries(&self) -> Self::Iter {
+        let entries = self.member_entries();
+        if !self.read_ahead {
+            return entries;
+        }
+        Box::new(crate::prefetch::Prefetch::new(entries, |entry: &Entry| {
+            let entry = entry.as_ref().ok()?;
+            let open = entry.open.as_ref()?;
+            entry
+                .node
+                .is_file()
+                .then(|| (open.physical.clone(), entry.node.meta.size))
+        }))
+    }
+}
+
+impl SetSource {
+    /// Every member's entries, in tree order.
+    fn member_entries(&self) -> Box<dyn Iterator<Item = Entry> + Send> {
         let mut parts: Vec<Box<dyn Iterator<Item = Entry> + Send>> = Vec::new();
         let mut emitted: BTreeSet<PathBuf> = BTreeSet::new();
         for member in &self.members {
@@ -881,6 +910,7 @@ impl SetSource {
                 }
                 let open = open.map(|inner| TrackedOpen {
                     inner,
+                    physical: path.clone(),
                     path: logical_path.clone(),
                     problems: Arc::clone(&problems),
                 });
@@ -908,6 +938,8 @@ impl SetSource {
 /// Opens a file of the set, recording failures.
 pub struct TrackedOpen {
     inner: LocalOpen,
+    /// The file on the host (`path` is where the set presents it).
+    physical: PathBuf,
     path: PathBuf,
     problems: Problems,
 }

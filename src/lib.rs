@@ -45,6 +45,7 @@ pub mod metrics;
 pub mod par;
 #[cfg(test)]
 mod patched_zstd;
+pub mod prefetch;
 pub mod preflight;
 pub mod progress;
 pub mod prune;
