@@ -807,14 +807,15 @@ impl ReadSource for SetSource {
         if !self.read_ahead {
             return entries;
         }
-        Box::new(crate::prefetch::Prefetch::new(entries, |entry: &Entry| {
-            let entry = entry.as_ref().ok()?;
-            let open = entry.open.as_ref()?;
-            entry
-                .node
-                .is_file()
-                .then(|| (open.physical.clone(), entry.node.meta.size))
-        }))
+        let host = self.host.clone();
+        Box::new(crate::prefetch::Prefetch::new(
+            entries,
+            move |entry: &Entry| {
+                let entry = entry.as_ref().ok()?;
+                (entry.open.is_some() && entry.node.is_file())
+                    .then(|| (host.physical(&entry.path), entry.node.meta.size))
+            },
+        ))
     }
 }
 
@@ -910,7 +911,6 @@ impl SetSource {
                 }
                 let open = open.map(|inner| TrackedOpen {
                     inner,
-                    physical: path.clone(),
                     path: logical_path.clone(),
                     problems: Arc::clone(&problems),
                 });
@@ -938,8 +938,6 @@ impl SetSource {
 /// Opens a file of the set, recording failures.
 pub struct TrackedOpen {
     inner: LocalOpen,
-    /// The file on the host (`path` is where the set presents it).
-    physical: PathBuf,
     path: PathBuf,
     problems: Problems,
 }

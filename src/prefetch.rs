@@ -41,8 +41,6 @@ pub struct Prefetch<I: Iterator, F> {
     queue: VecDeque<(I::Item, u64)>,
     /// The bytes hinted for the items in `queue`.
     ahead: u64,
-    /// Items taken from `inner` so far (the next item's sequence number).
-    taken: u64,
     /// Items handed on so far, shared with the hinting thread: hints for them are stale.
     handed: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
@@ -74,7 +72,6 @@ where
             file_of,
             queue: VecDeque::new(),
             ahead: 0,
-            taken: 0,
             handed,
             stop,
             hints: worker.is_some().then_some(tx),
@@ -94,14 +91,15 @@ where
             if let (Some(hints), Some((path, size))) = (&self.hints, (self.file_of)(&item))
                 && let Some(len) = NonZeroU64::new(size.min(PER_FILE))
             {
-                match hints.try_send((self.taken, path, len)) {
+                // The item's sequence number: those handed on, then those waiting before it.
+                let seq = self.handed.load(Ordering::Relaxed) + self.queue.len() as u64;
+                match hints.try_send((seq, path, len)) {
                     Ok(()) => hinted = len.get(),
                     // The thread is behind: this file is read without a hint.
                     Err(TrySendError::Full(_)) => {}
                     Err(TrySendError::Disconnected(_)) => self.hints = None,
                 }
             }
-            self.taken += 1;
             self.ahead += hinted;
             self.queue.push_back((item, hinted));
         }
