@@ -540,6 +540,8 @@ fn symlinks_pointing_outside_the_set_are_restored_as_links_only() {
     apply_fix_pack(&env.host, 0).unwrap();
     let out_before = outside(&env, &members);
     env.run(&["restore", &s1]).ok();
+    // The parents' times are put back once the replaced copies are removed in the background.
+    wait_for_cleanup(&env);
     assert!(differences(&at_s1, &listing(&env.root(), &members)).is_empty());
     let d = differences(&out_before, &outside(&env, &members));
     assert!(d.is_empty(), "{}", d.join("\n"));
@@ -616,6 +618,7 @@ fn disk_full_during_staging_leaves_the_live_set_untouched_and_a_delta_still_fits
     let mut cmd = s.env.command_at(&small);
     let out = run(cmd.args(["restore", &s.s1, "--json"])).ok().json();
     assert!(out["carried_files"].as_u64().unwrap() > 0, "{out}");
+    wait_for_cleanup(&s.env);
     let d = differences(&s.at_s1, &listing(&small, &s.members));
     assert!(d.is_empty(), "{}", d.join("\n"));
 }
@@ -760,6 +763,7 @@ fn a_rollback_leaves_what_the_backups_exclude_in_place() {
             "the log was rolled back"
         );
         assert_eq!(std::fs::read_to_string(&new_log).unwrap(), "a new log");
+        wait_for_cleanup(&s.env);
         let outside_logs = |l: &Listing| -> Listing {
             l.iter()
                 .filter(|(p, _)| {
