@@ -1,7 +1,8 @@
 //! Reads IM's `<root>/eclipse/configuration/config.ini`, which holds the agent data directory
 //! (`cic.appDataLocation`) and IM's version.
 //!
-//! The file is Java properties, so Windows paths arrive escaped
+//! The file is Java properties (read with [`super::read_properties`]), so Windows paths arrive
+//! escaped
 //! (`C\:\\ProgramData\\IBM\\Installation Manager`) and are returned unescaped. When
 //! `cic.appDataLocation` is absent IM uses its mode's default location (see
 //! [`super::defaults`]); this module only reports what the file says.
@@ -145,10 +146,14 @@ cic.appDataLocation=/var/ibm/InstallationManager
     }
 
     #[test]
-    fn garbage_is_an_error_naming_file_and_line() {
-        let err = parse("im.version=1.9\n\u{0}\u{7}\u{1b}garbage\u{0}\n").unwrap_err();
-        let shown = err.to_string();
-        assert!(shown.starts_with(&format!("{PATH}:2: ")), "{shown}");
+    fn a_line_without_separator_is_read_as_java_reads_it() {
+        // Java reads any such line as a key with an empty value; the keys IM needs still count.
+        let ini =
+            parse("im.version=1.9\nosgi.noShutdown\n\u{7}\u{1b}junk\ncic.appDataLocation=/var/x\n")
+                .unwrap();
+        assert_eq!(ini.im_version.as_deref(), Some("1.9"));
+        assert_eq!(ini.app_data_location.as_deref(), Some("/var/x"));
+        assert_eq!(ini.keys["osgi.noShutdown"], "");
     }
 
     #[test]

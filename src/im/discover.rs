@@ -16,8 +16,8 @@ use super::defaults::{Mode, Platform, default_locations, registry_file_candidate
 use super::install_registry::{InstallRegistryXml, parse_install_registry};
 use super::installed::{InstalledXml, parse_installed};
 use super::profile_registry::parse_profile_registry;
-use super::registry::parse_registry;
-use super::{ImError, read_text};
+use super::registry::{not_a_directory_path, parse_registry};
+use super::{ImError, read_properties, read_text};
 use crate::hostfs::{HostRoot, clean};
 use crate::inventory::Inventory;
 use crate::set::{Member, Role, SyncSet};
@@ -67,10 +67,54 @@ pub struct Instance {
     pub origins: Vec<Origin>,
 }
 
-/// Reads an IM record by its logical path; errors name the logical path.
+/// Reads an IM record (XML) by its logical path; errors name the logical path.
 fn read_logical(host: &HostRoot, logical: &Path) -> Result<String> {
     let physical = host.physical(&host.resolve(logical)?);
     Ok(read_text(&physical).map_err(|e| e.with_path(logical))?)
+}
+
+/// Reads a Java properties record by its logical path; errors name the logical path.
+fn read_logical_properties(host: &HostRoot, logical: &Path) -> Result<String> {
+    let physical = host.physical(&host.resolve(logical)?);
+    Ok(read_properties(&physical).map_err(|e| e.with_path(logical))?)
+}
+
+/// Whether there is any entry at `logical` — a file, but also a directory, a pipe, a device or
+/// a link (dangling or not) where a record should be. Only a name with nothing behind it is an
+/// absent record; anything else is read, and reported as what it is when it is not a file.
+fn present(host: &HostRoot, logical: &Path) -> Result<bool> {
+    let (Some(parent), Some(name)) = (logical.parent(), logical.file_name()) else {
+        return Ok(false);
+    };
+    let entry = host.physical(&host.resolve(parent)?.join(name));
+    Ok(std::fs::symlink_metadata(entry).is_ok())
+}
+
+/// A directory path read from IM's record `file` (key or element `what`), checked to be one a
+/// set can hold.
+fn record_dir(value: &str, file: &Path, what: &str) -> Result<PathBuf> {
+    if let Some(why) = not_a_directory_path(value.trim()) {
+        return Err(Error::Im(ImError::parse(
+            file,
+            None,
+            format!("{what} is '{value}', {why}, so it cannot be a directory of the set"),
+        )));
+    }
+    clean(Path::new(value.trim()))
+}
+
+/// Keeps `err` about an IM record in `problems` (lenient discovery) or returns it (strict).
+fn damaged(problems: &mut Option<&mut Vec<RecordProblem>>, file: &Path, err: Error) -> Result<()> {
+    match problems {
+        Some(list) => {
+            list.push(RecordProblem {
+                path: file.to_path_buf(),
+                message: err.to_string(),
+            });
+            Ok(())
+        }
+        None => Err(err),
+    }
 }
 
 /// A home directory on the host and the user it belongs to.
@@ -101,10 +145,12 @@ pub struct RecordProblem {
     pub message: String,
 }
 
-/// Like [`discover`], but a damaged `installed.xml` or `installRegistry.xml` is returned as a
-/// [`RecordProblem`] beside its instance instead of failing discovery: the instance's inventory
-/// then comes from whichever record is intact. For `doctor`, which must report the damage
-/// rather than stop at it.
+/// Like [`discover`], but a damaged `installed.xml` or `installRegistry.xml` (not a file,
+/// unreadable, not parsing), a missing `installed.xml` and a package group recorded at a path
+/// that cannot be a member (`/`, relative) are returned as [`RecordProblem`]s beside their
+/// instance instead of failing discovery: the instance's inventory then comes from whichever
+/// record is intact. For `doctor`, which must report the damage rather than stop at it, and for
+/// `backup` and `status`, which must say what the damage takes out of the set.
 ///
 /// # Errors
 /// As [`discover`], except for damaged agent-data records.
@@ -113,6 +159,31 @@ pub fn discover_lenient(
     opts: &DiscoverOptions,
 ) -> Result<Vec<(Instance, Vec<RecordProblem>)>> {
     discover_inner(host, opts, true)
+}
+
+/// The IM records `instance` should have and has not: `installed.xml` in an agent-data
+/// directory that exists. IM records every install there, itself included, so without it the
+/// instance's package groups are unknown — the state rule 6 of the design guards against (its
+/// set would shrink to IM's own directories without a word).
+///
+/// # Errors
+/// On a symlink loop in the agent data's path.
+pub fn missing_records(host: &HostRoot, instance: &Instance) -> Result<Vec<RecordProblem>> {
+    let file = instance.agent_data.join("installed.xml");
+    let agent_data = host.physical(&host.resolve(&instance.agent_data)?);
+    if !agent_data.is_dir() || present(host, &file)? {
+        return Ok(Vec::new());
+    }
+    Ok(vec![RecordProblem {
+        message: ImError::parse(
+            &file,
+            None,
+            "missing: IM records every installation there, itself included, so its package \
+             groups are unknown",
+        )
+        .to_string(),
+        path: file,
+    }])
 }
 
 fn discover_inner(
@@ -148,8 +219,7 @@ fn discover_inner(
             }
         }
         for (name, mode, registry, home) in registries {
-            let physical = host.physical(&registry);
-            if !physical.is_file() {
+            if !present(host, &registry)? {
                 continue;
             }
             let mut problems = Vec::new();
@@ -171,7 +241,20 @@ fn discover_inner(
     }
     for (instance, _) in &mut instances {
         for extra in &opts.extras {
-            let path = clean(extra)?;
+            let path = clean(extra).map_err(|e| {
+                Error::Usage(format!(
+                    "extra member '{}' (--extra or `extras` in the configuration): {e}",
+                    extra.display()
+                ))
+            })?;
+            if path == Path::new("/") {
+                return Err(Error::Usage(format!(
+                    "extra member '{}' (--extra or `extras` in the configuration) is the whole \
+                     filesystem, which no restore could put back as one directory of the set; \
+                     name the directories to add instead",
+                    extra.display()
+                )));
+            }
             add_member(
                 host,
                 instance,
@@ -241,9 +324,9 @@ fn from_registry(
     registry_mode: Mode,
     registry: &Path,
     home: &str,
-    problems: Option<&mut Vec<RecordProblem>>,
+    mut problems: Option<&mut Vec<RecordProblem>>,
 ) -> Result<Instance> {
-    let reg = parse_registry(&read_logical(host, registry)?, registry)?;
+    let reg = parse_registry(&read_logical_properties(host, registry)?, registry)?;
     let location = reg.location.clone().ok_or_else(|| {
         Error::Im(ImError::Parse {
             path: registry.to_path_buf(),
@@ -251,7 +334,7 @@ fn from_registry(
             msg: "no 'location' key".into(),
         })
     })?;
-    let install = clean(Path::new(location.trim_end_matches('/')))?;
+    let install = record_dir(&location, registry, "`location`")?;
     let mut origins = vec![
         Origin {
             role: Role::ImRegistry,
@@ -266,10 +349,9 @@ fn from_registry(
     ];
 
     let config_logical = install.join("eclipse/configuration/config.ini");
-    let config_physical = host.physical(&host.resolve(&config_logical)?);
-    let config = if config_physical.is_file() {
+    let config = if present(host, &config_logical)? {
         Some(parse_config_ini(
-            &read_logical(host, &config_logical)?,
+            &read_logical_properties(host, &config_logical)?,
             &config_logical,
         )?)
     } else {
@@ -280,14 +362,17 @@ fn from_registry(
     let (agent_data, agent_source) =
         if let Some(p) = config.as_ref().and_then(|c| c.app_data_location.clone()) {
             (
-                p,
+                record_dir(&p, &config_logical, "`cic.appDataLocation`")?,
                 format!("{} cic.appDataLocation", config_logical.display()),
             )
         } else if let Some(p) = reg.app_data_location.clone() {
-            (p, format!("{} appDataLocation", registry.display()))
+            (
+                record_dir(&p, registry, "`appDataLocation`")?,
+                format!("{} appDataLocation", registry.display()),
+            )
         } else if let Some(d) = &defaults {
             (
-                d.agent_data.clone(),
+                clean(Path::new(&d.agent_data))?,
                 format!("default for {} mode", registry_mode.as_str()),
             )
         } else {
@@ -296,14 +381,13 @@ fn from_registry(
                 registry.display()
             )));
         };
-    let agent_data = clean(Path::new(&agent_data))?;
     origins.push(Origin {
         role: Role::ImAgentData,
         path: agent_data.clone(),
         source: agent_source,
     });
 
-    let records = read_records(host, &agent_data, problems)?;
+    let records = read_records(host, &agent_data, problems.as_deref_mut())?;
     let mode = records
         .installed
         .as_ref()
@@ -342,23 +426,29 @@ fn from_registry(
     )?;
     add_member(host, &mut instance, Role::ImInstall, install, None, "")?;
     add_member(host, &mut instance, Role::ImAgentData, agent_data, None, "")?;
-    finish(host, &mut instance, &records, default_shared(mode, home))?;
+    finish(
+        host,
+        &mut instance,
+        &records,
+        default_shared(mode, home),
+        problems,
+    )?;
     Ok(instance)
 }
 
 fn from_agent_data(
     host: &HostRoot,
     agent_data: &Path,
-    problems: Option<&mut Vec<RecordProblem>>,
+    mut problems: Option<&mut Vec<RecordProblem>>,
 ) -> Result<Instance> {
     let installed_logical = agent_data.join("installed.xml");
-    if !host.physical(&host.resolve(&installed_logical)?).is_file() {
+    if !present(host, &installed_logical)? {
         return Err(Error::Usage(format!(
             "{} has no installed.xml: is it IM's agent data directory (the -dataLocation given to imcl)?",
             agent_data.display()
         )));
     }
-    let records = read_records(host, agent_data, problems)?;
+    let records = read_records(host, agent_data, problems.as_deref_mut())?;
     let mode = records
         .installed
         .as_ref()
@@ -418,7 +508,7 @@ fn from_agent_data(
         None,
         "",
     )?;
-    finish(host, &mut instance, &records, None)?;
+    finish(host, &mut instance, &records, None, problems)?;
     Ok(instance)
 }
 
@@ -433,6 +523,7 @@ fn finish(
     instance: &mut Instance,
     records: &Records,
     default_shared: Option<String>,
+    mut problems: Option<&mut Vec<RecordProblem>>,
 ) -> Result<()> {
     let shared = if let Some(p) = records.registry.as_ref().and_then(|r| r.cache_location()) {
         Some((p.to_owned(), "installRegistry.xml cacheLocation".to_owned()))
@@ -452,8 +543,18 @@ fn finish(
         .iter()
         .map(|g| (g.id.clone(), g.path.clone()))
         .collect();
+    let installed = instance.agent_data.join("installed.xml");
     for (id, path) in groups {
-        let path = clean(Path::new(&path))?;
+        // A package group recorded at `/` (or at a path that is not absolute) is not a
+        // directory lockstep can back up and restore as one member: it is reported, never
+        // backed up as the whole filesystem.
+        let path = match record_dir(&path, &installed, &format!("package group '{id}'")) {
+            Ok(path) => path,
+            Err(err) => {
+                damaged(&mut problems, &installed, err)?;
+                continue;
+            }
+        };
         add_member(
             host,
             instance,
@@ -482,8 +583,7 @@ fn finish(
         // WebSphere keeps its profiles (wp_profile, cw_profile …) where profileRegistry.xml says;
         // they hold the runtime configuration and must be restored with the binaries.
         let profile_registry = path.join("properties/profileRegistry.xml");
-        let physical = host.physical(&host.resolve(&profile_registry)?);
-        if physical.is_file() {
+        if present(host, &profile_registry)? {
             let profiles =
                 parse_profile_registry(&read_logical(host, &profile_registry)?, &profile_registry)?;
             for profile in profiles {
@@ -578,9 +678,10 @@ impl Records {
     }
 }
 
-/// Reads `installed.xml` and `installRegistry.xml` when they exist. A file that exists but does
-/// not parse is an error: IM's records are the ground truth and a damaged one must be seen. With
-/// `problems` (lenient discovery) it is recorded there instead and read as absent.
+/// Reads `installed.xml` and `installRegistry.xml` when they exist. A record that exists but
+/// does not read — not a regular file (a pipe, a directory, a device), unreadable, or not
+/// parsing — is an error: IM's records are the ground truth and a damaged one must be seen.
+/// With `problems` (lenient discovery) it is recorded there instead and read as absent.
 fn read_records(
     host: &HostRoot,
     agent_data: &Path,
@@ -613,8 +714,7 @@ fn read_record<T>(
     parse: fn(&str, &Path) -> Result<T, ImError>,
     problems: Option<&mut Vec<RecordProblem>>,
 ) -> Result<(Option<T>, bool)> {
-    let physical = host.physical(&host.resolve(logical)?);
-    if !physical.is_file() {
+    if !present(host, logical)? {
         return Ok((None, false));
     }
     let parsed = read_logical(host, logical).and_then(|text| Ok(parse(&text, logical)?));

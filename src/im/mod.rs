@@ -3,10 +3,12 @@
 //!
 //! This is the only place in lockstep that knows IBM's file formats. Every parser here takes
 //! the file's text plus its path (for error messages) and returns plain data; nothing here
-//! touches the disk except [`read_text`], and nothing writes. The parsers are tolerant of what
-//! real hosts contain (a UTF-8 byte-order mark, CRLF line endings, either XML quote style, any
-//! attribute order, elements and keys IBM adds in later releases) and strict about what a
-//! backup depends on: a missing install path or a damaged file is an error, never a guess.
+//! reads a record except [`read_bytes`] (through [`read_text`] and [`read_properties`]), which
+//! never blocks on a pipe or reads a device, and nothing writes. The parsers are tolerant of
+//! what real hosts contain (byte-order marks, CRLF line endings, Latin-1 and UTF-16 properties
+//! files, either XML quote style, any attribute order, elements and keys IBM adds in later
+//! releases) and strict about what a backup depends on: a missing install path or a damaged
+//! file is an error, never a guess.
 
 pub mod config_ini;
 pub mod defaults;
@@ -108,13 +110,78 @@ impl fmt::Display for ParseDisplay<'_> {
     }
 }
 
-/// Reads an IM file as text: strips a UTF-8 byte-order mark and refuses anything that is not
-/// valid UTF-8 (IM writes UTF-8 or plain ASCII; anything else means the file is damaged).
-pub fn read_text(path: &Path) -> Result<String, ImError> {
-    let bytes = std::fs::read(path).map_err(|source| ImError::Io {
+/// The largest IM record lockstep reads (real `installed.xml` files are 1.5–2.5 MB): a record
+/// larger than this is not one IM wrote, and reading it whole would only waste memory.
+const MAX_RECORD_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What a directory entry is, in words, when it is not a regular file.
+fn not_a_file(meta: &std::fs::Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_file() {
+        None
+    } else if t.is_dir() {
+        Some("a directory")
+    } else if t.is_fifo() {
+        Some("a named pipe (FIFO)")
+    } else if t.is_char_device() {
+        Some("a character device")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else {
+        Some("not a regular file")
+    }
+}
+
+/// Reads an IM record's bytes, never blocking and never reading forever: the file is opened
+/// without waiting (`O_NONBLOCK`, so a named pipe with no writer does not hang the open) and
+/// checked on the open descriptor to be a regular file of a sane size before anything is read.
+/// A pipe, a device (a link to `/dev/zero`), a directory or a socket where IM keeps a file is
+/// reported as what it is.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, ImError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| ImError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if let Some(what) = not_a_file(&meta) {
+        return Err(ImError::parse(
+            path,
+            None,
+            format!("{what} where IM keeps a regular file; it was not read"),
+        ));
+    }
+    if meta.len() > MAX_RECORD_BYTES {
+        return Err(ImError::parse(
+            path,
+            None,
+            format!(
+                "{} bytes, far larger than any record IM writes; it was not read",
+                meta.len()
+            ),
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_RECORD_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    Ok(bytes)
+}
+
+/// Reads an IM file as text: strips a UTF-8 byte-order mark and refuses anything that is not
+/// valid UTF-8 (IM writes its XML records in UTF-8 or plain ASCII; anything else means the file
+/// is damaged). Java properties files are read with [`read_properties`] instead.
+pub fn read_text(path: &Path) -> Result<String, ImError> {
+    let bytes = read_bytes(path)?;
     match String::from_utf8(bytes) {
         Ok(mut text) => {
             if text.starts_with(text::BOM) {
@@ -133,6 +200,12 @@ pub fn read_text(path: &Path) -> Result<String, ImError> {
             ))
         }
     }
+}
+
+/// Reads a Java properties file (`InstallationManager.dat`, `config.ini`) as Java does: see
+/// [`text::decode_properties`] for the encodings.
+pub fn read_properties(path: &Path) -> Result<String, ImError> {
+    text::decode_properties(&read_bytes(path)?, path)
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! Reads IM's Unix registry file, `InstallationManager.dat` (for example
 //! `/etc/.ibm/registry/InstallationManager.dat`), which tells where IM is installed.
 //!
-//! The file is Java properties. `location` is IM's root directory *without* `/eclipse`; it is
-//! the one key every use depends on, so a file without it is refused. Windows keeps the same
+//! The file is Java properties (read with [`super::read_properties`]: ISO-8859-1, or UTF-16
+//! with a byte-order mark). `location` is IM's root directory *without* `/eclipse`; it is the
+//! one key every use depends on, so a file without it, or with one that is not an absolute
+//! directory path, is refused naming the file and the value. Windows keeps the same
 //! values in the registry instead, which this module does not read.
 
 use std::collections::BTreeMap;
@@ -64,7 +66,42 @@ pub fn parse_registry(text: &str, path: &Path) -> Result<RegistryFile, ImError> 
         };
         return Err(ImError::parse(path, location_line, msg));
     }
+    if let Some(location) = &file.location
+        && let Some(why) = not_a_directory_path(location)
+    {
+        return Err(ImError::parse(
+            path,
+            location_line,
+            format!(
+                "`location` is '{location}', {why}; IM writes the absolute path of its install \
+                 directory there (the parent of `eclipse`)"
+            ),
+        ));
+    }
     Ok(file)
+}
+
+/// Why `value`, a directory path read from an IM record, cannot be one of the set's
+/// directories: not absolute, holding `..`, or the root directory itself. `None` when it can.
+pub(crate) fn not_a_directory_path(value: &str) -> Option<&'static str> {
+    let path = Path::new(value);
+    if !path.is_absolute() {
+        Some("not an absolute path")
+    } else if path
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        Some("a path with '..' in it")
+    } else if path.components().all(|c| {
+        matches!(
+            c,
+            std::path::Component::RootDir | std::path::Component::CurDir
+        )
+    }) {
+        Some("the root directory, which is never one directory of the set")
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -160,14 +197,37 @@ appDataLocation=/var/ibm/InstallationManager
     }
 
     #[test]
-    fn garbage_line_is_an_error_with_file_and_line() {
-        let err =
-            parse("location=/opt/IBM/InstallationManager\n\n\u{0}\u{1}garbage\n").unwrap_err();
-        assert!(
-            matches!(err, ImError::Parse { line: Some(3), .. }),
-            "{err:?}"
+    fn a_line_without_separator_is_a_key_as_in_java() {
+        let reg = parse("location=/opt/IBM/InstallationManager\n\nstray\n").unwrap();
+        assert_eq!(reg.other["stray"], "");
+    }
+
+    #[test]
+    fn binary_garbage_has_no_location() {
+        let err = parse("\u{0}\u{1}\u{ff}\u{fe}garbage\n").unwrap_err();
+        assert!(err.to_string().contains("`location`"), "{err}");
+    }
+
+    #[test]
+    fn a_location_that_is_not_an_install_directory_names_the_file_and_value() {
+        for (value, why) in [
+            ("opt/IBM/InstallationManager", "not an absolute path"),
+            ("/opt/IBM/../IBM/InstallationManager", "'..'"),
+            ("/", "the root directory"),
+            ("///", "the root directory"),
+        ] {
+            let err = parse(&format!("version=1\nlocation={value}\n")).unwrap_err();
+            let shown = err.to_string();
+            assert!(shown.starts_with(&format!("{PATH}:2: ")), "{shown}");
+            assert!(shown.contains(&format!("'{value}'")), "{shown}");
+            assert!(shown.contains(why), "{shown}");
+        }
+        // A trailing slash is harmless.
+        let reg = parse("location=/opt/IBM/InstallationManager/\n").unwrap();
+        assert_eq!(
+            reg.location.as_deref(),
+            Some("/opt/IBM/InstallationManager/")
         );
-        assert!(err.to_string().contains(&format!("{PATH}:3: ")), "{err}");
     }
 
     #[test]

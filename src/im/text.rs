@@ -2,11 +2,19 @@
 //! that accepts LF, CRLF and lone CR endings, and the Java `.properties` syntax used by
 //! `InstallationManager.dat` and `config.ini`.
 //!
-//! The properties reader follows `java.util.Properties.load` (comments, `=`/`:`/whitespace
-//! separators, backslash escapes, `\uXXXX` including surrogate pairs, line continuations) with
-//! one deliberate difference: a line holding a key and no separator is refused. Java would read
-//! it as a key with an empty value, but IM never writes one, so on a host it means the file was
-//! damaged or is not the file we think it is.
+//! The properties reader follows `java.util.Properties.load` (comments with `#` or `!`,
+//! `=`/`:`/whitespace separators, a key with no value, backslash escapes, `\uXXXX` including
+//! surrogate pairs, line continuations), and [`decode_properties`] reads the bytes as Java does:
+//! ISO-8859-1, or UTF-16 when the file starts with a UTF-16 byte-order mark.
+//!
+//! Why not the `java-properties` crate (2.0.0, MIT), which implements the same format: it
+//! resolves escapes inside comments, so a comment naming a Windows path (`# C:\users\…`) fails
+//! to load with "malformed \uxxxx encoding" where Java ignores it; it refuses the surrogate
+//! pairs Java writes for characters outside the Basic Multilingual Plane; it decodes
+//! "ISO-8859-1" as windows-1252 (bytes 0x80–0x9F differ from Java); and it panics, rather than
+//! returning an error, on a line its pattern does not match. Each of those would block a backup
+//! on a record Java reads without complaint. The reader here is ~150 lines, checked against
+//! Java's quoting by a property test below.
 
 use std::path::Path;
 
@@ -55,6 +63,62 @@ pub(crate) fn lines(text: &str) -> Vec<(u32, &str)> {
     out
 }
 
+/// Decodes a Java properties file's bytes as Java reads them. `Properties.load(InputStream)`
+/// reads ISO-8859-1, where every byte is a character, so a Latin-1 "é" in a comment or value is
+/// read, never refused. A file starting with a UTF-16 byte-order mark (written by a Windows
+/// tool) is read as UTF-16, and a UTF-8 byte-order mark is taken as UTF-8; a file that is not
+/// valid in the encoding its mark names is an error naming the file.
+pub(crate) fn decode_properties(bytes: &[u8], path: &Path) -> Result<String, ImError> {
+    let utf16 = |rest: &[u8], big_endian: bool| {
+        if rest.len() % 2 != 0 {
+            return Err(ImError::parse(
+                path,
+                None,
+                "starts with a UTF-16 byte-order mark but has an odd number of bytes",
+            ));
+        }
+        let units = rest.chunks_exact(2).map(|pair| {
+            let pair = [pair[0], pair[1]];
+            if big_endian {
+                u16::from_be_bytes(pair)
+            } else {
+                u16::from_le_bytes(pair)
+            }
+        });
+        char::decode_utf16(units)
+            .collect::<Result<String, _>>()
+            .map_err(|e| {
+                ImError::parse(
+                    path,
+                    None,
+                    format!(
+                        "not valid UTF-16 text (an unpaired surrogate {:#06x})",
+                        e.unpaired_surrogate()
+                    ),
+                )
+            })
+    };
+    if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
+        return utf16(rest, false);
+    }
+    if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
+        return utf16(rest, true);
+    }
+    if let Some(rest) = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
+        return String::from_utf8(rest.to_vec()).map_err(|e| {
+            ImError::parse(
+                path,
+                None,
+                format!(
+                    "starts with a UTF-8 byte-order mark but is not valid UTF-8 (bad byte at offset {})",
+                    e.utf8_error().valid_up_to() + 3
+                ),
+            )
+        });
+    }
+    Ok(bytes.iter().map(|&b| char::from(b)).collect())
+}
+
 /// One `key=value` entry of a properties file, with its escapes resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Property {
@@ -101,16 +165,8 @@ pub(crate) fn parse_properties(text: &str, path: &Path) -> Result<Vec<Property>,
             piece = next.trim_start_matches(is_prop_space);
             logical.push_str(piece);
         }
-        let (key, value) = split_entry(&logical).ok_or_else(|| {
-            ImError::parse(
-                path,
-                Some(number),
-                format!(
-                    "line is not a `key=value` property: {:?}",
-                    shorten(first.trim_end())
-                ),
-            )
-        })?;
+        // A key with no separator is a key with an empty value, as Java reads it.
+        let (key, value) = split_entry(&logical).unwrap_or((logical.as_str(), ""));
         out.push(Property {
             key: unescape(key, path, number)?,
             value: unescape(value, path, number)?,
@@ -120,17 +176,8 @@ pub(crate) fn parse_properties(text: &str, path: &Path) -> Result<Vec<Property>,
     Ok(out)
 }
 
-/// At most 60 characters of `s`, for quoting a bad line in a message.
-fn shorten(s: &str) -> String {
-    let mut out: String = s.chars().take(60).collect();
-    if s.chars().nth(60).is_some() {
-        out.push('…');
-    }
-    out
-}
-
 /// Splits a logical line into its raw (still escaped) key and value; `None` if there is no
-/// separator at all.
+/// separator at all (the whole line is then the key).
 fn split_entry(line: &str) -> Option<(&str, &str)> {
     let mut chars = line.char_indices();
     let mut key_end = None;
@@ -328,11 +375,50 @@ mod tests {
     }
 
     #[test]
-    fn line_without_separator_is_an_error_naming_file_and_line() {
-        let err = parse_properties("a=1\ngarbage\n", Path::new(PATH)).unwrap_err();
-        let shown = err.to_string();
-        assert!(shown.starts_with(&format!("{PATH}:2: ")), "{shown}");
-        assert!(shown.contains("garbage"), "{shown}");
+    fn line_without_separator_is_a_key_with_an_empty_value() {
+        assert_eq!(
+            parse("a=1\nosgi.noShutdown\n  trailing\\\n  key\n"),
+            pairs(&[("a", "1"), ("osgi.noShutdown", ""), ("trailingkey", "")])
+        );
+    }
+
+    #[test]
+    fn latin1_bytes_are_read_as_java_reads_them() {
+        let text = decode_properties(b"# Modifi\xe9\nk=\xe9t\xe9\x80\n", Path::new(PATH)).unwrap();
+        assert_eq!(parse(&text), pairs(&[("k", "\u{e9}t\u{e9}\u{80}")]));
+    }
+
+    #[test]
+    fn utf16_with_a_byte_order_mark() {
+        let text = "location=/opt/IBM/Installation Manag\u{e9}r\n";
+        for big_endian in [false, true] {
+            let mut bytes = if big_endian {
+                vec![0xFE, 0xFF]
+            } else {
+                vec![0xFF, 0xFE]
+            };
+            for unit in text.encode_utf16() {
+                bytes.extend(if big_endian {
+                    unit.to_be_bytes()
+                } else {
+                    unit.to_le_bytes()
+                });
+            }
+            assert_eq!(decode_properties(&bytes, Path::new(PATH)).unwrap(), text);
+        }
+        let err = decode_properties(&[0xFF, 0xFE, 0x41], Path::new(PATH)).unwrap_err();
+        assert!(err.to_string().starts_with(PATH), "{err}");
+        let err = decode_properties(&[0xFF, 0xFE, 0x00, 0xD8, 0x41, 0x00], Path::new(PATH));
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn utf8_with_a_byte_order_mark() {
+        assert_eq!(
+            decode_properties("\u{feff}k=\u{e9}\n".as_bytes(), Path::new(PATH)).unwrap(),
+            "k=\u{e9}\n"
+        );
+        assert!(decode_properties(b"\xEF\xBB\xBFk=\xe9\n", Path::new(PATH)).is_err());
     }
 
     #[test]
