@@ -93,12 +93,18 @@ pub fn scratch_parent(spec: &RepoSpec, chosen: Option<&Path>) -> PathBuf {
 /// A failed drill (the restore failed, an entry differs, the inventory differs) is a report
 /// with `ok == false`, not an error.
 ///
+/// A failure of the machine the drill runs on — a scratch filesystem without room for the
+/// snapshot, or one that fills up, denies or is read-only during the restore — is no verdict on
+/// the snapshot: it is an error, and nothing is recorded.
+///
 /// # Errors
-/// When the scratch directory cannot be created, or the result cannot be recorded.
+/// When the scratch directory cannot be created or has no room for the snapshot, when the
+/// machine fails the restore, or when the result cannot be recorded.
 pub fn drill(req: &DrillRequest<'_>) -> Result<DrillReport> {
     let start = Instant::now();
     let parent = &req.scratch_parent;
     std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+    check_room(req.snapshot, parent)?;
     let scratch = tempfile::Builder::new()
         .prefix(".lockstep-drill-")
         .tempdir_in(parent)
@@ -116,6 +122,20 @@ pub fn drill(req: &DrillRequest<'_>) -> Result<DrillReport> {
         let repo = req.spec.open_with_progress(req.password, req.progress)?;
         crate::restore::restore_to_target(repo, snap, &root, None)
     });
+    if let Err(e) = &restored
+        && let Some(fault) = machine_fault(&root, &e.to_string())
+    {
+        let removed = remove_scratch(scratch);
+        return Err(Error::Other(format!(
+            "the drill of snapshot {} could not run: {fault}; this says nothing about the snapshot and nothing was recorded{}",
+            crate::report::short(&snap.id()),
+            if removed {
+                String::new()
+            } else {
+                format!("; remove the scratch copy {}", root.display())
+            }
+        )));
+    }
     match restored {
         Err(e) => problems.push(match e.to_string() {
             m if m.starts_with("the restore failed") => m,
@@ -206,6 +226,66 @@ pub fn drill(req: &DrillRequest<'_>) -> Result<DrillReport> {
         recorded,
     })
 }
+
+/// Refuses a drill whose scratch filesystem has no room for the snapshot's files.
+fn check_room(snap: &crate::repo::SetSnapshot, parent: &Path) -> Result<()> {
+    let Some(needed) = snap
+        .snapshot
+        .summary
+        .as_ref()
+        .map(|s| s.total_bytes_processed)
+    else {
+        return Ok(());
+    };
+    let Some((fs, free)) = crate::preflight::free_space(parent) else {
+        return Ok(());
+    };
+    if free >= needed {
+        return Ok(());
+    }
+    Err(Error::Other(format!(
+        "the drill of snapshot {} needs {} of scratch space but the filesystem of {} has {} free; free space there or give --scratch DIR on a larger filesystem (nothing was restored or recorded)",
+        crate::report::short(&snap.id()),
+        crate::report::bytes(needed),
+        fs.display(),
+        crate::report::bytes(free)
+    )))
+}
+
+/// Whether a restore into `root` failed because of the machine rather than the snapshot: the
+/// filesystem is full or over quota, read-only, or refuses lockstep. Says which, and what to do.
+fn machine_fault(root: &Path, message: &str) -> Option<String> {
+    let fs = root.parent().unwrap_or(root).display();
+    let full = || format!("the scratch filesystem of {fs} is full; free space there or give --scratch DIR on a larger filesystem");
+    for (marker, what) in [
+        ("No space left on device", "full"),
+        ("os error 28", "full"),
+        ("Disk quota exceeded", "quota"),
+        ("os error 122", "quota"),
+        ("Read-only file system", "read-only"),
+        ("os error 30", "read-only"),
+        ("Permission denied", "denied"),
+        ("os error 13", "denied"),
+    ] {
+        if message.contains(marker) {
+            return Some(match what {
+                "full" => full(),
+                "quota" => format!("the disk quota on {fs} is exhausted; free space there or give --scratch DIR elsewhere"),
+                "read-only" => format!("the scratch filesystem of {fs} is read-only; give --scratch DIR on a writable filesystem"),
+                _ => format!("writing the scratch copy under {fs} was denied; give --scratch DIR where lockstep may write"),
+            });
+        }
+    }
+    // The engine does not always say why a write failed: a filesystem left without room is
+    // the machine's fault whatever the message.
+    match crate::preflight::free_space(root) {
+        Some((_, free)) if free < FULL_BELOW => Some(full()),
+        _ => None,
+    }
+}
+
+/// Free space below which a scratch filesystem counts as full after a failed restore.
+const FULL_BELOW: u64 = 256 * 1024;
 
 /// The differences between the manifest's inventory and the one IM's records in the restored
 /// copy give (empty when they agree).
