@@ -61,9 +61,18 @@ pub struct Policy {
 
 impl Policy {
     /// Whether the policy has at least one time or count rule (labels alone would forget
-    /// everything else, which lockstep refuses to guess).
+    /// everything else, which lockstep refuses to guess). A rule of zero (`--keep-last 0`,
+    /// `--keep-within 0d`) keeps nothing and is no rule, as in restic: a policy of zeros alone
+    /// would forget every snapshot of the set.
     #[must_use]
     pub fn has_rule(&self) -> bool {
+        self.counts().iter().any(Option::is_some)
+            // a duration that does not parse counts as a rule, so that `within` reports it
+            || self.within().map_or(true, |span| span.is_some())
+    }
+
+    /// The count rules, a zero read as no rule.
+    fn counts(&self) -> [Option<i32>; 6] {
         [
             self.keep_last,
             self.keep_hourly,
@@ -72,44 +81,51 @@ impl Policy {
             self.keep_monthly,
             self.keep_yearly,
         ]
-        .iter()
-        .any(Option::is_some)
-            || self.keep_within.is_some()
+        .map(|v| {
+            v.filter(|&n| n > 0)
+                .map(|n| i32::try_from(n).unwrap_or(i32::MAX))
+        })
     }
 
-    /// `--keep-within`'s duration.
+    /// `--keep-within`'s duration; `None` also for a zero duration, which keeps nothing.
     ///
     /// # Errors
     /// When it does not parse.
     pub fn within(&self) -> Result<Option<Span>> {
-        self.keep_within
-            .as_deref()
-            .map(|text| {
-                text.parse::<Span>().map_err(|e| {
-                    Error::Usage(format!(
-                        "keep-within '{text}' is not a duration ({e}); write e.g. 30d, 2w, 6mo, 1y6mo or 12h"
-                    ))
-                })
-            })
-            .transpose()
+        let Some(text) = self.keep_within.as_deref() else {
+            return Ok(None);
+        };
+        let span = text.parse::<Span>().map_err(|e| {
+            Error::Usage(format!(
+                "keep-within '{text}' is not a duration ({e}); write e.g. 30d, 2w, 6mo, 1y6mo or 12h"
+            ))
+        })?;
+        Ok((!span.is_zero()).then_some(span))
     }
 
     fn keep_options(&self) -> Result<KeepOptions> {
         if !self.has_rule() {
-            return Err(Error::Usage(
-                "no retention policy: give at least one of --keep-last/-hourly/-daily/-weekly/-monthly/-yearly/--keep-within, or a [forget] table in the configuration".into(),
-            ));
+            return Err(no_policy());
         }
-        let n = |v: Option<u32>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
+        let [last, hourly, daily, weekly, monthly, yearly] = self.counts();
         Ok(KeepOptions::default()
-            .keep_last(n(self.keep_last))
-            .keep_hourly(n(self.keep_hourly))
-            .keep_daily(n(self.keep_daily))
-            .keep_weekly(n(self.keep_weekly))
-            .keep_monthly(n(self.keep_monthly))
-            .keep_yearly(n(self.keep_yearly))
+            .keep_last(last)
+            .keep_hourly(hourly)
+            .keep_daily(daily)
+            .keep_weekly(weekly)
+            .keep_monthly(monthly)
+            .keep_yearly(yearly)
             .keep_within(self.within()?))
     }
+}
+
+/// The refusal of a policy without a rule that keeps anything.
+#[must_use]
+pub fn no_policy() -> Error {
+    Error::Usage(
+        "no retention policy keeps anything: give at least one of --keep-last/-hourly/-daily/-weekly/-monthly/-yearly/--keep-within above zero, or a [forget] table in the configuration"
+            .into(),
+    )
 }
 
 /// What the policy decided for one snapshot.

@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::{Ctx, print_json, short};
 use crate::prune::{PruneReport, prune};
 use crate::retention::{ForgetOutcome, ForgetPlan, Policy, forget, plan};
-use crate::{Error, Result};
+use crate::Result;
 
 /// Arguments of `forget`. Each flag overrides the same key of the configuration's `[forget]`
 /// table; labels from both are kept.
@@ -93,9 +93,7 @@ impl Ctx {
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let policy = ctx.policy(args);
     if !policy.has_rule() {
-        return Err(Error::Usage(
-            "no retention policy: give at least one of --keep-last/-hourly/-daily/-weekly/-monthly/-yearly/--keep-within, or a [forget] table in the configuration".into(),
-        ));
+        return Err(crate::retention::no_policy());
     }
     policy.within()?;
     let repo = ctx.open_repo()?;
