@@ -81,8 +81,15 @@ pub struct GuardState {
     pub run: String,
     /// The guard's pid.
     pub guard_pid: u32,
+    /// When the guard's process started (see [`crate::preflight::start_time`]), so a pid
+    /// reused after the guard died is not taken for it.
+    #[serde(default)]
+    pub guard_start: Option<u64>,
     /// The command's pid (once started).
     pub command_pid: Option<u32>,
+    /// When the command's process started.
+    #[serde(default)]
+    pub command_start: Option<u64>,
     /// The command line.
     pub command: Vec<String>,
     /// When it started (RFC 3339).
@@ -93,7 +100,8 @@ pub struct GuardState {
     pub set: String,
     /// The pre-maintenance snapshot.
     pub pre_snapshot: Option<String>,
-    /// `snapshotting`, `running`, `verifying`, `rolling-back` or `finished`.
+    /// `snapshotting`, `running`, `stopping` (a signal asked the guard to stop), `verifying`,
+    /// `rolling-back` or `finished`.
     pub phase: String,
     /// The final report, once finished.
     pub report: Option<GuardReport>,
@@ -118,6 +126,22 @@ pub struct GuardReport {
     pub log: PathBuf,
     /// One sentence on the state of the host and what to do.
     pub host_state: String,
+}
+
+impl GuardState {
+    /// Whether the guard of this run still runs.
+    #[must_use]
+    pub fn guard_alive(&self) -> bool {
+        self.guard_pid != std::process::id()
+            && crate::preflight::alive_since(self.guard_pid, self.guard_start)
+    }
+
+    /// Whether the guarded command still runs.
+    #[must_use]
+    pub fn command_alive(&self) -> bool {
+        self.command_pid
+            .is_some_and(|pid| crate::preflight::alive_since(pid, self.command_start))
+    }
 }
 
 impl GuardReport {
@@ -174,7 +198,9 @@ pub fn guard(
     let mut state = GuardState {
         run: run.clone(),
         guard_pid: std::process::id(),
+        guard_start: crate::preflight::start_time(std::process::id()),
         command_pid: None,
+        command_start: None,
         command: req.command.clone(),
         started: rustic_core::jiff::Timestamp::now().to_string(),
         log: log.clone(),
@@ -184,6 +210,10 @@ pub fn guard(
         report: None,
     };
     write_json(&req.state.guard_file(), &state)?;
+    // A shutdown (SIGTERM) or an interrupt (SIGINT) must not leave a half-installed fix pack
+    // behind a guard that vanished: they are noted here, and the guard stops the command and
+    // ends as it would after a failed command.
+    let stop = Stop::register()?;
 
     // 1. The pre-maintenance snapshot (preflight runs inside the backup).
     let mut pre_req = BackupRequest::new(
@@ -206,6 +236,13 @@ pub fn guard(
         }
     })?;
     state.pre_snapshot = Some(pre.snapshot.clone());
+    if let Some(signal) = stop.signal() {
+        let _ = std::fs::remove_file(req.state.guard_file());
+        return Err(Error::Other(format!(
+            "{signal} arrived during the pre-maintenance snapshot {}; the maintenance command was not run and the host is unchanged",
+            crate::report::short(&pre.snapshot)
+        )));
+    }
 
     // 2. The command, detached.
     if let Some(dir) = log.parent() {
@@ -270,18 +307,45 @@ pub fn guard(
         ))
     })?;
     state.command_pid = Some(child.id());
+    state.command_start = crate::preflight::start_time(child.id());
     state.phase = "running".into();
     let written = write_json(&req.state.guard_file(), &state);
     open_gate();
     written?;
 
-    let status = follow(&log, out, || child.try_wait().ok().flatten())?;
+    let command_group = child.id();
+    let mut stopping: Option<(&'static str, std::time::Instant)> = None;
+    let status = follow(&log, out, || {
+        if let Some(exited) = child.try_wait().ok().flatten() {
+            return Some(exited);
+        }
+        match (stopping, stop.signal()) {
+            (None, Some(signal)) => {
+                // The command runs in a session of its own: its whole process group is asked to
+                // stop, and killed when it has not after a grace period.
+                signal_group(command_group, libc::SIGTERM);
+                stopping = Some((signal, std::time::Instant::now()));
+                state.phase = "stopping".into();
+                let _ = write_json(&req.state.guard_file(), &state);
+            }
+            (Some((_, since)), _) if since.elapsed() > STOP_GRACE => {
+                signal_group(command_group, libc::SIGKILL);
+            }
+            _ => {}
+        }
+        None
+    })?;
     let exit_code = status.code();
 
     // 3. Verification.
     state.phase = "verifying".into();
     write_json(&req.state.guard_file(), &state)?;
     let mut problems = Vec::new();
+    if let Some((signal, _)) = stopping {
+        problems.push(format!(
+            "lockstep guard received {signal} and stopped the command's process group"
+        ));
+    }
     match exit_code {
         Some(0) => {}
         Some(c) => problems.push(format!("the command exited with status {c}")),
@@ -397,6 +461,63 @@ pub fn guard(
     Ok(report)
 }
 
+/// How long the command's process group has to stop after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(30);
+
+/// SIGTERM and SIGINT, noted while the guard runs instead of ending it (the default action
+/// again once the guard returns).
+struct Stop {
+    signal: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    registered: Vec<signal_hook::SigId>,
+}
+
+impl Stop {
+    fn register() -> Result<Self> {
+        let signal = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut registered = Vec::new();
+        for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            let value = usize::try_from(sig).unwrap_or(usize::MAX);
+            registered.push(
+                signal_hook::flag::register_usize(sig, std::sync::Arc::clone(&signal), value)
+                    .map_err(|e| {
+                        Error::Other(format!("cannot watch for signals: {e}; nothing was changed"))
+                    })?,
+            );
+        }
+        Ok(Self { signal, registered })
+    }
+
+    /// The signal that arrived, if any.
+    fn signal(&self) -> Option<&'static str> {
+        let got = self.signal.load(std::sync::atomic::Ordering::SeqCst);
+        [
+            (signal_hook::consts::SIGTERM, "SIGTERM"),
+            (signal_hook::consts::SIGINT, "SIGINT"),
+        ]
+        .into_iter()
+        .find(|(sig, _)| usize::try_from(*sig).ok() == Some(got))
+        .map(|(_, name)| name)
+    }
+}
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        for id in self.registered.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
+}
+
+/// Sends `signal` to the process group `group`.
+fn signal_group(group: u32, signal: libc::c_int) {
+    if let Ok(group) = libc::pid_t::try_from(group) {
+        // SAFETY: killpg has no memory preconditions; an exited group is ESRCH, ignored.
+        unsafe {
+            libc::killpg(group, signal);
+        }
+    }
+}
+
 /// Restores the pre-maintenance snapshot in place, whole set.
 fn roll_back(open: &dyn Fn() -> Result<OpenRepo>, req: &GuardRequest<'_>, pre: &str) -> Result<()> {
     let repo = open()?;
@@ -482,10 +603,7 @@ pub fn attach(state: &StateDir, out: &mut dyn FnMut(&[u8])) -> Result<GuardState
             out(&buf[..n]);
         }
         match current {
-            Some(s)
-                if s.run == first.run
-                    && s.phase != "finished"
-                    && crate::preflight::alive(s.guard_pid) => {}
+            Some(s) if s.run == first.run && s.phase != "finished" && s.guard_alive() => {}
             Some(s) => return Ok(s),
             None => return Ok(first),
         }
@@ -500,8 +618,8 @@ pub fn notice(state: &StateDir) -> Option<String> {
     if s.phase == "finished" {
         return None;
     }
-    let command_alive = s.command_pid.is_some_and(crate::preflight::alive);
-    let guard_alive = crate::preflight::alive(s.guard_pid) && s.guard_pid != std::process::id();
+    let command_alive = s.command_alive();
+    let guard_alive = s.guard_alive();
     let cmd = s.command.join(" ");
     match (guard_alive, command_alive) {
         (true, _) => Some(format!(

@@ -237,11 +237,11 @@ fn im_processes(host: &HostRoot, instance: &Instance) -> Vec<ImProcess> {
     ) else {
         return Vec::new();
     };
-    let me = std::process::id();
+    let mine = own_line(&system);
     let mut found: Vec<ImProcess> = system
         .processes()
         .iter()
-        .filter(|(pid, p)| pid.as_u32() != me && p.thread_kind().is_none())
+        .filter(|(pid, p)| !mine.contains(&pid.as_u32()) && p.thread_kind().is_none())
         .filter_map(|(pid, p)| {
             let cmd: Vec<String> = p
                 .cmd()
@@ -271,6 +271,22 @@ fn im_processes(host: &HostRoot, instance: &Instance) -> Vec<ImProcess> {
         .collect();
     found.sort_by_key(|p| p.pid);
     found
+}
+
+/// This process and its ancestors. They are never IM working beside lockstep: they are waiting
+/// for it — `timeout 600 lockstep guard -- …/eclipse/tools/imcl …`, `sudo`, `bash -c`, a
+/// scheduler — even when their command lines name IM's paths.
+fn own_line(system: &System) -> Vec<u32> {
+    let mut line = vec![std::process::id()];
+    let mut pid = sysinfo::Pid::from_u32(std::process::id());
+    while let Some(parent) = system.process(pid).and_then(sysinfo::Process::parent) {
+        if line.contains(&parent.as_u32()) {
+            break;
+        }
+        line.push(parent.as_u32());
+        pid = parent;
+    }
+    line
 }
 
 fn is_im_name(name: &OsStr) -> bool {
@@ -361,6 +377,23 @@ pub fn alive(pid: u32) -> bool {
             .is_none_or(|state| state != "Z"),
         Err(_) => true,
     }
+}
+
+/// When the process `pid` started (clock ticks after boot, `/proc/<pid>/stat` field 22), to
+/// tell a process from a later one that was given the same pid; `None` when it does not exist.
+#[must_use]
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // the fields after the command name, which may hold spaces and parentheses: state is field 3
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(22 - 3)?.parse().ok()
+}
+
+/// Whether the process `pid` that started at `started` (see [`start_time`]) still runs; a pid
+/// taken over by another process since does not count. Without a start time, whether `pid` runs.
+#[must_use]
+pub fn alive_since(pid: u32, started: Option<u64>) -> bool {
+    alive(pid) && started.is_none_or(|t| start_time(pid) == Some(t))
 }
 
 fn readable(path: &Path, is_file: bool) -> bool {

@@ -147,10 +147,12 @@ fn status(ctx: &Ctx, state: &Option<GuardState>) -> Result<i32> {
         command_running: bool,
         state: Option<&'a GuardState>,
     }
+    // RUNNING only while the guard itself runs: a command left without its guard is not a
+    // guarded maintenance any more, and says so.
     let (running, command_running) = match state {
         Some(s) => (
-            s.phase != "finished" && crate::preflight::alive(s.guard_pid),
-            s.command_pid.is_some_and(crate::preflight::alive) && s.phase == "running",
+            s.phase != "finished" && s.guard_alive(),
+            s.phase != "finished" && s.command_alive(),
         ),
         None => (false, false),
     };
@@ -165,8 +167,10 @@ fn status(ctx: &Ctx, state: &Option<GuardState>) -> Result<i32> {
     match state {
         None => println!("no guarded maintenance recorded"),
         Some(s) => {
-            let what = if running || command_running {
+            let what = if running {
                 "RUNNING"
+            } else if command_running {
+                "GUARD GONE, COMMAND STILL RUNNING"
             } else if s.phase == "finished" {
                 "finished"
             } else {
