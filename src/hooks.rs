@@ -123,6 +123,14 @@ impl HookOutcome {
     }
 }
 
+/// Runs the `on-failure` hooks, then the `finally` hooks: what a command that failed before its
+/// hooks' envelope began (no repository, a wrong password) still owes them.
+pub fn run_failure_phases(hooks: &Hooks, env: &[(&str, String)]) -> Vec<HookOutcome> {
+    let mut out = run_phase(hooks, Phase::OnFailure, env);
+    out.extend(run_phase(hooks, Phase::Finally, env));
+    out
+}
+
 /// Runs the hooks of `phase` in order; stops at the first failure of a `before` hook (the
 /// others phases run every hook). `env` is added to each hook's environment.
 #[must_use]
