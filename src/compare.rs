@@ -136,7 +136,7 @@ pub struct RoleChanges {
     pub changed: usize,
     /// Entries that exist only in the earlier tree.
     pub removed: usize,
-    /// The added entries' logical paths, sorted.
+    /// The added entries' logical paths, sorted ([`crate::hostfs::shown`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub added_paths: Vec<String>,
     /// The changed entries' logical paths, sorted.
@@ -335,7 +335,8 @@ pub fn compare(from: &Tree, to: &Tree, members: &[Member]) -> FileChanges {
     for m in members {
         changes.roles.entry(m.role).or_default();
     }
-    let shown = |p: &Path| p.to_string_lossy().into_owned();
+    // Escaped where not printable UTF-8 (a Latin-1 name, a newline): one line each, lossless.
+    let shown = crate::hostfs::shown;
     for (path, old) in from {
         let Some(role) = role_of(path, &roots) else {
             continue;

@@ -6,6 +6,11 @@
 //! met on the way are resolved *inside* the root (an absolute link target means DIR/target), the
 //! way a chrooted host would see them, so that a mounted host is never confused with the machine
 //! running lockstep.
+//!
+//! A Linux file name is bytes, not text: a product may hold a Latin-1 name, a newline or a name
+//! of 255 bytes. [`shown`] is how lockstep *shows* any path (escaped, one line, never lossy), and
+//! [`lossless`] how it *stores* one in its own JSON (the restore journal): serde's own encoding
+//! refuses a path that is not UTF-8, which once failed every rollback of a set holding one.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -170,8 +175,191 @@ pub fn clean(path: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// `path` as lockstep shows it, on one line and without losing a byte: UTF-8 as it is, a byte
+/// that is not UTF-8 as `\xNN`, a newline, tab or other control character escaped (`\n`,
+/// `\u{1b}`), and a backslash doubled, so that two different names never look the same.
+#[must_use]
+pub fn shown(path: &Path) -> String {
+    use std::fmt::Write;
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for chunk in path.as_os_str().as_bytes().utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                c if c.is_control() => {
+                    let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
+/// Serde for paths that keeps every byte (`#[serde(with = "crate::hostfs::lossless")]`): a UTF-8
+/// path is a JSON string, as serde writes it; any other is `{"base64": "…", "shown": "…"}` (the
+/// bytes, and [`shown`] for a reader). Documents written before this encoding read unchanged.
+pub mod lossless {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::path::{Path, PathBuf};
+
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize)]
+    #[serde(untagged)]
+    enum Out<'a> {
+        Text(&'a str),
+        Bytes { base64: String, shown: String },
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum In {
+        Text(String),
+        Bytes { base64: String },
+    }
+
+    fn out(path: &Path) -> Out<'_> {
+        match path.to_str() {
+            Some(text) => Out::Text(text),
+            None => Out::Bytes {
+                base64: base64::engine::general_purpose::STANDARD
+                    .encode(path.as_os_str().as_bytes()),
+                shown: super::shown(path),
+            },
+        }
+    }
+
+    fn path<E: serde::de::Error>(value: In) -> Result<PathBuf, E> {
+        match value {
+            In::Text(text) => Ok(PathBuf::from(text)),
+            In::Bytes { base64 } => base64::engine::general_purpose::STANDARD
+                .decode(base64.as_bytes())
+                .map(|b| PathBuf::from(std::ffi::OsString::from_vec(b)))
+                .map_err(|e| E::custom(format!("a path's bytes are not base64: {e}"))),
+        }
+    }
+
+    /// Serialises one path.
+    ///
+    /// # Errors
+    /// When the serializer fails.
+    pub fn serialize<S: Serializer>(value: &Path, s: S) -> Result<S::Ok, S::Error> {
+        out(value).serialize(s)
+    }
+
+    /// Deserialises one path.
+    ///
+    /// # Errors
+    /// When the value is neither a string nor the bytes form.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        path(In::deserialize(d)?)
+    }
+
+    /// The same for a list of paths.
+    pub mod vec {
+        use super::{In, Path, PathBuf, out, path};
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        /// Serialises a list of paths.
+        ///
+        /// # Errors
+        /// When the serializer fails.
+        pub fn serialize<S: Serializer>(value: &[PathBuf], s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(value.iter().map(|p| out(Path::new(p))))
+        }
+
+        /// Deserialises a list of paths.
+        ///
+        /// # Errors
+        /// When an item is neither a string nor the bytes form.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
+            Vec::<In>::deserialize(d)?.into_iter().map(path).collect()
+        }
+    }
+
+    /// The same for a list of (path, value) pairs.
+    pub mod pairs {
+        use super::{In, PathBuf, out, path};
+        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+        /// Serialises a list of pairs.
+        ///
+        /// # Errors
+        /// When the serializer fails.
+        pub fn serialize<S: Serializer, T: Serialize>(
+            value: &[(PathBuf, T)],
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            s.collect_seq(value.iter().map(|(p, v)| (out(p), v)))
+        }
+
+        /// Deserialises a list of pairs.
+        ///
+        /// # Errors
+        /// When a path is neither a string nor the bytes form, or a value does not parse.
+        pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+            d: D,
+        ) -> Result<Vec<(PathBuf, T)>, D::Error> {
+            Vec::<(In, T)>::deserialize(d)?
+                .into_iter()
+                .map(|(p, v)| Ok((path(p)?, v)))
+                .collect()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn odd_names_are_shown_escaped_on_one_line() {
+        let p = Path::new(OsStr::from_bytes(
+            b"/opt/caf\xe9/two\nlines\\x/\xc3\xa9t\xc3\xa9",
+        ));
+        assert_eq!(
+            super::shown(p),
+            "/opt/caf\\xe9/two\\nlines\\\\x/\u{e9}t\u{e9}"
+        );
+        assert_eq!(super::shown(Path::new("/opt/plain")), "/opt/plain");
+    }
+
+    #[test]
+    fn paths_round_trip_byte_for_byte() {
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct Doc {
+            #[serde(with = "super::lossless")]
+            one: PathBuf,
+            #[serde(with = "super::lossless::vec")]
+            many: Vec<PathBuf>,
+            #[serde(with = "super::lossless::pairs")]
+            pairs: Vec<(PathBuf, u32)>,
+        }
+        let odd = PathBuf::from(OsStr::from_bytes(b"caf\xe9\n\xff"));
+        let doc = Doc {
+            one: odd.clone(),
+            many: vec![PathBuf::from("plain/é"), odd.clone()],
+            pairs: vec![(odd.clone(), 7), (PathBuf::new(), 8)],
+        };
+        let text = serde_json::to_string(&doc).unwrap();
+        assert!(text.contains(r#""plain/é""#), "{text}");
+        assert_eq!(serde_json::from_str::<Doc>(&text).unwrap(), doc);
+        // What journals of earlier versions hold: plain strings.
+        let old: Doc =
+            serde_json::from_str(r#"{"one":"/a","many":["b"],"pairs":[["",1]]}"#).unwrap();
+        assert_eq!(old.one, Path::new("/a"));
+    }
+
     use super::*;
 
     #[test]

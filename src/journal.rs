@@ -20,6 +20,9 @@
 //! missing steps, so it is idempotent: running it twice, or crashing during it, is safe. It only
 //! ever renames or removes paths the journal names, all of which are lockstep's own staging and
 //! replaced copies or the members themselves.
+//!
+//! Paths are stored byte for byte ([`crate::hostfs::lossless`]): a name that is not UTF-8 is
+//! written as its bytes, every other path as the plain string earlier journals hold.
 
 use std::path::{Path, PathBuf};
 
@@ -48,12 +51,16 @@ pub enum Phase {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unit {
     /// The member's logical path (for messages).
+    #[serde(with = "crate::hostfs::lossless")]
     pub logical: PathBuf,
     /// The live path.
+    #[serde(with = "crate::hostfs::lossless")]
     pub live: PathBuf,
     /// The staging copy beside it.
+    #[serde(with = "crate::hostfs::lossless")]
     pub stage: PathBuf,
     /// Where the replaced live copy goes.
+    #[serde(with = "crate::hostfs::lossless")]
     pub old: PathBuf,
     /// Whether the member existed before the restore.
     pub existed: bool,
@@ -72,11 +79,14 @@ pub struct Unit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delta {
     /// Entries whose staged copy takes the place of the live entry (moved aside first, if any).
+    #[serde(with = "crate::hostfs::lossless::vec")]
     pub put: Vec<PathBuf>,
     /// Live entries the target lacks: moved aside, not replaced.
+    #[serde(with = "crate::hostfs::lossless::vec")]
     pub remove: Vec<PathBuf>,
     /// Directories given the target's metadata after the moves, deepest first (`""` is the
     /// member itself): moving entries in and out changes their times.
+    #[serde(with = "crate::hostfs::lossless::pairs")]
     pub dirs: Vec<(PathBuf, rustic_core::repofile::Node)>,
     /// Staged and moved-aside entries are numbered (`p<i>` for `put[i]`, `r<j>` for
     /// `remove[j]`) directly in the stage and old directories, instead of at their paths in
@@ -217,6 +227,7 @@ pub struct Recovery {
     /// `rolled-back` (the old set is in place) or `completed` (the new set is in place).
     pub outcome: String,
     /// Replaced copies kept (with `--keep-replaced`).
+    #[serde(serialize_with = "crate::hostfs::lossless::vec::serialize")]
     pub kept: Vec<PathBuf>,
     /// The journal's set and host.
     pub set: String,

