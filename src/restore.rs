@@ -1010,6 +1010,27 @@ fn verify_content(repo: &FullRepo, node: &Node, path: &Path) -> std::result::Res
 /// must be stopped. Returns the refusals (empty: go ahead).
 #[must_use]
 pub fn preflight_in_place(host: &HostRoot, manifest: &Manifest) -> Vec<String> {
+    preflight_in_place_live(host, manifest, None)
+}
+
+/// [`preflight_in_place`] over the snapshot's set *and* the live set (`live`, as discovered now,
+/// with `--extra`): a server runs from the live host, so a profile added since the backup (or
+/// only given with `--extra`) is looked at as well as the members the restore writes.
+#[must_use]
+pub fn preflight_in_place_live(
+    host: &HostRoot,
+    manifest: &Manifest,
+    live: Option<&Instance>,
+) -> Vec<String> {
+    let mut members = manifest.members.clone();
+    for m in live.map(|i| i.set.members.as_slice()).unwrap_or_default() {
+        if !members
+            .iter()
+            .any(|k| k.role == m.role && k.data_path() == m.data_path())
+        {
+            members.push(m.clone());
+        }
+    }
     let path_of = |role: Role| {
         manifest
             .members
@@ -1024,9 +1045,7 @@ pub fn preflight_in_place(host: &HostRoot, manifest: &Manifest) -> Vec<String> {
         install: path_of(Role::ImInstall),
         agent_data: path_of(Role::ImAgentData).unwrap_or_default(),
         shared: path_of(Role::ImShared),
-        set: SyncSet {
-            members: manifest.members.clone(),
-        },
+        set: SyncSet { members },
         inventory: manifest.inventory.clone(),
         origins: Vec::new(),
     };
@@ -1041,11 +1060,33 @@ pub fn preflight_in_place(host: &HostRoot, manifest: &Manifest) -> Vec<String> {
             known_set_bytes: None,
         },
     );
-    report
+    // The backup's wording about running servers (`--offline`) is not this command's.
+    let mut refusals: Vec<String> = report
         .refusals
         .into_iter()
-        .filter(|r| !r.contains("cannot be read by this user"))
-        .collect()
+        .filter(|r| {
+            !r.contains("cannot be read by this user") && !r.starts_with("product servers are")
+        })
+        .collect();
+    if !report.servers_running.is_empty() {
+        let names: Vec<String> = report
+            .servers_running
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} (pid {}, {})",
+                    s.name,
+                    s.pid,
+                    crate::hostfs::shown(&s.pid_file)
+                )
+            })
+            .collect();
+        refusals.push(format!(
+            "product servers are running: {}; stop them (stopServer.sh) before restoring in place",
+            names.join(", ")
+        ));
+    }
+    refusals
 }
 
 /// In-place restore options.

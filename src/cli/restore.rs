@@ -10,7 +10,7 @@ use crate::im::discover::select;
 use crate::repo::{SetSnapshot, find_snapshot};
 use crate::restore::{
     GuardDecision, InPlace, InPlacePlan, RestoreOutcome, Selection, check_empty_target,
-    check_rules, left_behind, preflight_in_place, restore_in_place, restore_to_target, units,
+    check_rules, left_behind, preflight_in_place_live, restore_in_place, restore_to_target, units,
 };
 use crate::set::Role;
 use crate::{Error, Result};
@@ -164,7 +164,8 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
                     "an in-place restore needs a lockstep manifest to know where each member belongs; restore with --target instead".into(),
                 )
             })?;
-            let refusals = preflight_in_place(&host, manifest);
+            // The live set too: a server may run from a profile the snapshot does not hold.
+            let refusals = preflight_in_place_live(&host, manifest, live.as_ref());
             if let Some(first) = refusals.first() {
                 return Err(Error::Refused(format!("{first}; nothing was restored")));
             }

@@ -46,7 +46,39 @@ pub fn rows() -> Vec<Fault> {
                       the JSON carries it.",
             test: odd_names_in_reports,
         },
+        Fault {
+            id: "server_running_from_an_extra_profile",
+            area: Area::Restore,
+            fault: "A WebSphere server runs (a live pid in `<profile>/logs/server1/server1.pid`) \
+                    from a profile given with `--extra` that the snapshot does not hold, and the \
+                    set is restored in place.",
+            outcome: "Refused, exit 3: one line naming the server, its pid and pid file, and \
+                      saying to stop it first; the host and the repository are unchanged.",
+            test: server_running_from_an_extra_profile,
+        },
     ]
+}
+
+// ---- a running server ----
+
+fn server_running_from_an_extra_profile() {
+    let env = Env::new(Shape::Admin);
+    let s1 = snapshot_id(&env);
+    let profile = "/opt/HCL/WebSphere/cw_profile";
+    let logs = env.physical(&format!("{profile}/logs/server1"));
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut server = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    std::fs::write(logs.join("server1.pid"), format!("{}\n", server.id())).unwrap();
+    let state = State::of(&env);
+    let out = restore(&env, &["--extra", profile, &s1]);
+    let pid = server.id().to_string();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    one_line(&out, 3, &["server1", &pid, "server1.pid", "stop"]);
+    state.assert_unchanged(&env);
 }
 
 // ---- odd file names ----
