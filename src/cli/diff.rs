@@ -20,6 +20,10 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
+    super::restore::snapshot_id(&args.from)?;
+    if let Some(to) = &args.to {
+        super::restore::snapshot_id(to)?;
+    }
     let repo = ctx.open_repo()?;
     let find = |id: &str| -> Result<SetSnapshot> {
         if id == "latest" {

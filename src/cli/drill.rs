@@ -26,6 +26,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
+    super::restore::snapshot_id(&args.snapshot)?;
     let spec = ctx.repo_spec()?;
     let password = ctx.password_source().read(false)?;
     let repo = spec.open(&password)?;

@@ -76,6 +76,7 @@ struct Output<'a> {
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
+    snapshot_id(&args.snapshot)?;
     if let Some(target) = &args.target {
         crate::restore::check_empty_target(target)?;
     }
@@ -293,6 +294,21 @@ fn print_plan(plan: &InPlacePlan, snap: &SetSnapshot, decision: &GuardDecision) 
         }
     }
     let _ = snap;
+}
+
+/// Checks a snapshot id given on the command line (`restore`, `diff`, `drill`): an empty or
+/// blank one (an unset shell variable) is a usage error, not a prefix of every id — which would
+/// pick the only snapshot there is.
+///
+/// # Errors
+/// A usage error when `id` is empty or blank.
+pub fn snapshot_id(id: &str) -> Result<&str> {
+    if id.trim().is_empty() {
+        return Err(Error::Usage(format!(
+            "the snapshot id is empty ('{id}'; an unset variable?); give an id from `lockstep snapshots`, or `latest`"
+        )));
+    }
+    Ok(id)
 }
 
 /// Makes sure `dir`'s parent exists (for a new repository or target).

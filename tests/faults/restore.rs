@@ -56,7 +56,43 @@ pub fn rows() -> Vec<Fault> {
                       saying to stop it first; the host and the repository are unchanged.",
             test: server_running_from_an_extra_profile,
         },
+        Fault {
+            id: "empty_snapshot_id",
+            area: Area::Usage,
+            fault: "An empty or blank snapshot id (an unset shell variable: `restore \"$ID\"`) is \
+                    given to `restore` (in place or --target), `diff` or `drill`, with one \
+                    snapshot in the repository.",
+            outcome: "Usage error, exit 2: one line saying the id is empty; nothing is restored, \
+                      the host and the repository are unchanged.",
+            test: empty_snapshot_id,
+        },
     ]
+}
+
+// ---- the command line ----
+
+fn empty_snapshot_id() {
+    let env = Env::new(Shape::Admin);
+    let _s1 = snapshot_id(&env);
+    std::fs::write(product(&env).join("changed-since"), "x").unwrap();
+    let state = State::of(&env);
+    let target = env.path("target");
+    let target = target.to_str().unwrap();
+    let cases: [&[&str]; 7] = [
+        &["restore", ""],
+        &["restore", " "],
+        &["restore", "", "--target", target],
+        &["restore", "", "--dry-run"],
+        &["diff", ""],
+        &["diff", "latest", "\t"],
+        &["drill", ""],
+    ];
+    for args in cases {
+        let out = env.run(args);
+        one_line(&out, 2, &["snapshot id is empty"]);
+        state.assert_unchanged(&env);
+        assert!(!Path::new(target).exists(), "{args:?} created the target");
+    }
 }
 
 // ---- a running server ----
