@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::{StateDir, sync_dir, write_json};
+use crate::state::{RestoreRecord, StateDir, sync_dir, write_json};
 use crate::{Error, Result};
 
 /// Journal format version (2: units may carry a [`Delta`]; a version-1 lockstep must not
@@ -589,6 +589,16 @@ pub fn recover(state: &StateDir, on_wait: impl FnOnce()) -> Result<Option<Recove
         Vec::new()
     };
     journal.restore_parent_times();
+    // The set is now the restored snapshot: recorded as a restore that returned records it
+    // (first, so a crash here leaves the journal, and the next recovery records it again).
+    if outcome == "completed" {
+        state.record_restore(&RestoreRecord {
+            set: journal.set.clone(),
+            host: journal.host.clone(),
+            snapshot: journal.snapshot.clone(),
+            time: rustic_core::jiff::Timestamp::now().to_string(),
+        })?;
+    }
     Journal::close(state)?;
     Ok(Some(Recovery {
         snapshot: journal.snapshot.clone(),

@@ -66,7 +66,96 @@ pub fn rows() -> Vec<Fault> {
                       the host and the repository are unchanged.",
             test: empty_snapshot_id,
         },
+        Fault {
+            id: "killed_while_staging",
+            area: Area::Restore,
+            fault: "An in-place rollback is killed (SIGKILL) while it stages the fourth member; \
+                    then `lockstep recover` runs.",
+            outcome: "The live set was never touched; recover rolls back (removes the staging \
+                      copies): the host is exactly the state before the restore, and `status` \
+                      says in sync with the newest backup.",
+            test: killed_while_staging,
+        },
+        Fault {
+            id: "killed_while_swapping",
+            area: Area::Restore,
+            fault: "An in-place rollback is killed between two renames of its swap; then \
+                    `lockstep recover` runs.",
+            outcome: "recover completes the swap: the host is exactly the restored snapshot, no \
+                      staging or replaced copies are left, and the restore is recorded, so \
+                      `status` says in sync with the restored snapshot (not drift against the \
+                      newest backup).",
+            test: killed_while_swapping,
+        },
+        Fault {
+            id: "killed_before_the_journal_closes",
+            area: Area::Restore,
+            fault: "An in-place rollback (`--wait`) is killed after removing the replaced \
+                    copies, before closing its journal; then `lockstep recover` runs.",
+            outcome: "recover closes the journal and records the restore: the host is exactly the \
+                      restored snapshot and `status` says in sync with it.",
+            test: killed_before_the_journal_closes,
+        },
     ]
+}
+
+// ---- kills at the journal's phases ----
+
+/// Kills the rollback from S2 (after a fix pack) to S1 at fault point `point`, runs `recover`,
+/// and checks the host is exactly S1 (`completed`) or S2, and what `status` says.
+fn killed_at(point: &str, extra: &[&str], completed: bool) {
+    let env = Env::new(Shape::Admin);
+    let s1 = snapshot_id(&env);
+    let at_s1 = host_listing(&env);
+    lockstep::sample::apply_fix_pack(&env.host, 0).unwrap();
+    let s2 = snapshot_id(&env);
+    let at_s2 = host_listing(&env);
+    let var = format!(
+        "LOCKSTEP_FAULT_{}",
+        point.to_ascii_uppercase().replace('-', "_")
+    );
+    let mut cmd = env.command();
+    cmd.env(&var, "kill").args(["restore", &s1]).args(extra);
+    let killed = run(&mut cmd);
+    assert_eq!(killed.code, -1, "{point}: not killed:\n{}", killed.stderr);
+    let out = env.run(&["recover", "--json"]).ok().json();
+    let outcome = if completed {
+        "completed"
+    } else {
+        "rolled-back"
+    };
+    assert_eq!(out["recovered"]["outcome"], outcome, "{out}");
+    let (expected, now) = if completed {
+        (&at_s1, &s1)
+    } else {
+        (&at_s2, &s2)
+    };
+    assert_host_is(
+        &env,
+        expected,
+        &format!("the {outcome} state after a kill at {point}"),
+    );
+    let status = env.run(&["status", "--json"]).json();
+    assert_eq!(status["verdict"], "in-sync", "{status}");
+    assert_eq!(status["snapshot"]["id"], now.as_str(), "{status}");
+    let again = env.run(&["recover"]).ok();
+    assert!(
+        again.stdout.contains("nothing to recover"),
+        "{}",
+        again.stdout
+    );
+}
+
+fn killed_while_staging() {
+    killed_at("restore-stage-3", &[], false);
+}
+
+fn killed_while_swapping() {
+    killed_at("restore-swap-5", &[], true);
+}
+
+fn killed_before_the_journal_closes() {
+    killed_at("restore-before-close", &["--wait"], true);
 }
 
 // ---- the command line ----
