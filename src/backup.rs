@@ -6,6 +6,13 @@
 //! `set=<name>`; its parent is the previous snapshot of the same set and host, so unchanged
 //! files are not read again.
 //!
+//! The set never shrinks silently (rule 6 of the design): before anything is read, the set is
+//! compared with the parent snapshot's. A member or package group the parent had and the set
+//! has lost, or an IM record that cannot be read (missing, damaged, not a file), refuses the
+//! backup naming what vanished and why — unless the administrator accepts the smaller set
+//! (`--accept-smaller-set`), which the manifest then records. A member that is the whole
+//! filesystem, or that holds the repository, is refused too.
+//!
 //! rustic_core *skips* entries it cannot read (with a log line) and still writes the snapshot.
 //! A set with a hole in it is not a backup an administrator can trust, so [`SetSource`] records
 //! every walk, open and read error, and [`backup`] removes such a snapshot and fails.
@@ -27,7 +34,7 @@ use crate::fault;
 use crate::fingerprint::{Changes, Fingerprint};
 use crate::hooks::{HookOutcome, Hooks, Phase, run_phase};
 use crate::hostfs::HostRoot;
-use crate::im::discover::{DiscoverOptions, Instance, discover, select};
+use crate::im::discover::{DiscoverOptions, Instance, discover_one_lenient, select};
 use crate::manifest::{
     Consistency, Manifest, PreflightRecord, SCHEMA_VERSION, TAG, Verdict, set_tag,
 };
@@ -62,6 +69,10 @@ pub struct BackupRequest<'a> {
     pub retries: u32,
     /// Hooks around the backup.
     pub hooks: Hooks,
+    /// Back up the set as it is even when it lost members or package groups since its parent
+    /// snapshot, or IM's records cannot be read (`--accept-smaller-set`); recorded in the
+    /// manifest.
+    pub accept_smaller_set: bool,
 }
 
 impl<'a> BackupRequest<'a> {
@@ -85,8 +96,161 @@ impl<'a> BackupRequest<'a> {
             preflight: PreflightOptions::default(),
             retries: 2,
             hooks: Hooks::default(),
+            accept_smaller_set: false,
         }
     }
+}
+
+/// The instance a backup acts on: found like [`crate::im::discover::discover`], except that
+/// damaged agent-data records do not stop discovery here — the backup itself refuses them
+/// (exit 3, naming what the set would lose) or, with `--accept-smaller-set`, backs up what is
+/// left.
+///
+/// # Errors
+/// As discovery, for everything but damaged agent-data records; when `name` selects nothing.
+pub fn backup_instance(
+    host: &HostRoot,
+    opts: &DiscoverOptions,
+    name: Option<&str>,
+) -> Result<Instance> {
+    Ok(discover_one_lenient(host, opts, name)?.0)
+}
+
+/// What a backup of the set would lose: the members and package groups of the parent snapshot
+/// that the set no longer has, and IM's records that cannot be read.
+#[derive(Debug, Clone, Default)]
+struct Shrink {
+    /// Each vanished member or package group, in words.
+    vanished: Vec<String>,
+    /// Each record that cannot be read, naming the file and what is wrong with it.
+    records: Vec<String>,
+}
+
+impl Shrink {
+    /// Compares the request's set with the parent's manifest and reads IM's records leniently.
+    fn of(req: &BackupRequest<'_>, parent: Option<&Manifest>) -> Result<Self> {
+        let mut shrink = Self::default();
+        if let Some(parent) = parent {
+            let set = &req.instance.set;
+            let gone = set.vanished_since(&parent.members);
+            for m in &gone {
+                shrink.vanished.push(match &m.package_group {
+                    Some(group) => {
+                        format!("{} {} (package group '{group}')", m.role, m.path.display())
+                    }
+                    None => format!("{} {}", m.role, m.path.display()),
+                });
+            }
+            let now = &req.instance.inventory.package_groups;
+            for g in &parent.inventory.package_groups {
+                let kept = now.iter().any(|n| n.id == g.id && n.path == g.path);
+                let named = gone.iter().any(|m| m.path == Path::new(&g.path));
+                if !kept && !named {
+                    shrink
+                        .vanished
+                        .push(format!("package group '{}' ({})", g.id, g.path));
+                }
+            }
+        }
+        let (_, problems) =
+            discover_one_lenient(req.host, &req.discover, Some(&req.instance.name))?;
+        shrink
+            .records
+            .extend(problems.into_iter().map(|p| p.message));
+        Ok(shrink)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.vanished.is_empty() && self.records.is_empty()
+    }
+
+    /// What the manifest records when the smaller set is accepted.
+    fn accepted(&self) -> Vec<String> {
+        let vanished = self.vanished.iter().map(|v| format!("vanished: {v}"));
+        let records = self.records.iter().map(|r| format!("unreadable: {r}"));
+        vanished.chain(records).collect()
+    }
+
+    /// The one-line refusal.
+    fn refusal(&self, set: &str, parent: Option<&str>) -> String {
+        let list = |items: &[String]| {
+            let mut out = items.iter().take(4).cloned().collect::<Vec<_>>().join(", ");
+            if items.len() > 4 {
+                out.push_str(&format!(" and {} more", items.len() - 4));
+            }
+            out
+        };
+        let mut msg = if self.vanished.is_empty() {
+            format!(
+                "IM's records for the set {set} cannot be read, so the set may be missing what \
+                 they record: {}",
+                self.records.join("; ")
+            )
+        } else {
+            let why = if self.records.is_empty() {
+                "IM's records and the configuration no longer name them".to_owned()
+            } else {
+                format!("IM's records are damaged: {}", self.records.join("; "))
+            };
+            format!(
+                "the set {set} would lose {} it had in snapshot {}: {} — because {why}",
+                if self.vanished.len() == 1 {
+                    "1 member".to_owned()
+                } else {
+                    format!("{} members", self.vanished.len())
+                },
+                parent.map(crate::report::short).unwrap_or_default(),
+                list(&self.vanished)
+            )
+        };
+        msg.push_str(
+            "; nothing was backed up — repair IM's records or restore them from a snapshot, or, \
+             if the smaller set is intended, run the backup again with --accept-smaller-set",
+        );
+        msg
+    }
+}
+
+/// Refuses members no backup of the set may have: the whole filesystem, or a member that holds
+/// the repository (the backup would read its own output).
+fn unsafe_members(req: &BackupRequest<'_>) -> Result<()> {
+    let origin = |path: &Path| {
+        req.instance
+            .origins
+            .iter()
+            .find(|o| o.path == path)
+            .map(|o| format!(" (from {})", o.source))
+            .unwrap_or_default()
+    };
+    if let Some(m) = req.instance.set.at_root().next() {
+        return Err(Error::Refused(format!(
+            "set member {} '{}'{} is the whole filesystem ('/'), which no restore could put back \
+             as one directory of the set; nothing was backed up — correct the record or the \
+             configuration that names it",
+            m.role,
+            m.path.display(),
+            origin(&m.path)
+        )));
+    }
+    let Some(repo) = &req.preflight.repository_dir else {
+        return Ok(());
+    };
+    let repo = std::fs::canonicalize(repo).unwrap_or_else(|_| repo.clone());
+    for m in req.instance.set.members.iter().filter(|m| m.exists) {
+        let physical = req.host.physical(m.data_path());
+        let physical = std::fs::canonicalize(&physical).unwrap_or(physical);
+        if repo.starts_with(&physical) {
+            return Err(Error::Refused(format!(
+                "the repository {} is inside set member {} '{}'{}: the backup would read its \
+                 own repository; nothing was backed up — keep the repository outside the set",
+                repo.display(),
+                m.role,
+                m.path.display(),
+                origin(&m.path)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// What a backup did.
@@ -227,6 +391,15 @@ fn attempt(
                 .is_some_and(|m| m.consistency.verdict == Verdict::Consistent)
         });
     let parent = parent_snap.as_ref().map(crate::repo::SetSnapshot::id);
+    // Rule 6, before the set is walked or read: nothing vanishes without the administrator's
+    // word, and nothing that cannot be a member is read.
+    let shrink = Shrink::of(req, parent_snap.as_ref().and_then(|s| s.manifest.as_ref()))?;
+    if !shrink.is_empty() && !req.accept_smaller_set {
+        return Err(Error::Refused(
+            shrink.refusal(&req.set_name, parent.as_deref()),
+        ));
+    }
+    unsafe_members(req)?;
     let mut pf_opts = req.preflight.clone();
     pf_opts.incremental = parent.is_some();
     pf_opts.known_set_bytes = parent_snap
@@ -300,6 +473,7 @@ fn attempt(
             } else {
                 Vec::new()
             },
+            accepted_smaller_set: shrink.accepted(),
         },
         hooks: before_hooks,
     };
@@ -607,9 +781,15 @@ fn role_paths(set: &crate::set::SyncSet, im: bool) -> Vec<PathBuf> {
     only.top_level_paths()
 }
 
-/// The instance's inventory as IM records it now.
+/// The instance's inventory as IM records it now (with `--accept-smaller-set`, read as the
+/// backup's instance was: damage accepted before the backup is no change).
 fn rediscover(req: &BackupRequest<'_>) -> Result<crate::inventory::Inventory> {
-    let all = discover(req.host, &req.discover)?;
+    if req.accept_smaller_set {
+        return Ok(backup_instance(req.host, &req.discover, Some(&req.instance.name))?.inventory);
+    }
+    // The records read cleanly when the backup began: one that no longer does was caught
+    // half-written, and is a change.
+    let all = crate::im::discover::discover(req.host, &req.discover)?;
     Ok(select(&all, Some(&req.instance.name))?.inventory.clone())
 }
 

@@ -73,6 +73,11 @@ pub struct PreflightRecord {
     /// Checks skipped, and why.
     #[serde(default)]
     pub skipped: Vec<String>,
+    /// What the administrator accepted with `backup --accept-smaller-set`: each member and
+    /// package group the parent snapshot had and this one has not, and each of IM's records
+    /// that could not be read. Empty for a backup that lost nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepted_smaller_set: Vec<String>,
 }
 
 /// What a snapshot holds.

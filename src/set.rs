@@ -136,6 +136,30 @@ impl SyncSet {
         self.members.iter().filter(|m| !m.exists)
     }
 
+    /// The members of `earlier` (the set as a parent snapshot recorded it) that this set no
+    /// longer has, matched by role and path: what a backup of this set would silently drop
+    /// (rule 6 of the design: the set never shrinks without the administrator saying so).
+    #[must_use]
+    pub fn vanished_since<'a>(&self, earlier: &'a [Member]) -> Vec<&'a Member> {
+        earlier
+            .iter()
+            .filter(|old| {
+                !self
+                    .members
+                    .iter()
+                    .any(|m| m.role == old.role && m.path == old.path)
+            })
+            .collect()
+    }
+
+    /// Members whose data is the whole filesystem (`/`, or a link to it): no restore can put
+    /// `/` back as one directory of the set, and a backup of it would read the whole host.
+    pub fn at_root(&self) -> impl Iterator<Item = &Member> {
+        self.members
+            .iter()
+            .filter(|m| m.path == Path::new("/") || m.data_path() == Path::new("/"))
+    }
+
     /// The data paths to back up: existing members, with members nested inside another member
     /// dropped (their data is already inside the outer one), sorted.
     #[must_use]
@@ -200,6 +224,41 @@ mod tests {
         set.push(member(Role::Product, "/opt/IBM/WebSphere/AppServer"));
         set.push(member(Role::Product, "/opt/IBM/WebSphere/AppServer2"));
         assert_eq!(set.top_level_paths().len(), 2);
+    }
+
+    #[test]
+    fn vanished_members_are_matched_by_role_and_path() {
+        let mut before = SyncSet::default();
+        before.push(member(Role::ImAgentData, "/var/ibm/InstallationManager"));
+        before.push(member(Role::Product, "/opt/HCL/WebSphere/AppServer"));
+        before.push(member(Role::Product, "/opt/HCL/WebSphere/PortalServer"));
+        let mut now = SyncSet::default();
+        now.push(member(Role::ImAgentData, "/var/ibm/InstallationManager"));
+        now.push(member(Role::Extra, "/opt/HCL/WebSphere/AppServer"));
+        let gone: Vec<&Path> = now
+            .vanished_since(&before.members)
+            .iter()
+            .map(|m| m.path.as_path())
+            .collect();
+        assert_eq!(
+            gone,
+            [
+                Path::new("/opt/HCL/WebSphere/AppServer"),
+                Path::new("/opt/HCL/WebSphere/PortalServer")
+            ]
+        );
+        assert!(before.vanished_since(&before.members).is_empty());
+    }
+
+    #[test]
+    fn a_member_at_the_root_is_found_through_its_link() {
+        let mut set = SyncSet::default();
+        set.push(member(Role::ImAgentData, "/var/ibm/InstallationManager"));
+        let mut linked = member(Role::Product, "/opt/linked");
+        linked.resolved = Some("/".into());
+        set.push(linked);
+        let found: Vec<&Path> = set.at_root().map(|m| m.path.as_path()).collect();
+        assert_eq!(found, [Path::new("/opt/linked")]);
     }
 
     #[test]

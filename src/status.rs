@@ -8,7 +8,9 @@
 //! The verdict of `status` is *drift* when IM's inventory changed, or when any file in IM's own
 //! roles (registry, install, agent data, shared resources) changed: either means the snapshot no
 //! longer holds IM and the products at the state the host is in. Changed product or extra files
-//! alone (logs, configuration edits) are reported but are not drift.
+//! alone (logs, configuration edits) are reported but are not drift. So is a set that shrank
+//! (rule 6 of the design): a member the snapshot holds and the live set has lost, or an IM
+//! record that cannot be read, is drift, named in the report.
 
 use rustic_core::jiff::Timestamp;
 use serde::Serialize;
@@ -16,7 +18,7 @@ use serde::Serialize;
 use crate::compare::{FileChanges, compare, live_tree, snapshot_tree, union_members};
 use crate::drift::InventoryDiff;
 use crate::hostfs::HostRoot;
-use crate::im::discover::Instance;
+use crate::im::discover::{Instance, RecordProblem};
 use crate::manifest::Manifest;
 use crate::repo::{OpenRepo, SetSnapshot, set_snapshots};
 use crate::{Error, Result};
@@ -81,11 +83,18 @@ pub struct StatusReport {
     pub inventory_diff: InventoryDiff,
     /// What changed in the files since the snapshot, per role.
     pub files: FileChanges,
+    /// Members the snapshot holds that the live set no longer has (`role path`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vanished: Vec<String>,
+    /// IM's records that cannot be read, each naming the file and what is wrong with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable_records: Vec<String>,
 }
 
 /// Compares the live host with the latest snapshot of `instance`'s set taken on `host_name` —
 /// or with the snapshot last restored in place (`restored`), when that restore is newer: after
 /// rolling back to an older snapshot, that snapshot is what the host should equal.
+/// `problems` are the live records' problems found by lenient discovery: each is drift.
 ///
 /// # Errors
 /// When the repository or the live set cannot be read, or the snapshot has no manifest lockstep
@@ -96,7 +105,9 @@ pub fn status(
     instance: &Instance,
     host_name: &str,
     restored: Option<&crate::state::RestoreRecord>,
+    problems: &[RecordProblem],
 ) -> Result<StatusReport> {
+    let unreadable_records: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
     let snaps = set_snapshots(&repo, Some(&instance.name), Some(host_name))?;
     let restored_snap = restored.and_then(|r| {
         let when: rustic_core::jiff::Timestamp = r.time.parse().ok()?;
@@ -114,10 +125,28 @@ pub fn status(
             snapshot: None,
             inventory_diff: InventoryDiff::default(),
             files: FileChanges::default(),
+            vanished: Vec::new(),
+            unreadable_records,
         });
     };
+    let vanished: Vec<String> = latest
+        .manifest
+        .as_ref()
+        .map(|m| {
+            instance
+                .set
+                .vanished_since(&m.members)
+                .iter()
+                .map(|m| format!("{} {}", m.role, m.path.display()))
+                .collect()
+        })
+        .unwrap_or_default();
     let d = diff_live(repo, &latest, host, instance)?;
-    let verdict = if d.inventory_diff.is_empty() && !d.files.im_changed() {
+    let verdict = if d.inventory_diff.is_empty()
+        && !d.files.im_changed()
+        && vanished.is_empty()
+        && unreadable_records.is_empty()
+    {
         Verdict::InSync
     } else {
         Verdict::Drift
@@ -129,6 +158,8 @@ pub fn status(
         snapshot: Some(d.from),
         inventory_diff: d.inventory_diff,
         files: d.files,
+        vanished,
+        unreadable_records,
     })
 }
 

@@ -16,10 +16,22 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let host = ctx.host()?;
-    let instance = ctx.instance()?;
+    // Damaged IM records are drift to report, not a reason to stop.
+    let (instance, problems) = crate::im::discover::discover_one_lenient(
+        &host,
+        &ctx.discover_options(),
+        ctx.global.instance.as_deref(),
+    )?;
     let repo = ctx.open_repo()?;
     let restored = ctx.state()?.last_restore(&ctx.host_name(), &instance.name);
-    let mut report = status(repo, &host, &instance, &ctx.host_name(), restored.as_ref())?;
+    let mut report = status(
+        repo,
+        &host,
+        &instance,
+        &ctx.host_name(),
+        restored.as_ref(),
+        &problems,
+    )?;
     if !args.verbose {
         report.files = report.files.without_paths();
     }
@@ -63,6 +75,18 @@ fn print_report(r: &StatusReport) {
             drift_headline(r)
         ),
     }
+    if !r.vanished.is_empty() {
+        println!("  vanished from the set since the snapshot:");
+        for v in &r.vanished {
+            println!("    {v}");
+        }
+    }
+    if !r.unreadable_records.is_empty() {
+        println!("  IM's records that cannot be read:");
+        for p in &r.unreadable_records {
+            println!("    {p}");
+        }
+    }
     let lines = r.inventory_diff.lines();
     if !lines.is_empty() {
         println!("  IM's records:");
@@ -79,6 +103,23 @@ fn print_report(r: &StatusReport) {
 
 /// The verdict line's reason: the inventory's headline, or which of IM's roles changed.
 fn drift_headline(r: &StatusReport) -> String {
+    if !r.vanished.is_empty() || !r.unreadable_records.is_empty() {
+        let mut parts = Vec::new();
+        if !r.vanished.is_empty() {
+            parts.push(format!(
+                "the set lost {} member{}",
+                r.vanished.len(),
+                if r.vanished.len() == 1 { "" } else { "s" }
+            ));
+        }
+        if !r.unreadable_records.is_empty() {
+            parts.push(format!(
+                "{} of IM's records cannot be read",
+                r.unreadable_records.len()
+            ));
+        }
+        return parts.join("; ");
+    }
     if !r.inventory_diff.is_empty() {
         return r.inventory_diff.headline();
     }

@@ -161,6 +161,28 @@ pub fn discover_lenient(
     discover_inner(host, opts, true)
 }
 
+/// The instance `name` selects (see [`select`]) found by [`discover_lenient`], with every
+/// problem its records have, [`missing_records`] included: for the commands that must say what
+/// damaged records take out of the set (`backup`, `status`) rather than stop at them.
+///
+/// # Errors
+/// As [`discover_lenient`] and [`select`].
+pub fn discover_one_lenient(
+    host: &HostRoot,
+    opts: &DiscoverOptions,
+    name: Option<&str>,
+) -> Result<(Instance, Vec<RecordProblem>)> {
+    let all = discover_lenient(host, opts)?;
+    let instances: Vec<Instance> = all.iter().map(|(i, _)| i.clone()).collect();
+    let chosen = select(&instances, name)?.name.clone();
+    let (instance, mut problems) = all
+        .into_iter()
+        .find(|(i, _)| i.name == chosen)
+        .ok_or_else(|| Error::Other(format!("IM instance {chosen} vanished while it was read")))?;
+    problems.extend(missing_records(host, &instance)?);
+    Ok((instance, problems))
+}
+
 /// The IM records `instance` should have and has not: `installed.xml` in an agent-data
 /// directory that exists. IM records every install there, itself included, so without it the
 /// instance's package groups are unknown — the state rule 6 of the design guards against (its
