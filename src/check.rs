@@ -7,6 +7,11 @@
 //! index and marking a snapshot as hit when one of its trees or file chunks is missing from the
 //! index, lives in a damaged pack file, or cannot be read.
 //!
+//! A snapshot file that cannot be read is a finding of its own (the engine's check would stop
+//! at it, and check nothing): the other snapshots' trees are checked, and the damaged file is
+//! named. What repairs each kind of damage is in [`CheckReport::advice`]; the repairs are
+//! [`crate::repair`]'s.
+//!
 //! rustic_core does not export the type of its findings, so the damaged pack files are taken
 //! from each finding's debug form (its `id` field, the pack's full id); the walk itself reads
 //! the repository and does not depend on that form.
@@ -21,7 +26,7 @@ use serde::Serialize;
 
 use crate::drill::record::DRILL_TAG;
 use crate::manifest::TAG;
-use crate::repo::OpenRepo;
+use crate::repo::{DamagedSnapshot, OpenRepo};
 use crate::retention::rfc3339;
 use crate::{Error, Result};
 
@@ -108,6 +113,13 @@ pub struct CheckReport {
     pub warnings: Vec<String>,
     /// Damaged pack files (full ids).
     pub damaged_packs: Vec<String>,
+    /// Snapshot files that cannot be read (their trees could not be checked).
+    pub damaged_snapshots: Vec<DamagedSnapshot>,
+    /// Whether an error is a pack or blob the index lists and the repository lacks (or holds
+    /// differently): what `lockstep repair index` mends.
+    pub index_damage: bool,
+    /// The repository or state directory entries other users can read (see [`exposed`]).
+    pub exposed: Vec<String>,
     /// Snapshots whose data is hit, oldest first.
     pub hit_snapshots: Vec<HitSnapshot>,
     /// Wall time, seconds.
@@ -123,8 +135,12 @@ pub fn check(repo: OpenRepo, read: &ReadData) -> Result<CheckReport> {
     let start = Instant::now();
     let opts = read.options()?;
     let advice = "the repository is damaged in a way the check cannot describe; copy it before changing anything and run `restic check` on the copy";
+    let loaded = crate::repo::load_snapshots(&repo)?;
+    // what `all_snapshots` would warn about is this report's own finding
+    let _ = crate::repo::take_damaged();
+    let trees = loaded.intact.iter().map(|s| s.tree).collect();
     let findings = crate::contain::engine("checking the repository", advice, || {
-        let results = repo.check(opts)?;
+        let results = repo.check_with_trees(opts, trees)?;
         Ok(results
             .0
             .iter()
@@ -140,17 +156,25 @@ pub fn check(repo: OpenRepo, read: &ReadData) -> Result<CheckReport> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     let mut damaged: BTreeSet<String> = BTreeSet::new();
+    let mut index_damage = false;
     for (is_error, text, debug) in findings {
         let text = crate::contain::concise(&text);
         if is_error {
             damaged.extend(field_ids(&debug));
+            index_damage |= is_index_damage(&debug);
             errors.push(text);
         } else {
             warnings.push(text);
         }
     }
-    let all = crate::repo::all_snapshots(&repo)?;
-    let snapshots: Vec<SnapshotFile> = all
+    for d in &loaded.damaged {
+        errors.push(format!(
+            "snapshot file snapshots/{} cannot be read: {}",
+            d.id, d.problem
+        ));
+    }
+    let snapshots: Vec<SnapshotFile> = loaded
+        .intact
         .into_iter()
         .filter(|s| !s.tags.contains(DRILL_TAG))
         .collect();
@@ -170,9 +194,97 @@ pub fn check(repo: OpenRepo, read: &ReadData) -> Result<CheckReport> {
         errors,
         warnings,
         damaged_packs: damaged.into_iter().collect(),
+        damaged_snapshots: loaded.damaged,
+        index_damage,
+        exposed: Vec::new(),
         hit_snapshots,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+impl CheckReport {
+    /// What to do about the damage found, in the order to do it; empty when nothing was found.
+    #[must_use]
+    pub fn advice(&self) -> String {
+        let mut steps = Vec::new();
+        let pack_content = !self.damaged_packs.is_empty() && !self.index_damage;
+        if pack_content {
+            steps.push(
+                "move the damaged pack files out of data/ (keep them), then run `lockstep repair index`".to_owned(),
+            );
+        } else if self.index_damage || self.damaged_snapshots.len() < self.errors.len() {
+            steps.push("run `lockstep repair index`".to_owned());
+        }
+        if !steps.is_empty() {
+            steps.push(
+                "back up (the backup stores again what the host still has, which mends the older snapshots too)".to_owned(),
+            );
+            if !self.hit_snapshots.is_empty() {
+                steps.push("run `lockstep repair snapshots` for what is lost for good".to_owned());
+            }
+        }
+        if !self.damaged_snapshots.is_empty() {
+            steps.push(format!(
+                "`lockstep repair snapshots` removes the unreadable snapshot file{} {}",
+                if self.damaged_snapshots.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                self.damaged_snapshots
+                    .iter()
+                    .map(|d| d.id.get(..8).unwrap_or(&d.id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if steps.is_empty() {
+            return String::new();
+        }
+        format!(
+            "keep a copy of the repository, then {}",
+            steps.join(", then ")
+        )
+    }
+}
+
+/// Whether a finding is one that `repair index` mends: a pack the index lists that is missing
+/// or of another size, a pack the index does not list, a blob or tree the index lacks, a tree
+/// that cannot be read.
+fn is_index_damage(debug: &str) -> bool {
+    [
+        "NoPack",
+        "PackMissing",
+        "PackSize",
+        "NotInIndex",
+        "MissingInIndex",
+        "PackNotReferenced",
+        "ErrorCheckingTrees",
+        "ListingPacks",
+        "Missing",
+    ]
+    .iter()
+    .any(|kind| debug.contains(kind))
+}
+
+/// Which entries of the repository (when it is local) and of the state directory other users
+/// can read or enter, one warning each.
+#[must_use]
+pub fn exposed(repository: Option<&std::path::Path>, state: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for (what, dir) in [("repository", repository), ("state directory", Some(state))] {
+        let Some(dir) = dir else { continue };
+        if let Some((n, first)) = crate::repo::private::open_to_others(dir) {
+            out.push(format!(
+                "the {what} {} is readable by other users ({n} entr{}, e.g. {}): run `chmod -R go-rwx {}`",
+                dir.display(),
+                if n == 1 { "y" } else { "ies" },
+                first.display(),
+                dir.display()
+            ));
+        }
+    }
+    out
 }
 
 /// The full ids in a finding's `id` field (`id: PackId(<hex>)` or `id: <hex>`); other fields
@@ -200,7 +312,7 @@ fn field_ids(debug: &str) -> Vec<String> {
 }
 
 /// The snapshots whose trees or file chunks are missing, unreadable or in a damaged pack.
-fn hits<S: IndexedFull>(
+pub(crate) fn hits<S: IndexedFull>(
     repo: &Repository<S>,
     snapshots: Vec<SnapshotFile>,
     damaged: &BTreeSet<String>,

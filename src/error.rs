@@ -91,5 +91,40 @@ pub fn rustic_message(err: &rustic_core::RusticError) -> String {
     let log = err.display_log();
     let msg = log.strip_prefix("Error: ").unwrap_or(&log);
     let msg = msg.split(" (kind: related to").next().unwrap_or(msg);
-    msg.split_whitespace().collect::<Vec<_>>().join(" ")
+    // The report's decorations (where to read more, the context with nonces, the causes, the
+    // backtrace hint) are not for the administrator; the causes are added by
+    // `repo::with_causes` in their short form.
+    let cut = [
+        "For more information",
+        "Some additional details",
+        "Caused by:",
+        "Backtrace:",
+    ]
+    .iter()
+    .filter_map(|marker| msg.find(marker))
+    .min()
+    .unwrap_or(msg.len());
+    let msg = msg.get(..cut).unwrap_or(msg);
+    msg.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_end_matches([' ', '.', ':'])
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn engine_reports_lose_their_decorations() {
+        let err = rustic_core::RusticError::new(
+            rustic_core::ErrorKind::Cryptography,
+            "Data decryption failed, MAC check failed.",
+        )
+        .attach_context("nonce", "[1, 2, 3]");
+        let msg = super::rustic_message(&err);
+        assert!(msg.contains("Data decryption failed"), "{msg}");
+        for word in ["nonce", "Backtrace", "For more information", "Context"] {
+            assert!(!msg.contains(word), "{msg}");
+        }
+    }
 }

@@ -49,6 +49,7 @@ pub mod prefetch;
 pub mod preflight;
 pub mod progress;
 pub mod prune;
+pub mod repair;
 pub mod repo;
 pub mod report;
 pub mod restore;

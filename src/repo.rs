@@ -5,6 +5,13 @@
 //! lockstep repository. This module only resolves *where* the repository is and *which* password
 //! opens it, turns the engine's errors into one line that says what to do, and finds a set's
 //! snapshots.
+//!
+//! Two things it adds to the engine. Snapshot files are read one by one ([`load_snapshots`]):
+//! the engine's own listing fails on the first damaged file, which would lock every command out
+//! of every intact snapshot; a damaged file is skipped and named instead ([`take_damaged`] is
+//! what the command line warns about). And a local repository is private to its owner whatever
+//! the umask ([`private`]): directories 0700 and files 0600, as restic makes them, because its
+//! key file and packs are an offline attack on the password for anyone who can copy them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -139,8 +146,32 @@ impl RepoSpec {
     fn backends(&self) -> Result<rustic_core::RepositoryBackends> {
         let mut opts = BackendOptions::default().repository(self.location.clone());
         opts.options = self.backend_options();
-        opts.to_backends()
-            .map_err(|e| self.backend_error("cannot use repository", &e))
+        let backends = opts
+            .to_backends()
+            .map_err(|e| self.backend_error("cannot use repository", &e))?;
+        Ok(match self.local_dir() {
+            Some(dir) => rustic_core::RepositoryBackends::new(
+                std::sync::Arc::new(private::PrivateLocal::new(backends.repository(), dir)),
+                backends.repo_hot(),
+            ),
+            None => backends,
+        })
+    }
+
+    /// Whether the repository lists no key file at all.
+    fn has_no_keys(&self) -> bool {
+        self.raw_backend()
+            .and_then(|be| Ok(be.list(rustic_core::FileType::Key)?))
+            .is_ok_and(|keys| keys.is_empty())
+    }
+
+    /// The repository's backend without the engine's decryption: for listing and removing
+    /// files the engine cannot read (see [`crate::repair`]).
+    ///
+    /// # Errors
+    /// When the backend cannot be set up.
+    pub fn raw_backend(&self) -> Result<std::sync::Arc<dyn rustic_core::WriteBackend>> {
+        Ok(self.backends()?.repository())
     }
 
     fn repository(&self, progress: ProgressMode) -> Result<Repository<()>> {
@@ -205,10 +236,17 @@ impl RepoSpec {
                 self.describe()
             ))
         };
-        if let Some(dir) = self.local_dir()
-            && !dir.join("config").is_file()
-        {
-            return Err(missing());
+        if let Some(dir) = self.local_dir() {
+            match std::fs::metadata(dir.join("config")) {
+                Ok(m) if m.is_file() => {}
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    return Err(Error::Repo(format!(
+                        "cannot read the repository at {}: permission denied; run lockstep as the repository's owner (or root), or fix its permissions",
+                        dir.display()
+                    )));
+                }
+                _ => return Err(missing()),
+            }
         }
         let repo = self.repository(progress)?;
         if repo
@@ -219,7 +257,13 @@ impl RepoSpec {
             return Err(missing());
         }
         repo.open(&Credentials::password(password)).map_err(|e| {
-            if e.is_incorrect_password() {
+            if e.is_incorrect_password() && self.has_no_keys() {
+                // The engine says "wrong password" when no key matches, also when there is none.
+                Error::Repo(format!(
+                    "repository {} has no key file (keys/ is empty): no password can open it; put back keys/ from a copy of the repository",
+                    self.describe()
+                ))
+            } else if e.is_incorrect_password() {
                 Error::Repo(format!(
                     "wrong password for repository {}: check LOCKSTEP_PASSWORD_FILE / LOCKSTEP_PASSWORD",
                     self.describe()
@@ -235,7 +279,63 @@ impl RepoSpec {
 /// turned into what to check ([`store_message`]).
 #[must_use]
 pub fn explain(e: &rustic_core::RusticError) -> String {
-    store_message(&with_causes(e))
+    local_message(&store_message(&with_causes(e)))
+}
+
+/// A damaged repository file or a local filesystem's refusal made plain: which file, and what
+/// to do. Other messages pass through.
+#[must_use]
+pub fn local_message(msg: &str) -> String {
+    let undecryptable = msg.contains("ecryption failed") || msg.contains("MAC check failed");
+    // "error processing Index:00195ec4: ..." names the file's kind and short id
+    let file = msg.split("error processing ").nth(1).and_then(|rest| {
+        let (kind, rest) = rest.split_once(':')?;
+        let id: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+        Some((kind.to_owned(), id))
+    });
+    match (undecryptable, file) {
+        (true, Some((kind, _))) if kind == "Config" => {
+            return "the repository's config file is damaged (it does not decrypt): put back `config` from a copy of the repository".into();
+        }
+        (true, Some((kind, id))) if kind == "Index" => {
+            return format!(
+                "index file {id}… of the repository is damaged (it does not decrypt): run `lockstep repair index`, which replaces it from the pack files"
+            );
+        }
+        (true, Some((kind, id))) if kind == "Snapshot" => {
+            return format!(
+                "snapshot file {id}… is damaged (it does not decrypt): `lockstep repair snapshots` removes it"
+            );
+        }
+        (true, Some((kind, id))) => {
+            return format!(
+                "{} file {id}… of the repository is damaged (it does not decrypt): run `lockstep check`",
+                kind.to_lowercase()
+            );
+        }
+        _ => {}
+    }
+    let path = msg
+        .split('`')
+        .nth(1)
+        .filter(|p| p.starts_with('/'))
+        .map(|p| p.trim_end_matches("-tmp-"));
+    let at = path.map(|p| format!(" ({p})")).unwrap_or_default();
+    if msg.contains("os error 28") || msg.contains("No space left") {
+        format!(
+            "the repository's disk is full{at}: nothing was kept of this run; free space there (`lockstep forget --prune` removes old snapshots) and run it again"
+        )
+    } else if msg.contains("os error 30") || msg.contains("Read-only file system") {
+        format!(
+            "the repository is on a read-only filesystem{at}: remount it read-write, or use another repository"
+        )
+    } else if msg.contains("os error 13") || msg.contains("ermission denied") {
+        format!(
+            "permission denied in the repository{at}: run lockstep as the repository's owner, or fix its permissions"
+        )
+    } else {
+        msg.to_owned()
+    }
 }
 
 /// rustic's message followed by its causes (where an object store's HTTP status and connection
@@ -408,35 +508,140 @@ impl SetSnapshot {
     }
 }
 
-/// Every snapshot in the repository. Hosts back up into one repository at once, and each backup
-/// replaces its unverified snapshot by the sealed one: a snapshot listed and then removed before
-/// it is read fails the engine's read. So the read is tried again while the repository's list of
-/// snapshots keeps changing; an error with an unchanged list stands.
+/// A snapshot file the repository lists but that cannot be read: damaged bytes, emptied,
+/// not a snapshot at all.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DamagedSnapshot {
+    /// The file's id (its name under `snapshots/`, 64 hex digits).
+    pub id: String,
+    /// Why it cannot be read, in the engine's words made short.
+    pub problem: String,
+}
+
+impl DamagedSnapshot {
+    /// One line for the administrator: which file, why, and what removes it.
+    #[must_use]
+    pub fn warning(&self) -> String {
+        format!(
+            "snapshot file snapshots/{} is damaged ({}) and was skipped; `lockstep repair snapshots` removes it",
+            self.id, self.problem
+        )
+    }
+}
+
+/// The snapshots of a repository as [`load_snapshots`] found them.
+#[derive(Debug, Default)]
+pub struct LoadedSnapshots {
+    /// The snapshot files that were read.
+    pub intact: Vec<SnapshotFile>,
+    /// The snapshot files that could not be read, by id.
+    pub damaged: Vec<DamagedSnapshot>,
+}
+
+/// Damaged snapshot files met by [`all_snapshots`] in this process, for the command line to
+/// warn about once ([`take_damaged`]).
+static DAMAGED: std::sync::Mutex<BTreeMap<String, DamagedSnapshot>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+/// The damaged snapshot files [`all_snapshots`] skipped since the last call, each once.
+#[must_use]
+pub fn take_damaged() -> Vec<DamagedSnapshot> {
+    DAMAGED
+        .lock()
+        .map(|mut d| std::mem::take(&mut *d).into_values().collect())
+        .unwrap_or_default()
+}
+
+/// Every snapshot file of the repository, read one by one: the intact ones, and the ids of
+/// those that cannot be read. The engine's own listing stops at the first damaged file, which
+/// would make every intact snapshot unreachable (restic lists and restores them).
+///
+/// Hosts back up into one repository at once, and each backup replaces its unverified snapshot
+/// by the sealed one: a file listed and then removed before it is read is not damaged, so a
+/// file that fails is read again, and counted as damaged only while it is still listed.
 ///
 /// # Errors
-/// When the repository cannot be read.
-pub fn all_snapshots<S: rustic_core::Open>(repo: &Repository<S>) -> Result<Vec<SnapshotFile>> {
+/// When the repository's list of snapshots cannot be read.
+pub fn load_snapshots<S: rustic_core::Open>(repo: &Repository<S>) -> Result<LoadedSnapshots> {
     use rustic_core::repofile::SnapshotId;
-    let ids = || -> Result<std::collections::BTreeSet<SnapshotId>> {
-        Ok(repo.list::<SnapshotId>()?.collect())
-    };
-    let mut error = match repo.get_all_snapshots() {
-        Ok(all) => return Ok(all),
-        Err(e) => e,
-    };
-    let mut listed = ids()?;
-    for _ in 0..5 {
-        match repo.get_all_snapshots() {
-            Ok(all) => return Ok(all),
-            Err(e) => error = e,
+    let listed: Vec<SnapshotId> = repo.list::<SnapshotId>()?.collect();
+    let mut intact = BTreeMap::new();
+    for read in repo.stream_files_list::<SnapshotFile>(listed.clone())? {
+        if let Ok((id, snap)) = read {
+            intact.insert(id, with_id(id, snap));
         }
-        let now = ids()?;
-        if now == listed {
-            break;
-        }
-        listed = now;
     }
-    Err(error.into())
+    let mut damaged = Vec::new();
+    let failed: Vec<SnapshotId> = listed
+        .iter()
+        .filter(|id| !intact.contains_key(*id))
+        .copied()
+        .collect();
+    if !failed.is_empty() {
+        let still: std::collections::BTreeSet<SnapshotId> = repo.list::<SnapshotId>()?.collect();
+        for id in failed {
+            let again = repo
+                .stream_files_list::<SnapshotFile>(vec![id])?
+                .next()
+                .unwrap_or_else(|| {
+                    Err(rustic_core::RusticError::new(
+                        rustic_core::ErrorKind::Backend,
+                        "the file could not be read",
+                    ))
+                });
+            match again {
+                Ok((id, snap)) => {
+                    intact.insert(id, with_id(id, snap));
+                }
+                Err(_) if !still.contains(&id) => {}
+                Err(e) => damaged.push(DamagedSnapshot {
+                    id: id.to_hex().as_str().to_owned(),
+                    problem: damage_text(&e),
+                }),
+            }
+        }
+    }
+    // the repository's order, as the engine lists it
+    let intact = listed.iter().filter_map(|id| intact.remove(id)).collect();
+    Ok(LoadedSnapshots { intact, damaged })
+}
+
+/// A snapshot as the engine returns it from its own listing: its id set, and its original id
+/// when it has none.
+fn with_id(id: rustic_core::repofile::SnapshotId, mut snap: SnapshotFile) -> SnapshotFile {
+    snap.id = id;
+    snap.original.get_or_insert(id);
+    snap
+}
+
+/// Why a repository file cannot be read, short: a file that does not decrypt is damaged (or
+/// not from this repository); one that decrypts is not valid JSON of its kind.
+fn damage_text(e: &rustic_core::RusticError) -> String {
+    let text = with_causes(e);
+    if text.contains("ecrypt") || text.contains("MAC") || text.contains("Cryptograph") {
+        "it does not decrypt: damaged bytes, or not written with this repository's key".into()
+    } else if text.contains("eserializ") || text.contains("JSON") || text.contains("json") {
+        "it decrypts but is not a snapshot".into()
+    } else {
+        crate::contain::concise(&text)
+    }
+}
+
+/// Every intact snapshot in the repository ([`load_snapshots`]); damaged snapshot files are
+/// skipped and kept for the command line's warning ([`take_damaged`]).
+///
+/// # Errors
+/// When the repository's list of snapshots cannot be read.
+pub fn all_snapshots<S: rustic_core::Open>(repo: &Repository<S>) -> Result<Vec<SnapshotFile>> {
+    let loaded = load_snapshots(repo)?;
+    if !loaded.damaged.is_empty()
+        && let Ok(mut seen) = DAMAGED.lock()
+    {
+        for d in loaded.damaged {
+            seen.insert(d.id.clone(), d);
+        }
+    }
+    Ok(loaded.intact)
 }
 
 /// All lockstep snapshots in the repository, oldest first, optionally only those of one set and
@@ -493,7 +698,18 @@ pub fn find_snapshot(
         .into_iter()
         .filter(|s| s.id().starts_with(id))
         .collect();
+    let damaged = || {
+        DAMAGED
+            .lock()
+            .ok()
+            .and_then(|d| d.keys().find(|d| d.starts_with(id)).cloned())
+    };
     match matching.len() {
+        0 if !id.is_empty() && damaged().is_some() => Err(Error::Repo(format!(
+            "snapshot {} cannot be read: its file snapshots/{} is damaged; restore another snapshot (`lockstep snapshots`), and remove it with `lockstep repair snapshots`",
+            id,
+            damaged().unwrap_or_default()
+        ))),
         0 => Err(Error::Usage(format!(
             "no lockstep snapshot with id {id}: see `lockstep snapshots`"
         ))),
@@ -503,6 +719,175 @@ pub fn find_snapshot(
         n => Err(Error::Usage(format!(
             "snapshot id {id} is ambiguous ({n} snapshots match): give more characters"
         ))),
+    }
+}
+
+/// A local repository private to its owner, whatever the umask.
+///
+/// rustic_backend's local backend creates directories and files with the process's default
+/// modes (0755 / 0644 under the usual umask 022). Setting the process umask instead would also
+/// change what lockstep creates on the host (restore targets and their parents, staging
+/// directories), so the local backend is wrapped: every directory it will write into is
+/// created 0700 first, and the temporary file it writes (`<name>-tmp-`, renamed into place)
+/// is created 0600 first, so its open-with-truncate keeps that mode and no reader ever sees
+/// the file open to others. The file is set 0600 again after the write in case the engine's
+/// naming ever changes (a test pins the result: every entry 0600 / 0700).
+pub mod private {
+    use std::fs::{DirBuilder, OpenOptions, Permissions};
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use rustic_core::{
+        ALL_FILE_TYPES, BytesList, FileType, Id, ReadBackend, RusticResult, WriteBackend,
+    };
+
+    /// Directories of a repository: only its owner may enter.
+    pub const DIR_MODE: u32 = 0o700;
+    /// Files of a repository: only its owner may read.
+    pub const FILE_MODE: u32 = 0o600;
+
+    /// The local backend with private modes.
+    #[derive(Debug)]
+    pub struct PrivateLocal {
+        inner: Arc<dyn WriteBackend>,
+        dir: PathBuf,
+    }
+
+    impl PrivateLocal {
+        /// Wraps `inner`, the local backend at `dir`.
+        #[must_use]
+        pub fn new(inner: Arc<dyn WriteBackend>, dir: PathBuf) -> Self {
+            Self { inner, dir }
+        }
+
+        /// The directory a file of `tpe` goes into (the local backend's layout).
+        fn parent(&self, tpe: FileType, id: &Id) -> PathBuf {
+            match tpe {
+                FileType::Config => self.dir.clone(),
+                FileType::Pack => self.dir.join("data").join(&id.to_hex()[0..2]),
+                _ => self.dir.join(tpe.dirname()),
+            }
+        }
+
+        fn name(tpe: FileType, id: &Id) -> String {
+            match tpe {
+                FileType::Config => "config".to_owned(),
+                _ => id.to_hex().to_string(),
+            }
+        }
+    }
+
+    /// Creates `dir` and its missing ancestors 0700. Failures are left to the engine's own
+    /// creation, which reports them.
+    fn private_dir(dir: &Path) {
+        let _ = DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir);
+    }
+
+    /// Creates `file` empty and 0600 when it does not exist (an existing one, a leftover of an
+    /// interrupted write, is made 0600).
+    fn private_file(file: &Path) {
+        let created = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(FILE_MODE)
+            .open(file);
+        if created.is_ok() {
+            let _ = std::fs::set_permissions(file, Permissions::from_mode(FILE_MODE));
+        }
+    }
+
+    impl ReadBackend for PrivateLocal {
+        fn location(&self) -> String {
+            self.inner.location()
+        }
+        fn list_with_size(&self, tpe: FileType) -> RusticResult<Vec<(Id, u32)>> {
+            self.inner.list_with_size(tpe)
+        }
+        fn list(&self, tpe: FileType) -> RusticResult<Vec<Id>> {
+            self.inner.list(tpe)
+        }
+        fn read_full(&self, tpe: FileType, id: &Id) -> RusticResult<Bytes> {
+            self.inner.read_full(tpe, id)
+        }
+        fn read_partial(
+            &self,
+            tpe: FileType,
+            id: &Id,
+            cacheable: bool,
+            offset: u32,
+            length: u32,
+        ) -> RusticResult<Bytes> {
+            self.inner.read_partial(tpe, id, cacheable, offset, length)
+        }
+        fn warmup_path(&self, tpe: FileType, id: &Id) -> String {
+            self.inner.warmup_path(tpe, id)
+        }
+        fn needs_warm_up(&self) -> bool {
+            self.inner.needs_warm_up()
+        }
+        fn warm_up(&self, tpe: FileType, id: &Id) -> RusticResult<()> {
+            self.inner.warm_up(tpe, id)
+        }
+    }
+
+    impl WriteBackend for PrivateLocal {
+        fn create(&self) -> RusticResult<()> {
+            let fresh = !self.dir.exists();
+            private_dir(&self.dir);
+            // A directory made for the repository (by `init`'s caller, empty) becomes private
+            // too; an existing non-empty one is left to `check`'s warning.
+            if !fresh && std::fs::read_dir(&self.dir).is_ok_and(|mut d| d.next().is_none()) {
+                let _ = std::fs::set_permissions(&self.dir, Permissions::from_mode(DIR_MODE));
+            }
+            for tpe in ALL_FILE_TYPES {
+                private_dir(&self.dir.join(tpe.dirname()));
+            }
+            for i in 0u8..=255 {
+                private_dir(&self.dir.join("data").join(format!("{i:02x}")));
+            }
+            self.inner.create()
+        }
+
+        fn write_bytes(
+            &self,
+            tpe: FileType,
+            id: &Id,
+            cacheable: bool,
+            content: BytesList,
+        ) -> RusticResult<()> {
+            let parent = self.parent(tpe, id);
+            private_dir(&parent);
+            let name = Self::name(tpe, id);
+            private_file(&parent.join(format!("{name}-tmp-")));
+            self.inner.write_bytes(tpe, id, cacheable, content)?;
+            let _ = std::fs::set_permissions(parent.join(name), Permissions::from_mode(FILE_MODE));
+            Ok(())
+        }
+
+        fn remove(&self, tpe: FileType, id: &Id, cacheable: bool) -> RusticResult<()> {
+            self.inner.remove(tpe, id, cacheable)
+        }
+    }
+
+    /// Entries under `dir` (itself included) that users other than the owner can read, write
+    /// or enter: how many, and the first one.
+    #[must_use]
+    pub fn open_to_others(dir: &Path) -> Option<(usize, PathBuf)> {
+        let mut first = None;
+        let mut count = 0;
+        for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
+            let open = entry
+                .metadata()
+                .is_ok_and(|m| m.permissions().mode() & 0o077 != 0 && !m.file_type().is_symlink());
+            if open {
+                count += 1;
+                first.get_or_insert_with(|| entry.path().to_path_buf());
+            }
+        }
+        first.map(|f| (count, f))
     }
 }
 

@@ -4,6 +4,11 @@
 //! `$XDG_STATE_HOME/lockstep` (or `~/.local/state/lockstep`) otherwise. Files here are small JSON
 //! documents written atomically (temporary file, fsync, rename, fsync of the directory), so a
 //! crash leaves either the old or the new version.
+//!
+//! The directory holds what other local users must not read (the journal names every file of a
+//! restore; guard logs hold the maintenance command's output), so lockstep creates it 0700 and
+//! its files 0600 whatever the umask ([`create_private_dir`]); `check` warns about an existing
+//! one that others can read.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -120,18 +125,50 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| Error::Other(format!("{} has no parent directory", path.display())))?;
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+    create_private_dir(dir)?;
     let text = serde_json::to_vec_pretty(value)
         .map_err(|e| Error::Other(format!("cannot encode {}: {e}", path.display())))?;
     let tmp = path.with_extension("tmp");
     {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;
+        let mut f = private_file(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;
         f.write_all(&text)
             .and_then(|()| f.sync_all())
             .map_err(|e| Error::io("cannot write", &tmp, e))?;
     }
     std::fs::rename(&tmp, path).map_err(|e| Error::io("cannot replace", path, e))?;
     sync_dir(dir)
+}
+
+/// Creates `dir` and its missing ancestors with mode 0700 (only the owner may enter), whatever
+/// the umask. Existing directories keep their mode.
+///
+/// # Errors
+/// When a directory cannot be created.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io("cannot create", dir, e))
+}
+
+/// Creates (or truncates) `path` for writing with mode 0600 (only the owner may read), whatever
+/// the umask: what lockstep writes into its state directory.
+///
+/// # Errors
+/// When the file cannot be created.
+pub fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    // an existing file keeps its mode on open: make it private too
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(file)
 }
 
 /// fsyncs a directory, so renames and creations in it are durable.
@@ -162,6 +199,24 @@ mod tests {
         state.record_restore(&r).unwrap();
         assert_eq!(state.last_restore("dx1", "admin"), Some(r));
         assert!(state.last_restore("dx1/../x", "admin").is_none());
+    }
+
+    #[test]
+    fn state_files_are_private_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::at(dir.path().join("state"));
+        let r = RestoreRecord {
+            set: "admin".into(),
+            host: "dx1".into(),
+            snapshot: "ab".into(),
+            time: "2026-01-01T00:00:00Z".into(),
+        };
+        state.record_restore(&r).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(state.path()), 0o700);
+        assert_eq!(mode(&state.path().join("restored")), 0o700);
+        assert_eq!(mode(&state.record_path("dx1", "admin")), 0o600);
     }
 
     #[test]

@@ -54,6 +54,11 @@ pub struct Args {
     /// After the backup, copy the snapshots the remote lacks to it (configuration `remote`).
     #[arg(long)]
     copy: bool,
+    /// Back up the set even though it lost members or package groups since its last snapshot,
+    /// or IM's records cannot be read (without it such a backup is refused, exit 3). What was
+    /// accepted is recorded in the snapshot's manifest.
+    #[arg(long)]
+    accept_smaller_set: bool,
 }
 
 #[derive(Serialize)]
@@ -86,7 +91,13 @@ impl Ctx {
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let host = ctx.host()?;
-    let instance = ctx.instance()?;
+    // Damaged IM records do not stop discovery here: the backup refuses them, naming what
+    // the set would lose, unless --accept-smaller-set.
+    let instance = crate::backup::backup_instance(
+        &host,
+        &ctx.discover_options(),
+        ctx.global.instance.as_deref(),
+    )?;
     let repo = ctx.open_repo()?;
     let pick = |flag: &Vec<String>, config: &Vec<String>| {
         if flag.is_empty() {
@@ -111,6 +122,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
             .or(hooks_config.timeout)
             .map_or(DEFAULT_TIMEOUT, Duration::from_secs),
     };
+    req.accept_smaller_set = args.accept_smaller_set;
     if args.copy {
         // Fail before the backup, not after it, when there is nowhere to copy to.
         ctx.remote_spec()?;

@@ -34,7 +34,11 @@ impl Args {
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let spec = ctx.repo_spec()?;
     let repo = ctx.open_repo()?;
-    let report = check(repo, &args.read())?;
+    let mut report = check(repo, &args.read())?;
+    report.exposed = crate::check::exposed(spec.local_dir().as_deref(), ctx.state()?.path());
+    for warning in &report.exposed {
+        eprintln!("lockstep: warning: {warning}");
+    }
     #[allow(clippy::cast_precision_loss)]
     ctx.note_metrics(RunMetrics {
         command: "check".into(),
@@ -56,7 +60,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     }
     let hit = &report.hit_snapshots;
     Err(Error::Other(format!(
-        "check found {} error{} in the repository; {}: keep a copy of the repository and repair it (e.g. `restic repair packs`, `restic repair snapshots --forget`) before the next backup",
+        "check found {} error{} in the repository; {}: {}",
         report.errors.len(),
         if report.errors.len() == 1 { "" } else { "s" },
         match hit.len() {
@@ -69,7 +73,8 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-        }
+        },
+        report.advice()
     )))
 }
 
@@ -99,6 +104,12 @@ fn print_report(r: &CheckReport) {
     }
     if !r.damaged_packs.is_empty() {
         println!("  damaged pack files: {}", r.damaged_packs.join(", "));
+    }
+    for d in &r.damaged_snapshots {
+        println!(
+            "  damaged snapshot file: snapshots/{} ({})",
+            d.id, d.problem
+        );
     }
     if !r.ok {
         if r.hit_snapshots.is_empty() {

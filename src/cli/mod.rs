@@ -33,6 +33,7 @@ mod metrics;
 mod preflight;
 mod prune;
 mod recover;
+mod repair;
 mod restore;
 mod snapshots;
 mod status;
@@ -148,6 +149,8 @@ enum Command {
     Prune(prune::Args),
     /// Check the repository's integrity; name the snapshots any damage hits. Exit 1 on damage.
     Check(check::Args),
+    /// Mend a damaged repository: its index, then its snapshots (`check` says which).
+    Repair(repair::Args),
     /// Restore a snapshot into a scratch root, verify every entry, record the result.
     Drill(drill::Args),
     /// Copy snapshots the remote lacks to the remote (configuration `remote`).
@@ -179,6 +182,7 @@ impl Command {
             Self::Forget(_) => "forget",
             Self::Prune(_) => "prune",
             Self::Check(_) => "check",
+            Self::Repair(_) => "repair",
             Self::Drill(_) => "drill",
             Self::Copy(_) => "copy",
             Self::Fleet(_) => "fleet",
@@ -204,6 +208,7 @@ impl Command {
             | Self::Copy(_) => true,
             Self::Forget(args) => args.prunes(),
             Self::Check(args) => args.reads_data(),
+            Self::Repair(args) => args.changes(),
             _ => false,
         }
     }
@@ -481,6 +486,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Forget(args) => forget::run(&ctx, &args),
         Command::Prune(args) => prune::run(&ctx, &args),
         Command::Check(args) => check::run(&ctx, &args),
+        Command::Repair(args) => repair::run(&ctx, &args),
         Command::Drill(args) => drill::run(&ctx, &args),
         Command::Copy(args) => copy::run(&ctx, &args),
         Command::Fleet(args) => fleet::run(&ctx, &args),
@@ -488,6 +494,12 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Man(args) => completions::man(&args),
     };
     let result = result.map_err(|e| with_store(&ctx, name, e));
+    // Damaged snapshot files the command skipped: one warning each, unless its error names it.
+    for damaged in crate::repo::take_damaged() {
+        if !matches!(&result, Err(e) if e.to_string().contains(&damaged.id)) {
+            eprintln!("lockstep: warning: {}", damaged.warning());
+        }
+    }
     ctx.write_metrics(name, &result, start.elapsed().as_secs_f64())?;
     result
 }
