@@ -70,7 +70,7 @@ pub(crate) fn lines(text: &str) -> Vec<(u32, &str)> {
 /// valid in the encoding its mark names is an error naming the file.
 pub(crate) fn decode_properties(bytes: &[u8], path: &Path) -> Result<String, ImError> {
     let utf16 = |rest: &[u8], big_endian: bool| {
-        if rest.len() % 2 != 0 {
+        if !rest.len().is_multiple_of(2) {
             return Err(ImError::parse(
                 path,
                 None,
