@@ -246,9 +246,11 @@ pub fn guard(
 
     // 2. The command, detached.
     if let Some(dir) = log.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+        crate::state::create_private_dir(dir)?;
     }
-    let log_file = std::fs::File::create(&log).map_err(|e| Error::io("cannot create", &log, e))?;
+    // the maintenance command's output is for the administrator only
+    let log_file =
+        crate::state::private_file(&log).map_err(|e| Error::io("cannot create", &log, e))?;
     let log_err = log_file
         .try_clone()
         .map_err(|e| Error::io("cannot open", &log, e))?;

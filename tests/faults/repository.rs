@@ -51,7 +51,7 @@ pub fn rows() -> Vec<Fault> {
             id: "repository_damaged_snapshot_file_does_not_block_restore_or_backup",
             area: Repository,
             fault: "One snapshot file is damaged, and the administrator restores another snapshot and backs up.",
-            outcome: "The intact snapshot restores exactly; a backup works (its parent is an intact snapshot); each warns once about the damaged file.",
+            outcome: "The intact snapshot restores exactly; a backup works (its parent is an intact snapshot); each warns once about the damaged file. A restore of the damaged one exits 1 with one line naming its file and the repair.",
             test: damaged_snapshot_file_does_not_block_restore_or_backup,
         },
         Fault {
@@ -121,7 +121,7 @@ pub fn rows() -> Vec<Fault> {
             id: "machine_repository_files_are_private_whatever_the_umask",
             area: Machine,
             fault: "The administrator's umask is 022 (files readable by every local user).",
-            outcome: "The repository's directories are 0700 and its files 0600 after `init`, backups, `check` and `forget`, as restic makes them; the state directory is 0700.",
+            outcome: "The repository's directories are 0700 and its files 0600 after `init`, backups, `check`, `forget --prune` and `repair`, as restic makes them; the state directory (journal, records, guard logs) is 0700 and its files 0600.",
             test: repository_files_are_private_whatever_the_umask,
         },
         Fault {
@@ -419,6 +419,17 @@ fn damaged_snapshot_file_does_not_block_restore_or_backup() {
     let second = backup_id(&env, &[]);
     flip(&snapshot_file(&env, &second), 40, 10);
 
+    // The damaged one itself: one line that says so, and nothing is written.
+    let target = env.path("restore-second");
+    let run = env.run(&[
+        "restore",
+        &second[..8],
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    one_line(&run, 1, &[&second, "damaged", "lockstep repair snapshots"]);
+    assert!(!target.exists());
+
     let target = env.path("restore-first");
     let run = env.run(&["restore", &first, "--target", target.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
@@ -624,6 +635,18 @@ fn repository_files_are_private_whatever_the_umask() {
     // An in-place restore writes its journal and record into the state directory: private
     // (its empty clean-up lock file may stay as it is, inside the private directory).
     with_umask_022(&env, &["restore", "latest"]).ok();
+    // A guarded command's log holds its output.
+    with_umask_022(
+        &env,
+        &["guard", "--", "sh", "-c", "echo maintenance output"],
+    )
+    .ok();
+    let logs = files_under(&env.path("state").join("guard"));
+    assert!(
+        logs.iter()
+            .any(|l| l.extension().is_some_and(|e| e == "log")),
+        "{logs:?}"
+    );
     for entry in walkdir::WalkDir::new(env.path("state")) {
         let entry = entry.unwrap();
         let meta = entry.metadata().unwrap();
