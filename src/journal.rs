@@ -263,27 +263,55 @@ impl Journal {
     /// Reads the journal, if there is one.
     ///
     /// # Errors
-    /// When it exists but cannot be read or parsed.
+    /// When it exists but cannot be read or parsed (refused: [`inspect_damaged`] and
+    /// `lockstep recover` say what it names and how to set it aside).
     pub fn load(state: &StateDir) -> Result<Option<Journal>> {
         let path = state.journal();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
+        match Self::read(state)? {
+            None => Ok(None),
+            Some(Ok(journal)) => Ok(Some(journal)),
+            Some(Err(problem)) => Err(Error::Refused(format!(
+                "the restore journal {} cannot be read ({problem}), so an interrupted restore may be half done; run `lockstep recover` to see what it names and how to set it aside",
+                path.display()
+            ))),
+        }
+    }
+
+    /// The journal (`Some(Ok)`), or why it is damaged (`Some(Err)`: empty, not a journal, not
+    /// a file), or `None` when there is none.
+    fn read(state: &StateDir) -> Result<Option<std::result::Result<Journal, String>>> {
+        let path = state.journal();
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => {
+                return Ok(Some(Err("it is a directory, not a file".into())));
+            }
             Err(e) => return Err(Error::io("cannot read", &path, e)),
         };
-        let journal: Journal = serde_json::from_str(&text).map_err(|e| {
-            Error::Other(format!(
-                "the restore journal {} is damaged ({e}); inspect the *.lockstep-stage-* and *.lockstep-old-* directories it names by hand",
-                path.display()
-            ))
-        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Some(Err("it is empty".into())));
+        }
+        let journal: Journal = match serde_json::from_slice(&bytes) {
+            Ok(j) => j,
+            Err(e) => {
+                let what = if std::str::from_utf8(&bytes).is_err() {
+                    "it is not text".to_owned()
+                } else if e.is_eof() {
+                    format!("it ends early, at line {}", e.line())
+                } else {
+                    format!("it is not a journal: {e}")
+                };
+                return Ok(Some(Err(what)));
+            }
+        };
         if journal.version > VERSION {
             return Err(Error::Other(format!(
                 "the restore journal {} was written by a newer lockstep; recover with that version",
                 path.display()
             )));
         }
-        Ok(Some(journal))
+        Ok(Some(Ok(journal)))
     }
 
     /// Removes the journal (the restore is over).
@@ -609,6 +637,162 @@ pub fn recover(state: &StateDir, on_wait: impl FnOnce()) -> Result<Option<Recove
     }))
 }
 
+/// What a restore journal that cannot be read still tells ([`inspect_damaged`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Damaged {
+    /// The journal.
+    #[serde(serialize_with = "crate::hostfs::lossless::serialize")]
+    pub journal: PathBuf,
+    /// Why it cannot be read.
+    pub problem: String,
+    /// The absolute paths its text still names (members, staging and replaced copies), with
+    /// whether each exists now.
+    #[serde(serialize_with = "crate::hostfs::lossless::pairs::serialize")]
+    pub named: Vec<(PathBuf, bool)>,
+    /// Staging (`*.lockstep-stage-*`) and replaced (`*.lockstep-old-*`) copies found beside
+    /// those paths and beside the live set's members: what the interrupted restore may have
+    /// left, for the administrator to check.
+    #[serde(serialize_with = "crate::hostfs::lossless::vec::serialize")]
+    pub leftovers: Vec<PathBuf>,
+}
+
+/// Whether the journal exists and cannot be read; then what it still names, and the staging and
+/// replaced copies beside those paths and beside `members` (physical paths of the live set).
+/// Reads only.
+///
+/// # Errors
+/// When the state directory cannot be read.
+pub fn inspect_damaged(state: &StateDir, members: &[PathBuf]) -> Result<Option<Damaged>> {
+    let Some(Err(problem)) = Journal::read(state)? else {
+        return Ok(None);
+    };
+    let path = state.journal();
+    let text = std::fs::read(&path).unwrap_or_default();
+    let named: Vec<(PathBuf, bool)> = absolute_paths(&String::from_utf8_lossy(&text))
+        .into_iter()
+        .map(|p| {
+            let e = exists(&p);
+            (p, e)
+        })
+        .collect();
+    let mut dirs: Vec<PathBuf> = named
+        .iter()
+        .map(|(p, _)| p)
+        .chain(members)
+        .filter_map(|p| p.parent().map(Path::to_path_buf))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    let mut leftovers: Vec<PathBuf> = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flat_map(|entries| entries.filter_map(std::result::Result::ok))
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            name.contains(".lockstep-stage-") || name.contains(".lockstep-old-")
+        })
+        .collect();
+    leftovers.sort();
+    leftovers.dedup();
+    Ok(Some(Damaged {
+        journal: path,
+        problem,
+        named,
+        leftovers,
+    }))
+}
+
+/// The absolute physical paths written in `text`, even when it is cut off or damaged
+/// elsewhere: every string value that parses and starts with `/` (or a path's bytes, under
+/// `base64`), once each; a member's logical path (`logical`) is left out, as it is not where
+/// the files are.
+fn absolute_paths(text: &str) -> Vec<PathBuf> {
+    use base64::Engine;
+    use std::os::unix::ffi::OsStringExt;
+    let mut out: Vec<PathBuf> = Vec::new();
+    let mut key = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('"') {
+        let after = &rest[start + 1..];
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in after.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => {
+                    end = Some(i);
+                    break;
+                }
+                '\n' => break,
+                _ => {}
+            }
+        }
+        let Some(end) = end else {
+            rest = after;
+            continue;
+        };
+        let literal = serde_json::from_str::<String>(&rest[start..start + end + 2]).ok();
+        rest = &after[end + 1..];
+        let Some(s) = literal else {
+            continue;
+        };
+        if rest.trim_start().starts_with(':') {
+            key = s;
+            continue;
+        }
+        let path = match key.as_str() {
+            "logical" | "shown" => continue,
+            "base64" => match base64::engine::general_purpose::STANDARD.decode(s.as_bytes()) {
+                Ok(bytes) => PathBuf::from(std::ffi::OsString::from_vec(bytes)),
+                Err(_) => continue,
+            },
+            _ => PathBuf::from(s),
+        };
+        if path.is_absolute() && !out.contains(&path) {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Sets a journal that cannot be read aside (renamed to `restore-journal.json.damaged-<time>`
+/// in the state directory), so that lockstep runs again; removes nothing — not the journal, not
+/// any staging or replaced copy it may have named. Returns where it went.
+///
+/// # Errors
+/// Refused when the journal is readable (`lockstep recover` handles it); an error when it
+/// cannot be moved.
+pub fn discard_damaged(state: &StateDir) -> Result<PathBuf> {
+    let path = state.journal();
+    match Journal::read(state)? {
+        None => Err(Error::Usage(format!(
+            "there is no restore journal ({}) to set aside",
+            path.display()
+        ))),
+        Some(Ok(_)) => Err(Error::Refused(format!(
+            "the restore journal {} is readable: run `lockstep recover` without --discard-journal, which finishes or rolls back the restore it records",
+            path.display()
+        ))),
+        Some(Err(_)) => {
+            let stamp = rustic_core::jiff::Timestamp::now()
+                .strftime("%Y%m%dT%H%M%S%.fZ")
+                .to_string();
+            let aside = path.with_file_name(format!("restore-journal.json.damaged-{stamp}"));
+            std::fs::rename(&path, &aside).map_err(|e| {
+                Error::Other(format!(
+                    "cannot set {} aside as {}: {e}",
+                    path.display(),
+                    aside.display()
+                ))
+            })?;
+            sync_dir(state.path())?;
+            Ok(aside)
+        }
+    }
+}
+
 fn exists(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok()
 }
@@ -844,6 +1028,39 @@ mod tests {
             );
             assert_eq!(mtime.unix_seconds(), 1_577_934_245, "after {done} renames");
         }
+    }
+
+    /// A journal cut off halfway still tells where its copies are, logical paths left out.
+    #[test]
+    fn a_cut_off_journal_still_names_its_copies() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = journal(dir.path(), Phase::Staging);
+        j.units[0].stage = dir
+            .path()
+            .join(std::ffi::OsStr::from_bytes(b"m\xff.lockstep-stage-r1"));
+        let text = serde_json::to_string_pretty(&j).unwrap();
+        let cut = &text[..text.find("\"old\"").unwrap() + 10];
+        let named = absolute_paths(cut);
+        assert_eq!(named, vec![dir.path().join("m"), j.units[0].stage.clone()]);
+        let state = StateDir::at(dir.path().join("state"));
+        std::fs::create_dir_all(state.path()).unwrap();
+        std::fs::write(state.journal(), cut).unwrap();
+        let damaged = inspect_damaged(&state, &[]).unwrap().unwrap();
+        assert!(
+            damaged.problem.contains("ends early"),
+            "{}",
+            damaged.problem
+        );
+        assert!(
+            Journal::load(&state)
+                .unwrap_err()
+                .to_string()
+                .contains("lockstep recover")
+        );
+        let aside = discard_damaged(&state).unwrap();
+        assert!(aside.exists() && !state.journal().exists());
+        assert!(discard_damaged(&state).is_err());
     }
 
     #[test]

@@ -96,7 +96,163 @@ pub fn rows() -> Vec<Fault> {
                       restored snapshot and `status` says in sync with it.",
             test: killed_before_the_journal_closes,
         },
+        Fault {
+            id: "journal_empty",
+            area: Area::Restore,
+            fault: "The restore journal in the state directory is an empty file.",
+            outcome: JOURNAL_OUTCOME,
+            test: journal_empty,
+        },
+        Fault {
+            id: "journal_cut_off",
+            area: Area::Restore,
+            fault: "An in-place rollback is killed while staging and its journal is then cut off \
+                    halfway (truncated JSON); staging copies are on disk.",
+            outcome: JOURNAL_OUTCOME,
+            test: journal_cut_off,
+        },
+        Fault {
+            id: "journal_garbage",
+            area: Area::Restore,
+            fault: "The restore journal holds binary garbage (not text, not JSON).",
+            outcome: JOURNAL_OUTCOME,
+            test: journal_garbage,
+        },
+        Fault {
+            id: "journal_is_a_directory",
+            area: Area::Restore,
+            fault: "The restore journal's path is a directory.",
+            outcome: JOURNAL_OUTCOME,
+            test: journal_is_a_directory,
+        },
     ]
+}
+
+/// What every damaged-journal row proves.
+const JOURNAL_OUTCOME: &str = "Every command but `recover` is refused, exit 3, with one line \
+    naming the journal and pointing at `lockstep recover`. `recover` is refused too (exit 3, one \
+    line), after listing on stdout why the journal cannot be read, the paths it still names and \
+    any staging or replaced copies beside the set; `recover --discard-journal` moves the journal \
+    aside (exit 0) and deletes nothing, after which commands run again. The host and the \
+    repository are unchanged throughout.";
+
+// ---- damaged journals ----
+
+fn journal_path(env: &Env) -> PathBuf {
+    env.path("state").join("restore-journal.json")
+}
+
+/// Damages the journal with `damage`, then checks every command's answer and the way out.
+fn damaged_journal(env: &Env, damage: impl FnOnce(&Path), stdout_names: &[&str]) {
+    let journal = journal_path(env);
+    std::fs::create_dir_all(journal.parent().unwrap()).unwrap();
+    damage(&journal);
+    let state = State::of(env);
+    for args in [
+        &["snapshots"][..],
+        &["status"],
+        &["backup"],
+        &["restore", "latest"],
+    ] {
+        let out = env.run(args);
+        one_line(
+            &out,
+            3,
+            &["restore journal", "cannot be read", "lockstep recover"],
+        );
+        state.assert_unchanged(env);
+    }
+    let out = env.run(&["recover"]);
+    one_line(&out, 3, &["cannot be read", "recover --discard-journal"]);
+    assert!(out.stdout.contains("cannot be read"), "{}", out.stdout);
+    for name in stdout_names {
+        assert!(
+            out.stdout.contains(name),
+            "'{name}' not in:\n{}",
+            out.stdout
+        );
+    }
+    state.assert_unchanged(env);
+    let json = env.run(&["recover", "--json"]);
+    assert_eq!(json.code, 3, "{}", json.stderr);
+    assert!(json.json()["damaged_journal"]["problem"].is_string());
+    let out = env.run(&["recover", "--discard-journal"]).ok();
+    assert!(
+        out.stdout.contains("set the journal aside"),
+        "{}",
+        out.stdout
+    );
+    assert!(!journal.exists(), "the journal is still in place");
+    let aside: Vec<_> = std::fs::read_dir(env.path("state"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains(".damaged-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "the damaged journal was not kept aside");
+    state.assert_unchanged(env);
+    env.run(&["snapshots"]).ok();
+    let again = env.run(&["recover"]).ok();
+    assert!(
+        again.stdout.contains("nothing to recover"),
+        "{}",
+        again.stdout
+    );
+}
+
+fn journal_empty() {
+    let env = Env::new(Shape::Admin);
+    snapshot_id(&env);
+    damaged_journal(&env, |j| std::fs::write(j, "").unwrap(), &["empty"]);
+}
+
+fn journal_garbage() {
+    let env = Env::new(Shape::Admin);
+    snapshot_id(&env);
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    damaged_journal(
+        &env,
+        |j| std::fs::write(j, &garbage).unwrap(),
+        &["not text"],
+    );
+}
+
+fn journal_is_a_directory() {
+    let env = Env::new(Shape::Admin);
+    snapshot_id(&env);
+    damaged_journal(&env, |j| std::fs::create_dir(j).unwrap(), &["directory"]);
+}
+
+fn journal_cut_off() {
+    let env = Env::new(Shape::Admin);
+    let s1 = snapshot_id(&env);
+    lockstep::sample::apply_fix_pack(&env.host, 0).unwrap();
+    snapshot_id(&env);
+    let mut cmd = env.command();
+    cmd.env("LOCKSTEP_FAULT_RESTORE_STAGE_3", "kill")
+        .args(["restore", &s1]);
+    assert_eq!(run(&mut cmd).code, -1, "not killed");
+    let stages = leftovers(&env.root());
+    assert!(
+        !stages.is_empty(),
+        "the killed restore left no staging copies"
+    );
+    let first = stages[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    damaged_journal(
+        &env,
+        |j| {
+            let text = std::fs::read(j).unwrap();
+            std::fs::write(j, &text[..text.len() / 2]).unwrap();
+        },
+        &["ends early", ".lockstep-stage-", &first],
+    );
+    // Nothing it could not account for was removed.
+    assert_eq!(leftovers(&env.root()), stages);
 }
 
 // ---- kills at the journal's phases ----
