@@ -152,7 +152,7 @@ pub fn repair_index(spec: &RepoSpec, repo: OpenRepo, dry_run: bool) -> Result<In
     }
     crate::contain::engine("repairing the index", ADVICE, || {
         for id in &damaged_index {
-            raw.remove(FileType::Index, &(**id), true)?;
+            raw.remove(FileType::Index, id, true)?;
         }
         repo.repair_index(&RepairIndexOptions::default(), false)?;
         Ok(())

@@ -566,10 +566,12 @@ pub fn load_snapshots<S: rustic_core::Open>(repo: &Repository<S>) -> Result<Load
     use rustic_core::repofile::SnapshotId;
     let listed: Vec<SnapshotId> = repo.list::<SnapshotId>()?.collect();
     let mut intact = BTreeMap::new();
-    for read in repo.stream_files_list::<SnapshotFile>(listed.clone())? {
-        if let Ok((id, snap)) = read {
-            intact.insert(id, with_id(id, snap));
-        }
+    // the files that fail are read again one by one below, to learn which they are
+    for (id, snap) in repo
+        .stream_files_list::<SnapshotFile>(listed.clone())?
+        .flatten()
+    {
+        intact.insert(id, with_id(id, snap));
     }
     let mut damaged = Vec::new();
     let failed: Vec<SnapshotId> = listed

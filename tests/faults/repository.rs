@@ -367,8 +367,11 @@ fn lost_tree_pack_check_never_panics() {
 // ---------------------------------------------------------------------------------------------
 // a damaged snapshot file
 
+/// A way of damaging a file, and its name.
+type Damage = (&'static str, fn(&Path));
+
 /// The shapes of a damaged snapshot file.
-fn damage_shapes() -> Vec<(&'static str, fn(&Path))> {
+fn damage_shapes() -> Vec<Damage> {
     vec![
         ("ten flipped bytes", |p| flip(p, 40, 10)),
         ("emptied", |p| std::fs::write(p, b"").unwrap()),
@@ -395,7 +398,7 @@ fn damaged_snapshot_file_is_skipped_by_listings() {
             .iter()
             .map(|s| s["id"].as_str().unwrap().to_owned())
             .collect();
-        assert_eq!(listed, [second.clone()], "{shape}");
+        assert_eq!(listed, std::slice::from_ref(&second), "{shape}");
         let warned = warnings(&run);
         assert_eq!(warned.len(), 1, "{shape}: {warned:?}");
         assert!(warned[0].contains(&first), "{shape}: {}", warned[0]);
