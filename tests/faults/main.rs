@@ -14,6 +14,7 @@
 mod common;
 mod harness;
 
+mod basics;
 mod im;
 mod machine;
 mod operations;
@@ -26,6 +27,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 /// Every row of the suite, in the order the document lists them.
 fn rows() -> Vec<Fault> {
     let mut rows = Vec::new();
+    rows.extend(basics::rows());
     rows.extend(im::rows());
     rows.extend(repository::rows());
     rows.extend(machine::rows());
