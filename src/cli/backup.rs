@@ -71,6 +71,28 @@ struct Output<'a> {
 }
 
 impl Ctx {
+    /// The backup's hooks: each phase's flags replace the configuration's commands.
+    fn backup_hooks(&self, args: &Args) -> Hooks {
+        let pick = |flag: &Vec<String>, config: &Vec<String>| {
+            if flag.is_empty() {
+                config.clone()
+            } else {
+                flag.clone()
+            }
+        };
+        let config = &self.config.hooks;
+        Hooks {
+            before: pick(&args.before, &config.before),
+            after: pick(&args.after, &config.after),
+            on_failure: pick(&args.on_failure, &config.on_failure),
+            finally: pick(&args.finally, &config.finally),
+            timeout: args
+                .hook_timeout
+                .or(config.timeout)
+                .map_or(DEFAULT_TIMEOUT, Duration::from_secs),
+        }
+    }
+
     /// The preflight options from flags, then configuration.
     pub fn preflight_options(&self, policy: &Policy) -> Result<PreflightOptions> {
         let mut allow_missing = policy.allow_missing.clone();
@@ -90,43 +112,52 @@ impl Ctx {
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
-    let host = ctx.host()?;
-    // Damaged IM records do not stop discovery here: the backup refuses them, naming what
-    // the set would lose, unless --accept-smaller-set.
-    let instance = crate::backup::backup_instance(
-        &host,
-        &ctx.discover_options(),
-        ctx.global.instance.as_deref(),
-    )?;
-    let repo = ctx.open_repo()?;
-    let pick = |flag: &Vec<String>, config: &Vec<String>| {
-        if flag.is_empty() {
-            config.clone()
-        } else {
-            flag.clone()
+    let hooks = ctx.backup_hooks(args);
+    // Until the backup itself runs its hooks, a failure (no repository, a wrong password, IM's
+    // records unreadable, a configuration error) is the command failing all the same: its
+    // `on-failure` and `finally` hooks run, as they promise, before the error is shown.
+    let prepared = ctx.host().and_then(|host| {
+        // Damaged IM records do not stop discovery here: the backup refuses them, naming what
+        // the set would lose, unless --accept-smaller-set.
+        let instance = crate::backup::backup_instance(
+            &host,
+            &ctx.discover_options(),
+            ctx.global.instance.as_deref(),
+        )?;
+        let repo = ctx.open_repo()?;
+        let preflight = ctx.preflight_options(&args.policy)?;
+        if args.copy {
+            // Fail before the backup, not after it, when there is nowhere to copy to.
+            ctx.remote_spec()?;
+        }
+        Ok((host, instance, repo, preflight))
+    });
+    let (host, instance, repo, preflight) = match prepared {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            let env = [
+                ("LOCKSTEP_HOST", ctx.host_name()),
+                (
+                    "LOCKSTEP_ROOT",
+                    ctx.global
+                        .root
+                        .as_deref()
+                        .unwrap_or(std::path::Path::new("/"))
+                        .display()
+                        .to_string(),
+                ),
+            ];
+            crate::hooks::run_failure_phases(&hooks, &env);
+            return Err(error);
         }
     };
-    let hooks_config = &ctx.config.hooks;
     let mut req = BackupRequest::new(&host, &instance, ctx.discover_options(), ctx.host_name());
     req.label = args.label.clone();
     req.excludes = ctx.config.excludes.clone();
-    req.preflight = ctx.preflight_options(&args.policy)?;
+    req.preflight = preflight;
     req.retries = args.retries.or(ctx.config.backup.retries).unwrap_or(2);
-    req.hooks = Hooks {
-        before: pick(&args.before, &hooks_config.before),
-        after: pick(&args.after, &hooks_config.after),
-        on_failure: pick(&args.on_failure, &hooks_config.on_failure),
-        finally: pick(&args.finally, &hooks_config.finally),
-        timeout: args
-            .hook_timeout
-            .or(hooks_config.timeout)
-            .map_or(DEFAULT_TIMEOUT, Duration::from_secs),
-    };
+    req.hooks = hooks;
     req.accept_smaller_set = args.accept_smaller_set;
-    if args.copy {
-        // Fail before the backup, not after it, when there is nowhere to copy to.
-        ctx.remote_spec()?;
-    }
     let outcome = backup(repo, &req).map_err(|f| f.error)?;
     ctx.note_backup_metrics(&outcome);
     let copied = if args.copy {
