@@ -523,8 +523,10 @@ impl DamagedSnapshot {
     #[must_use]
     pub fn warning(&self) -> String {
         format!(
-            "snapshot file snapshots/{} is damaged ({}) and was skipped; `lockstep repair snapshots` removes it",
-            self.id, self.problem
+            "snapshot file snapshots/{} is damaged ({}) and was skipped; `lockstep forget {}` or `lockstep repair snapshots` removes it",
+            self.id,
+            self.problem,
+            crate::report::short(&self.id)
         )
     }
 }

@@ -277,6 +277,95 @@ pub struct ForgetOutcome {
     pub drill_records_removed: usize,
 }
 
+/// The snapshots `forget ID…` names, found before anything is removed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ForgetByIds {
+    /// Full ids of the lockstep snapshots to remove.
+    pub snapshots: Vec<String>,
+    /// Full ids of snapshot files that cannot be read (damaged) to remove.
+    pub damaged: Vec<String>,
+}
+
+/// Resolves the ids (unique prefixes) given to `forget ID…` among the repository's lockstep
+/// snapshots and its damaged snapshot files, which no other rule can reach.
+///
+/// # Errors
+/// A usage error for an empty, unknown or ambiguous id, or one naming a snapshot lockstep did
+/// not write (restic's own forget is for those); nothing is removed then.
+pub fn resolve_ids(repo: &OpenRepo, ids: &[String]) -> Result<ForgetByIds> {
+    let loaded = crate::repo::load_snapshots(repo)?;
+    let mut out = ForgetByIds::default();
+    for given in ids {
+        let id = given.trim().to_ascii_lowercase();
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::Usage(format!(
+                "'{given}' is not a snapshot id; give the ids `lockstep snapshots` shows (or the damaged file's name under snapshots/)"
+            )));
+        }
+        let intact: Vec<&SnapshotFile> = loaded
+            .intact
+            .iter()
+            .filter(|s| s.id.to_hex().starts_with(&id))
+            .collect();
+        let damaged: Vec<&str> = loaded
+            .damaged
+            .iter()
+            .filter(|d| d.id.starts_with(&id))
+            .map(|d| d.id.as_str())
+            .collect();
+        match (intact.as_slice(), damaged.as_slice()) {
+            ([snap], []) => {
+                if !snap.tags.contains("lockstep") {
+                    return Err(Error::Usage(format!(
+                        "snapshot {given} was not written by lockstep (no `lockstep` tag); remove it with restic's own forget"
+                    )));
+                }
+                out.snapshots.push(snap.id.to_hex().as_str().to_owned());
+            }
+            ([], [file]) => out.damaged.push((*file).to_owned()),
+            ([], []) => {
+                return Err(Error::Usage(format!(
+                    "no snapshot {given} in the repository; `lockstep snapshots` lists them"
+                )));
+            }
+            _ => {
+                return Err(Error::Usage(format!(
+                    "snapshot id {given} is ambiguous; give more of its digits"
+                )));
+            }
+        }
+    }
+    out.snapshots.sort();
+    out.snapshots.dedup();
+    out.damaged.sort();
+    out.damaged.dedup();
+    Ok(out)
+}
+
+/// Removes the snapshots and damaged snapshot files [`resolve_ids`] found, and the drill
+/// records of snapshots that no longer exist.
+///
+/// # Errors
+/// When the repository cannot remove them.
+pub fn forget_ids(repo: &OpenRepo, found: &ForgetByIds) -> Result<ForgetOutcome> {
+    let ids = found
+        .snapshots
+        .iter()
+        .chain(&found.damaged)
+        .map(|id| {
+            id.parse::<SnapshotId>()
+                .map_err(|e| Error::Other(format!("snapshot id {id}: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if !ids.is_empty() {
+        repo.delete_snapshots(&ids)?;
+    }
+    Ok(ForgetOutcome {
+        removed: found.snapshots.iter().chain(&found.damaged).cloned().collect(),
+        drill_records_removed: remove_orphan_records(repo)?,
+    })
+}
+
 /// Carries out `plan`: removes the snapshots it does not keep, and the drill records of
 /// snapshots that no longer exist.
 ///
@@ -287,6 +376,14 @@ pub fn forget(repo: &OpenRepo, plan: &ForgetPlan) -> Result<ForgetOutcome> {
     if !ids.is_empty() {
         repo.delete_snapshots(&ids)?;
     }
+    Ok(ForgetOutcome {
+        removed: plan.removed().map(|d| d.id.clone()).collect(),
+        drill_records_removed: remove_orphan_records(repo)?,
+    })
+}
+
+/// Removes the drill records of snapshots that no longer exist; returns how many.
+fn remove_orphan_records(repo: &OpenRepo) -> Result<usize> {
     let remaining: std::collections::BTreeSet<String> = set_snapshots(repo, None, None)?
         .into_iter()
         .map(|s| s.id())
@@ -301,10 +398,7 @@ pub fn forget(repo: &OpenRepo, plan: &ForgetPlan) -> Result<ForgetOutcome> {
     if !orphan_ids.is_empty() {
         repo.delete_snapshots(&orphan_ids)?;
     }
-    Ok(ForgetOutcome {
-        removed: plan.removed().map(|d| d.id.clone()).collect(),
-        drill_records_removed: orphan_ids.len(),
-    })
+    Ok(orphan_ids.len())
 }
 
 #[cfg(test)]

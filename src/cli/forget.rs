@@ -4,13 +4,19 @@ use serde::Serialize;
 
 use super::{Ctx, print_json, short};
 use crate::prune::{PruneReport, prune};
-use crate::retention::{ForgetOutcome, ForgetPlan, Policy, forget, plan};
+use crate::retention::{
+    ForgetByIds, ForgetOutcome, ForgetPlan, Policy, forget, forget_ids, plan, resolve_ids,
+};
 use crate::Result;
 
 /// Arguments of `forget`. Each flag overrides the same key of the configuration's `[forget]`
 /// table; labels from both are kept.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Remove exactly these snapshots (ids or unique prefixes, as `snapshots` shows them),
+    /// instead of applying a policy; also removes a damaged snapshot file named by its id.
+    #[arg(value_name = "ID", conflicts_with_all = ["keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "keep_within", "keep_labels", "set"])]
+    ids: Vec<String>,
     /// Keep the N newest snapshots of each set and host.
     #[arg(long, value_name = "N")]
     keep_last: Option<u32>,
@@ -91,6 +97,9 @@ impl Ctx {
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
+    if !args.ids.is_empty() {
+        return by_ids(ctx, args);
+    }
     let policy = ctx.policy(args);
     if !policy.has_rule() {
         return Err(crate::retention::no_policy());
@@ -149,6 +158,59 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
             }
             None => {}
         }
+    }
+    Ok(0)
+}
+
+/// `forget ID…`: exactly the named snapshots, damaged snapshot files included.
+fn by_ids(ctx: &Ctx, args: &Args) -> Result<i32> {
+    #[derive(Serialize)]
+    struct ByIds<'a> {
+        schema_version: u32,
+        dry_run: bool,
+        #[serde(flatten)]
+        found: &'a ForgetByIds,
+        removed: Vec<String>,
+        drill_records_removed: usize,
+        prune: Option<PruneReport>,
+    }
+    let repo = ctx.open_repo()?;
+    let found = resolve_ids(&repo, &args.ids)?;
+    let outcome = if args.dry_run {
+        ForgetOutcome {
+            removed: found.snapshots.iter().chain(&found.damaged).cloned().collect(),
+            drill_records_removed: 0,
+        }
+    } else {
+        forget_ids(&repo, &found)?
+    };
+    let pruned = if args.prunes() {
+        Some(prune(&repo, false)?)
+    } else {
+        None
+    };
+    if ctx.global.json {
+        print_json(&ByIds {
+            schema_version: 1,
+            dry_run: args.dry_run,
+            found: &found,
+            removed: outcome.removed,
+            drill_records_removed: outcome.drill_records_removed,
+            prune: pruned,
+        })?;
+        return Ok(0);
+    }
+    let verb = if args.dry_run { "would remove" } else { "removed" };
+    for id in &found.snapshots {
+        println!("{verb} snapshot {}", short(id));
+    }
+    for id in &found.damaged {
+        println!("{verb} damaged snapshot file snapshots/{id}");
+    }
+    if let Some(report) = &pruned {
+        super::prune::print_report(report);
+    } else if !args.dry_run && !found.snapshots.is_empty() {
+        println!("  their data stays in the repository until `lockstep prune`");
     }
     Ok(0)
 }

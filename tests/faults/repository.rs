@@ -62,6 +62,14 @@ pub fn rows() -> Vec<Fault> {
             test: damaged_snapshot_file_is_named_by_check_and_removed_by_repair,
         },
         Fault {
+            id: "repository_damaged_snapshot_file_removed_by_forget",
+            area: Repository,
+            fault: "One snapshot file is damaged and the administrator forgets it by its id.",
+            outcome: "`forget ID` removes the damaged file (and only it); an empty, unknown or \
+                      ambiguous id is a usage error (exit 2) that removes nothing.",
+            test: damaged_snapshot_file_removed_by_forget,
+        },
+        Fault {
             id: "repository_missing_key_is_not_a_wrong_password",
             area: Repository,
             fault: "The repository's keys/ directory was emptied.",
@@ -468,6 +476,30 @@ fn damaged_snapshot_file_is_named_by_check_and_removed_by_repair() {
         out["unreadable_removed"],
         serde_json::json!([first]),
         "{out}"
+    );
+    assert!(!snapshot_file(&env, &first).exists());
+    let run = env.run(&["check"]).ok();
+    assert_eq!(run.stderr, "", "{}", run.stderr);
+    assert_eq!(snapshot_ids(&env), [second]);
+}
+
+fn damaged_snapshot_file_removed_by_forget() {
+    let env = Env::new(Shape::Admin);
+    let first = backup_id(&env, &[]);
+    apply_fix_pack(&env.host, 0).unwrap();
+    let second = backup_id(&env, &[]);
+    flip(&snapshot_file(&env, &first), 40, 10);
+    let state = State::of(&env);
+    for bad in ["", "  ", "deadbeef", "not-hex"] {
+        one_line(&env.run(&["forget", bad]), 2, &[]);
+        state.assert_unchanged(&env);
+    }
+    let run = env.run(&["forget", &first[..8]]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(&format!("damaged snapshot file snapshots/{first}")),
+        "{}",
+        run.stdout
     );
     assert!(!snapshot_file(&env, &first).exists());
     let run = env.run(&["check"]).ok();
