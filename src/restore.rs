@@ -315,6 +315,8 @@ pub fn restore_to_target(
         }
         Ok((files, dirs, bytes))
     };
+    let restored =
+        || restored().map_err(|e| disk_full(&e, target, &HostRoot::default()).unwrap_or(e));
     let (files, dirs, bytes) = restored().inspect_err(|_| {
         for dir in &created {
             // remove_dir removes only an empty directory: nothing the restore wrote can go
@@ -473,10 +475,13 @@ pub(crate) fn restore_tree(
             pass.iter()
                 .map(|(path, node)| rustic_core::RusticResult::Ok((path.clone(), node.clone())))
         };
-        let plan = repo.prepare_restore(&opts, nodes(), &destination, false)?;
+        let plan = repo
+            .prepare_restore(&opts, nodes(), &destination, false)
+            .map_err(|e| written(e, dest))?;
         bytes += plan.restore_size;
         crate::contain::engine("writing the restored files", "", || {
-            Ok(repo.restore(plan, &opts, nodes(), &destination)?)
+            repo.restore(plan, &opts, nodes(), &destination)
+                .map_err(|e| written(e, dest))
         })?;
         crate::par::release_free_memory();
     }
@@ -1238,6 +1243,64 @@ fn space_refusal(s: &SpaceNeed) -> Error {
     ))
 }
 
+/// What the engine and the OS say when a filesystem is full (ENOSPC) or a quota is reached
+/// (EDQUOT), as it reaches lockstep: an `io::Error`, or the engine's debug form of one inside a
+/// contained panic (`Os { code: 28, kind: StorageFull, … }`).
+const FULL_SIGNS: &[(&str, &str)] = &[
+    ("No space left on device", "no space left"),
+    ("os error 28", "no space left"),
+    ("code: 28,", "no space left"),
+    ("StorageFull", "no space left"),
+    ("Disk quota exceeded", "the disk quota is reached"),
+    ("os error 122", "the disk quota is reached"),
+    ("code: 122,", "the disk quota is reached"),
+    ("QuotaExceeded", "the disk quota is reached"),
+];
+
+/// An engine error while writing restored files into `dest`: when it is the destination's
+/// filesystem that is full, said so (the engine's own conversion would blame the repository's
+/// disk), for [`disk_full`] to name the filesystem; any other error as the engine's.
+fn written(e: Box<rustic_core::RusticError>, dest: &Path) -> Error {
+    let mut text = format!("{e} {e:?}");
+    let mut cause = std::error::Error::source(&*e);
+    while let Some(c) = cause {
+        text.push_str(&format!(" {c}"));
+        cause = c.source();
+    }
+    match FULL_SIGNS.iter().find(|(sign, _)| text.contains(sign)) {
+        Some((sign, _)) => Error::Other(format!(
+            "writing the restored files into {} failed: {sign}",
+            crate::hostfs::shown(dest)
+        )),
+        None => Error::from(e),
+    }
+}
+
+fn is_disk_full(e: &Error) -> bool {
+    e.to_string().starts_with("the filesystem of ")
+}
+
+/// `e` as the one line an administrator needs when it is a full filesystem (or quota): which
+/// filesystem (that of `dir`, shown as the host sees it) and what to do; `None` for any other
+/// error. Free blocks and free inodes both count: a filesystem out of inodes is full too.
+fn disk_full(e: &Error, dir: &Path, host: &HostRoot) -> Option<Error> {
+    if is_disk_full(e) {
+        return None;
+    }
+    let text = e.to_string();
+    let (_, why) = FULL_SIGNS.iter().find(|(sign, _)| text.contains(sign))?;
+    let anchor = dir
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(host.root())
+        .to_path_buf();
+    let shown = host.logical(&anchor).unwrap_or(anchor);
+    Some(Error::Other(format!(
+        "the filesystem of {} is full ({why}; `df -h` and `df -i` show its space and inodes): free space there, or restore into another filesystem, then run the restore again",
+        crate::hostfs::shown(&shown)
+    )))
+}
+
 /// The live path must still be what the snapshot's member was: not a symlink now, not a mount
 /// point (a rename cannot swap it).
 fn check_live_path(host: &HostRoot, manifest: &Manifest, unit: &RestoreUnit) -> Result<()> {
@@ -1472,7 +1535,17 @@ pub fn restore_in_place(
         Ok(staged)
     })
     .map_err(|e| {
-        if matches!(e, Error::Refused(_)) {
+        if matches!(e, Error::Refused(_)) || is_disk_full(&e) {
+            return e;
+        }
+        // A filesystem that filled up says so itself; otherwise what staging needed where.
+        if let Some(full) = selected
+            .first()
+            .and_then(|u| disk_full(&e, &opts.host.physical(&u.path), opts.host))
+        {
+            return full;
+        }
+        if space.per_fs.is_empty() {
             return e;
         }
         let needs: Vec<String> = space
@@ -1586,16 +1659,21 @@ fn stage_all(
     space: &mut SpaceCheck<'_>,
 ) -> Result<StagedAll> {
     let mut compared = compared.map(Vec::into_iter);
+    let host = space.host;
     let mut total = Staged::default();
     let mut deltas = Vec::new();
     let mut sized = Vec::new();
     for (i, (unit, ju)) in selected.iter().zip(&journal.units).enumerate() {
         let failed = |e: Error| match e {
             Error::Refused(_) => e,
-            e => Error::Other(format!(
-                "staging {} failed, the live set was not changed: {e}",
-                unit.path.display()
-            )),
+            e => disk_full(&e, &host.physical(&unit.path), host)
+                .map(|full| Error::Other(format!("{full} (the live set was not changed)")))
+                .unwrap_or_else(|| {
+                    Error::Other(format!(
+                        "staging {} failed, the live set was not changed: {e}",
+                        unit.path.display()
+                    ))
+                }),
         };
         // The live set proven to be the newest snapshot: the two trees tell what differs.
         let diff = compared.as_mut().and_then(Iterator::next);

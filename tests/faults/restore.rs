@@ -125,6 +125,26 @@ pub fn rows() -> Vec<Fault> {
             outcome: JOURNAL_OUTCOME,
             test: journal_is_a_directory,
         },
+        Fault {
+            id: "disk_full_restoring_into_a_target",
+            area: Area::Machine,
+            fault: "`restore --target` into a filesystem too small for the set (a 2 MiB tmpfs).",
+            outcome: "Exit 1: one line saying the filesystem of the target is full, naming it, and \
+                      what to do (free space or choose another --target), and that the \
+                      incomplete copy there is kept; nothing else changes.",
+            test: disk_full_restoring_into_a_target,
+        },
+        Fault {
+            id: "disk_full_staging_in_place",
+            area: Area::Machine,
+            fault: "An in-place rollback (fast and `--full`) whose staging copies do not fit: \
+                    the host lives on a small tmpfs filled up after the fix pack (its bytes, or \
+                    its inodes, which the space check does not see).",
+            outcome: "Refused before staging, or stopped when the disk fills: exit 1 or 3, one line \
+                      naming the full filesystem and saying to free space there; the host is \
+                      unchanged, no staging copies are left and no journal remains.",
+            test: disk_full_staging_in_place,
+        },
     ]
 }
 
@@ -525,4 +545,79 @@ fn odd_names_in_reports() {
     state.assert_unchanged(&env);
     let _ = one_line;
     let _ = run;
+}
+
+// ---- full disks ----
+
+fn disk_full_restoring_into_a_target() {
+    let env = Env::new(Shape::Admin);
+    let s1 = snapshot_id(&env);
+    let Some(small) = crate::harness::SmallFs::mount(&env.path("small"), "2m") else {
+        return;
+    };
+    let target = small.path().join("target");
+    let state = State::of(&env);
+    let out = restore(&env, &[&s1, "--target", target.to_str().unwrap()]);
+    let line = one_line(&out, 1, &[&small.path().display().to_string(), "space"]);
+    assert!(!line.contains("( )") && !line.contains("needs )"), "{line}");
+    state.assert_unchanged(&env);
+}
+
+fn disk_full_staging_in_place() {
+    use lockstep::sample::SampleOptions;
+    // (extra arguments, out of inodes instead of bytes): a filesystem out of inodes passes
+    // the space check and fills up while staging.
+    for (extra, inodes) in [(&[][..], false), (&["--full"], false), (&["--full"], true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let size = if inodes { "24m,nr_inodes=3000" } else { "24m" };
+        let Some(small) = crate::harness::SmallFs::mount(&dir.path().join("host"), size) else {
+            return;
+        };
+        let opts = SampleOptions {
+            files: 200,
+            bytes: 2 * 1024 * 1024,
+            ..SampleOptions::default()
+        };
+        let host = lockstep::sample::build(small.path(), &opts).unwrap();
+        std::fs::write(dir.path().join("password"), "test-password\n").unwrap();
+        std::fs::write(dir.path().join("lockstep.toml"), "").unwrap();
+        let env = Env { dir, host };
+        env.run(&["init"]).ok();
+        let s1 = snapshot_id(&env);
+        lockstep::sample::apply_fix_pack(&env.host, 0).unwrap();
+        snapshot_id(&env);
+        if inodes {
+            let filler = small.path().join("inode-filler");
+            std::fs::create_dir(&filler).unwrap();
+            let mut n = 0;
+            while std::fs::write(filler.join(n.to_string()), "").is_ok() {
+                n += 1;
+            }
+            for i in (n - 20)..n {
+                std::fs::remove_file(filler.join(i.to_string())).unwrap();
+            }
+        } else {
+            small.fill(64 * 1024);
+        }
+        let before = host_listing(&env);
+        let state = State::of(&env);
+        let mut args = vec![s1.as_str()];
+        args.extend_from_slice(extra);
+        let out = restore(&env, &args);
+        let code = if out.code == 3 && !inodes { 3 } else { 1 };
+        let line = one_line(
+            &out,
+            code,
+            &["filesystem of /opt/HCL/WebSphere", "free space"],
+        );
+        assert!(!line.contains("needs )"), "{line}");
+        assert_host_is(
+            &env,
+            &before,
+            &format!("unchanged after {extra:?}, inodes {inodes}"),
+        );
+        state.assert_unchanged(&env);
+        assert!(!journal_path(&env).exists(), "a journal was left");
+        drop(small);
+    }
 }
