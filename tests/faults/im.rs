@@ -357,7 +357,7 @@ fn installed_xml_links_to_dev_zero() {
                 std::fs::create_dir_all(env.physical("/dev")).unwrap();
                 rustix::fs::mknodat(
                     rustix::fs::CWD,
-                    &env.physical("/dev/zero"),
+                    env.physical("/dev/zero"),
                     rustix::fs::FileType::CharacterDevice,
                     rustix::fs::Mode::from_raw_mode(0o666),
                     rustix::fs::makedev(1, 5),
