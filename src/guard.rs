@@ -486,7 +486,9 @@ impl Stop {
             registered.push(
                 signal_hook::flag::register_usize(sig, std::sync::Arc::clone(&signal), value)
                     .map_err(|e| {
-                        Error::Other(format!("cannot watch for signals: {e}; nothing was changed"))
+                        Error::Other(format!(
+                            "cannot watch for signals: {e}; nothing was changed"
+                        ))
                     })?,
             );
         }

@@ -361,7 +361,12 @@ pub fn forget_ids(repo: &OpenRepo, found: &ForgetByIds) -> Result<ForgetOutcome>
         repo.delete_snapshots(&ids)?;
     }
     Ok(ForgetOutcome {
-        removed: found.snapshots.iter().chain(&found.damaged).cloned().collect(),
+        removed: found
+            .snapshots
+            .iter()
+            .chain(&found.damaged)
+            .cloned()
+            .collect(),
         drill_records_removed: remove_orphan_records(repo)?,
     })
 }

@@ -3,11 +3,11 @@
 use serde::Serialize;
 
 use super::{Ctx, print_json, short};
+use crate::Result;
 use crate::prune::{PruneReport, prune};
 use crate::retention::{
     ForgetByIds, ForgetOutcome, ForgetPlan, Policy, forget, forget_ids, plan, resolve_ids,
 };
-use crate::Result;
 
 /// Arguments of `forget`. Each flag overrides the same key of the configuration's `[forget]`
 /// table; labels from both are kept.
@@ -178,7 +178,12 @@ fn by_ids(ctx: &Ctx, args: &Args) -> Result<i32> {
     let found = resolve_ids(&repo, &args.ids)?;
     let outcome = if args.dry_run {
         ForgetOutcome {
-            removed: found.snapshots.iter().chain(&found.damaged).cloned().collect(),
+            removed: found
+                .snapshots
+                .iter()
+                .chain(&found.damaged)
+                .cloned()
+                .collect(),
             drill_records_removed: 0,
         }
     } else {
@@ -200,7 +205,11 @@ fn by_ids(ctx: &Ctx, args: &Args) -> Result<i32> {
         })?;
         return Ok(0);
     }
-    let verb = if args.dry_run { "would remove" } else { "removed" };
+    let verb = if args.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
     for id in &found.snapshots {
         println!("{verb} snapshot {}", short(id));
     }

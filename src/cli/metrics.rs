@@ -117,7 +117,9 @@ impl Ctx {
             // be written is worth a warning, not a failure that makes a scheduler retry a
             // backup that succeeded.
             Err(e) => {
-                eprintln!("lockstep: warning: {command} succeeded, but the metrics were not written: {e}");
+                eprintln!(
+                    "lockstep: warning: {command} succeeded, but the metrics were not written: {e}"
+                );
                 Ok(())
             }
         }

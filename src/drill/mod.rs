@@ -256,7 +256,11 @@ fn check_room(snap: &crate::repo::SetSnapshot, parent: &Path) -> Result<()> {
 /// filesystem is full or over quota, read-only, or refuses lockstep. Says which, and what to do.
 fn machine_fault(root: &Path, message: &str) -> Option<String> {
     let fs = root.parent().unwrap_or(root).display();
-    let full = || format!("the scratch filesystem of {fs} is full; free space there or give --scratch DIR on a larger filesystem");
+    let full = || {
+        format!(
+            "the scratch filesystem of {fs} is full; free space there or give --scratch DIR on a larger filesystem"
+        )
+    };
     for (marker, what) in [
         ("No space left on device", "full"),
         ("os error 28", "full"),
@@ -270,9 +274,15 @@ fn machine_fault(root: &Path, message: &str) -> Option<String> {
         if message.contains(marker) {
             return Some(match what {
                 "full" => full(),
-                "quota" => format!("the disk quota on {fs} is exhausted; free space there or give --scratch DIR elsewhere"),
-                "read-only" => format!("the scratch filesystem of {fs} is read-only; give --scratch DIR on a writable filesystem"),
-                _ => format!("writing the scratch copy under {fs} was denied; give --scratch DIR where lockstep may write"),
+                "quota" => format!(
+                    "the disk quota on {fs} is exhausted; free space there or give --scratch DIR elsewhere"
+                ),
+                "read-only" => format!(
+                    "the scratch filesystem of {fs} is read-only; give --scratch DIR on a writable filesystem"
+                ),
+                _ => format!(
+                    "writing the scratch copy under {fs} was denied; give --scratch DIR where lockstep may write"
+                ),
             });
         }
     }

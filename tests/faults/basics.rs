@@ -92,7 +92,10 @@ fn no_repository_yet() {
     ] {
         one_line(&env.run(cmd), 1, &["lockstep init"]);
     }
-    assert!(!env.repo().exists(), "a failed command created the repository");
+    assert!(
+        !env.repo().exists(),
+        "a failed command created the repository"
+    );
     before.assert_unchanged(&env);
 }
 

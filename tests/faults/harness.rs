@@ -91,8 +91,17 @@ pub fn one_line(run: &Run, code: i32, needles: &[&str]) -> String {
         "exit code\nstdout:\n{}\nstderr:\n{}",
         run.stdout, run.stderr
     );
-    let lines: Vec<&str> = run.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line on stderr, got:\n{}", run.stderr);
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected one line on stderr, got:\n{}",
+        run.stderr
+    );
     let line = lines[0];
     assert!(line.starts_with("lockstep: "), "{line}");
     no_internals(line);
@@ -106,7 +115,10 @@ pub fn one_line(run: &Run, code: i32, needles: &[&str]) -> String {
 #[track_caller]
 pub fn no_internals(text: &str) {
     for word in INTERNALS {
-        assert!(!text.contains(word), "internal text '{word}' reached the user: {text}");
+        assert!(
+            !text.contains(word),
+            "internal text '{word}' reached the user: {text}"
+        );
     }
 }
 
@@ -181,7 +193,10 @@ pub fn render_doc(rows: &[Fault]) -> String {
     );
     out.push_str(&format!("\n{} faults in all.\n", rows.len()));
     for (area, rows) in by_area {
-        out.push_str(&format!("\n## {}\n\n| fault | what lockstep does | test |\n|---|---|---|\n", area.heading()));
+        out.push_str(&format!(
+            "\n## {}\n\n| fault | what lockstep does | test |\n|---|---|---|\n",
+            area.heading()
+        ));
         for row in rows {
             out.push_str(&format!(
                 "| {} | {} | `{}` |\n",
@@ -234,7 +249,10 @@ impl SmallFs {
     /// A tmpfs mounted with `options` (e.g. `"size=64m,nr_inodes=50"`).
     pub fn mount_with(at: &Path, options: &str) -> Option<Self> {
         if !crate::common::is_root() {
-            assert!(std::env::var_os("CI").is_none(), "CI runs the fault suite as root");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs the fault suite as root"
+            );
             eprintln!("SKIPPED: mounting a small filesystem needs root");
             return None;
         }
@@ -245,7 +263,9 @@ impl SmallFs {
             .status()
             .expect("run mount");
         assert!(status.success(), "mount tmpfs at {}", at.display());
-        Some(Self { at: at.to_path_buf() })
+        Some(Self {
+            at: at.to_path_buf(),
+        })
     }
 
     /// Fills the filesystem until fewer than `leave` bytes are free.
@@ -284,6 +304,9 @@ impl SmallFs {
 
 impl Drop for SmallFs {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(&self.at).status();
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.at)
+            .status();
     }
 }

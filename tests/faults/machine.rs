@@ -76,7 +76,11 @@ fn backup_refused_without_room_in_the_repository() {
     };
     env.run(&["init"]).ok();
     let before = State::of(&env);
-    one_line(&env.run(&["backup"]), 3, &["not enough free space", "available"]);
+    one_line(
+        &env.run(&["backup"]),
+        3,
+        &["not enough free space", "available"],
+    );
     before.assert_unchanged(&env);
 }
 

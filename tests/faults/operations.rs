@@ -184,7 +184,10 @@ fn drill_fails_on_the_machine(env: &Env, scratch: &Path, needles: &[&str]) {
     let before = State::of(env);
     let run = env.run(&["drill", "latest", "--scratch", scratch.to_str().unwrap()]);
     let line = one_line(&run, 1, needles);
-    assert!(line.contains("nothing was") && line.contains("recorded"), "{line}");
+    assert!(
+        line.contains("nothing was") && line.contains("recorded"),
+        "{line}"
+    );
     assert!(!line.contains("FAILED"), "{line}");
     before.assert_unchanged(env);
     let listed = env.run(&["snapshots", "--json"]).ok().json();
@@ -196,7 +199,11 @@ fn drill_fails_on_the_machine(env: &Env, scratch: &Path, needles: &[&str]) {
     let leftovers: Vec<_> = std::fs::read_dir(scratch)
         .unwrap()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".lockstep-drill-"))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".lockstep-drill-")
+        })
         .collect();
     assert!(leftovers.is_empty(), "scratch copy left behind");
 }
@@ -318,12 +325,20 @@ fn guard_stopped_by_sigterm_rolls_back() {
     let (code, report, stderr) = terminate(guard);
     assert_eq!(code, 20, "{report}\n{stderr}");
     assert_eq!(report["verdict"], "rolled-back", "{report}");
-    assert!(report["problems"][0].as_str().unwrap().contains("SIGTERM"), "{report}");
-    assert!(!lockstep::preflight::alive(command), "the command still runs");
+    assert!(
+        report["problems"][0].as_str().unwrap().contains("SIGTERM"),
+        "{report}"
+    );
+    assert!(
+        !lockstep::preflight::alive(command),
+        "the command still runs"
+    );
     let d = lockstep::listing::diff(
         &before,
         &crate::common::listing(&env.root(), &members),
-        lockstep::listing::Ignore { owner: !crate::common::is_root() },
+        lockstep::listing::Ignore {
+            owner: !crate::common::is_root(),
+        },
     );
     assert!(d.is_empty(), "not rolled back:\n{}", d.join("\n"));
     let status = env.run(&["guard", "--status", "--json"]).ok().json();
@@ -336,7 +351,10 @@ fn guard_stopped_by_sigterm_reports_what_it_left() {
     let (code, report, stderr) = terminate(guard);
     assert_eq!(code, 21, "{report}\n{stderr}");
     assert_eq!(report["verdict"], "failed-not-rolled-back", "{report}");
-    assert!(report["problems"][0].as_str().unwrap().contains("SIGTERM"), "{report}");
+    assert!(
+        report["problems"][0].as_str().unwrap().contains("SIGTERM"),
+        "{report}"
+    );
     let pre = report["pre_snapshot"].as_str().unwrap();
     assert!(
         report["host_state"]
@@ -345,7 +363,10 @@ fn guard_stopped_by_sigterm_reports_what_it_left() {
             .contains(&format!("lockstep restore {}", &pre[..8])),
         "{report}"
     );
-    assert!(!lockstep::preflight::alive(command), "the command still runs");
+    assert!(
+        !lockstep::preflight::alive(command),
+        "the command still runs"
+    );
     // the host is as the command left it: IM's records are damaged
     assert_ne!(env.run(&["doctor"]).code, 0);
 }

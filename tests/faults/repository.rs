@@ -497,7 +497,8 @@ fn damaged_snapshot_file_removed_by_forget() {
     let run = env.run(&["forget", &first[..8]]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(
-        run.stdout.contains(&format!("damaged snapshot file snapshots/{first}")),
+        run.stdout
+            .contains(&format!("damaged snapshot file snapshots/{first}")),
         "{}",
         run.stdout
     );
