@@ -610,7 +610,12 @@ fn disk_full_during_staging_leaves_the_live_set_untouched_and_a_delta_still_fits
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("staging needs"), "{}", out.stderr);
+    // The filesystem that filled up, named as the host sees it, and what to do.
+    assert!(
+        out.stderr.contains("the filesystem of /") && out.stderr.contains("free space"),
+        "{}",
+        out.stderr
+    );
     let d = differences(&before, &listing(&small, &[PathBuf::from("/")]));
     assert!(d.is_empty(), "{}\n{}", d.join("\n"), out.stderr);
 
