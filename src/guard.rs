@@ -26,7 +26,7 @@ use crate::drift::InventoryDiff;
 use crate::hostfs::HostRoot;
 use crate::im::discover::{DiscoverOptions, Instance, discover, select};
 use crate::repo::{OpenRepo, find_snapshot};
-use crate::restore::{InPlace, preflight_in_place, restore_in_place, units};
+use crate::restore::{InPlace, preflight_in_place_live, restore_in_place, units};
 use crate::set::Role;
 use crate::state::{StateDir, write_json};
 use crate::{Error, Result};
@@ -534,7 +534,8 @@ fn roll_back(open: &dyn Fn() -> Result<OpenRepo>, req: &GuardRequest<'_>, pre: &
         .manifest
         .as_ref()
         .ok_or_else(|| Error::Other("the pre-maintenance snapshot has no manifest".into()))?;
-    if let Some(first) = preflight_in_place(req.host, manifest).first() {
+    // The live set too: a server may run from a profile the snapshot does not hold.
+    if let Some(first) = preflight_in_place_live(req.host, manifest, Some(req.instance)).first() {
         return Err(Error::Refused(first.clone()));
     }
     let selected = units(manifest, None)?;

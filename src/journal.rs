@@ -456,12 +456,18 @@ impl CleanupLock {
     /// Takes the lock, calling `on_wait` first when a background clean-up holds it.
     fn take(state: &StateDir, on_wait: impl FnOnce()) -> Result<Self> {
         let path = state.path().join("cleanup.lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io("cannot open", &path, e))?;
+        // 0600 like everything in the state directory (the lock holds no data, but a file
+        // others may open is one they may also hold the lock on)
+        let file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| Error::io("cannot open", &path, e))?
+        };
         match file.try_lock() {
             Ok(()) => return Ok(Self { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => on_wait(),

@@ -282,6 +282,23 @@ pub fn explain(e: &rustic_core::RusticError) -> String {
     local_message(&store_message(&with_causes(e)))
 }
 
+/// Whether `path` has the shape of a restic repository file: a 64-digit hex name in
+/// `index/`, `snapshots/`, `keys/`, `locks/` or `data/XX/`.
+fn is_repository_file(path: &str) -> bool {
+    let path = Path::new(path);
+    let named = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.len() == 64 && n.chars().all(|c| c.is_ascii_hexdigit()));
+    fn dir(p: Option<&Path>) -> Option<&str> {
+        p.and_then(Path::file_name).and_then(|n| n.to_str())
+    }
+    let parent = path.parent();
+    named
+        && (matches!(dir(parent), Some("index" | "snapshots" | "keys" | "locks"))
+            || dir(parent.and_then(Path::parent)) == Some("data"))
+}
+
 /// A damaged repository file or a local filesystem's refusal made plain: which file, and what
 /// to do. Other messages pass through.
 #[must_use]
@@ -321,7 +338,18 @@ pub fn local_message(msg: &str) -> String {
         .filter(|p| p.starts_with('/'))
         .map(|p| p.trim_end_matches("-tmp-"));
     let at = path.map(|p| format!(" ({p})")).unwrap_or_default();
-    if msg.contains("os error 28") || msg.contains("No space left") {
+    let full = msg.contains("os error 28") || msg.contains("No space left");
+    // The engine also writes outside the repository (a restore's files): only a repository
+    // file's disk is the repository's.
+    match path {
+        Some(p) if full && !is_repository_file(p) => {
+            return format!(
+                "the filesystem holding {p} is full: free space there (`df -h`, `df -i`) and run it again"
+            );
+        }
+        _ => {}
+    }
+    if full {
         format!(
             "the repository's disk is full{at}: nothing was kept of this run; free space there (`lockstep forget --prune` removes old snapshots) and run it again"
         )
@@ -898,6 +926,22 @@ pub mod private {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_is_the_repository_s_only_for_repository_files() {
+        let id = "17f256b1ec0679c1914bf7d5c9d86975d87e940dd8a681780803c901f8e6be0d";
+        let pack = format!(
+            "Failed to write to the buffer: `/r/data/17/{id}-tmp-`. Please check the file and try again.: No space left on device (os error 28)"
+        );
+        assert!(local_message(&pack).starts_with("the repository's disk is full"));
+        let index = format!("Failed to open `/r/index/{id}`: No space left on device");
+        assert!(local_message(&index).starts_with("the repository's disk is full"));
+        let restored = "Failed to write to `/target/opt/IBM/x.jar`: No space left on device (os error 28)";
+        assert_eq!(
+            local_message(restored),
+            "the filesystem holding /target/opt/IBM/x.jar is full: free space there (`df -h`, `df -i`) and run it again"
+        );
+    }
 
     #[test]
     fn flag_beats_env_beats_config() {

@@ -393,9 +393,15 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
-            let _ = e.print();
-            return code;
+            if !e.use_stderr()
+                || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            {
+                // --help, --version, or the help lockstep shows when given no command
+                let _ = e.print();
+                return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            }
+            eprintln!("lockstep: {}", usage_line(&e.render().to_string()));
+            return EXIT_USAGE;
         }
     };
     match run(cli) {
@@ -405,6 +411,41 @@ pub fn main() -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// clap's error (message, tips, usage, "for more information") as one line: what is wrong,
+/// and which `--help` shows the right way, like every other error lockstep prints.
+fn usage_line(rendered: &str) -> String {
+    let (message, usage) = rendered
+        .split_once("\nUsage:")
+        .unwrap_or((rendered, ""));
+    let message = message.trim().strip_prefix("error:").unwrap_or(message);
+    let message: Vec<String> = message
+        .split("\n\n")
+        .map(|part| part.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|part| !part.is_empty() && !part.starts_with("For more information"))
+        .collect();
+    let mut command: Vec<String> = usage
+        .split_whitespace()
+        .take_while(|w| !w.starts_with(['[', '<', '-']))
+        .map(str::to_owned)
+        .collect();
+    if command.len() < 2 {
+        // clap shows no usage for a bad value: the command is the first word that names one
+        use clap::CommandFactory;
+        let names: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_owned())
+            .collect();
+        command = std::iter::once("lockstep".to_owned())
+            .chain(
+                std::env::args()
+                    .skip(1)
+                    .find(|a| names.contains(a)),
+            )
+            .collect();
+    }
+    format!("{}; see `{} --help`", message.join("; "), command.join(" "))
 }
 
 /// Said while a restore's background clean-up is waited for.

@@ -35,6 +35,15 @@ pub fn rows() -> Vec<Fault> {
             test: no_password_source,
         },
         Fault {
+            id: "command_line_mistakes",
+            area: Area::Usage,
+            fault: "A missing argument, an unknown flag, a bad value or an unknown command on the \
+                    command line",
+            outcome: "Exit 2, one line saying what is wrong and which `--help` to read (not \
+                      clap's usage block); nothing runs.",
+            test: command_line_mistakes,
+        },
+        Fault {
             id: "misspelt_configuration_key",
             area: Area::Usage,
             fault: "A misspelt key in the configuration file (`repositry = …`)",
@@ -111,6 +120,22 @@ fn no_password_source() {
     let mut cmd = env.command();
     cmd.env_remove("LOCKSTEP_PASSWORD_FILE").arg("snapshots");
     one_line(&common::run(&mut cmd), 2, &["LOCKSTEP_PASSWORD_FILE"]);
+}
+
+fn command_line_mistakes() {
+    let env = Env::new(Shape::Admin);
+    env.backup(&[]);
+    let before = State::of(&env);
+    for (args, needles) in [
+        (&["restore"][..], &["<SNAPSHOT>", "lockstep restore --help"][..]),
+        (&["restore", "latest", "--bogus"], &["--bogus", "lockstep restore --help"]),
+        (&["backup", "--retries", "x"], &["--retries", "lockstep backup --help"]),
+        (&["forget", "--keep-last", "-1"], &["-1", "lockstep forget --help"]),
+        (&["frobnicate"], &["frobnicate", "lockstep --help"]),
+    ] {
+        one_line(&env.run(args), 2, needles);
+        before.assert_unchanged(&env);
+    }
 }
 
 fn misspelt_configuration_key() {
