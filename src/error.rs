@@ -51,6 +51,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A filesystem lockstep writes to is full or over its quota: the machine's failure, not the
+    /// data's (a drill reports it as such, never as a verdict on the snapshot).
+    #[error("{0}")]
+    DiskFull(String),
+
     /// Anything else, already phrased for the user.
     #[error("{0}")]
     Other(String),

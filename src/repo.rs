@@ -936,7 +936,8 @@ mod tests {
         assert!(local_message(&pack).starts_with("the repository's disk is full"));
         let index = format!("Failed to open `/r/index/{id}`: No space left on device");
         assert!(local_message(&index).starts_with("the repository's disk is full"));
-        let restored = "Failed to write to `/target/opt/IBM/x.jar`: No space left on device (os error 28)";
+        let restored =
+            "Failed to write to `/target/opt/IBM/x.jar`: No space left on device (os error 28)";
         assert_eq!(
             local_message(restored),
             "the filesystem holding /target/opt/IBM/x.jar is full: free space there (`df -h`, `df -i`) and run it again"

@@ -1277,7 +1277,7 @@ fn written(e: Box<rustic_core::RusticError>, dest: &Path) -> Error {
 }
 
 fn is_disk_full(e: &Error) -> bool {
-    e.to_string().starts_with("the filesystem of ")
+    matches!(e, Error::DiskFull(_))
 }
 
 /// `e` as the one line an administrator needs when it is a full filesystem (or quota): which
@@ -1295,7 +1295,7 @@ fn disk_full(e: &Error, dir: &Path, host: &HostRoot) -> Option<Error> {
         .unwrap_or(host.root())
         .to_path_buf();
     let shown = host.logical(&anchor).unwrap_or(anchor);
-    Some(Error::Other(format!(
+    Some(Error::DiskFull(format!(
         "the filesystem of {} is full ({why}; `df -h` and `df -i` show its space and inodes): free space there, or restore into another filesystem, then run the restore again",
         crate::hostfs::shown(&shown)
     )))

@@ -416,9 +416,7 @@ pub fn main() -> i32 {
 /// clap's error (message, tips, usage, "for more information") as one line: what is wrong,
 /// and which `--help` shows the right way, like every other error lockstep prints.
 fn usage_line(rendered: &str) -> String {
-    let (message, usage) = rendered
-        .split_once("\nUsage:")
-        .unwrap_or((rendered, ""));
+    let (message, usage) = rendered.split_once("\nUsage:").unwrap_or((rendered, ""));
     let message = message.trim().strip_prefix("error:").unwrap_or(message);
     let message: Vec<String> = message
         .split("\n\n")
@@ -438,11 +436,7 @@ fn usage_line(rendered: &str) -> String {
             .map(|c| c.get_name().to_owned())
             .collect();
         command = std::iter::once("lockstep".to_owned())
-            .chain(
-                std::env::args()
-                    .skip(1)
-                    .find(|a| names.contains(a)),
-            )
+            .chain(std::env::args().skip(1).find(|a| names.contains(a)))
             .collect();
     }
     format!("{}; see `{} --help`", message.join("; "), command.join(" "))

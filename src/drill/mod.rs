@@ -123,7 +123,7 @@ pub fn drill(req: &DrillRequest<'_>) -> Result<DrillReport> {
         crate::restore::restore_to_target(repo, snap, &root, None)
     });
     if let Err(e) = &restored
-        && let Some(fault) = machine_fault(&root, &e.to_string())
+        && let Some(fault) = machine_fault(&root, e)
     {
         let removed = remove_scratch(scratch);
         return Err(Error::Other(format!(
@@ -254,13 +254,17 @@ fn check_room(snap: &crate::repo::SetSnapshot, parent: &Path) -> Result<()> {
 
 /// Whether a restore into `root` failed because of the machine rather than the snapshot: the
 /// filesystem is full or over quota, read-only, or refuses lockstep. Says which, and what to do.
-fn machine_fault(root: &Path, message: &str) -> Option<String> {
+fn machine_fault(root: &Path, error: &Error) -> Option<String> {
     let fs = root.parent().unwrap_or(root).display();
+    let message = error.to_string();
     let full = || {
         format!(
             "the scratch filesystem of {fs} is full; free space there or give --scratch DIR on a larger filesystem"
         )
     };
+    if matches!(error, Error::DiskFull(_)) {
+        return Some(full());
+    }
     for (marker, what) in [
         ("No space left on device", "full"),
         ("os error 28", "full"),

@@ -127,10 +127,22 @@ fn command_line_mistakes() {
     env.backup(&[]);
     let before = State::of(&env);
     for (args, needles) in [
-        (&["restore"][..], &["<SNAPSHOT>", "lockstep restore --help"][..]),
-        (&["restore", "latest", "--bogus"], &["--bogus", "lockstep restore --help"]),
-        (&["backup", "--retries", "x"], &["--retries", "lockstep backup --help"]),
-        (&["forget", "--keep-last", "-1"], &["-1", "lockstep forget --help"]),
+        (
+            &["restore"][..],
+            &["<SNAPSHOT>", "lockstep restore --help"][..],
+        ),
+        (
+            &["restore", "latest", "--bogus"],
+            &["--bogus", "lockstep restore --help"],
+        ),
+        (
+            &["backup", "--retries", "x"],
+            &["--retries", "lockstep backup --help"],
+        ),
+        (
+            &["forget", "--keep-last", "-1"],
+            &["-1", "lockstep forget --help"],
+        ),
         (&["frobnicate"], &["frobnicate", "lockstep --help"]),
     ] {
         one_line(&env.run(args), 2, needles);
