@@ -286,6 +286,18 @@ pub struct ForgetByIds {
     pub damaged: Vec<String>,
 }
 
+impl ForgetByIds {
+    /// Every id found: the snapshots, then the damaged files.
+    #[must_use]
+    pub fn all(&self) -> Vec<String> {
+        self.snapshots
+            .iter()
+            .chain(&self.damaged)
+            .cloned()
+            .collect()
+    }
+}
+
 /// Resolves the ids (unique prefixes) given to `forget ID…` among the repository's lockstep
 /// snapshots and its damaged snapshot files, which no other rule can reach.
 ///
@@ -349,9 +361,8 @@ pub fn resolve_ids(repo: &OpenRepo, ids: &[String]) -> Result<ForgetByIds> {
 /// When the repository cannot remove them.
 pub fn forget_ids(repo: &OpenRepo, found: &ForgetByIds) -> Result<ForgetOutcome> {
     let ids = found
-        .snapshots
+        .all()
         .iter()
-        .chain(&found.damaged)
         .map(|id| {
             id.parse::<SnapshotId>()
                 .map_err(|e| Error::Other(format!("snapshot id {id}: {e}")))
@@ -361,12 +372,7 @@ pub fn forget_ids(repo: &OpenRepo, found: &ForgetByIds) -> Result<ForgetOutcome>
         repo.delete_snapshots(&ids)?;
     }
     Ok(ForgetOutcome {
-        removed: found
-            .snapshots
-            .iter()
-            .chain(&found.damaged)
-            .cloned()
-            .collect(),
+        removed: found.all(),
         drill_records_removed: remove_orphan_records(repo)?,
     })
 }

@@ -185,17 +185,21 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn record() -> RestoreRecord {
+        RestoreRecord {
+            set: "admin".into(),
+            host: "dx1".into(),
+            snapshot: "ab".into(),
+            time: "2026-01-01T00:00:00Z".into(),
+        }
+    }
+
     #[test]
     fn records_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let state = StateDir::at(dir.path());
         assert!(state.last_restore("dx1", "admin").is_none());
-        let r = RestoreRecord {
-            set: "admin".into(),
-            host: "dx1".into(),
-            snapshot: "ab".into(),
-            time: "2026-01-01T00:00:00Z".into(),
-        };
+        let r = record();
         state.record_restore(&r).unwrap();
         assert_eq!(state.last_restore("dx1", "admin"), Some(r));
         assert!(state.last_restore("dx1/../x", "admin").is_none());
@@ -206,12 +210,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let state = StateDir::at(dir.path().join("state"));
-        let r = RestoreRecord {
-            set: "admin".into(),
-            host: "dx1".into(),
-            snapshot: "ab".into(),
-            time: "2026-01-01T00:00:00Z".into(),
-        };
+        let r = record();
         state.record_restore(&r).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(state.path()), 0o700);

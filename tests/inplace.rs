@@ -58,27 +58,6 @@ fn differences(expected: &Listing, actual: &Listing) -> Vec<String> {
     diff(expected, actual, Ignore { owner: !is_root() })
 }
 
-/// Staging and replaced copies left anywhere on the host.
-fn leftovers(env: &Env) -> Vec<PathBuf> {
-    walkdir::WalkDir::new(env.root())
-        .into_iter()
-        .filter_map(Result::ok)
-        .map(|e| e.path().to_path_buf())
-        .filter(|p| {
-            let name = p.file_name().unwrap_or_default().to_string_lossy();
-            name.contains(".lockstep-stage-") || name.contains(".lockstep-old-")
-        })
-        .collect()
-}
-
-/// Waits until no restore's background clean-up runs: that process holds this lock from
-/// before the restore returns until it is done (or dead).
-fn wait_for_cleanup(env: &Env) {
-    if let Ok(lock) = std::fs::File::open(env.path("state").join("cleanup.lock")) {
-        lock.lock().unwrap();
-    }
-}
-
 impl Story {
     fn members_now(&self) -> Listing {
         listing(&self.env.root(), &self.members)
@@ -86,7 +65,7 @@ impl Story {
 
     #[track_caller]
     fn assert_at(&self, expected: &Listing, what: &str) {
-        wait_for_cleanup(&self.env);
+        self.env.wait_for_cleanup();
         let d = differences(expected, &self.members_now());
         assert!(d.is_empty(), "host is not {what}:\n{}", d.join("\n"));
         let d = differences(&self.outside, &outside(&self.env, &self.members));
@@ -96,9 +75,9 @@ impl Story {
             d.join("\n")
         );
         assert!(
-            leftovers(&self.env).is_empty(),
+            common::leftovers(&self.env.root()).is_empty(),
             "{:?}",
-            leftovers(&self.env)
+            common::leftovers(&self.env.root())
         );
     }
 
@@ -108,9 +87,9 @@ impl Story {
     fn assert_removed_before_return(&self, out: &serde_json::Value) {
         assert_eq!(out["cleanup_in_background"], false, "{out}");
         assert!(
-            leftovers(&self.env).is_empty(),
+            common::leftovers(&self.env.root()).is_empty(),
             "{:?}",
-            leftovers(&self.env)
+            common::leftovers(&self.env.root())
         );
         let journal = self.env.path("state").join("restore-journal.json");
         assert!(!journal.exists());
@@ -305,9 +284,9 @@ fn replaced_copies_are_removed_in_the_background() {
         .args(["restore", &s.s2, "--json"]);
     let out = run(&mut cmd).ok().json();
     assert_eq!(out["cleanup_in_background"], true, "{out}");
-    wait_for_cleanup(&s.env);
+    s.env.wait_for_cleanup();
     assert!(
-        !leftovers(&s.env).is_empty(),
+        !common::leftovers(&s.env.root()).is_empty(),
         "the killed clean-up removed the replaced copies"
     );
     let d = differences(&s.at_s2, &s.members_now());
@@ -541,7 +520,7 @@ fn symlinks_pointing_outside_the_set_are_restored_as_links_only() {
     let out_before = outside(&env, &members);
     env.run(&["restore", &s1]).ok();
     // The parents' times are put back once the replaced copies are removed in the background.
-    wait_for_cleanup(&env);
+    env.wait_for_cleanup();
     assert!(differences(&at_s1, &listing(&env.root(), &members)).is_empty());
     let d = differences(&out_before, &outside(&env, &members));
     assert!(d.is_empty(), "{}", d.join("\n"));
@@ -623,7 +602,7 @@ fn disk_full_during_staging_leaves_the_live_set_untouched_and_a_delta_still_fits
     let mut cmd = s.env.command_at(&small);
     let out = run(cmd.args(["restore", &s.s1, "--json"])).ok().json();
     assert!(out["carried_files"].as_u64().unwrap() > 0, "{out}");
-    wait_for_cleanup(&s.env);
+    s.env.wait_for_cleanup();
     let d = differences(&s.at_s1, &listing(&small, &s.members));
     assert!(d.is_empty(), "{}", d.join("\n"));
 }
@@ -768,7 +747,7 @@ fn a_rollback_leaves_what_the_backups_exclude_in_place() {
             "the log was rolled back"
         );
         assert_eq!(std::fs::read_to_string(&new_log).unwrap(), "a new log");
-        wait_for_cleanup(&s.env);
+        s.env.wait_for_cleanup();
         let outside_logs = |l: &Listing| -> Listing {
             l.iter()
                 .filter(|(p, _)| {
@@ -786,7 +765,11 @@ fn a_rollback_leaves_what_the_backups_exclude_in_place() {
             "not at S1 outside the logs:\n{}",
             d.join("\n")
         );
-        assert!(leftovers(&s.env).is_empty(), "{:?}", leftovers(&s.env));
+        assert!(
+            common::leftovers(&s.env.root()).is_empty(),
+            "{:?}",
+            common::leftovers(&s.env.root())
+        );
     }
 }
 

@@ -178,12 +178,7 @@ fn by_ids(ctx: &Ctx, args: &Args) -> Result<i32> {
     let found = resolve_ids(&repo, &args.ids)?;
     let outcome = if args.dry_run {
         ForgetOutcome {
-            removed: found
-                .snapshots
-                .iter()
-                .chain(&found.damaged)
-                .cloned()
-                .collect(),
+            removed: found.all(),
             drill_records_removed: 0,
         }
     } else {

@@ -152,6 +152,14 @@ impl Env {
         paths
     }
 
+    /// Waits until no restore's background clean-up runs: that process holds this lock from
+    /// before the restore returns until it is done (or dead).
+    pub fn wait_for_cleanup(&self) {
+        if let Ok(lock) = std::fs::File::open(self.path("state").join("cleanup.lock")) {
+            lock.lock().unwrap();
+        }
+    }
+
     /// Number of snapshots in the repository.
     pub fn snapshot_count(&self) -> usize {
         self.run(&["snapshots", "--json"]).ok().json()["snapshots"]
@@ -224,4 +232,18 @@ pub fn assert_restored(before: &lockstep::listing::Listing, target: &Path, membe
         differences.len(),
         differences.join("\n")
     );
+}
+
+/// Staging and replaced copies (`*.lockstep-stage-*`, `*.lockstep-old-*`) left anywhere under
+/// `root`.
+pub fn leftovers(root: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| e.path().to_path_buf())
+        .filter(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            name.contains(".lockstep-stage-") || name.contains(".lockstep-old-")
+        })
+        .collect()
 }

@@ -253,7 +253,7 @@ fn journal_cut_off() {
     cmd.env("LOCKSTEP_FAULT_RESTORE_STAGE_3", "kill")
         .args(["restore", &s1]);
     assert_eq!(run(&mut cmd).code, -1, "not killed");
-    let stages = leftovers(&env.root());
+    let stages = crate::common::leftovers(&env.root());
     assert!(
         !stages.is_empty(),
         "the killed restore left no staging copies"
@@ -272,7 +272,7 @@ fn journal_cut_off() {
         &["ends early", ".lockstep-stage-", &first],
     );
     // Nothing it could not account for was removed.
-    assert_eq!(leftovers(&env.root()), stages);
+    assert_eq!(crate::common::leftovers(&env.root()), stages);
 }
 
 // ---- kills at the journal's phases ----
@@ -411,33 +411,13 @@ fn write_odd_files(env: &Env, content: &str) {
     }
 }
 
-/// Staging and replaced copies left anywhere under `root`.
-fn leftovers(root: &Path) -> Vec<PathBuf> {
-    walkdir::WalkDir::new(root)
-        .into_iter()
-        .filter_map(Result::ok)
-        .map(|e| e.path().to_path_buf())
-        .filter(|p| {
-            let name = p.file_name().unwrap_or_default().to_string_lossy();
-            name.contains(".lockstep-stage-") || name.contains(".lockstep-old-")
-        })
-        .collect()
-}
-
-/// Waits until no restore's background clean-up runs (it holds this lock until done).
-fn wait_for_cleanup(env: &Env) {
-    if let Ok(lock) = std::fs::File::open(env.path("state").join("cleanup.lock")) {
-        lock.lock().unwrap();
-    }
-}
-
 #[track_caller]
 fn assert_host_is(env: &Env, expected: &Listing, what: &str) {
-    wait_for_cleanup(env);
+    env.wait_for_cleanup();
     let now = listing(&env.root(), &[PathBuf::from("/")]);
     let d = diff(expected, &now, Ignore { owner: !is_root() });
     assert!(d.is_empty(), "host is not {what}:\n{}", d.join("\n"));
-    let left = leftovers(&env.root());
+    let left = crate::common::leftovers(&env.root());
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
