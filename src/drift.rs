@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::inventory::{Fix, Inventory, Offering, PackageGroup, short_name};
+use crate::inventory::{Fix, Inventory, Offering, PackageGroup, level_rank, short_name};
 
 /// How one offering differs between two inventories.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -258,8 +258,12 @@ impl InventoryDiff {
         if self.is_empty() {
             return "no inventory change".to_owned();
         }
+        // Upgrades and downgrades name each product once per group, by the offering that
+        // carries its level (a DX group moves several PORTAL offerings at once), while the
+        // count stays the number of offerings.
         let mut upgraded = Vec::new();
         let mut downgraded = Vec::new();
+        let (mut upgraded_count, mut downgraded_count) = (0, 0);
         let mut added = Vec::new();
         let mut removed = Vec::new();
         let mut fixes_added = Vec::new();
@@ -271,6 +275,7 @@ impl InventoryDiff {
                 GroupStatus::Added => groups_added.push(g.id.clone()),
                 GroupStatus::Removed => groups_removed.push(g.id.clone()),
                 GroupStatus::Changed => {
+                    let mut moved: Vec<(bool, String, &str, String)> = Vec::new();
                     for c in &g.offerings {
                         match c {
                             OfferingChange::Added { offering } => added.push(format!(
@@ -289,24 +294,41 @@ impl InventoryDiff {
                                 to,
                                 from_display,
                                 to_display,
-                            } => upgraded.push(format!(
-                                "{} {} → {}",
-                                short_name(id, None),
-                                from_display.as_deref().unwrap_or(from),
-                                to_display.as_deref().unwrap_or(to)
-                            )),
-                            OfferingChange::Downgraded {
+                            }
+                            | OfferingChange::Downgraded {
                                 id,
                                 from,
                                 to,
                                 from_display,
                                 to_display,
-                            } => downgraded.push(format!(
-                                "{} {} → {}",
-                                short_name(id, None),
-                                from_display.as_deref().unwrap_or(from),
-                                to_display.as_deref().unwrap_or(to)
-                            )),
+                            } => {
+                                let up = matches!(c, OfferingChange::Upgraded { .. });
+                                if up {
+                                    upgraded_count += 1;
+                                } else {
+                                    downgraded_count += 1;
+                                }
+                                let name = short_name(id, None);
+                                let line = format!(
+                                    "{name} {} → {}",
+                                    from_display.as_deref().unwrap_or(from),
+                                    to_display.as_deref().unwrap_or(to)
+                                );
+                                match moved.iter_mut().find(|(u, n, _, _)| *u == up && *n == name) {
+                                    Some(entry) if level_rank(id) > level_rank(entry.2) => {
+                                        *entry = (up, name, id, line);
+                                    }
+                                    Some(_) => {}
+                                    None => moved.push((up, name, id, line)),
+                                }
+                            }
+                        }
+                    }
+                    for (up, _, _, line) in moved {
+                        if up {
+                            upgraded.push(line);
+                        } else {
+                            downgraded.push(line);
                         }
                     }
                     for c in &g.fixes {
@@ -319,26 +341,51 @@ impl InventoryDiff {
             }
         }
         let mut parts = Vec::new();
-        for (items, one, many, verb) in [
-            (&upgraded, "offering", "offerings", "upgraded"),
-            (&downgraded, "offering", "offerings", "downgraded"),
-            (&added, "offering", "offerings", "added"),
-            (&removed, "offering", "offerings", "removed"),
-            (&groups_added, "package group", "package groups", "added"),
+        for (items, count, one, many, verb) in [
+            (
+                &upgraded,
+                upgraded_count,
+                "offering",
+                "offerings",
+                "upgraded",
+            ),
+            (
+                &downgraded,
+                downgraded_count,
+                "offering",
+                "offerings",
+                "downgraded",
+            ),
+            (&added, added.len(), "offering", "offerings", "added"),
+            (&removed, removed.len(), "offering", "offerings", "removed"),
+            (
+                &groups_added,
+                groups_added.len(),
+                "package group",
+                "package groups",
+                "added",
+            ),
             (
                 &groups_removed,
+                groups_removed.len(),
                 "package group",
                 "package groups",
                 "removed",
             ),
-            (&fixes_added, "fix", "fixes", "added"),
-            (&fixes_removed, "fix", "fixes", "removed"),
+            (&fixes_added, fixes_added.len(), "fix", "fixes", "added"),
+            (
+                &fixes_removed,
+                fixes_removed.len(),
+                "fix",
+                "fixes",
+                "removed",
+            ),
         ] {
             if items.is_empty() {
                 continue;
             }
-            let noun = if items.len() == 1 { one } else { many };
-            parts.push(format!("{} {noun} {verb} ({})", items.len(), list(items)));
+            let noun = if count == 1 { one } else { many };
+            parts.push(format!("{count} {noun} {verb} ({})", list(items)));
         }
         if let Some((a, b)) = &self.im_version {
             parts.push(format!(
@@ -787,5 +834,34 @@ mod tests {
         assert_eq!(v["groups"][1]["offerings"][0]["change"], "upgraded");
         assert_eq!(v["groups"][1]["offerings"][0]["to_display"], "9.0.5.18");
         assert!(v["im_version"].is_null());
+    }
+
+    #[test]
+    fn a_dx_group_moving_several_offerings_is_named_once() {
+        let dx_group = |cf: u32| {
+            let mut offerings = vec![dx(cf, &format!("20240315_{cf}"))];
+            for id in [
+                "com.ibm.websphere.PORTAL.ENABLE.v85",
+                "com.ibm.websphere.PORTAL.SERVER.v85",
+                "com.ibm.websphere.PORTAL.ENABLE.v95",
+            ] {
+                offerings.push(offering(id, &format!("8.5.0.{cf}"), &format!("8.5 CF{cf}")));
+            }
+            offerings.sort();
+            Inventory {
+                package_groups: vec![group(DX, DX_PATH, offerings, vec![])],
+                ..Inventory::default()
+            }
+        };
+        let d = InventoryDiff::between(&dx_group(219), &dx_group(220));
+        assert_eq!(
+            d.headline(),
+            "4 offerings upgraded (DX 9.5 CF219 → 9.5 CF220)"
+        );
+        assert_eq!(
+            d.lines().len(),
+            4,
+            "every offering is still listed in the detail"
+        );
     }
 }

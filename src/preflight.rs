@@ -22,7 +22,7 @@ use crate::hostfs::HostRoot;
 use crate::im::discover::Instance;
 use crate::set::Role;
 
-/// Process names of IM's programs (IM-FACTS §3).
+/// Process names of IM's programs (docs/im-facts.md §3).
 pub const IM_PROGRAM_NAMES: [&str; 7] = [
     "IBMIM",
     "IBMIMc",

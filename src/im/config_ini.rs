@@ -55,7 +55,7 @@ mod tests {
 
     const PATH: &str = "/opt/IBM/InstallationManager/eclipse/configuration/config.ini";
 
-    /// An installed IM's config.ini, after the IM 1.9.2.8 kit's (IM-FACTS 2.3).
+    /// An installed IM's config.ini, after the IM 1.9.2.8 kit's (docs/im-facts.md §2.3).
     const SAMPLE: &str = "#Configuration File
 #Tue Feb 27 00:18:00 UTC 2024
 eclipse.product=com.ibm.cic.agent.ui.product

@@ -5,6 +5,10 @@
 //! Unlike `installed.xml`, this file keeps history across fix packs, so the last `version` of
 //! an offering is the current one. The `repoInfo` attribute of each version is not read. Names
 //! are matched by local name (namespace prefixes ignored) and unknown content is skipped.
+//!
+//! IM keeps a profile for itself here too (`IBM Installation Manager`, installed at its own
+//! `eclipse` directory, holding `com.ibm.cic.agent`; docs/im-facts.md §9), with or without
+//! `kind='self'`: [`RegistryProfile::is_self`] tells it apart from the products' profiles.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,7 +16,8 @@ use std::path::Path;
 use roxmltree::Node;
 use serde::{Deserialize, Serialize};
 
-use super::xml::{children, parse_document, properties, required_attr, root};
+use super::installed::is_agent_offering;
+use super::xml::{attr, children, parse_document, properties, required_attr, root};
 use super::{ImError, non_empty};
 
 /// Everything lockstep reads from `installRegistry.xml`.
@@ -39,6 +44,20 @@ impl InstallRegistryXml {
     pub fn profile(&self, id: &str) -> Option<&RegistryProfile> {
         self.profiles.iter().find(|p| p.id == id)
     }
+
+    /// IM's own profile, where recorded (see [`RegistryProfile::is_self`]).
+    pub fn self_profile(&self) -> Option<&RegistryProfile> {
+        self.profiles.iter().find(|p| p.is_self())
+    }
+
+    /// The current version of IM's own offering (`com.ibm.cic.agent`), where recorded.
+    pub fn agent_version(&self) -> Option<&str> {
+        self.profiles
+            .iter()
+            .flat_map(|p| &p.offerings)
+            .find(|o| is_agent_offering(&o.id))
+            .and_then(RegistryOffering::current_version)
+    }
 }
 
 /// One package group as IM's install registry knows it.
@@ -46,6 +65,10 @@ impl InstallRegistryXml {
 pub struct RegistryProfile {
     /// The package group's name, e.g. `IBM WebSphere Application Server V9.0`.
     pub id: String,
+    /// The profile's `kind` attribute (`self` for IM itself) as written; empty when absent,
+    /// which is usual: only IM's response files are known to write it.
+    #[serde(default)]
+    pub kind: String,
     /// The group's install directory (`installLocation` property), where recorded.
     pub install_location: Option<String>,
     /// All of the profile's `<property>` elements, by name (`installLocation` included).
@@ -54,6 +77,15 @@ pub struct RegistryProfile {
     pub offerings: Vec<RegistryOffering>,
     /// The fixes (interim fixes) installed in the group, in file order.
     pub fixes: Vec<RegistryFix>,
+}
+
+impl RegistryProfile {
+    /// Whether this is IM's own profile: `kind='self'`, or a profile holding IM's own offering.
+    /// Its id is a display name, so neither reader relies on it.
+    pub fn is_self(&self) -> bool {
+        self.kind.trim().eq_ignore_ascii_case("self")
+            || self.offerings.iter().any(|o| is_agent_offering(&o.id))
+    }
 }
 
 /// An offering and the versions IM recorded for it.
@@ -122,6 +154,7 @@ fn parse_profile(node: Node<'_, '_>, path: &Path) -> Result<RegistryProfile, ImE
         .collect::<Result<_, ImError>>()?;
     Ok(RegistryProfile {
         id: id.to_string(),
+        kind: attr(node, "kind").unwrap_or("").to_string(),
         install_location: non_empty(&props, "installLocation").map(str::to_string),
         properties: props,
         offerings,
@@ -149,7 +182,7 @@ mod tests {
 
     const PATH: &str = "/var/ibm/InstallationManager/installRegistry.xml";
 
-    /// IM-FACTS 2.6's reconstructed sample, with a fix pack history and a Portal group.
+    /// The shape of docs/im-facts.md §2.6, with a fix pack history and a Portal group.
     const SAMPLE: &str = "<?xml version='1.0' encoding='UTF-8'?>
 <installRegistry>
   <property name='cacheLocation' value='/opt/IBM/IMShared'/>
@@ -332,5 +365,30 @@ mod tests {
         assert!(shown.starts_with(&format!("{PATH}:17: ")), "{shown}");
         let (_, shown) = parse_err(&SAMPLE[..SAMPLE.len() - 5]);
         assert!(shown.contains(PATH), "{shown}");
+    }
+
+    #[test]
+    fn im_own_profile_is_told_apart_with_or_without_its_kind() {
+        for head in [
+            "<profile id='IBM Installation Manager' kind='self'>",
+            "<profile kind=\"self\" id=\"IBM Installation Manager\">",
+            "<profile id='IBM Installation Manager'>",
+        ] {
+            let text = format!(
+                "<installRegistry>{head}\
+                 <property name='installLocation' value='/opt/IBM/InstallationManager/eclipse'/>\
+                 <offering id='com.ibm.cic.agent'><version value='1.9.1003.20200730_2125' repoInfo='r'/></offering>\
+                 </profile><profile id='WAS'><offering id='com.ibm.websphere.ND.v90'/></profile></installRegistry>"
+            );
+            let reg = parse(&text).unwrap();
+            let own = reg.self_profile().unwrap();
+            assert_eq!(own.id, "IBM Installation Manager", "{head}");
+            assert!(!reg.profiles[1].is_self());
+            assert_eq!(reg.agent_version(), Some("1.9.1003.20200730_2125"));
+        }
+        let kind_only =
+            parse("<installRegistry><profile id='X' kind='self'/></installRegistry>").unwrap();
+        assert!(kind_only.profiles[0].is_self());
+        assert_eq!(kind_only.agent_version(), None);
     }
 }

@@ -3,9 +3,12 @@
 //! its install path and the offerings installed there at their current versions.
 //!
 //! The file shows the present state only: IM overwrites an offering's `version` when a fix pack
-//! goes on, so history comes from `installRegistry.xml` instead. Feature packages nested inside
-//! offerings are not read. Element and attribute names are matched by local name, so any
-//! namespace prefix is ignored; unknown elements and attributes are skipped.
+//! goes on, so history comes from `installRegistry.xml` instead. Interim fixes are packages of
+//! kind `fix` nested in their product's location and are read as such; feature packages nested
+//! inside offerings are not read. IM lists itself as a package group too (kind `self`, offering
+//! [`AGENT_OFFERING`]; docs/im-facts.md §2.5, §9): [`InstalledLocation::is_self`] tells it
+//! apart. Element and attribute names are matched by local name, so any namespace prefix is
+//! ignored; unknown elements and attributes are skipped.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,6 +18,15 @@ use serde::{Deserialize, Serialize};
 
 use super::xml::{attr, children, parse_document, properties, required_attr, root};
 use super::{ImError, non_empty};
+
+/// The offering id of IM itself (`com.ibm.cic.agent`), in both of IM's records.
+pub const AGENT_OFFERING: &str = "com.ibm.cic.agent";
+
+/// Whether `id` is IM's own offering.
+#[must_use]
+pub fn is_agent_offering(id: &str) -> bool {
+    id.trim().eq_ignore_ascii_case(AGENT_OFFERING)
+}
 
 /// Everything lockstep reads from `installed.xml`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,8 +60,8 @@ impl InstalledXml {
         non_empty(&self.properties, "agent.install.location")
     }
 
-    /// The package group holding IM itself (`kind='self'`). Its `id` is a display name that
-    /// varies, so the kind is the reliable marker.
+    /// The package group holding IM itself (`kind='self'`, or holding IM's own offering). Its
+    /// `id` is a display name that varies, so the kind and the offering are the markers.
     pub fn self_location(&self) -> Option<&InstalledLocation> {
         self.locations.iter().find(|l| l.is_self())
     }
@@ -57,6 +69,16 @@ impl InstalledXml {
     /// The package groups of installed products (every location that is not IM itself).
     pub fn product_locations(&self) -> impl Iterator<Item = &InstalledLocation> {
         self.locations.iter().filter(|l| !l.is_self())
+    }
+
+    /// IM's own offering (in its `self` location), where recorded.
+    pub fn agent_offering(&self) -> Option<&InstalledOffering> {
+        self.locations
+            .iter()
+            .filter(|l| l.is_self())
+            .flat_map(|l| &l.offerings)
+            .find(|o| is_agent_offering(&o.id))
+            .or_else(|| self.self_location()?.offerings.first())
     }
 }
 
@@ -73,13 +95,34 @@ pub struct InstalledLocation {
     pub properties: BTreeMap<String, String>,
     /// The offerings installed in this group, in file order.
     pub offerings: Vec<InstalledOffering>,
+    /// The interim fixes installed in this group (`<package kind='fix'>`), in file order.
+    #[serde(default)]
+    pub fixes: Vec<InstalledFix>,
 }
 
 impl InstalledLocation {
-    /// Whether this is IM's own package group.
+    /// Whether this is IM's own package group: `kind='self'`, or (a file that left the kind
+    /// out) a group holding IM's own offering.
     pub fn is_self(&self) -> bool {
-        self.kind.eq_ignore_ascii_case("self")
+        self.kind.trim().eq_ignore_ascii_case("self")
+            || self.offerings.iter().any(|o| is_agent_offering(&o.id))
     }
+
+    /// Whether this is an installed product's package group (`kind='product'`, and not IM).
+    pub fn is_product(&self) -> bool {
+        self.kind.trim().eq_ignore_ascii_case("product") && !self.is_self()
+    }
+}
+
+/// One interim fix installed in a package group.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstalledFix {
+    /// The fix id, e.g. `8.5.5.9-WS-WAS-IFPI73197`.
+    pub id: String,
+    /// The fix's display name, where recorded.
+    pub name: Option<String>,
+    /// IM's version of the fix, e.g. `8.5.5009.20180123_1059`.
+    pub version: String,
 }
 
 /// One installed offering (a product or IM itself) at its current version.
@@ -93,6 +136,10 @@ pub struct InstalledOffering {
     pub version: String,
     /// The version people use (`cic.info.version`), e.g. `9.0.5.17`.
     pub display_version: Option<String>,
+    /// The WebSphere product id (`was.install.productid`: `ND`, `BASE`, `IHS`, `PLG`…): the id
+    /// in the product's `properties/version/*.product` file, whatever the edition's offering id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<String>,
 }
 
 /// Parses the text of `installed.xml`; `path` is used in error messages only.
@@ -117,8 +164,12 @@ fn parse_location(node: Node<'_, '_>, path: &Path) -> Result<InstalledLocation, 
     let what = format!("package group <location> {id:?}");
     let dir = required_attr(node, "path", &what, path)?;
     let offerings = children(node, "package")
-        .filter(|p| attr(*p, "kind").is_none_or(|k| k.eq_ignore_ascii_case("offering")))
+        .filter(|p| attr(*p, "kind").is_none_or(|k| k.trim().eq_ignore_ascii_case("offering")))
         .map(|p| parse_offering(p, path))
+        .collect::<Result<_, _>>()?;
+    let fixes = children(node, "package")
+        .filter(|p| attr(*p, "kind").is_some_and(|k| k.trim().eq_ignore_ascii_case("fix")))
+        .map(|p| parse_fix(p, path))
         .collect::<Result<_, _>>()?;
     Ok(InstalledLocation {
         id: id.to_string(),
@@ -126,6 +177,19 @@ fn parse_location(node: Node<'_, '_>, path: &Path) -> Result<InstalledLocation, 
         path: dir.to_string(),
         properties: properties(node),
         offerings,
+        fixes,
+    })
+}
+
+fn parse_fix(node: Node<'_, '_>, path: &Path) -> Result<InstalledFix, ImError> {
+    let id = required_attr(node, "id", "an interim fix <package kind='fix'>", path)?;
+    let version = required_attr(node, "version", &format!("fix {id:?}"), path)?;
+    Ok(InstalledFix {
+        id: id.to_string(),
+        name: attr(node, "name")
+            .filter(|n| !n.trim().is_empty())
+            .map(str::to_string),
+        version: version.to_string(),
     })
 }
 
@@ -140,6 +204,7 @@ fn parse_offering(node: Node<'_, '_>, path: &Path) -> Result<InstalledOffering, 
             .map(str::to_string),
         version: version.to_string(),
         display_version: non_empty(&props, "cic.info.version").map(str::to_string),
+        product_id: non_empty(&props, "was.install.productid").map(str::to_string),
     })
 }
 
@@ -149,7 +214,7 @@ mod tests {
 
     const PATH: &str = "/var/ibm/InstallationManager/installed.xml";
 
-    /// Reconstructed from IM-FACTS 2.5 and the puppetlabs fixtures, with a second product
+    /// Shaped after docs/im-facts.md §2.5 and the Puppet module's fixtures, with a second product
     /// group and IM's own group.
     const SAMPLE: &str = r#"<?xml version='1.0' encoding='UTF-8'?>
 <?installInfo version='0.0.3'?>
@@ -227,6 +292,7 @@ mod tests {
                 name: Some("IBM WebSphere Application Server".into()),
                 version: "8.5.5006.20150529_0536".into(),
                 display_version: Some("8.5.5.6".into()),
+                product_id: None,
             }]
         );
 
@@ -370,5 +436,68 @@ mod tests {
             parse_err(&SAMPLE[..SAMPLE.find("<location id='IBM Installation").unwrap()]);
         assert!(line.unwrap() > 20, "{shown}");
         assert!(shown.contains(&format!("{PATH}:")), "{shown}");
+    }
+
+    #[test]
+    fn nested_fixes_are_read_and_features_are_not() {
+        let text = "<installInfo>\n<location id='G' kind='product' path='/opt/was'>\n\
+            <package kind='offering' id='com.ibm.websphere.BASE.v85' version='8.5.5009.1'>\
+            <package kind='feature' id='core.feature'/></package>\n\
+            <package id='8.5.5.9-WS-WAS-IFPI73197' kind='fix' name='IFPI73197' version='8.5.5009.20180123_1059'/>\n\
+            <package version=\"2\" kind=\"Fix\" id=\"other\"/>\n</location>\n</installInfo>";
+        let info = parse(text).unwrap();
+        let group = &info.locations[0];
+        assert_eq!(group.offerings.len(), 1);
+        assert_eq!(
+            group.fixes,
+            vec![
+                InstalledFix {
+                    id: "8.5.5.9-WS-WAS-IFPI73197".into(),
+                    name: Some("IFPI73197".into()),
+                    version: "8.5.5009.20180123_1059".into(),
+                },
+                InstalledFix {
+                    id: "other".into(),
+                    name: None,
+                    version: "2".into(),
+                },
+            ]
+        );
+        let (line, shown) = parse_err(
+            "<installInfo>\n<location id='G' path='/p'>\n<package kind='fix' id='f'/>\n</location>\n</installInfo>",
+        );
+        assert_eq!(line, Some(3));
+        assert!(shown.contains("`version`"), "{shown}");
+    }
+
+    #[test]
+    fn im_is_recognised_by_its_kind_or_its_offering() {
+        for location in [
+            "<location id='IBM Installation Manager' kind='self' path='/opt/IBM/InstallationManager/eclipse'>",
+            "<location path=\"/opt/Apps/WebSphere/was8.5/product/eclipse\" kind=\"SELF\" id=\"IIM\">",
+            "<location id='Installation Manager' path='/opt/IIM/eclipse'>",
+            "<location id='Installation Manager' kind='product' path='/opt/IIM/eclipse'>",
+        ] {
+            let text = format!(
+                "<installInfo>{location}<package kind='offering' id='com.ibm.cic.agent' \
+                 version='1.9.1003.20200730_2125'/></location>\
+                 <location id='WAS' kind='product' path='/opt/was'/></installInfo>"
+            );
+            let info = parse(&text).unwrap();
+            let own = info.self_location().unwrap();
+            assert!(own.path.ends_with("/eclipse"), "{location}");
+            assert!(!own.is_product(), "{location}");
+            assert_eq!(
+                info.agent_offering().unwrap().version,
+                "1.9.1003.20200730_2125"
+            );
+            let products: Vec<&str> = info
+                .locations
+                .iter()
+                .filter(|l| l.is_product())
+                .map(|l| l.id.as_str())
+                .collect();
+            assert_eq!(products, ["WAS"], "{location}");
+        }
     }
 }
