@@ -325,6 +325,9 @@ pub fn restore_to_target(
             }
         }
     })?;
+    if let Some(manifest) = &snap.manifest {
+        recreate_links(manifest, only, target)?;
+    }
     Ok(RestoreOutcome {
         snapshot: snap.id(),
         target: target.to_path_buf(),
@@ -361,6 +364,67 @@ pub fn left_behind(error: Error, target: &Path) -> Error {
         Error::Refused(_) => Error::Refused(message),
         _ => Error::Other(message),
     }
+}
+
+/// Recreates, under `root` (the target, or the host's root in place), the path IM records for
+/// each selected member whose data lived elsewhere (a symlink to a relocated disk: the
+/// manifest's `path` and `resolved`): a link at `path` to the absolute logical `resolved`, which
+/// resolves inside `root` as it did on the host. The snapshot holds the data at `resolved`;
+/// without the link the restored host lacks the path IM records. Only a path with nothing at
+/// it is created, and never through a link already in `root` (that could lead outside it).
+/// Returns the links made (logical paths).
+///
+/// # Errors
+/// When a directory above a link or the link itself cannot be created.
+pub fn recreate_links(
+    manifest: &Manifest,
+    only: Option<&[Role]>,
+    root: &Path,
+) -> Result<Vec<PathBuf>> {
+    let mut made = Vec::new();
+    for m in manifest
+        .members
+        .iter()
+        .filter(|m| m.exists && only.is_none_or(|o| o.contains(&m.role)))
+    {
+        let (Some(resolved), Ok(path)) = (m.resolved.as_ref(), clean(&m.path)) else {
+            continue;
+        };
+        let Ok(resolved) = clean(resolved) else {
+            continue;
+        };
+        if resolved == path || made.contains(&path) {
+            continue;
+        }
+        let dest = root.join(rel(&path));
+        if std::fs::symlink_metadata(&dest).is_ok() {
+            continue;
+        }
+        // Every directory above the link must be a real directory inside `root`.
+        let mut dir = root.to_path_buf();
+        let mut safe = true;
+        let above = path.parent().map(|p| p.components().skip(1));
+        for part in above.into_iter().flatten() {
+            dir.push(part);
+            match std::fs::symlink_metadata(&dir) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => {
+                    safe = false;
+                    break;
+                }
+                Err(_) => {
+                    std::fs::create_dir(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+                }
+            }
+        }
+        if !safe {
+            continue;
+        }
+        std::os::unix::fs::symlink(&resolved, &dest)
+            .map_err(|e| Error::io("cannot create the symlink", &dest, e))?;
+        made.push(path);
+    }
+    Ok(made)
 }
 
 /// Restores the whole of `snap` into the empty directory `target`, one member at a time: each
@@ -1053,6 +1117,7 @@ pub fn preflight_in_place_live(
         set: SyncSet { members },
         inventory: manifest.inventory.clone(),
         origins: Vec::new(),
+        notes: Vec::new(),
     };
     let report = preflight(
         host,
@@ -1605,6 +1670,11 @@ pub fn restore_in_place(
         Vec::new()
     };
     drop(t);
+    // A rebuilt host may lack the link IM's recorded path was (the data went to its target).
+    if let Some(manifest) = &snap.manifest {
+        let roles: Vec<Role> = selected.iter().map(|u| u.role).collect();
+        recreate_links(manifest, Some(&roles), opts.host.root())?;
+    }
     opts.state.record_restore(&RestoreRecord {
         set: opts.set.clone(),
         host: opts.host_name.clone(),

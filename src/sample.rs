@@ -12,7 +12,7 @@
 //! numbers differ). [`apply_fix_pack`] then moves one instance forward by one level the way IM
 //! would, so tests can show what happens when product files and IM's records change together.
 //!
-//! Limits: the IM files follow the shapes reconstructed in `IM-FACTS.md`, not copies from a real
+//! Limits: the IM files follow the shapes in `docs/im-facts.md`, not copies from a real
 //! system; jars are random bytes behind a zip signature, not valid archives; the scripts are
 //! stand-ins that run nothing; ownership (uid/gid 1001) is applied only when the build runs as root.
 
@@ -38,11 +38,28 @@ pub enum Shape {
     /// group mode: $HOME/IBM/InstallationManager_Group, $HOME/var/ibm/InstallationManager_Group, $HOME/IBM/IMShared, registry like non-admin
     Group,
     /// container style: NO registry file and NO IM install dir; agent data /opt/IBM/WebSphere/AppServerIMData,
-    /// shared /opt/IBM/WebSphere/AppServerIMShared, product /opt/IBM/WebSphere/AppServer (IM-FACTS K4)
+    /// shared /opt/IBM/WebSphere/AppServerIMShared, product /opt/IBM/WebSphere/AppServer (docs/im-facts.md §1)
     Container,
     /// an Admin instance plus a NonAdmin instance of user wasadm on the same host (each with its own products)
     TwoInstances,
+    /// Admin, with the AppServer path IM records (`<top>/AppServer`) a symlink to the relocated
+    /// disk directory [`RELOCATED_APPSERVER`] (docs/im-facts.md §9, layouts)
+    SymlinkedProduct,
+    /// NonAdmin of user wasadm whose home is `/users/wasadm` (AIX), known only from the host's
+    /// `/etc/passwd`; nothing under `/home`
+    UsersHome,
+    /// Admin IM with no package installed yet: no product, no profile, no `cacheLocation` in
+    /// any record and no shared resources directory
+    ImOnly,
+    /// Admin, whose `installed.xml` and `installRegistry.xml` were copied from Windows: every
+    /// package group, IM's own location and `cacheLocation` are `C:\…` paths
+    WindowsRecords,
 }
+
+/// Where [`Shape::SymlinkedProduct`] keeps the AppServer's data (a relocated disk).
+pub const RELOCATED_APPSERVER: &str = "/jennex/WebSphere/AppServer";
+/// The home of user wasadm on a [`Shape::UsersHome`] host.
+pub const USERS_HOME: &str = "/users/wasadm";
 
 /// Which product branding and directory layout the package groups use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +83,9 @@ pub struct SampleOptions {
     pub bytes: u64,
     /// Seed for all generated content; the same options always give the same tree.
     pub seed: u64,
+    /// The WebSphere edition IM installed (default Network Deployment).
+    #[serde(default)]
+    pub was_edition: WasEdition,
 }
 
 impl Default for SampleOptions {
@@ -76,6 +96,70 @@ impl Default for SampleOptions {
             files: 400,
             bytes: 4 * 1024 * 1024,
             seed: 1,
+            was_edition: WasEdition::default(),
+        }
+    }
+}
+
+/// A WebSphere edition: its offering id segment (`com.ibm.websphere.<SEGMENT>.v90`), the
+/// `was.install.productid` IM records for it, and the `.product` file it writes
+/// (docs/im-facts.md §9, "WAS editions").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WasEdition {
+    /// Network Deployment: `ND`, `ND.product` (the default hosts).
+    #[default]
+    Nd,
+    /// Base: `BASE`, `WAS.product` with id `BASE`.
+    Base,
+    /// For developers: `DEVELOPERSILAN`, `WAS.product` with id `BASE`.
+    DevelopersIlan,
+    /// Network Deployment trial: `NDTRIAL`, `WAS.product` with id `ND`.
+    NdTrial,
+}
+
+impl WasEdition {
+    const ALL: [WasEdition; 4] = [
+        WasEdition::Nd,
+        WasEdition::Base,
+        WasEdition::DevelopersIlan,
+        WasEdition::NdTrial,
+    ];
+    fn segment(self) -> &'static str {
+        match self {
+            WasEdition::Nd => "ND",
+            WasEdition::Base => "BASE",
+            WasEdition::DevelopersIlan => "DEVELOPERSILAN",
+            WasEdition::NdTrial => "NDTRIAL",
+        }
+    }
+    /// `was.install.productid`: the id inside the `.product` file.
+    fn product_id(self) -> &'static str {
+        match self {
+            WasEdition::Nd | WasEdition::NdTrial => "ND",
+            WasEdition::Base | WasEdition::DevelopersIlan => "BASE",
+        }
+    }
+    /// The version file under `properties/version/`; the default hosts keep `ND.product`.
+    fn file(self) -> &'static str {
+        match self {
+            WasEdition::Nd => "ND.product",
+            _ => "WAS.product",
+        }
+    }
+    fn offering(self, line: &WasLine) -> String {
+        line.id
+            .replacen(".ND.", &format!(".{}.", self.segment()), 1)
+    }
+    fn name(self, line: &WasLine) -> String {
+        match self {
+            WasEdition::Nd => line.name.to_string(),
+            WasEdition::Base => "IBM WebSphere Application Server".to_string(),
+            WasEdition::DevelopersIlan => {
+                "IBM WebSphere Application Server for Developers".to_string()
+            }
+            WasEdition::NdTrial => {
+                "IBM WebSphere Application Server Network Deployment Trial".to_string()
+            }
         }
     }
 }
@@ -124,7 +208,10 @@ impl SampleInstance {
         out.extend(self.registry.iter().cloned());
         out.extend(self.install.iter().cloned());
         out.push(self.agent_data.clone());
-        out.push(self.shared.clone());
+        // empty on an IM-only host, which has no shared resources directory
+        if !self.shared.is_empty() {
+            out.push(self.shared.clone());
+        }
         out.extend(self.products.iter().cloned());
         out.extend(self.profiles.iter().cloned());
         out
@@ -289,14 +376,25 @@ impl WasLine {
         };
         format!("repositoryLocation={location},repositoryKind=file")
     }
-    fn product_xml(&self, fp: u32) -> String {
-        product_xml(
+    /// The edition's `.product` file; editions other than ND declare the DTD by its SYSTEM id,
+    /// as real `WAS.product` files do.
+    fn product_xml(&self, fp: u32, edition: WasEdition) -> String {
+        let xml = product_xml(
             self.product_name,
-            "ND",
+            edition.product_id(),
             &self.display(fp),
             self.build_time(fp),
             &self.level(fp),
-        )
+        );
+        if edition == WasEdition::Nd {
+            xml
+        } else {
+            xml.replacen(
+                "<!DOCTYPE product PUBLIC \"productId\" \"product.dtd\">",
+                "<!DOCTYPE product SYSTEM \"product.dtd\">",
+                1,
+            )
+        }
     }
 }
 
@@ -327,16 +425,64 @@ impl PortalLine {
             &format!("CF{cf}"),
         )
     }
-    fn wps_properties(&self, cf: u32, portal: &str, was: &str) -> String {
+    /// `wps.properties` with the keys Portal writes (docs/im-facts.md §9): `version`,
+    /// `fixlevel`, `WPFamilyName`, `PortalRootDir`, `ProfileName`, `ProfileDirectory`,
+    /// `cwProfileHome`.
+    fn wps_properties(&self, cf: u32, portal: &str, profile: &str, was: &str) -> String {
         format!(
-            "#WebSphere Portal installation properties\n#{}\nWPFamilyName=MultiPlatform\n\
-             WPVersion={}\nWPCumulativeFix=CF{cf}\nWPBuildLevel={}\nPortalServer.root={portal}\n\
-             AppServer.root={was}\nwps.server.name=WebSphere_Portal\nwps.install.language=en\n",
+            "#{}\nWPFamilyName=MultiPlatform\nversion={}\nfixlevel=CF{cf}\n\
+             PortalRootDir={portal}\nProfileName={}\nProfileDirectory={profile}\n\
+             cwProfileHome={was}/profiles/cw_profile\n",
             java_date(self.build_time(cf)),
             self.product_version,
-            self.internal(cf),
+            profile.rsplit('/').next().unwrap_or("wp_profile"),
         )
     }
+    /// Every PORTAL offering IM installs into the group, as (id, name, release, base): the
+    /// SERVER and ENABLE offerings of 8.5, and on 9.5 those of 9.5 too (9.5 goes into the same
+    /// group). `self.id` is the SERVER offering of the newest release.
+    fn offerings(&self) -> Vec<(&'static str, &'static str, &'static str, &'static str)> {
+        let v85 = [
+            (
+                "com.ibm.websphere.PORTAL.SERVER.v85",
+                "IBM WebSphere Portal Server",
+                "8.5",
+                "8.5.0",
+            ),
+            (
+                "com.ibm.websphere.PORTAL.ENABLE.v85",
+                "IBM WebSphere Portal Enable",
+                "8.5",
+                "8.5.0",
+            ),
+        ];
+        if self.id == HCL_PORTAL.id {
+            let mut all = v85.to_vec();
+            all.push((self.id, self.name, self.release, self.base));
+            all.push((
+                "com.ibm.websphere.PORTAL.ENABLE.v95",
+                "HCL Digital Experience Enable",
+                "9.5",
+                "9.5.0",
+            ));
+            all
+        } else {
+            v85.to_vec()
+        }
+    }
+}
+
+/// Sets the `fixlevel` of a `wps.properties` text, keeping everything else.
+fn with_fixlevel(text: &str, cf: u32) -> String {
+    text.lines()
+        .map(|l| {
+            if l.starts_with("fixlevel=") {
+                format!("fixlevel=CF{cf}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect()
 }
 
 fn product_xml(name: &str, id: &str, version: &str, date: i64, level: &str) -> String {
@@ -892,6 +1038,8 @@ struct Plan {
     chown: Vec<String>,
     files: usize,
     bytes: u64,
+    /// The WebSphere edition (set from the options after planning).
+    edition: WasEdition,
 }
 
 impl Plan {
@@ -966,6 +1114,7 @@ fn product_plan(mode: Mode, layout: Layout, top: &str, chown: Vec<String>) -> Pl
         chown,
         files: 0,
         bytes: 0,
+        edition: WasEdition::Nd,
     }
 }
 
@@ -986,6 +1135,7 @@ fn container_plan(layout: Layout) -> Plan {
         chown: Vec::new(),
         files: 0,
         bytes: 0,
+        edition: WasEdition::Nd,
     }
 }
 
@@ -1009,6 +1159,15 @@ fn plans(opts: &SampleOptions) -> Vec<Plan> {
         Shape::NonAdmin => vec![product_plan(Mode::NonAdmin, layout, top, user_trees)],
         Shape::Group => vec![product_plan(Mode::Group, layout, top, user_trees)],
         Shape::Container => vec![container_plan(layout)],
+        Shape::SymlinkedProduct | Shape::ImOnly | Shape::WindowsRecords => {
+            vec![product_plan(Mode::Admin, layout, top, Vec::new())]
+        }
+        Shape::UsersHome => vec![in_users_home(product_plan(
+            Mode::NonAdmin,
+            layout,
+            top,
+            user_trees,
+        ))],
         Shape::TwoInstances => vec![
             product_plan(Mode::Admin, layout, top, Vec::new()),
             product_plan(
@@ -1023,6 +1182,7 @@ fn plans(opts: &SampleOptions) -> Vec<Plan> {
     for plan in &mut plans {
         plan.files = opts.files / n;
         plan.bytes = opts.bytes / n as u64;
+        plan.edition = opts.was_edition;
     }
     plans
 }
@@ -1077,8 +1237,9 @@ pub fn build(root: &Path, opts: &SampleOptions) -> io::Result<SampleHost> {
     for plan in &plans {
         instances.push(build_instance(&mut w, plan, as_root)?);
     }
+    reshape(&mut w, opts.shape, &plans, &mut instances)?;
 
-    // Group mode needs the IM dirs writable by the group (IM-FACTS 1).
+    // Group mode needs the IM dirs writable by the group (docs/im-facts.md §1).
     for plan in plans.iter().filter(|p| p.mode == Mode::Group) {
         let trees = plan.im.iter().chain([&plan.agent, &plan.shared]);
         for tree in trees {
@@ -1208,6 +1369,135 @@ fn build_instance(w: &mut Writer, plan: &Plan, as_root: bool) -> io::Result<Samp
     })
 }
 
+/// `plan` with wasadm's home at [`USERS_HOME`] instead of `/home/wasadm`.
+fn in_users_home(mut plan: Plan) -> Plan {
+    let moved = |p: &str| match p.strip_prefix(USER_HOME) {
+        Some(rest) => format!("{USERS_HOME}{rest}"),
+        None => p.to_string(),
+    };
+    plan.registry = plan.registry.as_deref().map(moved);
+    plan.im = plan.im.as_deref().map(moved);
+    plan.agent = moved(&plan.agent);
+    plan.shared = moved(&plan.shared);
+    plan.chown = plan.chown.iter().map(|p| moved(p)).collect();
+    plan
+}
+
+/// `logical` (`/opt/HCL/WebSphere/AppServer`) as the same install writes it on Windows
+/// (`C:\Program Files\HCL\WebSphere\AppServer`).
+fn windows_path(logical: &str) -> String {
+    let rest = logical
+        .strip_prefix("/opt/")
+        .or_else(|| logical.strip_prefix("/var/ibm/"))
+        .unwrap_or(logical.trim_start_matches('/'));
+    let base = if logical.starts_with("/var/ibm/") {
+        r"C:\ProgramData\IBM\"
+    } else {
+        r"C:\Program Files\"
+    };
+    format!("{base}{}", rest.replace('/', r"\"))
+}
+
+/// The shapes real hosts have beyond the install modes (issue 22), made from the host the plan
+/// built by moving what real hosts move. Runs before the mtimes are set.
+fn reshape(
+    w: &mut Writer,
+    shape: Shape,
+    plans: &[Plan],
+    instances: &mut [SampleInstance],
+) -> io::Result<()> {
+    let (Some(plan), Some(inst)) = (plans.first(), instances.first_mut()) else {
+        return Ok(());
+    };
+    let agent = plan.agent.clone();
+    match shape {
+        Shape::SymlinkedProduct => {
+            // The AppServer moved to another disk; IM still records the old path, now a link.
+            if let Some(parent) = parent_of(RELOCATED_APPSERVER) {
+                w.dir(parent)?;
+            }
+            fs::rename(phys(&w.root, &plan.was), phys(&w.root, RELOCATED_APPSERVER))?;
+            w.symlink(&plan.was, RELOCATED_APPSERVER)?;
+        }
+        Shape::UsersHome => {
+            w.text(
+                "/etc/passwd",
+                &format!(
+                    "root:x:0:0:root:/root:/usr/bin/ksh\ndaemon:x:1:1::/etc:\nbin:x:2:2::/bin:\n\
+                     nobody:x:4294967294:4294967294::/:\n\
+                     wasadm:x:1001:1001:WebSphere administrator:{USERS_HOME}:/usr/bin/ksh\n"
+                ),
+            )?;
+        }
+        Shape::ImOnly => {
+            let gone = inst
+                .products
+                .iter()
+                .chain(&inst.profiles)
+                .chain([&inst.shared]);
+            for tree in gone {
+                match fs::remove_dir_all(phys(&w.root, tree)) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            let (installed, registry) = im_only_records(plan);
+            w.text(&format!("{agent}/installed.xml"), &installed)?;
+            w.text(&format!("{agent}/installRegistry.xml"), &registry)?;
+            inst.products.clear();
+            inst.profiles.clear();
+            inst.shared.clear();
+        }
+        Shape::WindowsRecords => {
+            let mut moved: Vec<&String> = vec![&plan.was, &plan.profile, &plan.shared, &plan.agent];
+            moved.extend(plan.portal.iter().chain(&plan.im));
+            moved.extend(&plan.config_engine);
+            for name in ["installed.xml", "installRegistry.xml"] {
+                let logical = format!("{agent}/{name}");
+                let mut text = fs::read_to_string(phys(&w.root, &logical))?;
+                for path in &moved {
+                    text = text.replace(path.as_str(), &windows_path(path));
+                }
+                w.text(&logical, &text)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `installed.xml` and `installRegistry.xml` of an IM with no package installed yet: IM's own
+/// location and profile only, and no `cacheLocation` (IM names one with the first package).
+fn im_only_records(plan: &Plan) -> (String, String) {
+    let im = plan.im.as_deref().unwrap_or(KIT_DIR);
+    let access = plan.mode.access_rights();
+    let installed = format!(
+        "<?xml version='1.0' encoding='UTF-8'?>\n<?installInfo version='0.0.3'?>\n\
+         <?xml-stylesheet type='text/xsl' href='installed.xsl'?>\n\
+         <installInfo xmlns:installed='http://www.ibm.com/rational/com.ibm.cic.installed'>\n  \
+         <property name='agent.launch.command' value='{im}/eclipse/tools/imcl'/>\n  \
+         <property name='agent.install.location' value='{im}/eclipse'/>\n  \
+         <property name='cic.appDataLocation' value='{agent}'/>\n  \
+         <property name='accessRights' value='{access}'/>\n  \
+         <location id='IBM Installation Manager' kind='self' path='{im}/eclipse'>\n    \
+         <property name='agent.jre' value='{IM_JRE}'/>\n    \
+         <package kind='offering' name='IBM® Installation Manager' id='com.ibm.cic.agent' version='{IM_INTERNAL}'>\n      \
+         <property name='cic.info.version' value='{IM_VERSION}'/>\n    </package>\n  </location>\n\
+         </installInfo>\n",
+        agent = plan.agent
+    );
+    let registry = format!(
+        "<?xml version='1.0' encoding='UTF-8'?>\n<installRegistry>\n  \
+         <property name='accessRights' value='{access}'/>\n  \
+         <profile id='IBM Installation Manager' kind='self'>\n    \
+         <property name='installLocation' value='{im}/eclipse'/>\n    \
+         <offering id='com.ibm.cic.agent'>\n      <version value='{IM_INTERNAL}' \
+         repoInfo='repositoryLocation={KIT_DIR},repositoryKind=file'/>\n    </offering>\n  \
+         </profile>\n</installRegistry>\n"
+    );
+    (installed, registry)
+}
+
 fn stub_script(name: &str, what: &str, home_var: &str, home: &str) -> String {
     format!(
         "#!/bin/sh\n# {name}: {what} command.\n# Stand-in written by lockstep's sample host builder; it runs nothing.\n\
@@ -1308,7 +1598,10 @@ fn write_was(w: &mut Writer, plan: &Plan) -> io::Result<()> {
             line.platform
         ),
     )?;
-    w.text(&format!("{version}/ND.product"), &line.product_xml(fp))?;
+    w.text(
+        &format!("{version}/{}", plan.edition.file()),
+        &line.product_xml(fp, plan.edition),
+    )?;
     // WebSphere's list of profiles: discovery adds them to the set from here.
     let profile_name = plan.profile.rsplit('/').next().unwrap_or("AppSrv01");
     w.text(
@@ -1324,7 +1617,7 @@ fn write_was(w: &mut Writer, plan: &Plan) -> io::Result<()> {
         &format!(
             "{} Installed {} {} ({}) into {was}\n",
             iso(BASE_TIME),
-            line.id,
+            plan.edition.offering(line),
             line.display(fp),
             line.internal(fp)
         ),
@@ -1419,9 +1712,12 @@ fn write_portal(w: &mut Writer, plan: &Plan, portal: &str) -> io::Result<()> {
             line.display(cf)
         ),
     )?;
+    // Portal's own wps.properties, and the profile's copy of it.
+    let wps = line.wps_properties(cf, portal, &plan.profile, &plan.was);
+    w.text(&format!("{portal}/wps.properties"), &wps)?;
     w.text(
-        &format!("{portal}/wps.properties"),
-        &line.wps_properties(cf, portal, &plan.was),
+        &format!("{}/PortalServer/wps.properties", plan.profile),
+        &wps,
     )?;
     for name in ["WPVersionInfo.sh", "WPGenVersionReport.sh"] {
         w.script(
@@ -1600,13 +1896,15 @@ fn installed_xml(plan: &Plan) -> String {
     s.push_str(&format!(
         "    <package kind='offering' name='{}' id='{}' version='{}'>\n      \
          <property name='cic.info.version' value='{}'/>\n      \
-         <property name='agent.sourceRepositoryLocation' value='{}/WAS_ND_V{}_MP_ML'/>\n",
-        was_line.name,
-        was_line.id,
+         <property name='agent.sourceRepositoryLocation' value='{}/WAS_ND_V{}_MP_ML'/>\n      \
+         <property name='was.install.productid' value='{}'/>\n",
+        plan.edition.name(was_line),
+        plan.edition.offering(was_line),
         was_line.internal(was_line.first_fp),
         was_line.display(was_line.first_fp),
         was_line.repo,
-        was_line.platform
+        was_line.platform,
+        plan.edition.product_id()
     ));
     s.push_str(&feature("core.feature", "RequiredAndNotVisible"));
     s.push_str(&feature("ejbdeploy", "OptionalAndVisible"));
@@ -1637,12 +1935,39 @@ fn installed_xml(plan: &Plan) -> String {
         ));
         s.push_str(&feature("portal.binary", "RequiredAndNotVisible"));
         s.push_str(&feature("portal.profile", "OptionalAndVisible"));
-        s.push_str("    </package>\n  </location>\n");
+        s.push_str("    </package>\n");
+        // The group's other PORTAL offerings (ENABLE, and the 8.5 ones under 9.5), at the same CF.
+        let cf = portal_line.first_cf;
+        for (id, name, release, base) in portal_line.offerings() {
+            if id == portal_line.id {
+                continue;
+            }
+            s.push_str(&format!(
+                "    <package kind='offering' name='{name}' id='{id}' version='{base}.{}'>\n      \
+                 <property name='cic.info.version' value='{release} CF{cf}'/>\n    </package>\n",
+                date_tag(portal_line.build_time(cf))
+            ));
+        }
+        // Interim fixes are packages nested in the product's location (docs/im-facts.md §9),
+        // written in the attribute order real files use.
+        let (fix_id, fix_version) = portal_fix(plan);
+        s.push_str(&format!(
+            "    <package id='{fix_id}' kind='fix' name='Interim fix {}' version='{fix_version}'>\n      \
+             <property name='cic.info.version' value='{fix_version}'/>\n    </package>\n  </location>\n",
+            portal_line.ifix
+        ));
     }
 
     if let Some(im) = &plan.im {
+        // IM lists itself as a package group of its own (docs/im-facts.md §9); real files vary
+        // attribute order and quoting, so the non-admin hosts write it the other way round.
+        let own = if plan.mode == Mode::Admin {
+            format!("<location id='IBM Installation Manager' kind='self' path='{im}/eclipse'>")
+        } else {
+            format!("<location kind=\"self\" path=\"{im}/eclipse\" id=\"IBM Installation Manager\">")
+        };
         s.push_str(&format!(
-            "  <location id='IBM Installation Manager' kind='self' path='{im}/eclipse'>\n    \
+            "  {own}\n    \
              <property name='agent.java.home' value='{im}/eclipse/{IM_JRE}/jre'/>\n    \
              <property name='agent.jre' value='{IM_JRE}'/>\n    \
              <property name='agent.launcher' value='{im}/eclipse/IBMIM'/>\n    \
@@ -1675,7 +2000,7 @@ fn install_registry_xml(plan: &Plan) -> String {
     s.push_str(&profile_head(was_line.group, &plan.was));
     s.push_str(&format!(
         "    <offering id='{}'>\n      <version value='{}' repoInfo='{}'/>\n    </offering>\n",
-        was_line.id,
+        plan.edition.offering(was_line),
         was_line.internal(was_line.first_fp),
         was_line.repo_info(was_line.first_fp)
     ));
@@ -1691,21 +2016,61 @@ fn install_registry_xml(plan: &Plan) -> String {
             portal_line.internal(portal_line.first_cf),
             portal_line.repo_info(portal_line.first_cf)
         ));
-        let fix_time = portal_line.build_time(portal_line.first_cf) + 7 * DAY;
+        let cf = portal_line.first_cf;
+        for (id, _, _, base) in portal_line.offerings() {
+            if id != portal_line.id {
+                s.push_str(&format!(
+                    "    <offering id='{id}'>\n      <version value='{base}.{}' repoInfo='{}'/>\n    </offering>\n",
+                    date_tag(portal_line.build_time(cf)),
+                    portal_line.repo_info(cf)
+                ));
+            }
+        }
+        let (fix_id, fix_version) = portal_fix(plan);
         s.push_str(&format!(
-            "    <fix id='{}-{}-IF{}'>\n      <version value='{}.{}' \
+            "    <fix id='{fix_id}'>\n      <version value='{fix_version}' \
              repoInfo='repositoryLocation={}/ifix/{},repositoryKind=file'/>\n    </fix>\n  </profile>\n",
-            portal_line.product_version,
-            if plan.layout == Layout::Hcl { "DXPortal" } else { "WP" },
-            portal_line.ifix,
-            portal_line.base,
-            date_tag(fix_time),
-            portal_line.repo,
-            portal_line.ifix
+            portal_line.repo, portal_line.ifix
+        ));
+    }
+    if let Some(im) = &plan.im {
+        // IM keeps a profile for itself too (docs/im-facts.md §9). IM's response files write it
+        // with kind='self'; registry files may lack the attribute, so the non-admin hosts omit it.
+        let kind = if plan.mode == Mode::Admin {
+            " kind='self'"
+        } else {
+            ""
+        };
+        s.push_str(&format!(
+            "  <profile id='IBM Installation Manager'{kind}>\n    \
+             <property name='installLocation' value='{im}/eclipse'/>\n    \
+             <property name='cic.selector.nl' value='en'/>\n    \
+             <offering id='com.ibm.cic.agent'>\n      <version value='{IM_INTERNAL}' \
+             repoInfo='repositoryLocation=/mnt/repo/im/{IM_VERSION},repositoryKind=file'/>\n    \
+             </offering>\n  </profile>\n"
         ));
     }
     s.push_str("</installRegistry>\n");
     s
+}
+
+/// The interim fix the sample's Portal carries: its id and version, the same in both records.
+fn portal_fix(plan: &Plan) -> (String, String) {
+    let line = plan.portal_line();
+    let fix_time = line.build_time(line.first_cf) + 7 * DAY;
+    (
+        format!(
+            "{}-{}-IF{}",
+            line.product_version,
+            if plan.layout == Layout::Hcl {
+                "DXPortal"
+            } else {
+                "WP"
+            },
+            line.ifix
+        ),
+        format!("{}.{}", line.base, date_tag(fix_time)),
+    )
 }
 
 fn write_agent_data(w: &mut Writer, plan: &Plan) -> io::Result<()> {
@@ -2108,6 +2473,9 @@ impl Touched {
 /// the Portal line, cumulative fix and directory when Portal is installed.
 struct Levels {
     was_line: &'static WasLine,
+    edition: WasEdition,
+    /// The WebSphere offering's id (its edition's).
+    was_id: String,
     fp: u32,
     was_dir: String,
     portal: Option<(&'static PortalLine, u32, String)>,
@@ -2115,12 +2483,14 @@ struct Levels {
 
 /// Reads the current levels back from installed.xml's text.
 fn current_levels(installed: &str, installed_logical: &str) -> io::Result<Levels> {
-    let was_line = WAS_LINES
+    let (was_line, edition) = WAS_LINES
         .into_iter()
-        .find(|l| installed.contains(&format!("id='{}' version='", l.id)))
+        .flat_map(|l| WasEdition::ALL.into_iter().map(move |e| (l, e)))
+        .find(|(l, e)| installed.contains(&format!("id='{}' version='", e.offering(l))))
         .ok_or_else(|| bad_data(format!("{installed_logical} has no WebSphere offering")))?;
-    let (_, was_display) = read_offering(installed, was_line.id)
-        .ok_or_else(|| bad_data(format!("{installed_logical}: unreadable {}", was_line.id)))?;
+    let was_id = edition.offering(was_line);
+    let (_, was_display) = read_offering(installed, &was_id)
+        .ok_or_else(|| bad_data(format!("{installed_logical}: unreadable {was_id}")))?;
     let fp: u32 = was_display
         .strip_prefix(&format!("{}.", was_line.major))
         .and_then(|n| n.parse().ok())
@@ -2163,14 +2533,35 @@ fn current_levels(installed: &str, installed_logical: &str) -> io::Result<Levels
     };
     Ok(Levels {
         was_line,
+        edition,
+        was_id,
         fp,
         was_dir,
         portal,
     })
 }
 
+/// Portal's `wps.properties` under `portal` and the profile's copy (found through its
+/// `ProfileDirectory`), as (logical path, text).
+fn wps_files(root: &Path, portal: &str) -> io::Result<Vec<(String, String)>> {
+    let main = format!("{portal}/wps.properties");
+    let text = fs::read_to_string(phys(root, &main))?;
+    let copy = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ProfileDirectory="))
+        .map(|p| format!("{}/PortalServer/wps.properties", p.trim()));
+    let mut out = vec![(main, text.clone())];
+    if let Some(copy) = copy
+        && let Ok(copy_text) = fs::read_to_string(phys(root, &copy))
+    {
+        out.push((copy, copy_text));
+    }
+    Ok(out)
+}
+
 /// Makes instance `index` of the host *desynced*: its product version files (WebSphere's
-/// `ND.product`, Portal's `MP.product` and `wps.properties`) are rewritten to the level one
+/// `ND.product` or `WAS.product`, Portal's `MP.product`, `wps.properties` and the profile's copy
+/// of it) are rewritten to the level one
 /// below what IM records — or one above, when IM records the first level the sample knows —
 /// while IM's records stay as they are. That is the state of a host whose product files were
 /// restored without IM (or IM without the products): what `lockstep doctor` must find.
@@ -2193,18 +2584,21 @@ pub fn desync_product_files(host: &SampleHost, index: usize) -> io::Result<()> {
     let levels = current_levels(&installed, &installed_logical)?;
     let other = |level: u32, first: u32| if level > first { level - 1 } else { level + 1 };
     let mut written: Vec<(String, String)> = vec![(
-        format!("{}/properties/version/ND.product", levels.was_dir),
+        format!(
+            "{}/properties/version/{}",
+            levels.was_dir,
+            levels.edition.file()
+        ),
         levels
             .was_line
-            .product_xml(other(levels.fp, levels.was_line.first_fp)),
+            .product_xml(other(levels.fp, levels.was_line.first_fp), levels.edition),
     )];
     if let Some((line, cf, dir)) = &levels.portal {
         let cf = other(*cf, line.first_cf);
         written.push((format!("{dir}/version/MP.product"), line.product_xml(cf)));
-        written.push((
-            format!("{dir}/wps.properties"),
-            line.wps_properties(cf, dir, &levels.was_dir),
-        ));
+        for (logical, text) in wps_files(root, dir)? {
+            written.push((logical, with_fixlevel(&text, cf)));
+        }
     }
     for (i, (logical, text)) in written.iter().enumerate() {
         let path = phys(root, logical);
@@ -2245,10 +2639,13 @@ pub fn apply_fix_pack(host: &SampleHost, index: usize) -> io::Result<FixPackRepo
 
     let Levels {
         was_line,
+        edition,
+        was_id,
         fp,
         was_dir,
         portal,
     } = current_levels(&installed, &installed_logical)?;
+    let was_id = was_id.as_str();
     let new_fp = fp + 1;
     let level = new_fp - was_line.first_fp;
     let fix_time = BASE_TIME + i64::from(level) * FIX_STEP;
@@ -2334,8 +2731,8 @@ pub fn apply_fix_pack(host: &SampleHost, index: usize) -> io::Result<FixPackRepo
     // What the products say they are.
     t.rewrite(
         root,
-        &format!("{was_dir}/properties/version/ND.product"),
-        was_line.product_xml(new_fp).as_bytes(),
+        &format!("{was_dir}/properties/version/{}", edition.file()),
+        was_line.product_xml(new_fp, edition).as_bytes(),
     )?;
     if let Some((line, cf, dir)) = &portal {
         t.rewrite(
@@ -2343,36 +2740,33 @@ pub fn apply_fix_pack(host: &SampleHost, index: usize) -> io::Result<FixPackRepo
             &format!("{dir}/version/MP.product"),
             line.product_xml(cf + 1).as_bytes(),
         )?;
-        t.rewrite(
-            root,
-            &format!("{dir}/wps.properties"),
-            line.wps_properties(cf + 1, dir, &was_dir).as_bytes(),
-        )?;
+        for (logical, text) in wps_files(root, dir)? {
+            t.rewrite(root, &logical, with_fixlevel(&text, cf + 1).as_bytes())?;
+        }
     }
 
     // What IM says they are.
     let (old_was_internal, _) = replace_offering(
         &mut installed,
-        was_line.id,
+        was_id,
         &was_line.internal(new_fp),
         &was_line.display(new_fp),
     )
-    .ok_or_else(|| bad_data(format!("{installed_logical}: unreadable {}", was_line.id)))?;
+    .ok_or_else(|| bad_data(format!("{installed_logical}: unreadable {was_id}")))?;
     if !append_registry_version(
         &mut registry,
-        was_line.id,
+        was_id,
         &was_line.internal(new_fp),
         &was_line.repo_info(new_fp),
     ) {
         return Err(bad_data(format!(
-            "{registry_logical} has no offering {}",
-            was_line.id
+            "{registry_logical} has no offering {was_id}"
         )));
     }
     let mut messages = vec![format!(
         "Updated {}_{old_was_internal} to {}_{} in the package group {}.",
-        was_line.id,
-        was_line.id,
+        was_id,
+        was_id,
         was_line.internal(new_fp),
         was_line.group
     )];
@@ -2401,6 +2795,23 @@ pub fn apply_fix_pack(host: &SampleHost, index: usize) -> io::Result<FixPackRepo
                 "{registry_logical} has no offering {}",
                 line.id
             )));
+        }
+        // The group's other PORTAL offerings move to the same CF.
+        for (id, _, release, base) in line.offerings() {
+            if id == line.id {
+                continue;
+            }
+            let internal = format!("{base}.{}", date_tag(line.build_time(cf + 1)));
+            replace_offering(
+                &mut installed,
+                id,
+                &internal,
+                &format!("{release} CF{}", cf + 1),
+            )
+            .ok_or_else(|| bad_data(format!("{installed_logical}: unreadable {id}")))?;
+            if !append_registry_version(&mut registry, id, &internal, &line.repo_info(cf + 1)) {
+                return Err(bad_data(format!("{registry_logical} has no offering {id}")));
+            }
         }
         messages.push(format!(
             "Updated {}_{old_internal} to {}_{} in the package group {}.",
@@ -2877,10 +3288,20 @@ mod tests {
             read(&host, "/opt/HCL/WebSphere/PortalServer/version/MP.product")
                 .contains("level=\"CF220\"")
         );
-        assert!(
-            read(&host, "/opt/HCL/WebSphere/PortalServer/wps.properties")
-                .contains("WPCumulativeFix=CF220")
-        );
+        for wps in [
+            "/opt/HCL/WebSphere/PortalServer/wps.properties",
+            "/opt/HCL/WebSphere/wp_profile/PortalServer/wps.properties",
+        ] {
+            assert!(read(&host, wps).contains("\nfixlevel=CF220\n"), "{wps}");
+        }
+        // Every PORTAL offering of the group moved with the server.
+        let installed = read(&host, &format!("{a}/installed.xml"));
+        for id in ["SERVER.v85", "ENABLE.v85", "SERVER.v95", "ENABLE.v95"] {
+            let at = installed
+                .find(&format!("id='com.ibm.websphere.PORTAL.{id}'"))
+                .unwrap();
+            assert!(installed[at..].contains(" CF220'/>"), "{id}");
+        }
         assert!(
             host.path(&format!("{a}/logs/{}.xml", date_tag(BASE_TIME + FIX_STEP)))
                 .is_file()
@@ -2908,25 +3329,28 @@ mod tests {
         let nd = "/opt/HCL/WebSphere/AppServer/properties/version/ND.product";
         let mp = "/opt/HCL/WebSphere/PortalServer/version/MP.product";
         let wps = "/opt/HCL/WebSphere/PortalServer/wps.properties";
+        let wps_copy = "/opt/HCL/WebSphere/wp_profile/PortalServer/wps.properties";
         let before = listing(&host.root);
         desync_product_files(&host, 0).unwrap();
         // At the first level the sample knows, the files move forward.
         assert!(read(&host, nd).contains("<version>9.0.5.18</version>"));
         assert!(read(&host, mp).contains("level=\"CF220\""));
-        assert!(read(&host, wps).contains("WPCumulativeFix=CF220"));
+        assert!(read(&host, wps).contains("\nfixlevel=CF220\n"));
+        assert!(read(&host, wps).contains("\nversion=9.5.0.0\n"));
+        assert!(read(&host, wps_copy).contains("\nfixlevel=CF220\n"));
         let after = listing(&host.root);
         let changed: Vec<&String> = before
             .keys()
             .filter(|l| after.get(*l) != before.get(*l))
             .collect();
-        assert_eq!(changed, vec![nd, mp, wps]);
+        assert_eq!(changed, vec![nd, mp, wps, wps_copy]);
 
         // After a fix pack, they move back below IM's records.
         apply_fix_pack(&host, 0).unwrap();
         apply_fix_pack(&host, 0).unwrap();
         desync_product_files(&host, 0).unwrap();
         assert!(read(&host, nd).contains("<version>9.0.5.18</version>"));
-        assert!(read(&host, wps).contains("WPCumulativeFix=CF220"));
+        assert!(read(&host, wps).contains("\nfixlevel=CF220\n"));
         let installed = read(&host, "/var/ibm/InstallationManager/installed.xml");
         assert!(installed.contains("value='9.0.5.19'"));
         assert!(desync_product_files(&host, 1).is_err());

@@ -1,13 +1,14 @@
-//! IM's default locations for each platform and install mode (IM-FACTS section 1): where IM,
+//! IM's default locations for each platform and install mode (docs/im-facts.md §1): where IM,
 //! its agent data, its shared resources and its registry live when nobody chose otherwise.
 //!
 //! These are a last resort. Real hosts move every one of these paths (and container images
 //! have no registry at all), so discovery must read IM's own records first and fall back to
 //! these only for what the records leave out, such as a `config.ini` without
 //! `cic.appDataLocation`. Unix spells the directory `InstallationManager`; Windows spells it
-//! `Installation Manager`, with a space. The shared resources name here is the WebSphere
-//! default `IMShared`; the real name is fixed by the first product installed, so always prefer
-//! the recorded `cacheLocation`.
+//! `Installation Manager`, with a space (IBM's documentation; HCL's spells the agent data
+//! directory without one, so [`agent_data_candidates`] probes both). The shared resources name
+//! here is the WebSphere default `IMShared`; the real name is fixed by the first product
+//! installed, so always prefer the recorded `cacheLocation`.
 
 use std::fmt;
 
@@ -160,6 +161,21 @@ pub fn registry_file_candidates(platform: Platform, mode: Mode, home: &str) -> V
     vec![primary, alternative]
 }
 
+/// The agent data directories to probe for `platform` and `mode`, most likely first. On Windows
+/// IBM spells the directory `Installation Manager` (`C:\ProgramData\IBM\Installation Manager`)
+/// while HCL's documentation spells it `InstallationManager`; either may be what a host has, so
+/// both are probed. Unix has one spelling. Empty for Windows group mode.
+pub fn agent_data_candidates(platform: Platform, mode: Mode, home: &str) -> Vec<String> {
+    let Some(primary) = default_locations(platform, mode, home).map(|d| d.agent_data) else {
+        return Vec::new();
+    };
+    if platform != Platform::Windows {
+        return vec![primary];
+    }
+    let alternative = primary.replace(r"\IBM\Installation Manager", r"\IBM\InstallationManager");
+    vec![primary, alternative]
+}
+
 /// The Windows registry keys to probe for `mode`, most likely first: the native key, then the
 /// `Wow6432Node` key a 32-bit IM uses on 64-bit Windows. Empty on Unix and for group mode.
 pub fn registry_key_candidates(platform: Platform, mode: Mode) -> Vec<String> {
@@ -283,6 +299,26 @@ mod tests {
             "/users/wasadm/etc/.ibm/registry/InstallationManager.dat"
         );
         assert!(registry_file_candidates(Platform::Windows, Mode::Admin, r"C:\x").is_empty());
+    }
+
+    #[test]
+    fn windows_agent_data_probes_ibm_and_hcl_spellings() {
+        assert_eq!(
+            agent_data_candidates(Platform::Windows, Mode::Admin, r"C:\Users\x"),
+            vec![
+                r"C:\ProgramData\IBM\Installation Manager".to_string(),
+                r"C:\ProgramData\IBM\InstallationManager".to_string(),
+            ]
+        );
+        assert_eq!(
+            agent_data_candidates(Platform::Windows, Mode::NonAdmin, r"C:\Users\wasadm")[1],
+            r"C:\Users\wasadm\AppData\Roaming\IBM\InstallationManager"
+        );
+        assert_eq!(
+            agent_data_candidates(Platform::Linux, Mode::Admin, "/root"),
+            vec!["/var/ibm/InstallationManager".to_string()]
+        );
+        assert!(agent_data_candidates(Platform::Windows, Mode::Group, "x").is_empty());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::defaults::{Mode, Platform, default_locations, registry_file_candidate
 use super::install_registry::{InstallRegistryXml, parse_install_registry};
 use super::installed::{InstalledXml, parse_installed};
 use super::profile_registry::parse_profile_registry;
-use super::registry::{not_a_directory_path, parse_registry};
+use super::registry::{is_windows_path, not_a_directory_path, parse_registry};
 use super::{ImError, read_properties, read_text};
 use crate::hostfs::{HostRoot, clean};
 use crate::inventory::Inventory;
@@ -65,6 +65,11 @@ pub struct Instance {
     pub inventory: Inventory,
     /// Why each path was chosen.
     pub origins: Vec<Origin>,
+    /// What discovery left out of the set, and why, one line each: a path a record holds that
+    /// this host cannot use (a Windows path, `/`), naming the record and the value, or a member
+    /// IM's records do not name and that does not exist (an IM-only host's shared resources).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Reads an IM record (XML) by its logical path; errors name the logical path.
@@ -93,6 +98,16 @@ fn present(host: &HostRoot, logical: &Path) -> Result<bool> {
 /// A directory path read from IM's record `file` (key or element `what`), checked to be one a
 /// set can hold.
 fn record_dir(value: &str, file: &Path, what: &str) -> Result<PathBuf> {
+    if is_windows_path(value) {
+        // The record is intact; only its path belongs to another platform.
+        return Err(Error::Other(format!(
+            "{}: {what} is '{}', a Windows path (a record copied from a Windows install?), \
+             which this host cannot hold, so it is left out of the set; restore this host's own \
+             IM records, or read the Windows install on Windows",
+            file.display(),
+            value.trim()
+        )));
+    }
     if let Some(why) = not_a_directory_path(value.trim()) {
         return Err(Error::Im(ImError::parse(
             file,
@@ -103,17 +118,22 @@ fn record_dir(value: &str, file: &Path, what: &str) -> Result<PathBuf> {
     clean(Path::new(value.trim()))
 }
 
-/// Keeps `err` about an IM record in `problems` (lenient discovery) or returns it (strict).
-fn damaged(problems: &mut Option<&mut Vec<RecordProblem>>, file: &Path, err: Error) -> Result<()> {
-    match problems {
-        Some(list) => {
-            list.push(RecordProblem {
-                path: file.to_path_buf(),
-                message: err.to_string(),
-            });
-            Ok(())
-        }
-        None => Err(err),
+/// A path in IM's record `file` that the set cannot hold (`err` names the record and the
+/// value): discovery never stops at it. It is said in the instance's notes, and kept in
+/// `problems` (lenient discovery) so that `doctor` reports it and `backup` refuses to leave
+/// the directory out without the administrator's word.
+fn unusable(
+    instance: &mut Instance,
+    problems: &mut Option<&mut Vec<RecordProblem>>,
+    file: &Path,
+    err: &Error,
+) {
+    instance.notes.push(err.to_string());
+    if let Some(list) = problems {
+        list.push(RecordProblem {
+            path: file.to_path_buf(),
+            message: err.to_string(),
+        });
     }
 }
 
@@ -174,6 +194,9 @@ pub fn discover_one_lenient(
 ) -> Result<(Instance, Vec<RecordProblem>)> {
     let all = discover_lenient(host, opts)?;
     let instances: Vec<Instance> = all.iter().map(|(i, _)| i.clone()).collect();
+    if instances.is_empty() && name.is_none() {
+        return Err(nothing_found(host));
+    }
     let chosen = select(&instances, name)?.name.clone();
     let (instance, mut problems) = all
         .into_iter()
@@ -297,7 +320,7 @@ fn discover_inner(
 pub fn select<'a>(instances: &'a [Instance], name: Option<&str>) -> Result<&'a Instance> {
     match (name, instances) {
         (None, []) => Err(Error::Other(
-            "no IBM Installation Manager found on this host (no registry file under /etc/.ibm/registry or any home's etc/.ibm/registry); for an install without a registry give --agent-data DIR"
+            "no IBM Installation Manager found on this host (no registry file under /etc/.ibm/registry or the etc/.ibm/registry of /root, of any home in /etc/passwd or of /home/*); for an install without a registry give --agent-data DIR"
                 .into(),
         )),
         (None, [one]) => Ok(one),
@@ -319,12 +342,41 @@ pub fn select<'a>(instances: &'a [Instance], name: Option<&str>) -> Result<&'a I
     }
 }
 
-/// `/root` and every directory in `/home`, sorted by user name.
+/// Every home a non-admin or group IM may keep its registry file in: `/root`, each account's
+/// home in the host's own `/etc/passwd` (AIX keeps them under `/users`, Solaris under
+/// `/export/home`, service accounts under `/opt/…`), then every directory in `/home` not
+/// listed there. A home of `/` is left out: its registry path is the admin one.
 fn homes(host: &HostRoot) -> Vec<Home> {
     let mut out = vec![Home {
         user: "root".into(),
         path: PathBuf::from("/root"),
     }];
+    let passwd = std::fs::read(host.physical(Path::new("/etc/passwd"))).unwrap_or_default();
+    let mut listed: Vec<Home> = String::from_utf8_lossy(&passwd)
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            let (user, home) = (fields.first()?.trim(), fields.get(5)?.trim());
+            // The classic system accounts (uid 1–99: bin, daemon, adm …) install nothing.
+            let uid: u32 = fields.get(2)?.trim().parse().ok()?;
+            let path = clean(Path::new(home)).ok()?;
+            let usable = !user.is_empty()
+                && !user.starts_with('#')
+                && !(1..100).contains(&uid)
+                && path != Path::new("/")
+                && host.physical(&path).is_dir();
+            usable.then(|| Home {
+                user: user.to_owned(),
+                path,
+            })
+        })
+        .collect();
+    listed.sort_by(|a, b| a.user.cmp(&b.user));
+    for home in listed {
+        if !out.iter().any(|h| h.path == home.path) {
+            out.push(home);
+        }
+    }
     if let Ok(entries) = std::fs::read_dir(host.physical(Path::new("/home"))) {
         let mut users: Vec<String> = entries
             .filter_map(|e| e.ok())
@@ -332,12 +384,41 @@ fn homes(host: &HostRoot) -> Vec<Home> {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         users.sort();
-        out.extend(users.into_iter().map(|user| Home {
-            path: PathBuf::from("/home").join(&user),
-            user,
-        }));
+        for user in users {
+            let path = PathBuf::from("/home").join(&user);
+            if !out.iter().any(|h| h.path == path) {
+                out.push(Home { user, path });
+            }
+        }
     }
     out
+}
+
+/// Where discovery looks for IM's registry file on this host (logical paths): the admin file
+/// and the one under each home [`homes`] finds, with the `/etc/passwd` it read them from. For
+/// the message that says nothing was found.
+#[must_use]
+pub fn searched(host: &HostRoot) -> String {
+    let mut places = vec!["/etc/.ibm/registry".to_owned()];
+    places.extend(
+        homes(host)
+            .iter()
+            .map(|h| format!("{}/etc/.ibm/registry", h.path.display())),
+    );
+    format!(
+        "no InstallationManager.dat in {} (homes from /etc/passwd and /home)",
+        places.join(", ")
+    )
+}
+
+/// The error for a host where discovery found no IM instance, saying where it looked.
+#[must_use]
+pub fn nothing_found(host: &HostRoot) -> Error {
+    Error::Other(format!(
+        "no IBM Installation Manager found on this host: {}; for an install without a registry \
+         file give --agent-data DIR",
+        searched(host)
+    ))
 }
 
 fn from_registry(
@@ -437,6 +518,7 @@ fn from_registry(
         set: SyncSet::default(),
         inventory: records.inventory(im_version, mode),
         origins,
+        notes: Vec::new(),
     };
     add_member(
         host,
@@ -485,7 +567,7 @@ fn from_agent_data(
         clean(Path::new(p.strip_suffix("/eclipse").unwrap_or(p)))
     };
     let installed = records.installed.as_ref();
-    let install = match installed.and_then(|i| i.locations.iter().find(|l| l.kind == "self")) {
+    let install = match installed.and_then(InstalledXml::self_location) {
         Some(own) => Some(eclipse_to_root(&own.path)?),
         None => match installed.and_then(|i| i.agent_install_location()) {
             Some(p) => {
@@ -511,6 +593,7 @@ fn from_agent_data(
             path: agent_data.to_path_buf(),
             source: "--agent-data".into(),
         }],
+        notes: Vec::new(),
     };
     if let Some(install) = install {
         add_member(
@@ -547,17 +630,52 @@ fn finish(
     default_shared: Option<String>,
     mut problems: Option<&mut Vec<RecordProblem>>,
 ) -> Result<()> {
-    let shared = if let Some(p) = records.registry.as_ref().and_then(|r| r.cache_location()) {
-        Some((p.to_owned(), "installRegistry.xml cacheLocation".to_owned()))
-    } else if let Some(p) = records.installed.as_ref().and_then(|i| i.cache_location()) {
-        Some((p.to_owned(), "installed.xml cacheLocation".to_owned()))
+    let registry_xml = instance.agent_data.join("installRegistry.xml");
+    let installed_xml = instance.agent_data.join("installed.xml");
+    let recorded = if let Some(p) = records.registry.as_ref().and_then(|r| r.cache_location()) {
+        Some((p.to_owned(), registry_xml))
     } else {
-        default_shared.map(|p| (p, format!("default for {} mode", instance.mode.as_str())))
+        records
+            .installed
+            .as_ref()
+            .and_then(|i| i.cache_location())
+            .map(|p| (p.to_owned(), installed_xml))
     };
-    if let Some((path, source)) = shared {
-        let path = clean(Path::new(&path))?;
-        instance.shared = Some(path.clone());
-        add_member(host, instance, Role::ImShared, path, None, &source)?;
+    match (recorded, default_shared) {
+        (Some((value, file)), _) => {
+            let what = "`cacheLocation` (the shared resources directory)";
+            match record_dir(&value, &file, what) {
+                Ok(path) => {
+                    instance.shared = Some(path.clone());
+                    let source = format!(
+                        "{} cacheLocation",
+                        file.file_name().unwrap_or_default().to_string_lossy()
+                    );
+                    add_member(host, instance, Role::ImShared, path, None, &source)?;
+                }
+                Err(err) => unusable(instance, &mut problems, &file, &err),
+            }
+        }
+        (None, Some(default)) => {
+            let path = clean(Path::new(&default))?;
+            if host.physical(&host.resolve(&path)?).is_dir() {
+                instance.shared = Some(path.clone());
+                let source = format!("default for {} mode", instance.mode.as_str());
+                add_member(host, instance, Role::ImShared, path, None, &source)?;
+            } else {
+                // IM names its shared resources with the first package it installs; before
+                // that (an IM-only host) there are none, which is not a missing member.
+                instance.notes.push(format!(
+                    "im-shared: IM's records name no shared resources directory (no \
+                     cacheLocation in installRegistry.xml or installed.xml) and the {} mode \
+                     default {} does not exist, so the set has none; IM creates it with the \
+                     first package it installs",
+                    instance.mode.as_str(),
+                    path.display()
+                ));
+            }
+        }
+        (None, None) => {}
     }
     let groups: Vec<(String, String)> = instance
         .inventory
@@ -573,7 +691,7 @@ fn finish(
         let path = match record_dir(&path, &installed, &format!("package group '{id}'")) {
             Ok(path) => path,
             Err(err) => {
-                damaged(&mut problems, &installed, err)?;
+                unusable(instance, &mut problems, &installed, &err);
                 continue;
             }
         };
@@ -609,7 +727,14 @@ fn finish(
             let profiles =
                 parse_profile_registry(&read_logical(host, &profile_registry)?, &profile_registry)?;
             for profile in profiles {
-                let profile_path = clean(Path::new(&profile.path))?;
+                let what = format!("profile '{}'", profile.name);
+                let profile_path = match record_dir(&profile.path, &profile_registry, &what) {
+                    Ok(path) => path,
+                    Err(err) => {
+                        unusable(instance, &mut problems, &profile_registry, &err);
+                        continue;
+                    }
+                };
                 add_member(
                     host,
                     instance,
@@ -634,7 +759,9 @@ fn add_member(
 ) -> Result<()> {
     let resolved = host.resolve(&path)?;
     let meta = std::fs::metadata(host.physical(&resolved)).ok();
-    let is_file = role == Role::ImRegistry;
+    // The registry is a file; an extra may be one too (a keystore, a custom properties file).
+    let is_file = role == Role::ImRegistry
+        || (role == Role::Extra && meta.as_ref().is_some_and(std::fs::Metadata::is_file));
     let exists = meta.is_some_and(|m| if is_file { m.is_file() } else { m.is_dir() });
     if !source.is_empty() {
         instance.origins.push(Origin {
@@ -687,16 +814,18 @@ impl Records {
     }
 
     /// IM's own version from its kind='self' location.
+    /// From `installed.xml`, or else IM's own offering in `installRegistry.xml`.
     fn self_version(&self) -> Option<String> {
-        let installed = self.installed.as_ref()?;
-        let own = installed.locations.iter().find(|l| l.kind == "self")?;
-        let offering = own.offerings.first()?;
-        Some(
-            offering
-                .display_version
-                .clone()
-                .unwrap_or_else(|| offering.version.clone()),
-        )
+        let from_installed = self
+            .installed
+            .as_ref()
+            .and_then(InstalledXml::agent_offering)
+            .map(|o| {
+                o.display_version
+                    .clone()
+                    .unwrap_or_else(|| o.version.clone())
+            });
+        from_installed.or_else(|| Some(self.registry.as_ref()?.agent_version()?.to_owned()))
     }
 }
 

@@ -85,7 +85,11 @@ pub fn parse_registry(text: &str, path: &Path) -> Result<RegistryFile, ImError> 
 /// directories: not absolute, holding `..`, or the root directory itself. `None` when it can.
 pub(crate) fn not_a_directory_path(value: &str) -> Option<&'static str> {
     let path = Path::new(value);
-    if !path.is_absolute() {
+    if is_windows_path(value) {
+        Some(
+            "a Windows path (a record copied from a Windows install?), which this host cannot hold",
+        )
+    } else if !path.is_absolute() {
         Some("not an absolute path")
     } else if path
         .components()
@@ -104,13 +108,21 @@ pub(crate) fn not_a_directory_path(value: &str) -> Option<&'static str> {
     }
 }
 
+/// Whether `value` is a Windows path: a drive letter (`C:\…`, `c:/…`) or a UNC share
+/// (`\\server\share`). IM on Windows writes these into every record.
+pub(crate) fn is_windows_path(value: &str) -> bool {
+    let v = value.trim().as_bytes();
+    matches!(v, [d, b':', b'\\' | b'/', ..] | [d, b':'] if d.is_ascii_alphabetic())
+        || v.starts_with(br"\\")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const PATH: &str = "/etc/.ibm/registry/InstallationManager.dat";
 
-    /// IM-FACTS 2.1's reconstructed sample, with the timestamp comment Java writes.
+    /// The shape of docs/im-facts.md §2.1, with the timestamp comment Java writes.
     const SAMPLE: &str = "#Tue Feb 27 00:18:00 UTC 2024
 location=/opt/IBM/InstallationManager
 launcher=/opt/IBM/InstallationManager/eclipse/IBMIM
@@ -228,6 +240,25 @@ appDataLocation=/var/ibm/InstallationManager
             reg.location.as_deref(),
             Some("/opt/IBM/InstallationManager/")
         );
+    }
+
+    #[test]
+    fn windows_paths_are_named_as_such() {
+        for value in [
+            r"C:\Program Files\IBM\Installation Manager",
+            "c:/IBM/InstallationManager",
+            r"\\fileserver\IBM\IMShared",
+            "D:",
+        ] {
+            assert!(is_windows_path(value), "{value}");
+            assert!(
+                not_a_directory_path(value).is_some_and(|why| why.contains("Windows")),
+                "{value}"
+            );
+        }
+        for value in ["/opt/IBM/C:/x", "opt/IBM", "/C:"] {
+            assert!(!is_windows_path(value), "{value}");
+        }
     }
 
     #[test]

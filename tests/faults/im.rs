@@ -19,6 +19,8 @@ pub fn rows() -> Vec<Fault> {
     rows.extend(root_member_rows());
     rows.extend(properties_rows());
     rows.extend(location_rows());
+    rows.extend(windows_record_rows());
+    rows.extend(version_file_rows());
     rows
 }
 
@@ -716,4 +718,81 @@ fn registry_location_with_dot_dot() {
 
 fn registry_location_root() {
     registry_location("/");
+}
+
+fn windows_record_rows() -> Vec<Fault> {
+    vec![Fault {
+        id: "records_hold_windows_paths",
+        area: Area::ImRecords,
+        fault: "`installed.xml` and `installRegistry.xml` were copied from a Windows install: \
+                every package group and `cacheLocation` is a `C:\\…` path.",
+        outcome: "`discover` exits 0 and notes each record and Windows path it left out; \
+                  `doctor` reports them (exit 1) instead of aborting; the backup is refused \
+                  (exit 3) naming the record and the path, since the set would shrink; the host \
+                  is unchanged.",
+        test: records_hold_windows_paths,
+    }]
+}
+
+fn records_hold_windows_paths() {
+    let env = Env::new(Shape::WindowsRecords);
+    let state = State::of(&env);
+    let discover = run_bounded(&env, &["discover", "--json"]);
+    assert_eq!(discover.code, 0, "{}", discover.stderr);
+    let notes = discover.json()["instances"][0]["notes"].to_string();
+    assert!(notes.contains("installed.xml"), "{notes}");
+    assert!(notes.contains(r"C:\\Program Files"), "{notes}");
+    let doctor = run_bounded(&env, &["doctor"]);
+    assert_eq!(doctor.code, 1, "{}\n{}", doctor.stdout, doctor.stderr);
+    let backup = run_bounded(&env, &["backup"]);
+    let needles = ["installed.xml", r"C:\Program Files", "Windows path"];
+    one_line(&backup, 3, &needles);
+    state.assert_unchanged(&env);
+}
+
+fn version_file_rows() -> Vec<Fault> {
+    vec![Fault {
+        id: "product_version_files_lockstep_cannot_compare",
+        area: Area::ImRecords,
+        fault: "The products' own version files are of a shape lockstep cannot compare: Portal's \
+                `wps.properties` has no `version`/`fixlevel` keys and a relative \
+                `ProfileDirectory`, and `ND.product` names an edition (`<id>EXPRESS</id>`) no \
+                offering's `was.install.productid` names.",
+        outcome: "`doctor` exits 0: each file is a note naming the file and why it was not \
+                  compared (the product id and version it holds); nothing is called a desync, \
+                  nothing aborts, and the host is unchanged.",
+        test: product_version_files_lockstep_cannot_compare,
+    }]
+}
+
+fn product_version_files_lockstep_cannot_compare() {
+    let env = Env::new(Shape::Admin);
+    let wps = "/opt/HCL/WebSphere/PortalServer/wps.properties";
+    let nd = "/opt/HCL/WebSphere/AppServer/properties/version/ND.product";
+    std::fs::write(
+        env.physical(wps),
+        "#hand-edited\nWPFamilyName=MultiPlatform\nProfileDirectory=wp_profile\n",
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(env.physical(nd)).unwrap();
+    std::fs::write(
+        env.physical(nd),
+        text.replace("<id>ND</id>", "<id>EXPRESS</id>"),
+    )
+    .unwrap();
+    let state = State::of(&env);
+    let doctor = run_bounded(&env, &["doctor"]);
+    assert_eq!(doctor.code, 0, "{}\n{}", doctor.stdout, doctor.stderr);
+    assert!(
+        doctor.stdout.contains(wps) && doctor.stdout.contains("no version key"),
+        "{}",
+        doctor.stdout
+    );
+    assert!(
+        doctor.stdout.contains(nd) && doctor.stdout.contains("product id EXPRESS (9.0.5.17)"),
+        "{}",
+        doctor.stdout
+    );
+    assert!(!doctor.stdout.contains("ERROR"), "{}", doctor.stdout);
+    state.assert_unchanged(&env);
 }
