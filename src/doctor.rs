@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::Result;
 use crate::hostfs::HostRoot;
 use crate::im::discover::{DiscoverOptions, Instance, RecordProblem, discover_lenient};
-use crate::im::product_version::{VersionCheck, check_group};
+use crate::im::product_version::{VersionCheck, check_group, product_ids};
 use crate::set::Role;
 
 /// How serious a finding is.
@@ -183,20 +183,51 @@ pub fn check_instance(
                 checked.records += 1;
             }
         } else if host.physical(&instance.agent_data).is_dir() {
+            // The other record may still list package groups: then IM has installs it cannot
+            // update, roll back or uninstall, which is an error, not an empty IM.
+            let groups = &instance.inventory.package_groups;
+            let other = if name == "installed.xml" {
+                "installRegistry.xml"
+            } else {
+                "installed.xml"
+            };
+            let (severity, what, todo) = if groups.is_empty() {
+                (
+                    Severity::Warning,
+                    format!("IM's agent data has no {name}, so IM knows of no installed packages"),
+                    format!(
+                        "if packages are installed here, IM's records are lost: {RESTORE_WHOLE_SET}"
+                    ),
+                )
+            } else {
+                (
+                    Severity::Error,
+                    format!(
+                        "IM's agent data has no {name}, though {other} lists {} package group{} \
+                         ({}): IM cannot update, roll back or uninstall them without it",
+                        groups.len(),
+                        if groups.len() == 1 { "" } else { "s" },
+                        groups
+                            .iter()
+                            .map(|g| g.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    format!("IM's records are incomplete: {RESTORE_WHOLE_SET}"),
+                )
+            };
             findings.push(Finding {
-                severity: Severity::Warning,
-                what: format!(
-                    "IM's agent data has no {name}, so IM knows of no installed packages"
-                ),
+                severity,
+                what,
                 path: logical,
-                todo: format!(
-                    "if packages are installed here, IM's records are lost: {RESTORE_WHOLE_SET}"
-                ),
+                todo,
             });
         }
     }
 
     // Package groups and the products' own version files.
+    // WebSphere editions name their `.product` file through `was.install.productid`.
+    let ids = product_ids(host, &instance.agent_data);
     for group in &instance.inventory.package_groups {
         checked.package_groups += 1;
         let logical = Path::new(&group.path);
@@ -222,7 +253,7 @@ pub fn check_instance(
             });
             continue;
         }
-        for file in check_group(host, group) {
+        for file in check_group(host, group, &ids) {
             let (severity, what, todo) = match file.check {
                 VersionCheck::Agrees { .. } => {
                     checked.version_files += 1;

@@ -54,7 +54,8 @@ fn status_sees_a_fix_pack_as_drift_until_the_next_backup() {
     );
     assert!(
         first.ends_with(
-            "2 offerings upgraded (DX 9.5 CF219 → 9.5 CF220, WAS ND 9.0.5.17 → 9.0.5.18)"
+            // The DX group moves its four PORTAL offerings at once; DX is named once.
+            "5 offerings upgraded (DX 9.5 CF219 → 9.5 CF220, WAS ND 9.0.5.17 → 9.0.5.18)"
         ),
         "{first}"
     );
@@ -77,9 +78,13 @@ fn status_sees_a_fix_pack_as_drift_until_the_next_backup() {
         .filter(|o| o["change"] == "upgraded")
         .map(|o| o["id"].as_str().unwrap())
         .collect();
+    // Every offering the fix pack moved is listed: the DX group's four PORTAL offerings and WAS.
     assert_eq!(
         upgraded,
         vec![
+            "com.ibm.websphere.PORTAL.ENABLE.v85",
+            "com.ibm.websphere.PORTAL.ENABLE.v95",
+            "com.ibm.websphere.PORTAL.SERVER.v85",
             "com.ibm.websphere.PORTAL.SERVER.v95",
             "com.ibm.websphere.ND.v90"
         ]
@@ -156,12 +161,13 @@ fn diff_names_the_upgrade_between_snapshots_and_against_the_live_host() {
     let report = apply_fix_pack(&env.host, 0).unwrap();
     let s2 = env.backup(&[])["snapshot"].as_str().unwrap().to_owned();
 
-    // The fix pack rewrote installed.xml and installRegistry.xml besides the product files, and
-    // added a rollback payload and an agent log besides its new product files.
+    // The fix pack rewrote installed.xml and installRegistry.xml besides the product files (and
+    // the Portal profile's copy of wps.properties, an extra member), and added a rollback payload
+    // and an agent log besides its new product files.
     let expect = |files: &Value| {
         assert_eq!(
             count(files, "product", "changed") as usize,
-            report.files_changed - 2,
+            report.files_changed - 3,
             "{files}"
         );
         assert_eq!(
@@ -175,7 +181,7 @@ fn diff_names_the_upgrade_between_snapshots_and_against_the_live_host() {
             "{files}"
         );
         assert_eq!(count(files, "im-agent-data", "changed"), 2, "{files}");
-        assert_eq!(count(files, "extra", "changed"), 0, "{files}");
+        assert_eq!(count(files, "extra", "changed"), 1, "{files}");
     };
 
     let between = env.run(&["diff", &s1[..10], &s2, "--json"]).ok().json();
@@ -254,7 +260,8 @@ fn doctor_finds_a_clean_sample_host_clean() {
         let run = env.run(&["doctor"]).ok();
         assert!(run.stdout.contains(": clean ("), "{}", run.stdout);
         assert!(
-            run.stdout.contains("3 version files checked"),
+            // ND.product, MP.product, wps.properties and the profile's copy of it.
+            run.stdout.contains("4 version files checked"),
             "{}",
             run.stdout
         );

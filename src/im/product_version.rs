@@ -1,19 +1,25 @@
-//! Reads the version file a WebSphere or Portal product keeps about itself, such as
-//! `<AppServer>/properties/version/ND.product` or `<PortalServer>/version/*.product`, so its
-//! answer can be compared with what IM recorded: a host whose product files were restored
-//! without IM's records (or the reverse) disagrees here.
+//! Reads the version files a WebSphere or Portal product keeps about itself —
+//! `<AppServer>/properties/version/*.product` (`WAS.product`, `ND.product`…),
+//! `<PortalServer>/version/*.product` and Portal's `wps.properties` (with the profile's copy
+//! under `<wp_profile>/PortalServer/`) — so their answer can be compared with what IM recorded:
+//! a host whose product files were restored without IM's records (or the reverse) disagrees here.
 //!
-//! Only the `<product name="…"><id/><version/><build-info level/></product>` shape is read,
-//! plus Portal's `wps.properties` (`WPVersion`, `WPCumulativeFix`); `.component` files and the
-//! `history/` folder are not. [`check_group`] finds a package group's version files and compares
-//! each with the offering IM records; a shape it does not know gives
-//! [`VersionCheck::Unknown`], never a disagreement.
+//! Only the `<product name="…"><id/><version/><build-info level/></product>` shape is read, plus
+//! `wps.properties`' `version` and `fixlevel` keys (docs/im-facts.md §9);
+//! `.component` files and the `history/` folder are not. A WebSphere `.product` file is matched
+//! to its offering through the offering's `was.install.productid` (editions such as
+//! `DEVELOPERSILAN` or `NDTRIAL` carry `BASE` or `ND` there); Portal's files are compared with the
+//! group's SERVER offering of the highest release (a DX 9.5 group holds the 8.5 and 9.5 SERVER and
+//! ENABLE offerings at once). [`check_group`] finds a package group's version files and compares
+//! each; a shape it does not know gives [`VersionCheck::Unknown`], never a disagreement.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use roxmltree::Node;
 use serde::{Deserialize, Serialize};
 
+use super::installed::parse_installed;
 use super::text::parse_properties;
 use super::xml::{attr, children, line_of, parse_document, root};
 use super::{ImError, read_text};
@@ -78,24 +84,51 @@ fn child_text(product: Node<'_, '_>, name: &'static str, path: &Path) -> Result<
 /// What Portal's `wps.properties` says about the installed level.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortalProperties {
-    /// `WPVersion`, e.g. `9.5.0.0`.
+    /// `version`, e.g. `8.5.0.0`.
     pub version: Option<String>,
-    /// `WPCumulativeFix`, e.g. `CF219`.
-    pub cumulative_fix: Option<String>,
+    /// `fixlevel`, the cumulative fix, e.g. `CF19`.
+    pub fixlevel: Option<String>,
+    /// `ProfileDirectory`, the Portal profile whose `PortalServer/wps.properties` is a copy.
+    pub profile_directory: Option<String>,
 }
 
-/// Parses `<PortalServer>/wps.properties` (Java properties); `path` is used in error messages.
+/// Parses Portal's `wps.properties` (Java properties); `path` is used in error messages.
 pub fn parse_wps_properties(text: &str, path: &Path) -> Result<PortalProperties, ImError> {
     let mut out = PortalProperties::default();
     for prop in parse_properties(text, path)? {
         let value = Some(prop.value.trim().to_string()).filter(|v| !v.is_empty());
-        match prop.key.as_str() {
-            "WPVersion" => out.version = value,
-            "WPCumulativeFix" => out.cumulative_fix = value,
+        // Portal writes these keys in this case; a hand-edited file may not.
+        match prop.key.trim().to_ascii_lowercase().as_str() {
+            "version" => out.version = value,
+            "fixlevel" => out.fixlevel = value,
+            "profiledirectory" => out.profile_directory = value,
             _ => {}
         }
     }
     Ok(out)
+}
+
+/// Offering id → `was.install.productid`, as `installed.xml` records them.
+pub type ProductIds = BTreeMap<String, String>;
+
+/// Reads the `was.install.productid` of every offering from the `installed.xml` in
+/// `agent_data`. A missing or damaged record gives an empty map: discovery reports the record,
+/// and the version files then fall back to the offering ids.
+#[must_use]
+pub fn product_ids(host: &HostRoot, agent_data: &Path) -> ProductIds {
+    let logical = agent_data.join("installed.xml");
+    let Ok(text) = read_text(&host.physical(&logical)) else {
+        return ProductIds::new();
+    };
+    let Ok(installed) = parse_installed(&text, &logical) else {
+        return ProductIds::new();
+    };
+    installed
+        .locations
+        .iter()
+        .flat_map(|l| &l.offerings)
+        .filter_map(|o| Some((o.id.clone(), o.product_id.clone()?)))
+        .collect()
 }
 
 /// How one version file compares with IM's record.
@@ -104,7 +137,7 @@ pub fn parse_wps_properties(text: &str, path: &Path) -> Result<PortalProperties,
 pub enum VersionCheck {
     /// The file and IM agree.
     Agrees {
-        /// The offering the file speaks for.
+        /// The offering the file was compared against.
         offering: String,
         /// The version both name.
         version: String,
@@ -112,7 +145,7 @@ pub enum VersionCheck {
     /// The file names another level than IM records: the product files and IM's records are
     /// not from the same moment.
     Disagrees {
-        /// The offering the file speaks for.
+        /// The offering the file was compared against.
         offering: String,
         /// What IM records (the display version).
         recorded: String,
@@ -142,10 +175,15 @@ pub struct ProductFileCheck {
 }
 
 /// Finds the version files of a package group — WebSphere's `properties/version/*.product`,
-/// Portal's `version/*.product` and `wps.properties` — and compares each with the offering IM
-/// records for the group.
+/// Portal's `version/*.product`, `wps.properties` and the Portal profile's copy of it — and
+/// compares each with the offering IM records for the group; `ids` are the offerings'
+/// `was.install.productid` values ([`product_ids`]).
 #[must_use]
-pub fn check_group(host: &HostRoot, group: &PackageGroup) -> Vec<ProductFileCheck> {
+pub fn check_group(
+    host: &HostRoot,
+    group: &PackageGroup,
+    ids: &ProductIds,
+) -> Vec<ProductFileCheck> {
     let root = Path::new(&group.path);
     let mut files: Vec<(PathBuf, bool)> = Vec::new();
     for (dir, portal) in [("properties/version", false), ("version", true)] {
@@ -168,7 +206,7 @@ pub fn check_group(host: &HostRoot, group: &PackageGroup) -> Vec<ProductFileChec
             let check = match read_text(&host.physical(&path))
                 .and_then(|text| parse_product_file(&text, &path))
             {
-                Ok(product) => check_product(&product, portal, &group.offerings),
+                Ok(product) => check_product(&product, portal, &group.offerings, ids),
                 Err(e) => VersionCheck::Unreadable {
                     error: e.with_path(&path).to_string(),
                 },
@@ -177,38 +215,102 @@ pub fn check_group(host: &HostRoot, group: &PackageGroup) -> Vec<ProductFileChec
         })
         .collect();
     let wps = root.join("wps.properties");
-    let wps_physical = host.physical(&wps);
-    if wps_physical.is_file() {
-        let check =
-            match read_text(&wps_physical).and_then(|text| parse_wps_properties(&text, &wps)) {
-                Ok(props) => check_wps(&props, &group.offerings),
-                Err(e) => VersionCheck::Unreadable {
-                    error: e.with_path(&wps).to_string(),
-                },
-            };
+    if let Some((check, props)) = check_wps_file(host, &wps, &group.offerings) {
         out.push(ProductFileCheck { path: wps, check });
+        // The profile keeps a copy that Portal's tools read too; it moves with the profile.
+        if let Some(profile) = props.and_then(|p| p.profile_directory) {
+            let copy = Path::new(&profile).join("PortalServer/wps.properties");
+            if copy.is_absolute()
+                && let Some((check, _)) = check_wps_file(host, &copy, &group.offerings)
+            {
+                out.push(ProductFileCheck { path: copy, check });
+            }
+        }
     }
     out
 }
 
-/// The offering a `.product` file speaks for: WebSphere's `<ID>.product` belongs to
-/// `com.ibm.websphere.<ID>.*`; a file in Portal's `version/` folder to the group's one Portal
-/// offering.
-fn offering_for<'a>(
-    product_id: &str,
-    portal: bool,
-    offerings: &'a [Offering],
-) -> Option<&'a Offering> {
-    let by_edition = offerings.iter().find(|o| {
-        o.id.strip_prefix("com.ibm.websphere.")
-            .and_then(|rest| rest.split('.').next())
-            .is_some_and(|edition| edition.eq_ignore_ascii_case(product_id))
-    });
-    if by_edition.is_some() {
-        return by_edition;
-    }
-    if !portal {
+/// Reads and compares one `wps.properties`, when the file exists.
+fn check_wps_file(
+    host: &HostRoot,
+    logical: &Path,
+    offerings: &[Offering],
+) -> Option<(VersionCheck, Option<PortalProperties>)> {
+    let physical = host.physical(logical);
+    if !physical.is_file() {
         return None;
+    }
+    Some(
+        match read_text(&physical).and_then(|text| parse_wps_properties(&text, logical)) {
+            Ok(props) => (check_wps(&props, offerings), Some(props)),
+            Err(e) => (
+                VersionCheck::Unreadable {
+                    error: e.with_path(logical).to_string(),
+                },
+                None,
+            ),
+        },
+    )
+}
+
+/// The edition segment of a WebSphere offering id: `com.ibm.websphere.NDTRIAL.v85` → `NDTRIAL`.
+fn edition(offering: &Offering) -> Option<&str> {
+    offering
+        .id
+        .strip_prefix("com.ibm.websphere.")
+        .and_then(|rest| rest.split('.').next())
+}
+
+/// The offering a WebSphere `.product` file speaks for: the one whose `was.install.productid`
+/// is the file's id; without that property (older records), the one whose edition is the id,
+/// or its trial (`NDTRIAL` for `ND`).
+fn was_offering_for<'a>(
+    product_id: &str,
+    offerings: &'a [Offering],
+    ids: &ProductIds,
+) -> Option<&'a Offering> {
+    let by_property = offerings.iter().find(|o| {
+        ids.get(&o.id)
+            .is_some_and(|id| id.trim().eq_ignore_ascii_case(product_id))
+    });
+    if by_property.is_some() {
+        return by_property;
+    }
+    offerings
+        .iter()
+        .filter(|o| !ids.contains_key(&o.id))
+        .find(|o| {
+            edition(o).is_some_and(|e| {
+                let e = e.to_ascii_uppercase();
+                let id = product_id.trim().to_ascii_uppercase();
+                e == id || e.strip_suffix("TRIAL") == Some(id.as_str())
+            })
+        })
+}
+
+fn is_portal(o: &Offering) -> bool {
+    o.id.to_ascii_uppercase().contains(".PORTAL.")
+}
+
+/// The release suffix of an offering id: `…PORTAL.SERVER.v95` → 95.
+fn release_suffix(o: &Offering) -> u32 {
+    o.id.rsplit('.')
+        .next()
+        .and_then(|last| last.strip_prefix(['v', 'V']))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The Portal offering that carries the server's level: the SERVER offering of the highest
+/// release (`PORTAL.SERVER.v95` over `PORTAL.SERVER.v85`); a group with no SERVER offering but a
+/// single Portal offering (Remote Search in a group of its own) uses that one.
+fn portal_server(offerings: &[Offering]) -> Option<&Offering> {
+    let server = offerings
+        .iter()
+        .filter(|o| is_portal(o) && o.id.to_ascii_uppercase().contains(".SERVER."))
+        .max_by_key(|o| release_suffix(o));
+    if server.is_some() {
+        return server;
     }
     let mut portals = offerings.iter().filter(|o| is_portal(o));
     match (portals.next(), portals.next()) {
@@ -217,16 +319,34 @@ fn offering_for<'a>(
     }
 }
 
-fn is_portal(o: &Offering) -> bool {
-    o.id.to_ascii_uppercase().contains("PORTAL")
+/// The releases of a group's Portal offerings, as numbers (`9.5 CF219` → `[9, 5]`): a DX 9.5
+/// install's files may name the 8.5 base release, which is just as current.
+fn portal_releases(offerings: &[Offering]) -> Vec<Vec<u64>> {
+    offerings
+        .iter()
+        .filter(|o| is_portal(o))
+        .filter_map(|o| o.display_version.as_deref()?.split_once(' '))
+        .filter_map(|(release, _)| numeric(release))
+        .collect()
 }
 
 /// Compares a `.product` file with the offering it speaks for.
-fn check_product(product: &ProductVersion, portal: bool, offerings: &[Offering]) -> VersionCheck {
-    let Some(offering) = offering_for(&product.id, portal, offerings) else {
+fn check_product(
+    product: &ProductVersion,
+    portal: bool,
+    offerings: &[Offering],
+    ids: &ProductIds,
+) -> VersionCheck {
+    // Every `.product` file in Portal's own `version/` folder speaks for the Portal server.
+    let offering = if portal {
+        portal_server(offerings)
+    } else {
+        was_offering_for(&product.id, offerings, ids)
+    };
+    let Some(offering) = offering else {
         return VersionCheck::Unknown {
             reason: format!(
-                "product id {} ({}) matches no offering IM records for this package group",
+                "product id {} ({}) matches no offering IM records for this package group (by was.install.productid or edition)",
                 product.id, product.version
             ),
         };
@@ -236,27 +356,28 @@ fn check_product(product: &ProductVersion, portal: bool, offerings: &[Offering])
         &product.version,
         product.level.as_deref().filter(|l| cf_number(l).is_some()),
         "its build level",
+        &portal_releases(offerings),
     )
 }
 
-/// Compares `wps.properties` with the group's Portal offering.
+/// Compares `wps.properties` with the group's Portal SERVER offering.
 fn check_wps(props: &PortalProperties, offerings: &[Offering]) -> VersionCheck {
-    let mut portals = offerings.iter().filter(|o| is_portal(o));
-    let (Some(offering), None) = (portals.next(), portals.next()) else {
+    let Some(offering) = portal_server(offerings) else {
         return VersionCheck::Unknown {
-            reason: "IM records no single Portal offering for this package group".into(),
+            reason: "IM records no Portal SERVER offering for this package group".into(),
         };
     };
     let Some(version) = &props.version else {
         return VersionCheck::Unknown {
-            reason: "no WPVersion key".into(),
+            reason: "no version key".into(),
         };
     };
     compare_level(
         offering,
         version,
-        props.cumulative_fix.as_deref(),
-        "WPCumulativeFix",
+        props.fixlevel.as_deref(),
+        "fixlevel",
+        &portal_releases(offerings),
     )
 }
 
@@ -282,13 +403,15 @@ fn same_release(a: &[u64], b: &[u64]) -> bool {
 }
 
 /// Compares a file's `version` (and cumulative-fix `cf`, where the file carries one, from
-/// `cf_source`) with the offering's display version. Two display shapes are known: WebSphere's
+/// `cf_source`) with the offering's display version; for Portal, the file's release may be any of
+/// the group's Portal `releases`. Two display shapes are known: WebSphere's
 /// `9.0.5.17` and Portal's `9.5 CF219`; anything else is [`VersionCheck::Unknown`].
 fn compare_level(
     offering: &Offering,
     version: &str,
     cf: Option<&str>,
     cf_source: &str,
+    releases: &[Vec<u64>],
 ) -> VersionCheck {
     let Some(display) = offering.display_version.as_deref() else {
         return VersionCheck::Unknown {
@@ -329,8 +452,11 @@ fn compare_level(
     let (Some(release), Some(recorded_cf)) = (numeric(release), cf_number(level)) else {
         return unknown();
     };
-    let prefix_matches = found.len() >= release.len() && found[..release.len()] == release[..]
-        || same_release(&release, &found);
+    let names = |release: &[u64]| {
+        found.len() >= release.len() && found[..release.len()] == release[..]
+            || same_release(release, &found)
+    };
+    let prefix_matches = names(&release) || releases.iter().any(|r| names(r));
     if !prefix_matches {
         return disagrees(version.trim().to_string());
     }
@@ -448,6 +574,10 @@ mod tests {
         }
     }
 
+    fn none() -> ProductIds {
+        ProductIds::new()
+    }
+
     fn product(id: &str, version: &str, level: Option<&str>) -> ProductVersion {
         ProductVersion {
             id: id.into(),
@@ -463,8 +593,14 @@ mod tests {
             offering("com.ibm.websphere.ND.v90", "9.0.5.17"),
             offering("com.ibm.java.jdk.v8", "8.0.8.15"),
         ];
-        let check =
-            |v: &str| check_product(&product("ND", v, Some("cf172329.03")), false, &offerings);
+        let check = |v: &str| {
+            check_product(
+                &product("ND", v, Some("cf172329.03")),
+                false,
+                &offerings,
+                &none(),
+            )
+        };
         assert!(matches!(check("9.0.5.17"), VersionCheck::Agrees { .. }));
         assert!(matches!(check("9.0.5.17.0"), VersionCheck::Agrees { .. }));
         assert_eq!(
@@ -477,7 +613,12 @@ mod tests {
         );
         // Another edition's file, or a version that is not numeric: not compared.
         assert!(matches!(
-            check_product(&product("BASE", "9.0.5.16", None), false, &offerings),
+            check_product(
+                &product("BASE", "9.0.5.16", None),
+                false,
+                &offerings,
+                &none()
+            ),
             VersionCheck::Unknown { .. }
         ));
         assert!(matches!(check("9.0.5.x"), VersionCheck::Unknown { .. }));
@@ -487,7 +628,7 @@ mod tests {
     fn portal_levels_compare_release_and_cumulative_fix() {
         let offerings = [offering("com.ibm.websphere.PORTAL.SERVER.v95", "9.5 CF219")];
         let check = |v: &str, level: Option<&str>| {
-            check_product(&product("MP", v, level), true, &offerings)
+            check_product(&product("MP", v, level), true, &offerings, &none())
         };
         assert!(matches!(
             check("9.5.0.0", Some("CF219")),
@@ -520,17 +661,25 @@ mod tests {
             "Version 9.5 (CF219)",
         )];
         assert!(matches!(
-            check_product(&product("MP", "9.4.0.0", Some("CF1")), true, &odd),
+            check_product(&product("MP", "9.4.0.0", Some("CF1")), true, &odd, &none()),
             VersionCheck::Unknown { .. }
         ));
     }
 
     #[test]
     fn wps_properties_name_release_and_cf() {
-        let text = "#WebSphere Portal installation properties\nWPVersion=9.5.0.0\nWPCumulativeFix=CF220\nPortalServer.root=/opt/x\n";
+        // As Portal writes it (HCL's own test rigs check `fixlevel=CF19` in it).
+        let text = "#Wed Mar 15 09:15:00 UTC 2024\r\nWPFamilyName=MultiPlatform\r\nversion=9.5.0.0\r\nfixlevel=CF220\r\nPortalRootDir=/opt/x\r\nProfileName=wp_profile\r\nProfileDirectory=/opt/wp_profile\r\ncwProfileHome=/opt/was/profiles/cw_profile\r\n";
         let props = parse_wps_properties(text, Path::new("/p/wps.properties")).unwrap();
         assert_eq!(props.version.as_deref(), Some("9.5.0.0"));
-        assert_eq!(props.cumulative_fix.as_deref(), Some("CF220"));
+        assert_eq!(props.fixlevel.as_deref(), Some("CF220"));
+        assert_eq!(props.profile_directory.as_deref(), Some("/opt/wp_profile"));
+        // Keys real files do not have are not read as the level.
+        let invented = "WPVersion=9.5.0.0\nWPCumulativeFix=CF220\n";
+        assert_eq!(
+            parse_wps_properties(invented, Path::new("/p/wps.properties")).unwrap(),
+            PortalProperties::default()
+        );
         let offerings = [offering("com.ibm.websphere.PORTAL.SERVER.v95", "9.5 CF219")];
         assert!(matches!(
             check_wps(&props, &offerings),
@@ -557,7 +706,7 @@ mod tests {
             offerings: vec![offering("com.ibm.websphere.ND.v90", "9.0.5.17")],
             fixes: vec![],
         };
-        let checks = check_group(&host, &group);
+        let checks = check_group(&host, &group, &none());
         assert_eq!(checks.len(), 2);
         assert_eq!(
             checks[0].path,
@@ -577,5 +726,104 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(checks[1].check, VersionCheck::Agrees { .. }));
+    }
+
+    #[test]
+    fn editions_match_their_product_file_through_was_install_productid() {
+        let offerings = [
+            offering("com.ibm.java.jdk.v8", "8.0.8.15"),
+            offering("com.ibm.websphere.DEVELOPERSILAN.v85", "8.5.5.9"),
+        ];
+        let ids: ProductIds = [(
+            "com.ibm.websphere.DEVELOPERSILAN.v85".to_string(),
+            "BASE".to_string(),
+        )]
+        .into();
+        assert_eq!(
+            check_product(&product("BASE", "8.5.5.13", None), false, &offerings, &ids),
+            VersionCheck::Disagrees {
+                offering: "com.ibm.websphere.DEVELOPERSILAN.v85".into(),
+                recorded: "8.5.5.9".into(),
+                found: "8.5.5.13".into(),
+            }
+        );
+        assert!(matches!(
+            check_product(&product("BASE", "8.5.5.9", None), false, &offerings, &ids),
+            VersionCheck::Agrees { .. }
+        ));
+        // An ND file on a BASE-only group is not compared.
+        assert!(matches!(
+            check_product(&product("ND", "8.5.5.13", None), false, &offerings, &ids),
+            VersionCheck::Unknown { .. }
+        ));
+        // Records without the property: a trial matches its edition's id.
+        let trial = [offering("com.ibm.websphere.NDTRIAL.v85", "8.5.5.9")];
+        assert!(matches!(
+            check_product(&product("ND", "8.5.5.13", None), false, &trial, &none()),
+            VersionCheck::Disagrees { .. }
+        ));
+        // IHS and the plug-ins carry their own ids.
+        let ihs = [
+            offering("com.ibm.websphere.IHS.v90", "9.0.5.17"),
+            offering("com.ibm.websphere.PLG.v90", "9.0.5.16"),
+        ];
+        let ids: ProductIds = [
+            ("com.ibm.websphere.IHS.v90".to_string(), "IHS".to_string()),
+            ("com.ibm.websphere.PLG.v90".to_string(), "PLG".to_string()),
+        ]
+        .into();
+        assert!(matches!(
+            check_product(&product("PLG", "9.0.5.16", None), false, &ihs, &ids),
+            VersionCheck::Agrees { ref offering, .. } if offering == "com.ibm.websphere.PLG.v90"
+        ));
+    }
+
+    #[test]
+    fn a_dx_group_compares_with_its_highest_server_offering() {
+        let offerings = [
+            offering("com.ibm.websphere.PORTAL.ENABLE.v85", "8.5 CF219"),
+            offering("com.ibm.websphere.PORTAL.ENABLE.v95", "9.5 CF219"),
+            offering("com.ibm.websphere.PORTAL.SERVER.v85", "8.5 CF219"),
+            offering("com.ibm.websphere.PORTAL.SERVER.v95", "9.5 CF219"),
+        ];
+        let wps = |version: &str, cf: &str| PortalProperties {
+            version: Some(version.into()),
+            fixlevel: Some(cf.into()),
+            profile_directory: None,
+        };
+        assert_eq!(
+            check_wps(&wps("9.5.0.0", "CF218"), &offerings),
+            VersionCheck::Disagrees {
+                offering: "com.ibm.websphere.PORTAL.SERVER.v95".into(),
+                recorded: "9.5 CF219".into(),
+                found: "9.5.0.0 CF218".into(),
+            }
+        );
+        assert!(matches!(
+            check_wps(&wps("9.5.0.0", "CF219"), &offerings),
+            VersionCheck::Agrees { ref offering, .. } if offering == "com.ibm.websphere.PORTAL.SERVER.v95"
+        ));
+        // The 8.5 base release is named by some 9.5 installs: still current.
+        assert!(matches!(
+            check_wps(&wps("8.5.0.0", "CF219"), &offerings),
+            VersionCheck::Agrees { .. }
+        ));
+        assert!(matches!(
+            check_wps(&wps("8.0.0.0", "CF219"), &offerings),
+            VersionCheck::Disagrees { .. }
+        ));
+        assert!(matches!(
+            check_product(&product("PORTAL", "9.5.0.0", Some("CF220")), true, &offerings, &none()),
+            VersionCheck::Disagrees { ref offering, .. } if offering == "com.ibm.websphere.PORTAL.SERVER.v95"
+        ));
+        // Remote Search in a group of its own compares with its one offering.
+        let rs = [offering(
+            "com.ibm.websphere.PORTAL.REMOTESEARCH.v85",
+            "8.5 CF19",
+        )];
+        assert!(matches!(
+            check_wps(&wps("8.5.0.0", "CF19"), &rs),
+            VersionCheck::Agrees { .. }
+        ));
     }
 }

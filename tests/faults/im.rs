@@ -21,6 +21,7 @@ pub fn rows() -> Vec<Fault> {
     rows.extend(location_rows());
     rows.extend(windows_record_rows());
     rows.extend(version_file_rows());
+    rows.extend(nested_fix_rows());
     rows
 }
 
@@ -794,5 +795,44 @@ fn product_version_files_lockstep_cannot_compare() {
         doctor.stdout
     );
     assert!(!doctor.stdout.contains("ERROR"), "{}", doctor.stdout);
+    state.assert_unchanged(&env);
+}
+
+fn nested_fix_rows() -> Vec<Fault> {
+    vec![Fault {
+        id: "installed_xml_fix_without_version",
+        area: Area::ImRecords,
+        fault: "An interim fix nested in a product's location of `installed.xml` \
+                (`<package kind='fix'>`) has no `version` attribute.",
+        outcome: "`doctor` exits 1 naming `installed.xml`, its line and the missing `version`; \
+                  the inventory still lists the package groups and fixes `installRegistry.xml` \
+                  records, nothing aborts, and the host is unchanged.",
+        test: installed_xml_fix_without_version,
+    }]
+}
+
+fn installed_xml_fix_without_version() {
+    let env = Env::new(Shape::Admin);
+    let agent = env.host.instances[0].agent_data.clone();
+    let installed = env.physical(&format!("{agent}/installed.xml"));
+    let text = std::fs::read_to_string(&installed).unwrap();
+    let fix = text.find("kind='fix'").expect("the sample nests a fix");
+    let version = text[fix..].find(" version='").unwrap() + fix;
+    let end = text[version + 10..].find('\'').unwrap() + version + 11;
+    std::fs::write(&installed, format!("{}{}", &text[..version], &text[end..])).unwrap();
+    let state = State::of(&env);
+    let doctor = run_bounded(&env, &["doctor"]);
+    assert_eq!(doctor.code, 1, "{}\n{}", doctor.stdout, doctor.stderr);
+    let line = 1 + text[..fix].matches('\n').count();
+    assert!(
+        doctor
+            .stdout
+            .contains(&format!("{agent}/installed.xml:{line}:"))
+            && doctor.stdout.contains("`version`"),
+        "{}",
+        doctor.stdout
+    );
+    let json = run_bounded(&env, &["doctor", "--json"]).stdout;
+    assert!(json.contains("DXPortal-IF"), "{json}");
     state.assert_unchanged(&env);
 }
