@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
+use crate::im::installed::is_agent_offering;
 use crate::inventory::{Fix, Inventory, Offering, PackageGroup, level_rank, short_name};
 
 /// How one offering differs between two inventories.
@@ -119,7 +120,9 @@ impl InventoryDiff {
     pub fn between(from: &Inventory, to: &Inventory) -> Self {
         let mut groups = Vec::new();
         let mut used = vec![false; to.package_groups.len()];
-        for old in &from.package_groups {
+        // Snapshots taken before lockstep told IM's own profile apart hold it as a package
+        // group; IM is compared by its version, so that group is no change of the products.
+        for old in from.package_groups.iter().filter(|g| !is_im_group(g)) {
             let by_id = to
                 .package_groups
                 .iter()
@@ -152,7 +155,7 @@ impl InventoryDiff {
             }
         }
         for (i, new) in to.package_groups.iter().enumerate() {
-            if !used[i] {
+            if !used[i] && !is_im_group(new) {
                 groups.push(whole_group(new, GroupStatus::Added));
             }
         }
@@ -399,6 +402,12 @@ impl InventoryDiff {
         }
         parts.join("; ")
     }
+}
+
+/// Whether `g` is IM's own package group (it holds IM's offering), as inventories recorded
+/// before issue 22 may list it.
+fn is_im_group(g: &PackageGroup) -> bool {
+    g.offerings.iter().any(|o| is_agent_offering(&o.id))
 }
 
 /// At most three items, then "…".
@@ -863,5 +872,23 @@ mod tests {
             4,
             "every offering is still listed in the detail"
         );
+    }
+
+    #[test]
+    fn im_listed_as_a_group_by_an_older_snapshot_is_no_change() {
+        let now = host(17, 219, "20240315_0915", vec![]);
+        let mut before = now.clone();
+        before.package_groups.push(group(
+            "IBM Installation Manager",
+            "/opt/IBM/InstallationManager/eclipse",
+            vec![offering(
+                "com.ibm.cic.agent",
+                "1.9.2008.20240227_0018",
+                "1.9.2.8",
+            )],
+            vec![],
+        ));
+        assert!(InventoryDiff::between(&before, &now).is_empty());
+        assert!(InventoryDiff::between(&now, &before).is_empty());
     }
 }

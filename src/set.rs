@@ -139,6 +139,9 @@ impl SyncSet {
     /// The members of `earlier` (the set as a parent snapshot recorded it) that this set no
     /// longer has, matched by role and path: what a backup of this set would silently drop
     /// (rule 6 of the design: the set never shrinks without the administrator saying so).
+    /// A `product` member inside this set's `im-install` is not lost: it is IM's own `eclipse`
+    /// directory, which sets recorded before issue 22 counted as a product, and it is still
+    /// backed up as part of IM.
     #[must_use]
     pub fn vanished_since<'a>(&self, earlier: &'a [Member]) -> Vec<&'a Member> {
         earlier
@@ -148,6 +151,13 @@ impl SyncSet {
                     .members
                     .iter()
                     .any(|m| m.role == old.role && m.path == old.path)
+            })
+            .filter(|old| {
+                !(old.role == Role::Product
+                    && self
+                        .members
+                        .iter()
+                        .any(|m| m.role == Role::ImInstall && old.path.starts_with(&m.path)))
             })
             .collect()
     }
@@ -248,6 +258,25 @@ mod tests {
             ]
         );
         assert!(before.vanished_since(&before.members).is_empty());
+    }
+
+    #[test]
+    fn im_counted_as_a_product_by_an_older_set_has_not_vanished() {
+        let mut before = SyncSet::default();
+        before.push(member(Role::ImInstall, "/opt/IBM/InstallationManager"));
+        before.push(member(
+            Role::Product,
+            "/opt/IBM/InstallationManager/eclipse",
+        ));
+        before.push(member(Role::Product, "/opt/HCL/WebSphere/AppServer"));
+        let mut now = SyncSet::default();
+        now.push(member(Role::ImInstall, "/opt/IBM/InstallationManager"));
+        let gone: Vec<&Path> = now
+            .vanished_since(&before.members)
+            .iter()
+            .map(|m| m.path.as_path())
+            .collect();
+        assert_eq!(gone, [Path::new("/opt/HCL/WebSphere/AppServer")]);
     }
 
     #[test]
