@@ -804,9 +804,9 @@ fn nested_fix_rows() -> Vec<Fault> {
         area: Area::ImRecords,
         fault: "An interim fix nested in a product's location of `installed.xml` \
                 (`<package kind='fix'>`) has no `version` attribute.",
-        outcome: "`doctor` exits 1 naming `installed.xml`, its line and the missing `version`; \
-                  the inventory still lists the package groups and fixes `installRegistry.xml` \
-                  records, nothing aborts, and the host is unchanged.",
+        outcome: "`doctor` exits 1 naming `installed.xml`, its line, the fix and the missing \
+                  `version`; the package groups `installRegistry.xml` records are still checked, \
+                  nothing aborts, and the host is unchanged.",
         test: installed_xml_fix_without_version,
     }]
 }
@@ -832,7 +832,11 @@ fn installed_xml_fix_without_version() {
         "{}",
         doctor.stdout
     );
-    let json = run_bounded(&env, &["doctor", "--json"]).stdout;
-    assert!(json.contains("DXPortal-IF"), "{json}");
+    assert!(doctor.stdout.contains("DXPortal-IF"), "{}", doctor.stdout);
+    assert!(
+        doctor.stdout.contains("2 package groups"),
+        "{}",
+        doctor.stdout
+    );
     state.assert_unchanged(&env);
 }
