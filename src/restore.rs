@@ -1375,7 +1375,10 @@ fn check_live_path(host: &HostRoot, manifest: &Manifest, unit: &RestoreUnit) -> 
         .filter(|m| m.data_path() == unit.path)
     {
         let now = host.resolve(&m.path)?;
-        if now != unit.path {
+        // Nothing at the recorded path (a rebuilt host lost the link): the data goes where the
+        // snapshot holds it and `recreate_links` puts the link back after the swap.
+        let gone = std::fs::symlink_metadata(host.physical(&now)).is_err();
+        if now != unit.path && !gone {
             return Err(Error::Refused(format!(
                 "{} now leads to {} (a symlink changed since the backup); lockstep will not write through it — restore with --target and move the data by hand",
                 m.path.display(),

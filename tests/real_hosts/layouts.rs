@@ -97,6 +97,16 @@ fn symlinked_product_path_survives_every_restore() {
         Path::new(RELOCATED_APPSERVER)
     );
     env.run(&["doctor"]).ok();
+
+    // A host that lost the link (rebuilt, the disk remounted): restoring in place puts it back.
+    std::fs::remove_file(env.physical(&was)).unwrap();
+    assert_eq!(env.run(&["doctor"]).code, 1);
+    env.run(&["restore", &snap, "--force"]).ok();
+    assert_eq!(
+        std::fs::read_link(env.physical(&was)).expect("the link is recreated in place"),
+        Path::new(RELOCATED_APPSERVER)
+    );
+    env.run(&["doctor"]).ok();
 }
 
 /// Point 7: a non-admin IM whose user's home is `/users/wasadm` (AIX), known only from the
