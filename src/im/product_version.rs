@@ -117,7 +117,7 @@ pub type ProductIds = BTreeMap<String, String>;
 #[must_use]
 pub fn product_ids(host: &HostRoot, agent_data: &Path) -> ProductIds {
     let logical = agent_data.join("installed.xml");
-    let Ok(text) = read_text(&host.physical(&logical)) else {
+    let Ok(text) = read_text(&on_host(host, &logical)) else {
         return ProductIds::new();
     };
     let Ok(installed) = parse_installed(&text, &logical) else {
@@ -188,7 +188,7 @@ pub fn check_group(
     let mut files: Vec<(PathBuf, bool)> = Vec::new();
     for (dir, portal) in [("properties/version", false), ("version", true)] {
         let logical_dir = root.join(dir);
-        let Ok(entries) = std::fs::read_dir(host.physical(&logical_dir)) else {
+        let Ok(entries) = std::fs::read_dir(on_host(host, &logical_dir)) else {
             continue;
         };
         let mut names: Vec<String> = entries
@@ -203,7 +203,7 @@ pub fn check_group(
     let mut out: Vec<ProductFileCheck> = files
         .into_iter()
         .map(|(path, portal)| {
-            let check = match read_text(&host.physical(&path))
+            let check = match read_text(&on_host(host, &path))
                 .and_then(|text| parse_product_file(&text, &path))
             {
                 Ok(product) => check_product(&product, portal, &group.offerings, ids),
@@ -230,13 +230,21 @@ pub fn check_group(
     out
 }
 
+/// Where a logical path is on disk, its symlinks resolved inside the host's root: a product path
+/// IM records may be an absolute link to a relocated disk (docs/im-facts.md §9), which the
+/// machine itself would follow outside the root.
+fn on_host(host: &HostRoot, logical: &Path) -> PathBuf {
+    host.resolve(logical)
+        .map_or_else(|_| host.physical(logical), |r| host.physical(&r))
+}
+
 /// Reads and compares one `wps.properties`, when the file exists.
 fn check_wps_file(
     host: &HostRoot,
     logical: &Path,
     offerings: &[Offering],
 ) -> Option<(VersionCheck, Option<PortalProperties>)> {
-    let physical = host.physical(logical);
+    let physical = on_host(host, logical);
     if !physical.is_file() {
         return None;
     }

@@ -264,3 +264,32 @@ fn a_developers_edition_was_product_is_compared_through_its_product_id() {
 fn an_nd_trial_was_product_is_compared_through_its_product_id() {
     edition_host(WasEdition::NdTrial, "com.ibm.websphere.NDTRIAL.v85", "ND");
 }
+
+#[test]
+fn a_product_path_that_is_a_symlink_still_has_its_version_files_compared() {
+    // AppServer is an absolute link to a relocated disk: the version files are read through it
+    // inside the host's root, never skipped.
+    let env = Env::bare(SampleOptions {
+        shape: lockstep::sample::Shape::SymlinkedProduct,
+        ..SampleOptions::default()
+    });
+    let clean = doctor(&env, 0);
+    assert_eq!(version_files(&clean), 4, "{clean:#}");
+    // The file on the relocated disk moves a fix pack ahead of IM's records.
+    edit(
+        &env,
+        &format!(
+            "{}/properties/version/ND.product",
+            lockstep::sample::RELOCATED_APPSERVER
+        ),
+        "<version>9.0.5.17</version>",
+        "<version>9.0.5.18</version>",
+    );
+    let errors = findings(&doctor(&env, 1), "error");
+    assert!(
+        errors.iter().any(|(path, what)| path
+            == "/opt/HCL/WebSphere/AppServer/properties/version/ND.product"
+            && what.contains("9.0.5.18")),
+        "{errors:?}"
+    );
+}
