@@ -462,28 +462,45 @@ fn from_registry(
     };
 
     let defaults = default_locations(Platform::Linux, registry_mode, home);
-    let (agent_data, agent_source) =
-        if let Some(p) = config.as_ref().and_then(|c| c.app_data_location.clone()) {
-            (
-                record_dir(&p, &config_logical, "`cic.appDataLocation`")?,
-                format!("{} cic.appDataLocation", config_logical.display()),
-            )
-        } else if let Some(p) = reg.app_data_location.clone() {
-            (
-                record_dir(&p, registry, "`appDataLocation`")?,
-                format!("{} appDataLocation", registry.display()),
-            )
-        } else if let Some(d) = &defaults {
-            (
-                clean(Path::new(&d.agent_data))?,
-                format!("default for {} mode", registry_mode.as_str()),
-            )
-        } else {
-            return Err(Error::Other(format!(
-                "cannot tell where IM's agent data is for {}; give --agent-data DIR",
-                registry.display()
-            )));
-        };
+    // A Windows path (config.ini or the registry file copied from a Windows install) cannot be
+    // this host's agent data: it is noted and the next source is used, never a reason to stop.
+    let mut notes = Vec::new();
+    let mut usable = |value: Option<String>, file: &Path, what: &str| match value {
+        Some(p) if is_windows_path(&p) => {
+            if let Err(err) = record_dir(&p, file, what) {
+                notes.push(err.to_string());
+            }
+            None
+        }
+        other => other,
+    };
+    let config_value = usable(
+        config.as_ref().and_then(|c| c.app_data_location.clone()),
+        &config_logical,
+        "`cic.appDataLocation`",
+    );
+    let registry_value = usable(reg.app_data_location.clone(), registry, "`appDataLocation`");
+    let (agent_data, agent_source) = if let Some(p) = config_value {
+        (
+            record_dir(&p, &config_logical, "`cic.appDataLocation`")?,
+            format!("{} cic.appDataLocation", config_logical.display()),
+        )
+    } else if let Some(p) = registry_value {
+        (
+            record_dir(&p, registry, "`appDataLocation`")?,
+            format!("{} appDataLocation", registry.display()),
+        )
+    } else if let Some(d) = &defaults {
+        (
+            clean(Path::new(&d.agent_data))?,
+            format!("default for {} mode", registry_mode.as_str()),
+        )
+    } else {
+        return Err(Error::Other(format!(
+            "cannot tell where IM's agent data is for {}; give --agent-data DIR",
+            registry.display()
+        )));
+    };
     origins.push(Origin {
         role: Role::ImAgentData,
         path: agent_data.clone(),
@@ -518,7 +535,7 @@ fn from_registry(
         set: SyncSet::default(),
         inventory: records.inventory(im_version, mode),
         origins,
-        notes: Vec::new(),
+        notes,
     };
     add_member(
         host,

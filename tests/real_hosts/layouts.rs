@@ -227,3 +227,38 @@ fn im_only_host_backs_up_without_flags() {
     let out = env.backup(&[]);
     assert!(out["snapshot"].is_string(), "{out}");
 }
+
+/// Point 8: a `config.ini` copied from Windows names the agent data as
+/// `C:\ProgramData\IBM\Installation Manager`; discovery notes it and uses the registry file's
+/// `appDataLocation` instead of stopping.
+#[test]
+fn windows_agent_data_in_config_ini_falls_back() {
+    let env = env(Shape::Admin);
+    let im = env.host.instances[0].install.clone().unwrap();
+    let config = env.physical(&format!("{im}/eclipse/configuration/config.ini"));
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("cic.appDataLocation=") {
+                r"cic.appDataLocation=C\:\\ProgramData\\IBM\\Installation Manager".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&config, text).unwrap();
+    let instance = &instances(&env)[0];
+    assert_eq!(
+        members(instance, "im-agent-data"),
+        vec![env.host.instances[0].agent_data.clone()]
+    );
+    let said = notes(instance);
+    assert!(said.contains("config.ini"), "{said}");
+    assert!(
+        said.contains(r"C:\ProgramData\IBM\Installation Manager"),
+        "{said}"
+    );
+    env.run(&["doctor"]).ok();
+}
