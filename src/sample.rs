@@ -2559,6 +2559,23 @@ fn wps_files(root: &Path, portal: &str) -> io::Result<Vec<(String, String)>> {
     Ok(out)
 }
 
+/// Refuses to change a host whose product paths are symlinks: the sample's writers follow the
+/// physical path, and an absolute link (`/opt/…/AppServer` → `/jennex/…`) would lead them out of
+/// the sample's root onto the machine running the tests.
+fn no_link_out_of_the_root(root: &Path, inst: &SampleInstance) -> io::Result<()> {
+    for product in &inst.products {
+        if fs::symlink_metadata(phys(root, product)).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "{product} is a symlink: the sample's fix packs do not write through it (it may lead out of the sample root); change the files at its target instead"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Makes instance `index` of the host *desynced*: its product version files (WebSphere's
 /// `ND.product` or `WAS.product`, Portal's `MP.product`, `wps.properties` and the profile's copy
 /// of it) are rewritten to the level one
@@ -2579,6 +2596,7 @@ pub fn desync_product_files(host: &SampleHost, index: usize) -> io::Result<()> {
         )
     })?;
     let root = host.root.as_path();
+    no_link_out_of_the_root(root, inst)?;
     let installed_logical = format!("{}/installed.xml", inst.agent_data);
     let installed = fs::read_to_string(phys(root, &installed_logical))?;
     let levels = current_levels(&installed, &installed_logical)?;
@@ -2631,6 +2649,7 @@ pub fn apply_fix_pack(host: &SampleHost, index: usize) -> io::Result<FixPackRepo
         )
     })?;
     let root = host.root.as_path();
+    no_link_out_of_the_root(root, inst)?;
     let installed_logical = format!("{}/installed.xml", inst.agent_data);
     let registry_logical = format!("{}/installRegistry.xml", inst.agent_data);
     let mut installed = fs::read_to_string(phys(root, &installed_logical))?;
