@@ -168,7 +168,8 @@ pub fn check_instance(
     for p in problems {
         findings.push(Finding {
             severity: Severity::Error,
-            what: format!("IM's record does not parse: {}", p.message),
+            // a record that parses may still hold what lockstep cannot use (a Windows path)
+            what: format!("IM's record cannot be used: {}", p.message),
             path: p.path.clone(),
             todo: format!(
                 "IM cannot update or roll back while it is damaged (an interrupted update can cut it short): {RESTORE_WHOLE_SET}"
@@ -229,6 +230,11 @@ pub fn check_instance(
     // WebSphere editions name their `.product` file through `was.install.productid`.
     let ids = product_ids(host, &instance.agent_data);
     for group in &instance.inventory.package_groups {
+        if !group.path.starts_with('/') {
+            // A path this host cannot have (a Windows path, a relative one) was reported above
+            // as a record lockstep cannot use; there is no directory here to look at.
+            continue;
+        }
         checked.package_groups += 1;
         let logical = Path::new(&group.path);
         let physical = host

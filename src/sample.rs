@@ -1964,7 +1964,9 @@ fn installed_xml(plan: &Plan) -> String {
         let own = if plan.mode == Mode::Admin {
             format!("<location id='IBM Installation Manager' kind='self' path='{im}/eclipse'>")
         } else {
-            format!("<location kind=\"self\" path=\"{im}/eclipse\" id=\"IBM Installation Manager\">")
+            format!(
+                "<location kind=\"self\" path=\"{im}/eclipse\" id=\"IBM Installation Manager\">"
+            )
         };
         s.push_str(&format!(
             "  {own}\n    \

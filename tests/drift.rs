@@ -336,7 +336,7 @@ fn doctor_reports_a_truncated_installed_xml_instead_of_failing() {
     // installRegistry.xml still names the package groups, so they are still checked.
     assert_eq!(json["instances"][0]["checked"]["package_groups"], 2);
     let text = env.run(&["doctor"]).stdout;
-    assert!(text.contains("IM's record does not parse"), "{text}");
+    assert!(text.contains("IM's record cannot be used"), "{text}");
     assert!(
         !text.contains(&env.root().display().to_string()),
         "physical path shown: {text}"

@@ -31,7 +31,8 @@ pub fn run(ctx: &Ctx, _args: &Args) -> Result<i32> {
     if instances.is_empty() {
         println!("no IBM Installation Manager found on this host");
         println!(
-            "(looked for /etc/.ibm/registry/InstallationManager.dat and <home>/etc/.ibm/registry/InstallationManager.dat; give --agent-data DIR for an install without a registry)"
+            "({}; give --agent-data DIR for an install without a registry)",
+            crate::im::discover::searched(&host)
         );
         return Ok(0);
     }
@@ -62,6 +63,9 @@ pub fn run(ctx: &Ctx, _args: &Args) -> Result<i32> {
                 m.role.as_str(),
                 m.path.display()
             );
+        }
+        for note in &i.notes {
+            println!("  note: {note}");
         }
         println!("  inventory: {}", i.inventory.summary());
         for g in &i.inventory.package_groups {

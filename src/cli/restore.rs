@@ -284,12 +284,26 @@ fn print_plan(plan: &InPlacePlan, snap: &SetSnapshot, decision: &GuardDecision) 
         );
     }
     if let Some(d) = &decision.diff {
-        if d.is_empty() {
-            println!("  IM's records: the same as on the live host");
-        } else {
-            println!("  IM's records change back:");
-            for line in d.lines() {
-                println!("    {line}");
+        // IM's records change only when the agent data is among what is restored.
+        let records_restored = plan
+            .units
+            .iter()
+            .any(|(unit, _)| unit.role == crate::set::Role::ImAgentData);
+        match (records_restored, d.is_empty()) {
+            (_, true) => println!("  IM's records: the same as on the live host"),
+            (true, false) => {
+                println!("  IM's records change back:");
+                for line in d.lines() {
+                    println!("    {line}");
+                }
+            }
+            (false, false) => {
+                println!(
+                    "  IM's records are not restored and stay as they are, though the snapshot's differ:"
+                );
+                for line in d.lines() {
+                    println!("    {line}");
+                }
             }
         }
     }

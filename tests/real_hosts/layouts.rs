@@ -140,6 +140,8 @@ fn home_outside_home_is_found_from_passwd() {
         out.stderr
     );
     assert!(out.stderr.contains("/etc/passwd"), "{}", out.stderr);
+    let text = env.run(&["discover"]).ok();
+    assert!(text.stdout.contains(USERS_HOME), "{}", text.stdout);
 }
 
 /// Point 7: `--extra PATH` takes a single file (a certificate store, a custom properties file).
@@ -224,6 +226,12 @@ fn im_only_host_backs_up_without_flags() {
     let said = notes(instance);
     assert!(said.contains("shared resources"), "{said}");
     assert!(said.contains("/opt/IBM/IMShared"), "{said}");
+    let text = env.run(&["discover"]).ok();
+    assert!(
+        text.stdout.contains("note:") && text.stdout.contains("/opt/IBM/IMShared"),
+        "{}",
+        text.stdout
+    );
     let out = env.backup(&[]);
     assert!(out["snapshot"].is_string(), "{out}");
 }

@@ -355,3 +355,40 @@ fn non_admin_host_records_read_the_same() {
     assert_eq!(products(&instance).len(), 2);
     assert_eq!(fixes(&instance).len(), 1);
 }
+
+/// A product-only dry run after a fix pack says IM's records stay as they are (they are not
+/// restored), not that they "change back".
+#[test]
+fn a_product_only_dry_run_says_im_records_stay() {
+    let env = Env::new(Shape::Admin);
+    let before = env.backup(&[])["snapshot"].as_str().unwrap().to_owned();
+    lockstep::sample::apply_fix_pack(&env.host, 0).unwrap();
+    let out = env.run(&[
+        "restore",
+        &before,
+        "--only",
+        "product",
+        "--dry-run",
+        "--force-desync",
+    ]);
+    assert!(
+        !out.stdout.contains("change back"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains("IM's records are not restored"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert_eq!(env.snapshot_count(), 1, "a dry run wrote a snapshot");
+    let whole = env.run(&["restore", &before, "--dry-run"]);
+    assert!(
+        whole.stdout.contains("IM's records change back"),
+        "{}\n{}",
+        whole.stdout,
+        whole.stderr
+    );
+}
