@@ -175,6 +175,38 @@ pub fn clean(path: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// Whether the physical path `path` is the root of a mount (a filesystem of its own, or a bind
+/// mount): a rename can neither move it nor move anything across it. The kernel says so
+/// (`statx`'s mount-root attribute, Linux 5.8+); where it cannot, a device that differs from the
+/// parent's does. `false` when `path` cannot be inspected. Symlinks are not followed.
+#[must_use]
+pub fn is_mount_point(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `statx` writes into the zeroed buffer it is given; `c` is a valid C string.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    let rc = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            0,
+            &raw mut stx,
+        )
+    };
+    let flag = libc::STATX_ATTR_MOUNT_ROOT as u64;
+    if rc == 0 && stx.stx_attributes_mask & flag != 0 {
+        return stx.stx_attributes & flag != 0;
+    }
+    let (Ok(m), Some(parent)) = (std::fs::symlink_metadata(path), path.parent()) else {
+        return false;
+    };
+    std::fs::metadata(parent).is_ok_and(|p| p.dev() != m.dev())
+}
+
 /// `path` as lockstep shows it, on one line and without losing a byte: UTF-8 as it is, a byte
 /// that is not UTF-8 as `\xNN`, a newline, tab or other control character escaped (`\n`,
 /// `\u{1b}`), and a backslash doubled, so that two different names never look the same.

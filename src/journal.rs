@@ -16,6 +16,16 @@
 //! in the journal before the first rename, and each step checks what exists first, so recovery
 //! rolls forward from any point exactly as for a whole-member swap.
 //!
+//! A member that is a **mount point** ([`Inside`]) cannot be renamed, nor can anything be renamed
+//! across it: its stage and old directories are hidden directories at its own top level
+//! (`<live>/.lockstep-stage-<run>`, `<live>/.lockstep-old-<run>`), and its *contents* are swapped
+//! instead of the member: every live entry is moved into the old directory, the filesystem is
+//! flushed, then every staged entry is moved in, and the mount point is given its snapshot
+//! metadata (again after the clean-up, which changes its times). Recovery tells the two halves
+//! apart by the staged entries the journal lists: while all of them are still staged, the live
+//! entries are old ones (moved aside first); once one has moved in, all old ones are aside. A
+//! delta of such a member swaps entry by entry as above, inside it.
+//!
 //! Recovery looks at what exists on disk for each member (stage, live, old) and does only the
 //! missing steps, so it is idempotent: running it twice, or crashing during it, is safe. It only
 //! ever renames or removes paths the journal names, all of which are lockstep's own staging and
@@ -32,8 +42,20 @@ use crate::state::{RestoreRecord, StateDir, sync_dir, write_json};
 use crate::{Error, Result};
 
 /// Journal format version (2: units may carry a [`Delta`]; a version-1 lockstep must not
-/// recover such a journal, as it would swap the sparse staging directory in whole).
-pub const VERSION: u32 = 2;
+/// recover such a journal, as it would swap the sparse staging directory in whole. 3: units may
+/// be mount points ([`Inside`]), which an earlier lockstep would try to rename whole).
+pub const VERSION: u32 = 3;
+
+/// The version a journal of `units` is written with: the lowest that understands it, so that a
+/// restore without a mount point stays recoverable by the lockstep before.
+#[must_use]
+pub fn version_for(units: &[Unit]) -> u32 {
+    if units.iter().any(|u| u.inside.is_some()) {
+        VERSION
+    } else {
+        2
+    }
+}
 
 /// Where a restore is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +95,23 @@ pub struct Unit {
     /// sparse trees beside the live member, which itself stays in place.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delta: Option<Delta>,
+    /// Set when the member is a mount point: `stage` and `old` are hidden directories inside
+    /// it, and its contents are swapped instead of the member itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inside: Option<Inside>,
+}
+
+/// How a member that is a mount point is swapped: by its contents, inside it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inside {
+    /// The top-level entries of a whole staged copy, by name (empty for a delta): the swap
+    /// moves every other live entry aside before the first of them moves in.
+    #[serde(with = "crate::hostfs::lossless::vec")]
+    pub staged: Vec<PathBuf>,
+    /// The member's own metadata in the snapshot (mode, owner, times, extended attributes),
+    /// given to the mount point after the swap and again after the clean-up.
+    #[serde(default)]
+    pub node: Option<rustic_core::repofile::Node>,
 }
 
 /// The plan of a delta swap, by paths relative to the member.
@@ -177,12 +216,80 @@ impl Unit {
         Ok(())
     }
 
-    /// Records the parent directory's current times.
+    /// Swaps the contents of a mount point in, idempotently ([`Inside`]): every live entry
+    /// but the hidden directories into the old directory, a flush, then every staged entry in,
+    /// then the mount point's own metadata. Fault point `restore-swap-<2i>` follows the first
+    /// entry moved aside, `restore-swap-<2i+1>` the first moved in.
+    fn swap_contents(&self, inside: &Inside, i: usize) -> Result<()> {
+        // Once a staged entry has moved in, every old entry is aside already (the first half
+        // ends with a flush before the second begins); until then, what is live is old.
+        let moving_in = inside.staged.iter().any(|n| !exists(&self.stage.join(n)));
+        if !moving_in {
+            if !exists(&self.old) {
+                std::fs::create_dir(&self.old)
+                    .map_err(|e| Error::io("cannot create", &self.old, e))?;
+            }
+            let hidden = [self.stage.file_name(), self.old.file_name()];
+            let entries = std::fs::read_dir(&self.live)
+                .and_then(|d| {
+                    d.map(|e| e.map(|e| e.file_name()))
+                        .collect::<std::io::Result<Vec<_>>>()
+                })
+                .map_err(|e| Error::io("cannot read", &self.live, e))?;
+            let mut first = true;
+            for name in entries {
+                if hidden.contains(&Some(name.as_os_str())) {
+                    continue;
+                }
+                rename_only(&self.live.join(&name), &self.old.join(&name))?;
+                if std::mem::take(&mut first) {
+                    crate::fault::point(&format!("restore-swap-{}", 2 * i));
+                }
+            }
+            if first {
+                crate::fault::point(&format!("restore-swap-{}", 2 * i));
+            }
+            flush(&self.live)?;
+        }
+        let mut first = true;
+        for name in &inside.staged {
+            let staged = self.stage.join(name);
+            if exists(&staged) {
+                rename_only(&staged, &self.live.join(name))?;
+            }
+            if std::mem::take(&mut first) {
+                crate::fault::point(&format!("restore-swap-{}", 2 * i + 1));
+            }
+        }
+        if first {
+            crate::fault::point(&format!("restore-swap-{}", 2 * i + 1));
+        }
+        self.set_own_metadata()
+    }
+
+    /// Gives a mount point its snapshot metadata ([`Inside::node`]); nothing for other units.
+    fn set_own_metadata(&self) -> Result<()> {
+        match self.inside.as_ref().and_then(|i| i.node.as_ref()) {
+            Some(node) => crate::restore::set_dir_metadata(&self.live, node),
+            None => Ok(()),
+        }
+    }
+
+    /// The directory whose times the swap changes and the journal puts back: the parent, or
+    /// the member itself when it is a mount point (everything happens inside it).
+    fn touched_dir(&self) -> Option<&Path> {
+        if self.inside.is_some() {
+            Some(&self.live)
+        } else {
+            self.live.parent()
+        }
+    }
+
+    /// Records the times of the directory the restore touches ([`Unit::touched_dir`]).
     pub fn capture_parent_times(&mut self) {
         use std::os::unix::fs::MetadataExt;
         self.parent_times = self
-            .live
-            .parent()
+            .touched_dir()
             .and_then(|p| std::fs::metadata(p).ok())
             .map(|m| {
                 (
@@ -334,6 +441,10 @@ impl Journal {
                 unit.swap_delta(delta, i)?;
                 continue;
             }
+            if let Some(inside) = &unit.inside {
+                unit.swap_contents(inside, i)?;
+                continue;
+            }
             let (stage, live, old) = (exists(&unit.stage), exists(&unit.live), exists(&unit.old));
             match (stage, live, old) {
                 // Not started: move the live copy aside (if any), then the stage in.
@@ -365,9 +476,19 @@ impl Journal {
             }
         }
         // A delta's renames are flushed together, before the journal moves on to cleanup
-        // (which removes what they moved aside).
-        if let Some(unit) = self.units.iter().find(|u| u.delta.is_some()) {
-            flush(&unit.live)?;
+        // (which removes what they moved aside): once per filesystem, as a member that is a
+        // mount point has its own.
+        let mut flushed = std::collections::HashSet::new();
+        for unit in self
+            .units
+            .iter()
+            .filter(|u| u.delta.is_some() || u.inside.is_some())
+        {
+            use std::os::unix::fs::MetadataExt;
+            let dev = std::fs::metadata(&unit.live).map(|m| m.dev()).ok();
+            if flushed.insert(dev) {
+                flush(&unit.live)?;
+            }
         }
         Ok(())
     }
@@ -381,8 +502,8 @@ impl Journal {
         let mut kept = Vec::new();
         let mut doomed = Vec::new();
         for unit in &self.units {
-            // A delta's staging directory is left empty after the swap.
-            if unit.delta.is_some() && exists(&unit.stage) {
+            // A delta's or a mount point's staging directory is left empty after the swap.
+            if (unit.delta.is_some() || unit.inside.is_some()) && exists(&unit.stage) {
                 doomed.push(&unit.stage);
             }
             if !exists(&unit.old) {
@@ -408,15 +529,27 @@ impl Journal {
     pub fn finish(&self, state: &StateDir) -> Result<Vec<PathBuf>> {
         let kept = self.cleanup()?;
         self.restore_parent_times();
+        self.set_mount_points_metadata()?;
         crate::fault::point("restore-before-close");
         Journal::close(state)?;
         Ok(kept)
     }
 
-    /// Puts the parent directories' times back as they were before the restore.
+    /// Gives every member that is a mount point its snapshot metadata once more, after the
+    /// clean-up removed the hidden directories inside it (which changed its times).
+    ///
+    /// # Errors
+    /// When the metadata cannot be set.
+    pub fn set_mount_points_metadata(&self) -> Result<()> {
+        self.units.iter().try_for_each(Unit::set_own_metadata)
+    }
+
+    /// Puts the times of the directories the restore touched back as they were before it:
+    /// the members' parents, or a mount point itself (a completed restore then gives it its
+    /// snapshot metadata, [`Journal::set_mount_points_metadata`]).
     pub fn restore_parent_times(&self) {
         for unit in &self.units {
-            if let (Some(parent), Some((a, an, m, mn))) = (unit.live.parent(), unit.parent_times) {
+            if let (Some(parent), Some((a, an, m, mn))) = (unit.touched_dir(), unit.parent_times) {
                 let _ = filetime::set_file_times(
                     parent,
                     filetime::FileTime::from_unix_time(a, an),
@@ -623,6 +756,9 @@ pub fn recover(state: &StateDir, on_wait: impl FnOnce()) -> Result<Option<Recove
         Vec::new()
     };
     journal.restore_parent_times();
+    if outcome == "completed" {
+        journal.set_mount_points_metadata()?;
+    }
     // The set is now the restored snapshot: recorded as a restore that returned records it
     // (first, so a crash here leaves the journal, and the next recovery records it again).
     if outcome == "completed" {
@@ -925,6 +1061,7 @@ mod tests {
                 existed: true,
                 parent_times: None,
                 delta: None,
+                inside: None,
             }],
         }
     }
@@ -1034,6 +1171,87 @@ mod tests {
             );
             assert_eq!(mtime.unix_seconds(), 1_577_934_245, "after {done} renames");
         }
+    }
+
+    /// A mount point's contents swap killed after any of its renames is finished by recovery:
+    /// the old entries (`f`, `gone`) aside, the staged ones (`f`, `new`) in, the member given
+    /// its snapshot metadata, the hidden directories removed; a crash while staging rolls back
+    /// with the member's times as they were.
+    #[test]
+    fn a_contents_swap_rolls_forward_from_every_intermediate_state() {
+        let node: rustic_core::repofile::Node = serde_json::from_value(serde_json::json!({
+            "name": "m", "type": "dir", "mode": 2_147_484_141_u32,
+            "mtime": "2020-01-02T03:04:05Z", "uid": 0, "gid": 0
+        }))
+        .unwrap();
+        let mtime_of = |p: &Path| {
+            filetime::FileTime::from_last_modification_time(&std::fs::metadata(p).unwrap())
+                .unix_seconds()
+        };
+        // Renames in the order the swap may do them: old entries aside, then staged ones in.
+        for done in 0..=4 {
+            let dir = tempfile::tempdir().unwrap();
+            let d = dir.path();
+            let state = StateDir::at(d.join("state"));
+            let m = d.join("m");
+            std::fs::create_dir_all(m.join(".lockstep-stage-r1")).unwrap();
+            std::fs::write(m.join("f"), "old").unwrap();
+            std::fs::write(m.join("gone"), "surplus").unwrap();
+            std::fs::write(m.join(".lockstep-stage-r1/f"), "new").unwrap();
+            std::fs::write(m.join(".lockstep-stage-r1/new"), "new file").unwrap();
+            std::fs::create_dir(m.join(".lockstep-old-r1")).unwrap();
+            let steps = [
+                ("f", ".lockstep-old-r1/f"),
+                ("gone", ".lockstep-old-r1/gone"),
+                (".lockstep-stage-r1/f", "f"),
+                (".lockstep-stage-r1/new", "new"),
+            ];
+            for (from, to) in steps.iter().take(done) {
+                std::fs::rename(m.join(from), m.join(to)).unwrap();
+            }
+            let mut j = journal(d, Phase::Swapping);
+            j.units[0].stage = m.join(".lockstep-stage-r1");
+            j.units[0].old = m.join(".lockstep-old-r1");
+            j.units[0].inside = Some(Inside {
+                staged: vec!["f".into(), "new".into()],
+                node: Some(node.clone()),
+            });
+            j.version = version_for(&j.units);
+            assert_eq!(j.version, VERSION);
+            Journal::create(&state, &j).unwrap();
+            let r = recover(&state, || {}).unwrap().unwrap();
+            assert_eq!(r.outcome, "completed", "after {done} renames");
+            assert_eq!(content(d), "new", "after {done} renames");
+            assert_eq!(std::fs::read_to_string(m.join("new")).unwrap(), "new file");
+            assert!(!m.join("gone").exists(), "after {done} renames");
+            let mut left: Vec<_> = std::fs::read_dir(&m)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            left.sort();
+            assert_eq!(left, ["f", "new"], "after {done} renames");
+            assert_eq!(mtime_of(&m), 1_577_934_245, "after {done} renames");
+        }
+        // Killed while staging: the stage goes, the member's times come back.
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let state = StateDir::at(d.join("state"));
+        let m = d.join("m");
+        std::fs::create_dir_all(&m).unwrap();
+        std::fs::write(m.join("f"), "old").unwrap();
+        filetime::set_file_mtime(&m, filetime::FileTime::from_unix_time(1_000_000_000, 0)).unwrap();
+        let mut j = journal(d, Phase::Staging);
+        j.units[0].stage = m.join(".lockstep-stage-r1");
+        j.units[0].old = m.join(".lockstep-old-r1");
+        j.units[0].inside = Some(Inside::default());
+        j.units[0].capture_parent_times();
+        std::fs::create_dir(&j.units[0].stage).unwrap();
+        Journal::create(&state, &j).unwrap();
+        let r = recover(&state, || {}).unwrap().unwrap();
+        assert_eq!(r.outcome, "rolled-back");
+        assert_eq!(content(d), "old");
+        assert!(!j.units[0].stage.exists());
+        assert_eq!(mtime_of(&m), 1_000_000_000);
     }
 
     /// A journal cut off halfway still tells where its copies are, logical paths left out.

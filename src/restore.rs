@@ -15,7 +15,9 @@
 //! times, link targets, no extra entries), and only then are all members swapped in with
 //! renames recorded in the [`journal`](crate::journal). A crash leaves the old or the new set;
 //! `lockstep recover` finishes or rolls back. Nothing outside the members' paths is written,
-//! except missing parent directories of a member that no longer exists.
+//! except missing parent directories of a member that no longer exists. A member that is a
+//! mount point is staged inside itself and its contents are swapped instead
+//! ([`Inside`](crate::journal::Inside)), with the same guarantees.
 //!
 //! **The fast rollback** (the default when the set has a consistent snapshot to prove live
 //! files by): only the entries that differ from the target are staged, verified and swapped in
@@ -1210,8 +1212,8 @@ pub struct InPlacePlan {
 /// Plans an in-place restore: units, their sizes, and the space each filesystem needs.
 ///
 /// # Errors
-/// Refused when a member's live path was replaced by a symlink or is a mount point, or when a
-/// filesystem lacks the space for the staging copies.
+/// Refused when a member's live path was replaced by a symlink or is a file mounted on its own,
+/// or when a filesystem lacks the space for the staging copies.
 pub fn plan_in_place(
     repo: &FullRepo,
     snap: &SetSnapshot,
@@ -1257,12 +1259,17 @@ pub fn plan_in_place(
 /// now.
 fn space_need(host: &HostRoot, unit: &RestoreUnit, needed: u64) -> (u64, SpaceNeed) {
     let physical = host.physical(&unit.path);
-    let anchor = physical
-        .ancestors()
-        .skip(1)
-        .find(|p| p.exists())
-        .unwrap_or(host.root())
-        .to_path_buf();
+    // A mount point is staged inside itself, on its own filesystem.
+    let anchor = if is_mounted_dir(&physical) {
+        physical.clone()
+    } else {
+        physical
+            .ancestors()
+            .skip(1)
+            .find(|p| p.exists())
+            .unwrap_or(host.root())
+            .to_path_buf()
+    };
     let dev = std::fs::metadata(&anchor).map(|m| m.dev()).unwrap_or(0);
     let available = crate::preflight::free_space(&anchor).map_or(u64::MAX, |(_, a)| a);
     (
@@ -1366,8 +1373,9 @@ fn disk_full(e: &Error, dir: &Path, host: &HostRoot) -> Option<Error> {
     )))
 }
 
-/// The live path must still be what the snapshot's member was: not a symlink now, not a mount
-/// point (a rename cannot swap it).
+/// The live path must still be what the snapshot's member was: not a symlink now, not a file
+/// mounted on its own (a rename cannot swap it; a directory that is a mount point is swapped
+/// inside itself).
 fn check_live_path(host: &HostRoot, manifest: &Manifest, unit: &RestoreUnit) -> Result<()> {
     for m in manifest
         .members
@@ -1394,17 +1402,35 @@ fn check_live_path(host: &HostRoot, manifest: &Manifest, unit: &RestoreUnit) -> 
                 unit.path.display()
             )));
         }
-        if let Some(parent) = physical.parent()
-            && let Ok(pm) = std::fs::metadata(parent)
-            && pm.dev() != m.dev()
-        {
+        // A directory that is a mount point is restored inside it ([`crate::journal::Inside`]);
+        // a file mounted on its own (a bind mount) has no inside.
+        if !m.is_dir() && crate::hostfs::is_mount_point(&physical) {
             return Err(Error::Refused(format!(
-                "{} is a mount point, which cannot be swapped atomically; restore with --target and copy the data in by hand",
+                "{} is a file mounted on its own, which cannot be swapped atomically; restore with --target and copy the data in by hand",
                 unit.path.display()
             )));
         }
     }
     Ok(())
+}
+
+/// Whether the live member at `physical` is a directory that is a mount point: it is then
+/// staged and swapped inside itself, on its own filesystem ([`crate::journal::Inside`]).
+fn is_mounted_dir(physical: &Path) -> bool {
+    std::fs::symlink_metadata(physical).is_ok_and(|m| m.is_dir())
+        && crate::hostfs::is_mount_point(physical)
+}
+
+/// The names in directory `dir`, sorted.
+fn top_level_names(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut names = std::fs::read_dir(dir)
+        .and_then(|d| {
+            d.map(|e| e.map(|e| PathBuf::from(e.file_name())))
+                .collect::<std::io::Result<Vec<_>>>()
+        })
+        .map_err(|e| Error::io("cannot read", dir, e))?;
+    names.sort();
+    Ok(names)
 }
 
 /// Restores `units` of `snap` in place, all or nothing. The guard and preflight must have passed.
@@ -1564,20 +1590,44 @@ pub fn restore_in_place(
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
+                // A mount point is staged inside itself, on its own filesystem: a rename
+                // cannot cross it.
+                let inside = if is_mounted_dir(&live) {
+                    let node = repo.node_from_snapshot_and_path(&snap.snapshot, &rel(&u.path))?;
+                    Some(crate::journal::Inside {
+                        staged: Vec::new(),
+                        node: Some(node),
+                    })
+                } else {
+                    None
+                };
+                let (stage, old) = if inside.is_some() {
+                    (
+                        live.join(format!(".lockstep-stage-{run}")),
+                        live.join(format!(".lockstep-old-{run}")),
+                    )
+                } else {
+                    (
+                        live.with_file_name(format!("{name}.lockstep-stage-{run}")),
+                        live.with_file_name(format!("{name}.lockstep-old-{run}")),
+                    )
+                };
                 let mut unit = Unit {
                     logical: u.path.clone(),
-                    stage: live.with_file_name(format!("{name}.lockstep-stage-{run}")),
-                    old: live.with_file_name(format!("{name}.lockstep-old-{run}")),
+                    stage,
+                    old,
                     existed: std::fs::symlink_metadata(&live).is_ok(),
                     live,
                     parent_times: None,
                     delta: None,
+                    inside,
                 };
                 unit.capture_parent_times();
-                unit
+                Ok(unit)
             })
-            .collect(),
+            .collect::<Result<_>>()?,
     };
+    journal.version = crate::journal::version_for(&journal.units);
     Journal::create(opts.state, &journal)?;
 
     let staged = stage_all(
@@ -1600,7 +1650,13 @@ pub fn restore_in_place(
         for unit in &journal.units {
             crate::journal::flush(&unit.stage)?;
         }
-        Ok(staged)
+        // What each mount point's swap moves in, in the journal before the first rename.
+        let names = journal
+            .units
+            .iter()
+            .map(|u| u.inside.as_ref().map(|_| top_level_names(&u.stage)).transpose())
+            .collect::<Result<Vec<_>>>()?;
+        Ok((staged, names))
     })
     .map_err(|e| {
         if matches!(e, Error::Refused(_)) || is_disk_full(&e) {
@@ -1631,8 +1687,12 @@ pub fn restore_in_place(
         Error::Other(format!("{e} (staging needs {})", needs.join(", ")))
     });
     let (staged, sized) = match staged {
-        Ok((s, deltas, sized)) => {
-            for (unit, delta) in journal.units.iter_mut().zip(deltas) {
+        Ok(((s, deltas, sized), names)) => {
+            for ((unit, delta), names) in journal.units.iter_mut().zip(deltas).zip(names) {
+                // A delta swaps its own list of entries; a whole copy, the staged top level.
+                if let (Some(inside), Some(names), None) = (&mut unit.inside, names, &delta) {
+                    inside.staged = names;
+                }
                 unit.delta = delta;
             }
             (s, sized)

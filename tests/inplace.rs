@@ -905,3 +905,210 @@ fn a_staged_copy_that_differs_from_the_snapshot_is_never_swapped_in() {
         s.assert_at(&s.at_s2, "still at S2 after a failed verification");
     }
 }
+
+// ---- members that are mount points (issue 23, point 5) ----
+
+/// A tmpfs mounted at a member's path, unmounted when dropped.
+struct Mount {
+    at: PathBuf,
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.at)
+            .status();
+    }
+}
+
+/// The story of [`story`] with the WebSphere AppServer member on a filesystem of its own, as
+/// enterprise hosts have it. The mount is dropped (unmounted) before the story's directory.
+struct MountedStory {
+    mount: Mount,
+    s: Story,
+    /// The member that is a mount point (logical) and its device.
+    member: PathBuf,
+    dev: u64,
+}
+
+/// Builds a [`MountedStory`]; `None` (after printing why) where mounting is impossible.
+fn mounted_story() -> Option<MountedStory> {
+    use std::os::unix::fs::MetadataExt;
+    if !is_root() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs the in-place suite as root"
+        );
+        eprintln!("SKIPPED: mounting a filesystem at a member needs root");
+        return None;
+    }
+    let env = Env::new(Shape::Admin);
+    std::fs::write(env.path("lockstep.toml"), "").unwrap();
+    let members = env.member_paths(&[]);
+    let member = members
+        .iter()
+        .find(|m| m.file_name().is_some_and(|n| n == "AppServer"))
+        .unwrap_or_else(|| panic!("no AppServer member in {members:?}"))
+        .clone();
+    let physical = env.physical(member.to_str().unwrap());
+    // The member's data moves onto the new filesystem, the mount point keeping its metadata.
+    let aside = env.path("appserver-before-mount");
+    std::fs::rename(&physical, &aside).unwrap();
+    std::fs::create_dir(&physical).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256m", "tmpfs"])
+        .arg(&physical)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount a tmpfs at {}", physical.display());
+    let mount = Mount {
+        at: physical.clone(),
+    };
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", aside.display()))
+        .arg(&physical)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    std::fs::remove_dir_all(&aside).unwrap();
+    let dev = std::fs::metadata(&physical).unwrap().dev();
+    assert_ne!(
+        dev,
+        std::fs::metadata(physical.parent().unwrap()).unwrap().dev()
+    );
+    let at_s1 = listing(&env.root(), &members);
+    let s1 = env.backup(&[])["snapshot"].as_str().unwrap().to_owned();
+    apply_fix_pack(&env.host, 0).unwrap();
+    let s2 = env.backup(&[])["snapshot"].as_str().unwrap().to_owned();
+    let at_s2 = listing(&env.root(), &members);
+    assert!(
+        !differences(&at_s1, &at_s2).is_empty(),
+        "the fix pack changed nothing"
+    );
+    let outside = outside(&env, &members);
+    Some(MountedStory {
+        mount,
+        s: Story {
+            env,
+            s1,
+            s2,
+            members,
+            at_s1,
+            at_s2,
+            outside,
+        },
+        member,
+        dev,
+    })
+}
+
+impl MountedStory {
+    /// The arguments of an in-place restore of `snapshot`: `--in-place` where this build's
+    /// `restore --help` lists it (in-place restores are becoming explicit).
+    fn in_place_args(&self, snapshot: &str, extra: &[&str]) -> Vec<String> {
+        let help = self.s.env.run(&["restore", "--help"]);
+        let mut args = vec!["restore".to_owned(), snapshot.to_owned()];
+        if help.stdout.contains("--in-place") {
+            args.push("--in-place".into());
+        }
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        args
+    }
+
+    /// The member is still the same mount.
+    #[track_caller]
+    fn assert_still_mounted(&self, what: &str) {
+        use std::os::unix::fs::MetadataExt;
+        let dev = std::fs::metadata(&self.mount.at).unwrap().dev();
+        assert_eq!(dev, self.dev, "{what}: {} is no longer the mount", self.member.display());
+    }
+
+    /// The index of the mounted member among the restore's units (its fault points).
+    fn unit_index(&self) -> usize {
+        let args = self.in_place_args(&self.s.s1, &["--dry-run", "--json"]);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let plan = self.s.env.run(&refs).ok().json();
+        let units = plan["plan"]["units"].as_array().unwrap();
+        units
+            .iter()
+            .position(|u| u[0]["path"] == self.member.to_str().unwrap())
+            .unwrap_or_else(|| panic!("{} is not a unit of {units:?}", self.member.display()))
+    }
+}
+
+/// A member that is a mount point is restored inside it: the fast rollback and a whole copy
+/// (`--full`) both leave the host exactly at the snapshot, entry by entry (the mount point's own
+/// mode, owner and times included), with the member still the same mount.
+#[test]
+fn a_member_that_is_a_mount_point_is_restored_inside_it() {
+    let Some(m) = mounted_story() else {
+        return;
+    };
+    let s = &m.s;
+    let args = m.in_place_args(&s.s1, &["--json"]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = s.env.run(&refs).ok().json();
+    assert_eq!(out["live_was"], s.s2.as_str(), "the fast rollback: {out}");
+    s.assert_at(&s.at_s1, "at S1 after the fast rollback");
+    m.assert_still_mounted("after the fast rollback");
+
+    let args = m.in_place_args(&s.s2, &["--full", "--json"]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    s.env.run(&refs).ok().json();
+    s.assert_at(&s.at_s2, "at S2 after a whole copy");
+    m.assert_still_mounted("after a whole copy");
+
+    let status = s.env.run(&["status", "--json"]).json();
+    assert_eq!(status["verdict"], "in-sync", "{status}");
+}
+
+/// Kills the restore of S1 at every fault point of the mounted member (its staging, both halves
+/// of its contents swap, the clean-up), by difference and whole; after `recover` the member
+/// holds exactly the old or the new set and is still the mount.
+#[test]
+fn a_crash_while_restoring_a_mount_point_leaves_the_old_or_the_new_set() {
+    let Some(probe) = mounted_story() else {
+        return;
+    };
+    let i = probe.unit_index();
+    drop(probe);
+    for extra in [&["--full"][..], &[][..]] {
+        let points = [
+            format!("restore-stage-{i}"),
+            "restore-staged".to_owned(),
+            format!("restore-swap-{}", 2 * i),
+            format!("restore-swap-{}", 2 * i + 1),
+            "restore-cleanup".to_owned(),
+            "restore-before-close".to_owned(),
+        ];
+        for point in &points {
+            let m = mounted_story().unwrap();
+            let s = &m.s;
+            let mut wait = vec!["--wait"];
+            wait.extend_from_slice(extra);
+            let args = m.in_place_args(&s.s1, &wait);
+            let var = format!(
+                "LOCKSTEP_FAULT_{}",
+                point.to_ascii_uppercase().replace('-', "_")
+            );
+            let mut cmd = s.env.command();
+            cmd.env(&var, "kill").args(&args);
+            let killed = run(&mut cmd);
+            assert_eq!(
+                killed.code, -1,
+                "{extra:?} {point}: lockstep was not killed:\n{}",
+                killed.stderr
+            );
+            s.env.run(&["recover"]).ok();
+            let (expected, name) = if point.starts_with("restore-stage") {
+                (&s.at_s2, "the old set (S2)")
+            } else {
+                (&s.at_s1, "the new set (S1)")
+            };
+            s.assert_at(expected, &format!("{name} after a crash at {point} {extra:?}"));
+            m.assert_still_mounted(&format!("after a crash at {point} {extra:?}"));
+        }
+    }
+}
