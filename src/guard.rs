@@ -418,7 +418,7 @@ pub fn guard(
                     .problems
                     .push(format!("the post-maintenance snapshot failed: {}", f.error));
                 report.host_state = format!(
-                    "maintenance succeeded but the new state could not be snapshotted; run `lockstep backup`, or roll back with `lockstep restore {}`",
+                    "maintenance succeeded but the new state could not be snapshotted; run `lockstep backup`, or roll back with `lockstep restore --in-place {}`",
                     crate::report::short(&pre.snapshot)
                 );
             }
@@ -444,7 +444,7 @@ pub fn guard(
                     report.verdict = "failed-not-rolled-back".into();
                     report.problems.push(format!("the rollback failed: {e}"));
                     report.host_state = format!(
-                        "the rollback failed and the host is in the state the command left (run `lockstep recover`, then `lockstep restore {}`)",
+                        "the rollback failed and the host is in the state the command left (run `lockstep recover`, then `lockstep restore --in-place {}`)",
                         crate::report::short(&pre.snapshot)
                     );
                 }
@@ -456,7 +456,7 @@ pub fn guard(
                 "failed-not-rolled-back".into()
             };
             report.host_state = format!(
-                "the host is left as the command left it; to return to the state before the maintenance run `lockstep restore {}`",
+                "the host is left as the command left it; to return to the state before the maintenance run `lockstep restore --in-place {}`",
                 crate::report::short(&pre.snapshot)
             );
         }

@@ -754,6 +754,78 @@ pub fn find_snapshot(
     }
 }
 
+/// Which snapshot `latest` means: the newest of a host's set, chosen from the repository alone,
+/// so that a machine without IM (a host rebuilt after a disaster) can name it.
+#[derive(Debug, Clone, Copy)]
+pub struct LatestOf<'a> {
+    /// The host whose snapshots are meant (`--host`, the configuration, this machine's name).
+    pub host: &'a str,
+    /// Whether the host was named (`--host`, the configuration) rather than taken from this
+    /// machine: a machine's own name that has no snapshot may be a rebuilt host's new name.
+    pub host_named: bool,
+    /// The set, when known (`--set`, `--instance`, or the live host's IM instance).
+    pub set: Option<&'a str>,
+}
+
+/// What `latest` resolved to ([`resolve_latest`]).
+#[derive(Debug, Clone)]
+pub enum Latest {
+    /// The one snapshot meant.
+    Found(Box<SetSnapshot>),
+    /// Several hosts or sets could be meant: the newest snapshot of each, oldest first.
+    Ambiguous(Vec<SetSnapshot>),
+    /// The repository has no lockstep snapshot that fits.
+    NoneYet,
+}
+
+/// The set a snapshot belongs to: its tag, else its manifest.
+fn set_of(s: &SetSnapshot) -> Option<String> {
+    s.set_name()
+        .or_else(|| s.manifest.as_ref().map(|m| m.set.clone()))
+}
+
+/// Resolves `latest` among `snaps` (lockstep snapshots, oldest first, as [`set_snapshots`]
+/// returns them). The rule, the same for every command:
+/// - the newest snapshot of the host's set when the set is known;
+/// - when it is not, the newest snapshot of the host when the host has one set;
+/// - when the host has no snapshot (a rebuilt machine under a new name) and was not named,
+///   the newest snapshot of the only host and set the repository holds;
+/// - otherwise the candidates (the newest of each host and set that could be meant), for the
+///   user to choose from with `--host`, `--set` or an id.
+#[must_use]
+pub fn resolve_latest(snaps: Vec<SetSnapshot>, want: LatestOf<'_>) -> Latest {
+    // newest per (host, set): later snapshots replace earlier ones
+    let mut newest: BTreeMap<(String, Option<String>), SetSnapshot> = BTreeMap::new();
+    for s in snaps {
+        let set = set_of(&s);
+        if want.set.is_some_and(|w| set.as_deref() != Some(w)) {
+            continue;
+        }
+        newest.insert((s.snapshot.hostname.clone(), set), s);
+    }
+    let by_time = |mut v: Vec<SetSnapshot>| {
+        v.sort_by(|a, b| a.snapshot.time.cmp(&b.snapshot.time));
+        v
+    };
+    let of_host: Vec<SetSnapshot> = newest
+        .iter()
+        .filter(|((host, _), _)| host == want.host)
+        .map(|(_, s)| s.clone())
+        .collect();
+    match <[SetSnapshot; 1]>::try_from(of_host) {
+        Ok([one]) => return Latest::Found(Box::new(one)),
+        Err(several) if !several.is_empty() => return Latest::Ambiguous(by_time(several)),
+        Err(_) => {}
+    }
+    let others: Vec<SetSnapshot> = newest.into_values().collect();
+    match <[SetSnapshot; 1]>::try_from(others) {
+        Ok([one]) if !want.host_named && want.set.is_none() => Latest::Found(Box::new(one)),
+        Ok([one]) => Latest::Ambiguous(vec![one]),
+        Err(none) if none.is_empty() => Latest::NoneYet,
+        Err(several) => Latest::Ambiguous(by_time(several)),
+    }
+}
+
 /// A local repository private to its owner, whatever the umask.
 ///
 /// rustic_backend's local backend creates directories and files with the process's default

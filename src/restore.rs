@@ -1720,8 +1720,13 @@ pub fn restore_in_place(
     fault::point("restore-cleanup");
     let t = crate::timing::phase("restore: cleanup");
     // With nothing to keep, the replaced copies can go after lockstep returns: the new set is
-    // in place, and every later lockstep command waits for their removal to end.
-    let handed = if opts.background_cleanup && !journal.keep_replaced {
+    // in place, and every later lockstep command waits for their removal to end. When nothing
+    // was replaced (a rebuilt host), there is nothing to remove and nothing to say about it.
+    let replaced = journal
+        .units
+        .iter()
+        .any(|u| std::fs::symlink_metadata(&u.old).is_ok());
+    let handed = if opts.background_cleanup && !journal.keep_replaced && replaced {
         journal.hand_off_cleanup(opts.state)?
     } else {
         HandOff::NotStarted

@@ -136,13 +136,13 @@ fn a_failed_update_is_reported_with_rollback_never() {
     let pre = report["pre_snapshot"].as_str().unwrap();
     let host_state = report["host_state"].as_str().unwrap();
     assert!(
-        host_state.contains(&format!("lockstep restore {}", &pre[..8])),
+        host_state.contains(&format!("lockstep restore --in-place {}", &pre[..8])),
         "{host_state}"
     );
     assert!(report["problems"][0].as_str().unwrap().contains("status 1"));
     // The host is left broken, exactly as the command left it; the advice restores it.
     assert_ne!(env.run(&["doctor"]).code, 0);
-    env.run(&["restore", pre]).ok();
+    env.run(&["restore", "--in-place", pre]).ok();
     env.run(&["doctor"]).ok();
 }
 

@@ -99,6 +99,9 @@ impl Story {
     fn restore(&self, args: &[&str]) -> Run {
         let mut all = vec!["restore"];
         all.extend_from_slice(args);
+        if !args.contains(&"--target") {
+            all.push("--in-place");
+        }
         self.env.run(&all)
     }
 }
@@ -167,7 +170,9 @@ fn crash_restore_at(point: &str, next_command_recovers: bool, extra: &[&str]) {
         point.to_ascii_uppercase().replace('-', "_")
     );
     let mut cmd = s.env.command();
-    cmd.env(&var, "kill").args(["restore", &s.s1]).args(extra);
+    cmd.env(&var, "kill")
+        .args(["restore", "--in-place", &s.s1])
+        .args(extra);
     let killed = run(&mut cmd);
     assert_eq!(
         killed.code, -1,
@@ -259,7 +264,7 @@ fn replaced_copies_are_removed_in_the_background() {
     let mut cmd = s.env.command();
     cmd.current_dir(s.env.path(""))
         .env("LOCKSTEP_STATE_DIR", "state")
-        .args(["restore", &s.s1, "--json"]);
+        .args(["restore", "--in-place", &s.s1, "--json"]);
     let out = run(&mut cmd).ok().json();
     assert_eq!(out["cleanup_in_background"], true, "{out}");
     let d = differences(&s.at_s1, &s.members_now());
@@ -281,7 +286,7 @@ fn replaced_copies_are_removed_in_the_background() {
     // set is in place, and the next command removes what is left.
     let mut cmd = s.env.command();
     cmd.env("LOCKSTEP_FAULT_RESTORE_BACKGROUND_CLEANUP", "kill")
-        .args(["restore", &s.s2, "--json"]);
+        .args(["restore", "--in-place", &s.s2, "--json"]);
     let out = run(&mut cmd).ok().json();
     assert_eq!(out["cleanup_in_background"], true, "{out}");
     s.env.wait_for_cleanup();
@@ -312,7 +317,7 @@ fn replaced_copies_are_removed_in_the_background() {
     // itself before returning.
     let mut cmd = s.env.command();
     cmd.env("LOCKSTEP_FAULT_RESTORE_BACKGROUND_START", "kill")
-        .args(["restore", &s.s1, "--json"]);
+        .args(["restore", "--in-place", &s.s1, "--json"]);
     s.assert_removed_before_return(&run(&mut cmd).ok().json());
 }
 
@@ -518,7 +523,7 @@ fn symlinks_pointing_outside_the_set_are_restored_as_links_only() {
     let at_s1 = listing(&env.root(), &members);
     apply_fix_pack(&env.host, 0).unwrap();
     let out_before = outside(&env, &members);
-    env.run(&["restore", &s1]).ok();
+    env.run(&["restore", "--in-place", &s1]).ok();
     // The parents' times are put back once the replaced copies are removed in the background.
     env.wait_for_cleanup();
     assert!(differences(&at_s1, &listing(&env.root(), &members)).is_empty());
@@ -575,7 +580,7 @@ fn disk_full_during_staging_leaves_the_live_set_untouched_and_a_delta_still_fits
             cmd.env(k, v);
         }
         // --full: every byte is staged, so the small filesystem really fills up.
-        run(cmd.args(["restore", &s.s1, "--full"]))
+        run(cmd.args(["restore", "--in-place", &s.s1, "--full"]))
     };
     // Checked up front: refused, with the space needed.
     let out = on_small(None);
@@ -600,7 +605,9 @@ fn disk_full_during_staging_leaves_the_live_set_untouched_and_a_delta_still_fits
 
     // The fast rollback stages only what differs, which fits where whole copies do not.
     let mut cmd = s.env.command_at(&small);
-    let out = run(cmd.args(["restore", &s.s1, "--json"])).ok().json();
+    let out = run(cmd.args(["restore", "--in-place", &s.s1, "--json"]))
+        .ok()
+        .json();
     assert!(out["carried_files"].as_u64().unwrap() > 0, "{out}");
     s.env.wait_for_cleanup();
     let d = differences(&s.at_s1, &listing(&small, &s.members));
@@ -881,7 +888,7 @@ fn a_staged_copy_that_differs_from_the_snapshot_is_never_swapped_in() {
             format!("LOCKSTEP_FAULT_RESTORE_STAGE_{index}"),
             format!("run:{tamper}"),
         )
-        .args(["restore", &s.s1])
+        .args(["restore", "--in-place", &s.s1])
         .args(extra);
         let out = run(&mut cmd);
         assert_ne!(

@@ -49,7 +49,7 @@ fn every_reporting_command_prints_one_document_with_a_schema_version() {
         &["prune", "--dry-run", "--json"],
         &["prune", "--json"],
         &["restore", "latest", "--dry-run", "--json"],
-        &["restore", "latest", "--json"],
+        &["restore", "latest", "--in-place", "--json"],
         &["recover", "--json"],
         &["guard", "--status", "--json"],
         &["guard", "--rollback", "never", "--json", "--", "true"],

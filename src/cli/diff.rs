@@ -4,7 +4,7 @@ use super::Ctx;
 use super::short;
 use super::status::{age, print_files};
 use crate::Result;
-use crate::repo::{SetSnapshot, find_snapshot};
+use crate::repo::SetSnapshot;
 use crate::status::{SnapshotRef, diff_live, diff_snapshots};
 
 /// Arguments of `diff`.
@@ -17,6 +17,10 @@ pub struct Args {
     /// Also list the paths of the entries added, changed and removed.
     #[arg(long, short)]
     verbose: bool,
+    /// For `latest`: the set (default: the set of the IM instance on this host; on a host
+    /// without IM, the one set `--host` has snapshots of).
+    #[arg(long, value_name = "NAME")]
+    set: Option<String>,
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
@@ -25,14 +29,8 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
         super::restore::snapshot_id(to)?;
     }
     let repo = ctx.open_repo()?;
-    let find = |id: &str| -> Result<SetSnapshot> {
-        if id == "latest" {
-            let set = ctx.instance()?.name;
-            find_snapshot(&repo, id, Some(&set), Some(&ctx.host_name()))
-        } else {
-            find_snapshot(&repo, id, None, None)
-        }
-    };
+    let find =
+        |id: &str| -> Result<SetSnapshot> { ctx.find_snapshot(&repo, id, args.set.as_deref()) };
     let from = find(&args.from)?;
     let mut diff = match &args.to {
         Some(to) => {

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use super::{Ctx, bytes, print_json, short};
 use crate::drill::{DrillReport, DrillRequest, drill, scratch_parent};
 use crate::metrics::RunMetrics;
-use crate::repo::find_snapshot;
 use crate::{Error, Result};
 
 /// Arguments of `drill`.
@@ -14,7 +13,8 @@ pub struct Args {
     /// The snapshot: an id (prefix) or `latest` (of this host's set).
     #[arg(default_value = "latest")]
     snapshot: String,
-    /// For `latest`: the set (default: the set of the IM instance on this host).
+    /// For `latest`: the set (default: the set of the IM instance on this host; on a host
+    /// without IM, the one set `--host` has snapshots of).
     #[arg(long, value_name = "NAME")]
     set: Option<String>,
     /// Create the scratch root inside DIR (default: beside a local repository, else $TMPDIR).
@@ -30,23 +30,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let spec = ctx.repo_spec()?;
     let password = ctx.password_source().read(false)?;
     let repo = spec.open(&password)?;
-    let host_name = ctx.host_name();
-    let set = match (&args.set, args.snapshot.as_str()) {
-        (Some(s), _) => Some(s.clone()),
-        (None, "latest") => Some(
-            ctx.global
-                .instance
-                .clone()
-                .map_or_else(|| ctx.instance().map(|i| i.name), Ok)?,
-        ),
-        (None, _) => None,
-    };
-    let snap = find_snapshot(
-        &repo,
-        &args.snapshot,
-        set.as_deref(),
-        set.as_ref().map(|_| host_name.as_str()),
-    )?;
+    let snap = ctx.find_snapshot(&repo, &args.snapshot, args.set.as_deref())?;
     drop(repo);
     let report = drill(&DrillRequest {
         spec: &spec,

@@ -13,7 +13,10 @@ use crate::hostfs::HostRoot;
 use crate::im::discover::{DiscoverOptions, Instance, discover, select};
 use crate::metrics::RunMetrics;
 use crate::progress::ProgressMode;
-use crate::repo::{OpenRepo, PasswordSource, RepoSpec};
+use crate::repo::{
+    Latest, LatestOf, OpenRepo, PasswordSource, RepoSpec, SetSnapshot, find_snapshot,
+    resolve_latest, set_snapshots,
+};
 use crate::{Error, Result};
 
 mod backup;
@@ -280,6 +283,72 @@ impl Ctx {
             .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned())
     }
 
+    /// Whether the host name was named (`--host`, `LOCKSTEP_HOST`, the configuration's `host`)
+    /// rather than taken from this machine.
+    fn host_named(&self) -> bool {
+        self.global.host_name.is_some() || self.config.host.is_some()
+    }
+
+    /// The set the live host's IM instance syncs (`--instance` names it): none on a machine
+    /// without IM, or with several instances and none chosen — the repository decides then.
+    fn live_set(&self) -> Option<String> {
+        if let Some(name) = &self.global.instance {
+            return Some(name.clone());
+        }
+        let all = self.instances().ok()?;
+        select(&all, None).ok().map(|i| i.name.clone())
+    }
+
+    /// The snapshot `id` names: an id prefix, or `latest` — the newest snapshot of the host
+    /// ([`Ctx::host_name`]) and set (`set`, else the live host's instance when it has IM), chosen
+    /// from the repository alone ([`crate::repo::resolve_latest`]). The one resolver of
+    /// `restore`, `drill`, `diff` and `copy`.
+    ///
+    /// # Errors
+    /// A usage error when nothing fits, or when several hosts or sets could be meant: those
+    /// are listed on stdout first (JSON with `--json`), for the user to choose from.
+    pub fn find_snapshot(
+        &self,
+        repo: &OpenRepo,
+        id: &str,
+        set: Option<&str>,
+    ) -> Result<SetSnapshot> {
+        if id != "latest" {
+            return find_snapshot(repo, id, None, None);
+        }
+        let set = set.map(str::to_owned).or_else(|| self.live_set());
+        let host = self.host_name();
+        let want = LatestOf {
+            host: &host,
+            host_named: self.host_named(),
+            set: set.as_deref(),
+        };
+        match resolve_latest(set_snapshots(repo, None, None)?, want) {
+            Latest::Found(snap) => Ok(*snap),
+            Latest::NoneYet => Err(Error::Usage(format!(
+                "no lockstep snapshot{} in the repository yet: run `lockstep backup` first, or name the repository with --repo",
+                set.map(|s| format!(" of set '{s}'")).unwrap_or_default()
+            ))),
+            Latest::Ambiguous(candidates) => {
+                print_candidates(self, &candidates)?;
+                let hosts: std::collections::BTreeSet<&str> = candidates
+                    .iter()
+                    .map(|s| s.snapshot.hostname.as_str())
+                    .collect();
+                Err(Error::Usage(format!(
+                    "`latest` of host {host}{} is not in the repository, or not only one: {} snapshot{} of host{} {} could be meant (listed above); choose with --host NAME and --set NAME, or give a snapshot id",
+                    set.as_deref()
+                        .map(|s| format!(", set {s}"))
+                        .unwrap_or_default(),
+                    candidates.len(),
+                    if candidates.len() == 1 { "" } else { "s" },
+                    if hosts.len() == 1 { "" } else { "s" },
+                    hosts.into_iter().collect::<Vec<_>>().join(", "),
+                )))
+            }
+        }
+    }
+
     /// lockstep's state directory.
     pub fn state(&self) -> Result<crate::state::StateDir> {
         crate::state::StateDir::resolve(self.global.state_dir.as_deref(), None)
@@ -309,8 +378,19 @@ impl Ctx {
         let to = self.remote_spec()?;
         let password = self.password_source().read(false)?;
         let source = from.open_with_progress(&password, self.progress)?;
+        // `latest` means what it means for every other command (one resolver)
+        let ids = ids
+            .iter()
+            .map(|id| {
+                if id == "latest" {
+                    self.find_snapshot(&source, id, None).map(|s| s.id())
+                } else {
+                    Ok(id.clone())
+                }
+            })
+            .collect::<Result<Vec<String>>>()?;
         let dest = to.open_with_progress(&password, self.progress)?;
-        crate::copy::copy(source, dest, ids, &from.describe(), &to.describe())
+        crate::copy::copy(source, dest, &ids, &from.describe(), &to.describe())
     }
 
     /// Where the password comes from.
@@ -330,6 +410,54 @@ impl Ctx {
         let password = self.password_source().read(false)?;
         spec.open_with_progress(&password, self.progress)
     }
+}
+
+/// One snapshot `latest` could mean, as the ambiguity lists it.
+#[derive(serde::Serialize)]
+struct Candidate {
+    id: String,
+    host: String,
+    set: Option<String>,
+    time: String,
+    inventory: String,
+}
+
+/// Lists the snapshots `latest` could mean (id, host, set, time, inventory) on stdout.
+fn print_candidates(ctx: &Ctx, candidates: &[SetSnapshot]) -> Result<()> {
+    let rows: Vec<Candidate> = candidates
+        .iter()
+        .map(|s| Candidate {
+            id: s.id(),
+            host: s.snapshot.hostname.clone(),
+            set: s
+                .set_name()
+                .or_else(|| s.manifest.as_ref().map(|m| m.set.clone())),
+            time: s.snapshot.time.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+            inventory: s
+                .manifest
+                .as_ref()
+                .map_or_else(|| "(no manifest)".to_owned(), |m| m.inventory.summary()),
+        })
+        .collect();
+    if ctx.global.json {
+        return print_versioned(&serde_json::json!({ "candidates": rows }));
+    }
+    println!("snapshots `latest` could mean (the newest of each host and set):");
+    println!(
+        "  {:<8}  {:<16}  {:<16}  {:<19}  inventory",
+        "id", "host", "set", "time"
+    );
+    for r in &rows {
+        println!(
+            "  {:<8}  {:<16}  {:<16}  {:<19}  {}",
+            short(&r.id),
+            r.host,
+            r.set.as_deref().unwrap_or("-"),
+            r.time,
+            r.inventory
+        );
+    }
+    Ok(())
 }
 
 /// Prints `value` as pretty JSON: one document on stdout. A reader that went away (`| head`)

@@ -1,5 +1,6 @@
 //! `lockstep restore`: a snapshot of the set into a scratch root, or in place, all or nothing.
 
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -7,7 +8,7 @@ use serde::Serialize;
 use super::{Ctx, bytes, print_json, short};
 use crate::backup::{BackupRequest, backup};
 use crate::im::discover::select;
-use crate::repo::{SetSnapshot, find_snapshot};
+use crate::repo::SetSnapshot;
 use crate::restore::{
     GuardDecision, InPlace, InPlacePlan, RestoreOutcome, Selection, check_empty_target,
     check_rules, left_behind, preflight_in_place_live, restore_in_place, restore_to_target, units,
@@ -18,12 +19,22 @@ use crate::{Error, Result};
 /// Arguments of `restore`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The snapshot: an id (prefix) or `latest` (of this host's set).
+    /// The snapshot: an id (prefix) or `latest`: the newest of this host's set (`--host`,
+    /// `--set`; on a host without IM, of the one set the host has snapshots of).
     snapshot: String,
     /// Restore into this empty directory; every member lands at DIR/<its logical path>.
-    /// Without it, the set is restored in place, all or nothing.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "in_place")]
     target: Option<PathBuf>,
+    /// Restore the set in place, all or nothing: the live members are replaced. On a terminal
+    /// the plan is shown and confirmed first (`--yes` skips the question).
+    #[arg(long)]
+    in_place: bool,
+    /// Answer yes to the confirmation of an in-place restore (for scripts on a terminal).
+    #[arg(long, short)]
+    yes: bool,
+    /// For `latest`: the set (default: the set of the IM instance on this host).
+    #[arg(long, value_name = "NAME")]
+    set: Option<String>,
     /// Restore only members of these roles (refused when that would desync IM and products).
     #[arg(long, value_name = "ROLE", value_delimiter = ',')]
     only: Vec<Role>,
@@ -77,6 +88,12 @@ struct Output<'a> {
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     snapshot_id(&args.snapshot)?;
+    // In place is said, never assumed: a restore without a target replaces the live set.
+    if args.target.is_none() && !args.in_place && !args.dry_run {
+        return Err(Error::Usage(
+            "restore needs --target DIR (into an empty directory) or --in-place (replace the live set, all or nothing); nothing was changed".into(),
+        ));
+    }
     if let Some(target) = &args.target {
         crate::restore::check_empty_target(target)?;
     }
@@ -84,17 +101,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let live_instances = ctx.instances().ok();
     let repo = ctx.open_repo()?;
     let host_name = ctx.host_name();
-    let snap = if args.snapshot == "latest" {
-        let all = ctx.instances().map_err(|e| {
-            Error::Usage(format!(
-                "`latest` needs the live set, but {e}; give a snapshot id instead (see `lockstep snapshots`)"
-            ))
-        })?;
-        let set = select(&all, ctx.global.instance.as_deref())?.name.clone();
-        find_snapshot(&repo, "latest", Some(&set), Some(&host_name))?
-    } else {
-        find_snapshot(&repo, &args.snapshot, None, None)?
-    };
+    let snap = ctx.find_snapshot(&repo, &args.snapshot, args.set.as_deref())?;
     let set_name = snap
         .set_name()
         .or_else(|| snap.manifest.as_ref().map(|m| m.set.clone()))
@@ -119,6 +126,49 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
             force_desync: args.force_desync,
         },
     )?;
+
+    // In place: what it needs is checked, and on a terminal confirmed, before anything changes
+    // (the snapshot of the live set before a forced restore included).
+    let mut in_place = None;
+    if args.target.is_none() {
+        let manifest = snap.manifest.as_ref().ok_or_else(|| {
+            Error::Refused(
+                "an in-place restore needs a lockstep manifest to know where each member belongs; restore with --target instead".into(),
+            )
+        })?;
+        // The live set too: a server may run from a profile the snapshot does not hold.
+        let refusals = preflight_in_place_live(&host, manifest, live.as_ref());
+        if let Some(first) = refusals.first() {
+            return Err(Error::Refused(format!("{first}; nothing was restored")));
+        }
+        let selected = units(manifest, only.as_deref())?;
+        let state = ctx.state()?;
+        in_place = Some((selected, state));
+    }
+    let in_place_opts = |state, dry_run| InPlace {
+        host: &host,
+        state,
+        set: set_name.clone(),
+        host_name: host_name.clone(),
+        keep_replaced: args.keep_replaced,
+        background_cleanup: !args.wait,
+        dry_run,
+        full: args.full,
+        excludes: &ctx.config.excludes,
+    };
+    if let Some((selected, state)) = &in_place
+        && !args.dry_run
+        && !args.yes
+        && std::io::stdin().is_terminal()
+    {
+        let (plan, _) = restore_in_place(
+            ctx.open_repo()?,
+            &snap,
+            selected,
+            &in_place_opts(state, true),
+        )?;
+        confirm(&plan, &snap, &decision)?;
+    }
 
     let mut pre = None;
     if decision.forced_desync && !args.dry_run {
@@ -160,34 +210,13 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
             (None, Some(outcome))
         }
         None => {
-            let manifest = snap.manifest.as_ref().ok_or_else(|| {
-                Error::Refused(
-                    "an in-place restore needs a lockstep manifest to know where each member belongs; restore with --target instead".into(),
-                )
-            })?;
-            // The live set too: a server may run from a profile the snapshot does not hold.
-            let refusals = preflight_in_place_live(&host, manifest, live.as_ref());
-            if let Some(first) = refusals.first() {
-                return Err(Error::Refused(format!("{first}; nothing was restored")));
-            }
-            let selected = units(manifest, only.as_deref())?;
-            let state = ctx.state()?;
-            let (plan, outcome) = restore_in_place(
-                repo,
-                &snap,
-                &selected,
-                &InPlace {
-                    host: &host,
-                    state: &state,
-                    set: set_name.clone(),
-                    host_name: host_name.clone(),
-                    keep_replaced: args.keep_replaced,
-                    background_cleanup: !args.wait,
-                    dry_run: args.dry_run,
-                    full: args.full,
-                    excludes: &ctx.config.excludes,
-                },
-            )?;
+            let Some((selected, state)) = &in_place else {
+                return Err(Error::Other(
+                    "internal: an in-place restore was not prepared".into(),
+                ));
+            };
+            let (plan, outcome) =
+                restore_in_place(repo, &snap, selected, &in_place_opts(state, args.dry_run))?;
             (Some(plan), outcome)
         }
     };
@@ -205,7 +234,8 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     if let Some(plan) = &plan
         && outcome.is_none()
     {
-        print_plan(plan, &snap, &decision);
+        let mut out = std::io::stdout().lock();
+        let _ = print_plan(&mut out, plan, &decision, "dry run, nothing changed");
         return Ok(0);
     }
     if let Some(o) = &outcome {
@@ -257,21 +287,30 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     Ok(0)
 }
 
-fn print_plan(plan: &InPlacePlan, snap: &SetSnapshot, decision: &GuardDecision) {
-    println!(
-        "plan: restore snapshot {} in place (dry run, nothing changed)",
+/// Prints the plan of an in-place restore (a dry run's output, and what a terminal confirms).
+fn print_plan(
+    out: &mut dyn Write,
+    plan: &InPlacePlan,
+    decision: &GuardDecision,
+    note: &str,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "plan: restore snapshot {} in place ({note})",
         short(&plan.snapshot)
-    );
+    )?;
     for (unit, size) in &plan.units {
-        println!(
+        writeln!(
+            out,
             "  {:<14} {}  ({} to write)",
             unit.role.as_str(),
             unit.path.display(),
             bytes(*size)
-        );
+        )?;
     }
     for s in &plan.space {
-        println!(
+        writeln!(
+            out,
             "  space: {} needed in the filesystem of {}, {} available{}",
             bytes(s.needed),
             s.path.display(),
@@ -281,7 +320,7 @@ fn print_plan(plan: &InPlacePlan, snap: &SetSnapshot, decision: &GuardDecision) 
             } else {
                 ""
             }
-        );
+        )?;
     }
     if let Some(d) = &decision.diff {
         // IM's records change only when the agent data is among what is restored.
@@ -290,24 +329,55 @@ fn print_plan(plan: &InPlacePlan, snap: &SetSnapshot, decision: &GuardDecision) 
             .iter()
             .any(|(unit, _)| unit.role == crate::set::Role::ImAgentData);
         match (records_restored, d.is_empty()) {
-            (_, true) => println!("  IM's records: the same as on the live host"),
+            (_, true) => writeln!(out, "  IM's records: the same as on the live host")?,
             (true, false) => {
-                println!("  IM's records change back:");
+                writeln!(out, "  IM's records change back:")?;
                 for line in d.lines() {
-                    println!("    {line}");
+                    writeln!(out, "    {line}")?;
                 }
             }
             (false, false) => {
-                println!(
+                writeln!(
+                    out,
                     "  IM's records are not restored and stay as they are, though the snapshot's differ:"
-                );
+                )?;
                 for line in d.lines() {
-                    println!("    {line}");
+                    writeln!(out, "    {line}")?;
                 }
             }
         }
     }
-    let _ = snap;
+    Ok(())
+}
+
+/// Shows the plan of an in-place restore on the terminal and asks before anything changes.
+///
+/// # Errors
+/// Refused unless the answer is yes.
+fn confirm(plan: &InPlacePlan, snap: &SetSnapshot, decision: &GuardDecision) -> Result<()> {
+    let mut err = std::io::stderr().lock();
+    let asked = print_plan(&mut err, plan, decision, "nothing changed yet")
+        .and_then(|()| {
+            write!(
+                err,
+                "replace the live set with snapshot {} ({})? [y/N] ",
+                short(&snap.id()),
+                snap.snapshot.time.strftime("%Y-%m-%d %H:%M:%S")
+            )
+        })
+        .and_then(|()| err.flush());
+    drop(err);
+    let mut answer = String::new();
+    if asked.is_ok() {
+        let _ = std::io::stdin().read_line(&mut answer);
+    }
+    if matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
+        return Ok(());
+    }
+    Err(Error::Refused(
+        "the in-place restore was not confirmed; nothing was changed (--yes answers for scripts)"
+            .into(),
+    ))
 }
 
 /// Checks a snapshot id given on the command line (`restore`, `diff`, `drill`): an empty or

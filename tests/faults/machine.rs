@@ -146,7 +146,7 @@ fn state_directory_cannot_be_written() {
     let before = State::of(&env);
     let mut cmd = env.command();
     cmd.env("LOCKSTEP_STATE_DIR", env.path("not-a-dir/state"))
-        .args(["restore", "latest"]);
+        .args(["restore", "latest", "--in-place"]);
     one_line(&common::run(&mut cmd), 1, &["not-a-dir/state"]);
     before.assert_unchanged(&env);
 }

@@ -360,7 +360,7 @@ fn guard_stopped_by_sigterm_reports_what_it_left() {
         report["host_state"]
             .as_str()
             .unwrap()
-            .contains(&format!("lockstep restore {}", &pre[..8])),
+            .contains(&format!("lockstep restore --in-place {}", &pre[..8])),
         "{report}"
     );
     assert!(

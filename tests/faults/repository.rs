@@ -670,7 +670,7 @@ fn repository_files_are_private_whatever_the_umask() {
     assert_private(&env.repo());
     // An in-place restore writes its journal, record and clean-up lock into the state
     // directory: private.
-    with_umask_022(&env, &["restore", "latest"]).ok();
+    with_umask_022(&env, &["restore", "latest", "--in-place"]).ok();
     // A guarded command's log holds its output.
     with_umask_022(
         &env,

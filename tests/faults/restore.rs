@@ -172,7 +172,7 @@ fn damaged_journal(env: &Env, damage: impl FnOnce(&Path), stdout_names: &[&str])
         &["snapshots"][..],
         &["status"],
         &["backup"],
-        &["restore", "latest"],
+        &["restore", "latest", "--in-place"],
     ] {
         let out = env.run(args);
         one_line(
@@ -251,7 +251,7 @@ fn journal_cut_off() {
     snapshot_id(&env);
     let mut cmd = env.command();
     cmd.env("LOCKSTEP_FAULT_RESTORE_STAGE_3", "kill")
-        .args(["restore", &s1]);
+        .args(["restore", "--in-place", &s1]);
     assert_eq!(run(&mut cmd).code, -1, "not killed");
     let stages = crate::common::leftovers(&env.root());
     assert!(
@@ -291,7 +291,9 @@ fn killed_at(point: &str, extra: &[&str], completed: bool) {
         point.to_ascii_uppercase().replace('-', "_")
     );
     let mut cmd = env.command();
-    cmd.env(&var, "kill").args(["restore", &s1]).args(extra);
+    cmd.env(&var, "kill")
+        .args(["restore", "--in-place", &s1])
+        .args(extra);
     let killed = run(&mut cmd);
     assert_eq!(killed.code, -1, "{point}: not killed:\n{}", killed.stderr);
     let out = env.run(&["recover", "--json"]).ok().json();
@@ -432,6 +434,9 @@ fn snapshot_id(env: &Env) -> String {
 fn restore(env: &Env, args: &[&str]) -> Run {
     let mut all = vec!["restore"];
     all.extend_from_slice(args);
+    if !args.contains(&"--target") {
+        all.push("--in-place");
+    }
     env.run(&all)
 }
 

@@ -91,7 +91,7 @@ fn symlinked_product_path_survives_every_restore() {
     );
 
     // In place: the link stays a link to the relocated disk.
-    env.run(&["restore", &snap, "--force"]).ok();
+    env.run(&["restore", &snap, "--in-place", "--force"]).ok();
     assert_eq!(
         std::fs::read_link(env.physical(&was)).expect("still a link after restoring in place"),
         Path::new(RELOCATED_APPSERVER)
@@ -101,7 +101,7 @@ fn symlinked_product_path_survives_every_restore() {
     // A host that lost the link (rebuilt, the disk remounted): restoring in place puts it back.
     std::fs::remove_file(env.physical(&was)).unwrap();
     assert_eq!(env.run(&["doctor"]).code, 1);
-    env.run(&["restore", &snap, "--force"]).ok();
+    env.run(&["restore", &snap, "--in-place", "--force"]).ok();
     assert_eq!(
         std::fs::read_link(env.physical(&was)).expect("the link is recreated in place"),
         Path::new(RELOCATED_APPSERVER)

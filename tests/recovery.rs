@@ -1,0 +1,301 @@
+//! Recovery onto another machine and restores that never surprise (issue 23): `latest` chosen
+//! from the repository by host and set, with no IM on the machine; in place only when said,
+//! and confirmed on a terminal.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{Env, Run, assert_restored, listing, run};
+use lockstep::sample::{Shape, apply_fix_pack};
+
+/// A command on the host under `root`, as `host` (none: this machine's own name).
+fn command_as(env: &Env, root: &Path, host: Option<&str>) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockstep"));
+    with_env(env, &mut cmd);
+    cmd.arg("--root").arg(root);
+    if let Some(host) = host {
+        cmd.arg("--host").arg(host);
+    }
+    cmd
+}
+
+/// The environment [`Env::command`] gives lockstep.
+fn with_env(env: &Env, cmd: &mut Command) {
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.dir.path())
+        .env("LOCKSTEP_REPOSITORY", env.repo())
+        .env("LOCKSTEP_PASSWORD_FILE", env.path("password"))
+        .env("LOCKSTEP_CONFIG", env.path("lockstep.toml"))
+        .env("LOCKSTEP_STATE_DIR", env.path("state"));
+}
+
+fn backup_as(env: &Env, host: &str) -> String {
+    let out = run(command_as(env, &env.root(), Some(host)).args(["backup", "--json"]))
+        .ok()
+        .json();
+    out["snapshot"].as_str().unwrap().to_owned()
+}
+
+/// A machine with no IM: an empty root.
+fn bare_root(env: &Env) -> PathBuf {
+    let root = env.path("bare");
+    std::fs::create_dir_all(&root).unwrap();
+    root
+}
+
+#[test]
+fn latest_on_a_machine_without_im_is_chosen_by_host() {
+    let env = Env::new(Shape::Admin);
+    let members = env.member_paths(&[]);
+    let at_h1 = listing(&env.root(), &members);
+    let s_h1 = backup_as(&env, "h1");
+    apply_fix_pack(&env.host, 0).unwrap();
+    let s_h2 = backup_as(&env, "h2");
+    let bare = bare_root(&env);
+
+    // Two hosts could be meant: both listed (id, host, set, time, inventory), exit 2.
+    let target = env.path("target");
+    let out = run(command_as(&env, &bare, None).args([
+        "restore",
+        "latest",
+        "--target",
+        target.to_str().unwrap(),
+    ]));
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    for (id, host) in [(&s_h1, "h1"), (&s_h2, "h2")] {
+        let row = out
+            .stdout
+            .lines()
+            .find(|l| l.contains(&id[..8]))
+            .unwrap_or_else(|| panic!("{id} not listed:\n{}", out.stdout));
+        assert!(row.contains(host), "{row}");
+        assert!(
+            row.contains("WebSphere") || row.contains("Portal") || row.contains("IM"),
+            "{row}"
+        );
+    }
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(out.stderr.starts_with("lockstep: "), "{}", out.stderr);
+    assert!(out.stderr.contains("--host"), "{}", out.stderr);
+    assert!(!target.exists(), "nothing is restored");
+
+    // The same as JSON.
+    let out = run(command_as(&env, &bare, None).args([
+        "restore",
+        "latest",
+        "--target",
+        target.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(out.json()["candidates"].as_array().unwrap().len(), 2);
+
+    // A named host with no snapshot: the others are listed, never taken silently.
+    let out = run(command_as(&env, &bare, Some("h3")).args([
+        "restore",
+        "latest",
+        "--target",
+        target.to_str().unwrap(),
+    ]));
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains(&s_h1[..8]), "{}", out.stdout);
+
+    // With --host: that host's newest snapshot, restored entry by entry.
+    let out = run(command_as(&env, &bare, Some("h1")).args([
+        "restore",
+        "latest",
+        "--target",
+        target.to_str().unwrap(),
+        "--json",
+    ]))
+    .ok()
+    .json();
+    assert_eq!(out["snapshot"], s_h1.as_str(), "{out}");
+    assert_restored(&at_h1, &target, &members);
+
+    // drill and diff resolve `latest` the same way, without IM on the machine.
+    let drill =
+        run(command_as(&env, &bare, Some("h2")).args(["drill", "latest", "--no-record", "--json"]))
+            .ok()
+            .json();
+    assert_eq!(drill["snapshot"], s_h2.as_str(), "{drill}");
+    assert_eq!(drill["ok"], true, "{drill}");
+    let diff = run(command_as(&env, &bare, Some("h1")).args(["diff", "latest", &s_h2, "--json"]))
+        .ok()
+        .json();
+    assert!(
+        diff["from"]["id"].as_str().unwrap().starts_with(&s_h1),
+        "{diff}"
+    );
+}
+
+#[test]
+fn the_only_host_in_the_repository_is_latest_on_an_unnamed_machine() {
+    let env = Env::new(Shape::Admin);
+    let members = env.member_paths(&[]);
+    let before = listing(&env.root(), &members);
+    let s = backup_as(&env, "old-host");
+    let bare = bare_root(&env);
+    let target = env.path("target");
+    let out = run(command_as(&env, &bare, None).args([
+        "restore",
+        "latest",
+        "--target",
+        target.to_str().unwrap(),
+        "--json",
+    ]))
+    .ok()
+    .json();
+    assert_eq!(out["snapshot"], s.as_str());
+    assert_restored(&before, &target, &members);
+}
+
+/// Every entry under the host's root (to prove nothing changed).
+fn whole_host(env: &Env) -> lockstep::listing::Listing {
+    listing(&env.root(), &[PathBuf::from("/")])
+}
+
+#[test]
+fn restore_needs_a_target_or_in_place() {
+    let env = Env::new(Shape::Admin);
+    let s1 = env.backup(&[])["snapshot"].as_str().unwrap().to_owned();
+    apply_fix_pack(&env.host, 0).unwrap();
+    env.backup(&[]);
+    let host = whole_host(&env);
+    let snapshots = env.snapshot_count();
+    for args in [&["restore", &s1][..], &["restore", "latest"]] {
+        let out = env.run(args);
+        assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        assert!(
+            out.stderr.contains("--target") && out.stderr.contains("--in-place"),
+            "{}",
+            out.stderr
+        );
+    }
+    assert!(
+        lockstep::listing::diff(
+            &host,
+            &whole_host(&env),
+            lockstep::listing::Ignore::default()
+        )
+        .is_empty()
+    );
+    assert_eq!(env.snapshot_count(), snapshots);
+    // Both at once is a usage error too.
+    let target = env.path("t");
+    let out = env.run(&[
+        "restore",
+        &s1,
+        "--in-place",
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+/// Runs `lockstep restore ARGS` on a terminal (a pty made by `script`) and types `answer`.
+fn on_a_terminal(env: &Env, args: &[&str], answer: &str) -> Run {
+    let mut line = format!(
+        "'{}' --root '{}' --host dx-test restore",
+        env!("CARGO_BIN_EXE_lockstep"),
+        env.root().display()
+    );
+    for a in args {
+        line.push_str(&format!(" '{a}'"));
+    }
+    let mut cmd = Command::new("script");
+    with_env(env, &mut cmd);
+    cmd.args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("script");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn in_place_on_a_terminal_shows_the_plan_and_asks() {
+    if !common::require("script") {
+        return;
+    }
+    let env = Env::new(Shape::Admin);
+    let members = env.member_paths(&[]);
+    let at_s1 = listing(&env.root(), &members);
+    let s1 = env.backup(&[])["snapshot"].as_str().unwrap().to_owned();
+    apply_fix_pack(&env.host, 0).unwrap();
+    env.backup(&[]);
+    let host = whole_host(&env);
+
+    let no = on_a_terminal(&env, &[&s1, "--in-place"], "n\n");
+    assert_eq!(no.code, 3, "{}\n{}", no.stdout, no.stderr);
+    assert!(
+        no.stdout.contains("plan: restore snapshot"),
+        "{}",
+        no.stdout
+    );
+    assert!(no.stdout.contains("[y/N]"), "{}", no.stdout);
+    assert!(no.stdout.contains("not confirmed"), "{}", no.stdout);
+    assert!(
+        lockstep::listing::diff(
+            &host,
+            &whole_host(&env),
+            lockstep::listing::Ignore::default()
+        )
+        .is_empty(),
+        "'n' changed the host"
+    );
+
+    let yes = on_a_terminal(&env, &[&s1, "--in-place", "--wait"], "y\n");
+    assert_eq!(yes.code, 0, "{}\n{}", yes.stdout, yes.stderr);
+    assert!(yes.stdout.contains("[y/N]"), "{}", yes.stdout);
+    assert!(yes.stdout.contains("restored snapshot"), "{}", yes.stdout);
+    assert_restored(&at_s1, &env.root(), &members);
+
+    // --yes answers for scripts: no question.
+    let scripted = on_a_terminal(&env, &[&s1, "--in-place", "--yes", "--wait"], "");
+    assert_eq!(scripted.code, 0, "{}\n{}", scripted.stdout, scripted.stderr);
+    assert!(!scripted.stdout.contains("[y/N]"), "{}", scripted.stdout);
+}
+
+#[test]
+fn nothing_is_said_about_replaced_copies_when_none_exist() {
+    let env = Env::new(Shape::Admin);
+    let s1 = backup_as(&env, "old-host");
+    // A rebuilt machine: no member exists, so nothing is replaced.
+    let bare = bare_root(&env);
+    let out = run(command_as(&env, &bare, Some("old-host")).args([
+        "restore",
+        "latest",
+        "--in-place",
+    ]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains(&s1[..8]), "{}", out.stdout);
+    assert!(!out.stdout.contains("background"), "{}", out.stdout);
+    assert!(common::leftovers(&bare).is_empty());
+    // Something replaced: the copies are removed in the background, and said so.
+    apply_fix_pack(&env.host, 0).unwrap();
+    let out = run(command_as(&env, &env.root(), Some("old-host")).args([
+        "restore",
+        &s1,
+        "--in-place",
+    ]))
+    .ok();
+    env.wait_for_cleanup();
+    assert!(out.stdout.contains("background"), "{}", out.stdout);
+}
