@@ -999,6 +999,72 @@ pub mod private {
 mod tests {
     use super::*;
 
+    /// Snapshots oldest first, each named by its label `host/set/n`.
+    fn snaps(list: &[&str]) -> Vec<SetSnapshot> {
+        list.iter()
+            .map(|name| {
+                let mut parts = name.split('/');
+                let (host, set) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let snapshot = SnapshotFile {
+                    hostname: host.to_owned(),
+                    label: (*name).to_owned(),
+                    tags: format!("{TAG},set={set}").parse().unwrap(),
+                    ..SnapshotFile::default()
+                };
+                SetSnapshot {
+                    snapshot,
+                    manifest: None,
+                }
+            })
+            .collect()
+    }
+
+    fn latest(list: &[&str], host: &str, host_named: bool, set: Option<&str>) -> String {
+        let want = LatestOf {
+            host,
+            host_named,
+            set,
+        };
+        match resolve_latest(snaps(list), want) {
+            Latest::Found(s) => s.snapshot.label,
+            Latest::NoneYet => "none".into(),
+            Latest::Ambiguous(c) => {
+                let labels: Vec<String> = c.into_iter().map(|s| s.snapshot.label).collect();
+                format!("ambiguous {}", labels.join(" "))
+            }
+        }
+    }
+
+    #[test]
+    fn latest_is_chosen_by_host_and_set_from_the_repository() {
+        let two = ["a/x/1", "b/x/1", "a/x/2", "a/y/1", "b/x/2"];
+        // the set known (the live host's IM, --set): that host's newest of it
+        assert_eq!(latest(&two, "a", true, Some("x")), "a/x/2");
+        // no IM: the host's one set, or its sets listed
+        assert_eq!(
+            latest(&["a/x/1", "a/x/2", "b/y/1"], "a", true, None),
+            "a/x/2"
+        );
+        assert_eq!(latest(&two, "a", true, None), "ambiguous a/x/2 a/y/1");
+        // a machine whose own name has no snapshot: the only host and set, or all listed
+        assert_eq!(
+            latest(&["old/x/1", "old/x/2"], "new", false, None),
+            "old/x/2"
+        );
+        assert_eq!(
+            latest(&two, "new", false, None),
+            "ambiguous a/x/2 a/y/1 b/x/2"
+        );
+        // a named host, or a known set, is never swapped for another host silently
+        assert_eq!(latest(&["old/x/1"], "new", true, None), "ambiguous old/x/1");
+        assert_eq!(
+            latest(&["old/x/1"], "new", false, Some("x")),
+            "ambiguous old/x/1"
+        );
+        assert_eq!(latest(&["old/x/1"], "new", false, Some("y")), "none");
+        assert_eq!(latest(&[], "a", false, None), "none");
+    }
+
     #[test]
     fn a_full_disk_is_the_repository_s_only_for_repository_files() {
         let id = "17f256b1ec0679c1914bf7d5c9d86975d87e940dd8a681780803c901f8e6be0d";

@@ -135,6 +135,18 @@ fn command_line_mistakes() {
             &["restore", "latest", "--bogus"],
             &["--bogus", "lockstep restore --help"],
         ),
+        // in place is said, never assumed
+        (&["restore", "latest"], &["--target", "--in-place"]),
+        (
+            &[
+                "restore",
+                "latest",
+                "--in-place",
+                "--target",
+                "/nonexistent-x",
+            ],
+            &["--in-place", "lockstep restore --help"],
+        ),
         (
             &["backup", "--retries", "x"],
             &["--retries", "lockstep backup --help"],
