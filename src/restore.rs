@@ -1654,7 +1654,12 @@ pub fn restore_in_place(
         let names = journal
             .units
             .iter()
-            .map(|u| u.inside.as_ref().map(|_| top_level_names(&u.stage)).transpose())
+            .map(|u| {
+                u.inside
+                    .as_ref()
+                    .map(|_| top_level_names(&u.stage))
+                    .transpose()
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok((staged, names))
     })

@@ -1029,7 +1029,12 @@ impl MountedStory {
     fn assert_still_mounted(&self, what: &str) {
         use std::os::unix::fs::MetadataExt;
         let dev = std::fs::metadata(&self.mount.at).unwrap().dev();
-        assert_eq!(dev, self.dev, "{what}: {} is no longer the mount", self.member.display());
+        assert_eq!(
+            dev,
+            self.dev,
+            "{what}: {} is no longer the mount",
+            self.member.display()
+        );
     }
 
     /// The index of the mounted member among the restore's units (its fault points).
@@ -1114,7 +1119,10 @@ fn a_crash_while_restoring_a_mount_point_leaves_the_old_or_the_new_set() {
             } else {
                 (&s.at_s1, "the new set (S1)")
             };
-            s.assert_at(expected, &format!("{name} after a crash at {point} {extra:?}"));
+            s.assert_at(
+                expected,
+                &format!("{name} after a crash at {point} {extra:?}"),
+            );
             m.assert_still_mounted(&format!("after a crash at {point} {extra:?}"));
         }
     }

@@ -145,6 +145,19 @@ pub fn rows() -> Vec<Fault> {
                       unchanged, no staging copies are left and no journal remains.",
             test: disk_full_staging_in_place,
         },
+        Fault {
+            id: "a_member_on_its_own_filesystem_rolls_back_in_place",
+            area: Area::Restore,
+            fault: "The WebSphere AppServer directory is a filesystem of its own (a tmpfs mounted \
+                    there, as enterprise hosts have it); a fix pack is rolled back in place whole \
+                    (--full), then forward again by difference, and lockstep is killed halfway \
+                    through swapping the member's contents each time.",
+            outcome: "The member is staged and swapped inside its own filesystem, never renamed: \
+                      the next command recovers, and the host equals the snapshot entry by entry \
+                      (the mount point with the snapshot's mode, owner and times), the member is \
+                      still the same mount, and no staging or replaced copies are left.",
+            test: a_member_on_its_own_filesystem_rolls_back_in_place,
+        },
     ]
 }
 
@@ -605,5 +618,78 @@ fn disk_full_staging_in_place() {
         state.assert_unchanged(&env);
         assert!(!journal_path(&env).exists(), "a journal was left");
         drop(small);
+    }
+}
+
+fn a_member_on_its_own_filesystem_rolls_back_in_place() {
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::new(Shape::Admin);
+    let members = env.member_paths(&[]);
+    let member = members
+        .iter()
+        .find(|m| m.file_name().is_some_and(|n| n == "AppServer"))
+        .expect("an AppServer member")
+        .clone();
+    let physical = env.physical(member.to_str().unwrap());
+    let aside = env.path("appserver-data");
+    std::fs::rename(&physical, &aside).unwrap();
+    // Declared after `env`, so unmounted before its directory goes.
+    let Some(_mount) = crate::harness::SmallFs::mount(&physical, "256m") else {
+        return;
+    };
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", aside.display()))
+        .arg(&physical)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    std::fs::remove_dir_all(&aside).unwrap();
+    let dev = std::fs::metadata(&physical).unwrap().dev();
+    let s1 = snapshot_id(&env);
+    let at_s1 = host_listing(&env);
+    lockstep::sample::apply_fix_pack(&env.host, 0).unwrap();
+    let s2 = snapshot_id(&env);
+    let at_s2 = host_listing(&env);
+    // In place is explicit where this build's `restore --help` lists `--in-place`.
+    let in_place = env
+        .run(&["restore", "--help"])
+        .stdout
+        .contains("--in-place");
+    let args = |snapshot: &str, extra: &[&str]| {
+        let mut all = vec!["restore".to_owned(), snapshot.to_owned()];
+        if in_place {
+            all.push("--in-place".into());
+        }
+        all.extend(extra.iter().map(|a| (*a).to_owned()));
+        all
+    };
+    let plan = env
+        .run(
+            &args(&s1, &["--dry-run", "--json"])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        )
+        .ok()
+        .json();
+    let units = plan["plan"]["units"].as_array().unwrap();
+    let i = units
+        .iter()
+        .position(|u| u[0]["path"] == member.to_str().unwrap())
+        .unwrap_or_else(|| panic!("{} is not a unit of {units:?}", member.display()));
+    for (snapshot, extra, expected) in [(&s1, &["--full"][..], &at_s1), (&s2, &[][..], &at_s2)] {
+        let mut cmd = env.command();
+        cmd.env(format!("LOCKSTEP_FAULT_RESTORE_SWAP_{}", 2 * i + 1), "kill")
+            .args(args(snapshot, extra));
+        assert_eq!(run(&mut cmd).code, -1, "{extra:?}: not killed");
+        let out = env.run(&["snapshots"]).ok();
+        assert!(out.stderr.contains("recovering it first"), "{}", out.stderr);
+        assert_host_is(&env, expected, &format!("restored {extra:?} after a crash"));
+        assert_eq!(
+            std::fs::metadata(&physical).unwrap().dev(),
+            dev,
+            "{extra:?}: the member is no longer the mount"
+        );
     }
 }
