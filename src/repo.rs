@@ -596,13 +596,17 @@ pub fn load_snapshots<S: rustic_core::Open>(repo: &Repository<S>) -> Result<Load
     use rustic_core::repofile::SnapshotId;
     let listed: Vec<SnapshotId> = repo.list::<SnapshotId>()?.collect();
     let mut intact = BTreeMap::new();
+    // the engine's own listing shows this step; a long one on a remote repository should too
+    let progress = repo.progress_counter("getting snapshots...");
+    progress.set_length(listed.len() as u64);
     // the files that fail are read again one by one below, to learn which they are
-    for (id, snap) in repo
-        .stream_files_list::<SnapshotFile>(listed.clone())?
-        .flatten()
-    {
-        intact.insert(id, with_id(id, snap));
+    for read in repo.stream_files_list::<SnapshotFile>(listed.clone())? {
+        progress.inc(1);
+        if let Ok((id, snap)) = read {
+            intact.insert(id, with_id(id, snap));
+        }
     }
+    progress.finish();
     let mut damaged = Vec::new();
     let failed: Vec<SnapshotId> = listed
         .iter()
