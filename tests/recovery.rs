@@ -279,23 +279,17 @@ fn nothing_is_said_about_replaced_copies_when_none_exist() {
     let s1 = backup_as(&env, "old-host");
     // A rebuilt machine: no member exists, so nothing is replaced.
     let bare = bare_root(&env);
-    let out = run(command_as(&env, &bare, Some("old-host")).args([
-        "restore",
-        "latest",
-        "--in-place",
-    ]));
+    let out =
+        run(command_as(&env, &bare, Some("old-host")).args(["restore", "latest", "--in-place"]));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains(&s1[..8]), "{}", out.stdout);
     assert!(!out.stdout.contains("background"), "{}", out.stdout);
     assert!(common::leftovers(&bare).is_empty());
     // Something replaced: the copies are removed in the background, and said so.
     apply_fix_pack(&env.host, 0).unwrap();
-    let out = run(command_as(&env, &env.root(), Some("old-host")).args([
-        "restore",
-        &s1,
-        "--in-place",
-    ]))
-    .ok();
+    let out =
+        run(command_as(&env, &env.root(), Some("old-host")).args(["restore", &s1, "--in-place"]))
+            .ok();
     env.wait_for_cleanup();
     assert!(out.stdout.contains("background"), "{}", out.stdout);
 }
