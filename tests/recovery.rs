@@ -293,3 +293,44 @@ fn nothing_is_said_about_replaced_copies_when_none_exist() {
     env.wait_for_cleanup();
     assert!(out.stdout.contains("background"), "{}", out.stdout);
 }
+
+/// Bare-metal recovery (point 2, local repository): on a machine with nothing of the set, an
+/// in-place restore of the old host's latest snapshot rebuilds the whole set at its logical
+/// paths — registry file, IM, agent data, shared resources, products, profiles — entry by entry
+/// as it was, and the rebuilt host is then found, clean and in sync under its old name.
+#[test]
+fn an_empty_machine_is_rebuilt_in_place_from_the_old_host_s_latest() {
+    let env = Env::new(Shape::Admin);
+    let members = env.member_paths(&[]);
+    let original = listing(&env.root(), &members);
+    let id = backup_as(&env, "old-host");
+    let bare = bare_root(&env);
+
+    let out = run(command_as(&env, &bare, Some("old-host")).args([
+        "restore",
+        "latest",
+        "--in-place",
+        "--json",
+    ]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_restored(&original, &bare, &members);
+
+    let found = run(command_as(&env, &bare, Some("old-host")).args(["discover", "--json"]))
+        .ok()
+        .json();
+    let mut rebuilt: Vec<PathBuf> = found["instances"][0]["set"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| PathBuf::from(m["path"].as_str().unwrap()))
+        .collect();
+    rebuilt.sort();
+    rebuilt.dedup();
+    assert_eq!(rebuilt, members, "discover finds another set");
+    run(command_as(&env, &bare, Some("old-host")).arg("doctor")).ok();
+    let status = run(command_as(&env, &bare, Some("old-host")).args(["status", "--json"]))
+        .ok()
+        .json();
+    assert_eq!(status["verdict"], "in-sync", "{status}");
+    assert_eq!(status["snapshot"]["id"], id.as_str(), "{status}");
+}
