@@ -2578,6 +2578,42 @@ fn no_link_out_of_the_root(root: &Path, inst: &SampleInstance) -> io::Result<()>
     Ok(())
 }
 
+/// Moves instance `index`'s IM install directory to `to` (a logical path) and rewrites IM's
+/// records to name it there, as when IM was installed inside a product directory
+/// (`/opt/Apps/WebSphere/was8.5/product/eclipse`) or beside the products (`…/was8.5/IIM`);
+/// the host's record of the instance follows (docs/im-facts.md §9).
+///
+/// # Errors
+/// When the instance has no IM install directory (the container shape), or a file cannot be
+/// moved, read or written.
+pub fn relocate_im(host: &mut SampleHost, index: usize, to: &str) -> io::Result<()> {
+    let root = host.root.clone();
+    let inst = host.instances.get_mut(index).ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("no instance {index}"))
+    })?;
+    let Some(from) = inst.install.clone() else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "this instance has no IM install directory to move",
+        ));
+    };
+    if let Some(parent) = parent_of(to) {
+        fs::create_dir_all(phys(&root, parent))?;
+    }
+    fs::rename(phys(&root, &from), phys(&root, to))?;
+    let records = inst.registry.iter().cloned().chain([
+        format!("{}/installed.xml", inst.agent_data),
+        format!("{}/installRegistry.xml", inst.agent_data),
+    ]);
+    for record in records {
+        let path = phys(&root, &record);
+        let text = fs::read_to_string(&path)?;
+        fs::write(&path, text.replace(&from, to))?;
+    }
+    inst.install = Some(to.to_owned());
+    Ok(())
+}
+
 /// Makes instance `index` of the host *desynced*: its product version files (WebSphere's
 /// `ND.product` or `WAS.product`, Portal's `MP.product`, `wps.properties` and the profile's copy
 /// of it) are rewritten to the level one

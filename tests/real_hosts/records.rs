@@ -136,20 +136,6 @@ fn im_own_package_group_is_im_not_a_product() {
 
 /// Moves IM's install directory from the sample's `/opt/IBM/InstallationManager` to `to` (the
 /// parent of its `eclipse`), rewriting every record that names it.
-fn move_im(env: &Env, to: &str) {
-    let dest = env.physical(to);
-    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-    std::fs::rename(env.physical(IM), &dest).unwrap();
-    for record in [
-        "/etc/.ibm/registry/InstallationManager.dat".to_owned(),
-        format!("{AGENT}/installed.xml"),
-        format!("{AGENT}/installRegistry.xml"),
-    ] {
-        let text = read(env, &record);
-        write(env, &record, &text.replace(IM, to));
-    }
-}
-
 #[test]
 fn im_installed_inside_a_product_directory_or_elsewhere_is_im() {
     for place in [
@@ -158,8 +144,8 @@ fn im_installed_inside_a_product_directory_or_elsewhere_is_im() {
         // Beside the products: …/was8.5/IIM/eclipse.
         "/opt/HCL/WebSphere/IIM",
     ] {
-        let env = Env::new(Shape::Admin);
-        move_im(&env, place);
+        let mut env = Env::new(Shape::Admin);
+        lockstep::sample::relocate_im(&mut env.host, 0, place).unwrap();
         assert_im_is_im(&env, place);
     }
 }
