@@ -13,24 +13,12 @@ use lockstep::sample::{Shape, apply_fix_pack};
 
 /// A command on the host under `root`, as `host` (none: this machine's own name).
 fn command_as(env: &Env, root: &Path, host: Option<&str>) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockstep"));
-    with_env(env, &mut cmd);
+    let mut cmd = env.bare_command(Path::new(env!("CARGO_BIN_EXE_lockstep")));
     cmd.arg("--root").arg(root);
     if let Some(host) = host {
         cmd.arg("--host").arg(host);
     }
     cmd
-}
-
-/// The environment [`Env::command`] gives lockstep.
-fn with_env(env: &Env, cmd: &mut Command) {
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", env.dir.path())
-        .env("LOCKSTEP_REPOSITORY", env.repo())
-        .env("LOCKSTEP_PASSWORD_FILE", env.path("password"))
-        .env("LOCKSTEP_CONFIG", env.path("lockstep.toml"))
-        .env("LOCKSTEP_STATE_DIR", env.path("state"));
 }
 
 fn backup_as(env: &Env, host: &str) -> String {
@@ -208,8 +196,7 @@ fn on_a_terminal(env: &Env, args: &[&str], answer: &str) -> Run {
     for a in args {
         line.push_str(&format!(" '{a}'"));
     }
-    let mut cmd = Command::new("script");
-    with_env(env, &mut cmd);
+    let mut cmd = env.bare_command(Path::new("script"));
     cmd.args(["-qec", &line, "/dev/null"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

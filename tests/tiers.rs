@@ -11,14 +11,8 @@ use lockstep::sample::{Shape, apply_fix_pack};
 
 /// `lockstep` on `root`, recording `host`, with `env`'s repository, password and configuration.
 fn lockstep(env: &Env, root: &Path, host: &str, args: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockstep"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", env.dir.path())
-        .env("LOCKSTEP_REPOSITORY", env.repo())
-        .env("LOCKSTEP_PASSWORD_FILE", env.path("password"))
-        .env("LOCKSTEP_CONFIG", env.path("lockstep.toml"))
-        .env("LOCKSTEP_STATE_DIR", env.path(&format!("state-{host}")))
+    let mut cmd = env.bare_command(Path::new(env!("CARGO_BIN_EXE_lockstep")));
+    cmd.env("LOCKSTEP_STATE_DIR", env.path(&format!("state-{host}")))
         .arg("--root")
         .arg(root)
         .arg("--host")

@@ -110,6 +110,14 @@ impl Env {
 
     /// [`Env::command_at`] running the lockstep binary at `program`.
     pub fn command_of(&self, program: &Path, root: &Path) -> Command {
+        let mut cmd = self.bare_command(program);
+        cmd.arg("--root").arg(root).arg("--host").arg("dx-test");
+        cmd
+    }
+
+    /// `program` with only this environment's variables (repository, password, configuration,
+    /// state directory, HOME and PATH): no `--root`, no `--host`.
+    pub fn bare_command(&self, program: &Path) -> Command {
         let mut cmd = Command::new(program);
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -117,11 +125,7 @@ impl Env {
             .env("LOCKSTEP_REPOSITORY", self.repo())
             .env("LOCKSTEP_PASSWORD_FILE", self.path("password"))
             .env("LOCKSTEP_CONFIG", self.path("lockstep.toml"))
-            .env("LOCKSTEP_STATE_DIR", self.path("state"))
-            .arg("--root")
-            .arg(root)
-            .arg("--host")
-            .arg("dx-test");
+            .env("LOCKSTEP_STATE_DIR", self.path("state"));
         cmd
     }
 
