@@ -9,9 +9,12 @@
 //!   the newest snapshot recorded, the live set *is* that snapshot, so the lists are the
 //!   difference between the newest snapshot's tree and the target's, found by decoding only
 //!   the subtrees whose ids differ. No live file is read.
-//! - **File by file** ([`stage`]): otherwise each live member is walked and compared with the
-//!   target tree; a file is kept when its metadata matches and its content is proven (see
-//!   `same_as_target` in [`crate::restore`]).
+//! - **File by file** ([`plan_by_walk`]): otherwise each live member is walked and compared
+//!   with the target tree; a file is kept when its metadata matches and its content is proven
+//!   (see `same_as_target` in [`crate::restore`]).
+//!
+//! Either way the result is a [`Planned`] delta, for which nothing has been written: a dry run
+//! reports it, and the run stages exactly that plan ([`Planned::build`]).
 //!
 //! Staged entries are numbered in a flat staging directory, and the swap moves each replaced
 //! or surplus live entry into a flat `old` directory beside the member and each staged entry
@@ -36,8 +39,8 @@ use crate::journal::Delta;
 use crate::manifest::Verdict;
 use crate::repo::SetSnapshot;
 use crate::restore::{
-    FullRepo, RestoreUnit, UnitTree, list, list_skipping, live_xattrs, rel, restore_tree,
-    same_as_target, stays_inside, verify_entries, xattrs_of,
+    FullRepo, RestoreUnit, UnitTree, content_bytes, list, list_skipping, live_xattrs, rel,
+    restore_tree, same_as_target, stays_inside, verify_entries, xattrs_of,
 };
 use crate::tree::posix_perm;
 use crate::{Error, Result};
@@ -57,23 +60,80 @@ pub struct Counts {
     pub kept_bytes: u64,
 }
 
-/// Stages the entries of `tree` that the live member at `live` does not already hold exactly,
-/// into `stage` (verify them with [`Staging::verify`]). `None` when a delta cannot be planned
-/// safely (the live member is not a directory or cannot be read completely, or, without root,
-/// a directory the swap must change is not the user's own and writable): the caller restores
-/// the whole member.
+/// A delta planned for one unit and not yet staged: the swap's lists, the target's entries to
+/// stage, and what stays.
+pub struct Planned {
+    plan: Plan,
+    /// The target's entries to stage: each put entry and everything under it.
+    staged: Vec<(PathBuf, Node)>,
+    /// The unit's bytes in the target snapshot.
+    pub size: u64,
+}
+
+impl Planned {
+    /// What staging will do: the files, directories and bytes it restores from the
+    /// repository, and the live files it leaves in place.
+    #[must_use]
+    pub fn counts(&self) -> Counts {
+        let mut counts = Counts {
+            kept_files: self.plan.kept_files,
+            kept_bytes: self.plan.kept_bytes,
+            ..Counts::default()
+        };
+        for (_, n) in &self.staged {
+            match n.node_type {
+                NodeType::File => counts.files += 1,
+                NodeType::Dir => counts.dirs += 1,
+                _ => {}
+            }
+        }
+        counts.bytes = content_bytes(self.staged.iter().map(|(_, n)| n));
+        counts
+    }
+
+    /// The live entries the swap moves aside because the target lacks them.
+    #[must_use]
+    pub fn removed(&self) -> u64 {
+        self.plan.delta.remove.len() as u64
+    }
+
+    /// The room staging takes: the staged bytes, and some for every entry (directories and
+    /// inodes) and the staging directory itself.
+    #[must_use]
+    pub fn space_needed(&self) -> u64 {
+        self.staged
+            .iter()
+            .map(|(_, n)| n.meta.size + 4096)
+            .sum::<u64>()
+            + 4096
+    }
+
+    /// Restores the planned entries into the staging directory `stage` (verify them with
+    /// [`Staging::verify`]).
+    ///
+    /// # Errors
+    /// When the repository or the staging directory fails.
+    pub fn build(self, repo: &FullRepo, unit: &RestoreUnit, stage: &Path) -> Result<Staging> {
+        build(repo, self.plan, self.staged, unit, stage)
+    }
+}
+
+/// Plans the entries of `tree` that the live member at `live` does not already hold exactly
+/// (`walked`: its entries). `None` when a delta cannot be planned safely (the live member is
+/// not a directory or cannot be read completely, or, without root, a directory the swap must
+/// change is not the user's own and writable): the caller restores the whole member. Reads
+/// live files (to prove their content) but writes nothing.
 ///
 /// # Errors
-/// When the repository or the staging directory fails.
-pub fn stage(
+/// When the repository fails.
+pub fn plan_by_walk(
     repo: &FullRepo,
     tree: &UnitTree,
     unit: &RestoreUnit,
-    (live, stage): (&Path, &Path),
+    live: &Path,
     newest: Option<&SnapshotFile>,
     walked: Option<Walked>,
-    check_space: &mut dyn FnMut(u64) -> Result<()>,
-) -> Result<Option<Staging>> {
+) -> Result<Option<Planned>> {
     if !tree.node.is_dir() || !std::fs::symlink_metadata(live).is_ok_and(|m| m.is_dir()) {
         return Ok(None);
     }
@@ -103,7 +163,8 @@ pub fn stage(
     if !is_root() && !plan.swappable(live, &staged) {
         return Ok(None);
     }
-    build(repo, plan, staged, unit, stage, check_space).map(Some)
+    let size = tree.node.meta.size + tree.entries.iter().map(|(_, n)| n.meta.size).sum::<u64>();
+    Ok(Some(Planned { plan, staged, size }))
 }
 
 /// The live set, proven to be exactly the newest snapshot's: the set's state digest now is the
@@ -198,26 +259,21 @@ pub fn compare_trees(
     Ok(Some(TreeDiff { plan, staged }))
 }
 
-/// Stages `diff` of `unit` when the live member is the newest snapshot's ([`Proven`]). Returns
-/// the staging and the unit's bytes in the target; `None` when the live member is not a
-/// directory or, without root, the swap could not do every change (the caller goes the
-/// per-file way).
-///
-/// # Errors
-/// When the repository or the staging directory fails.
-pub fn stage_compared(
-    repo: &FullRepo,
+/// Plans `diff` of `unit` when the live member is the newest snapshot's ([`Proven`]). `None`
+/// when the live member is not a directory or, without root, the swap could not do every
+/// change (the caller goes the per-file way). Reads and writes nothing but metadata.
+#[must_use]
+pub fn plan_by_proof(
     diff: TreeDiff,
     proven: &Proven,
     unit: &RestoreUnit,
-    (live, stage): (&Path, &Path),
-    check_space: &mut dyn FnMut(u64) -> Result<()>,
-) -> Result<Option<(Staging, u64)>> {
+    live: &Path,
+) -> Option<Planned> {
     let TreeDiff { plan, staged } = diff;
     if !std::fs::symlink_metadata(live).is_ok_and(|m| m.is_dir())
         || (!is_root() && !plan.swappable(live, &staged))
     {
-        return Ok(None);
+        return None;
     }
     // What stays: the member's live files but those replaced or removed.
     let (files, bytes) = proven.files_under(&unit.path);
@@ -233,15 +289,13 @@ pub fn stage_compared(
         kept_bytes: bytes.saturating_sub(gone_bytes),
         ..plan
     };
-    let staging = build(repo, plan, staged, unit, stage, check_space)?;
-    let size = staging.counts.kept_bytes
-        + staging
-            .staged
+    let size = plan.kept_bytes
+        + staged
             .iter()
             .filter(|(_, n)| n.node_type == NodeType::File)
             .map(|(_, n)| n.meta.size)
             .sum::<u64>();
-    Ok(Some((staging, size)))
+    Some(Planned { plan, staged, size })
 }
 
 /// Restores the `staged` entries of `plan` into the staging directory `stage`, each put entry
@@ -252,7 +306,6 @@ fn build(
     staged: Vec<(PathBuf, Node)>,
     unit: &RestoreUnit,
     stage: &Path,
-    check_space: &mut dyn FnMut(u64) -> Result<()>,
 ) -> Result<Staging> {
     let _t = crate::timing::phase(format!("restore: engine {}", unit.path.display()));
     std::fs::create_dir_all(stage).map_err(|e| Error::io("cannot create", stage, e))?;
@@ -285,9 +338,6 @@ fn build(
         })
         .collect::<Result<Vec<_>>>()?;
     drop(number);
-    // Only what is staged needs room; directories and inodes take some too (and the staging
-    // directory itself).
-    check_space(staged.iter().map(|(_, n)| n.meta.size + 4096).sum::<u64>() + 4096)?;
     let (files, dirs, bytes) = restore_tree(repo, &staged, stage, &HashSet::new())?;
     Ok(Staging {
         delta: plan.delta,

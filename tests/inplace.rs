@@ -134,6 +134,101 @@ fn in_place_restore_rolls_a_fix_pack_back_exactly() {
     assert!(d.is_empty(), "{}", d.join("\n"));
 }
 
+/// The counts a plan or a run reports (JSON), by name.
+fn counts(doc: &serde_json::Value) -> Vec<(&'static str, u64)> {
+    [
+        "files",
+        "dirs",
+        "bytes",
+        "carried_files",
+        "carried_bytes",
+        "removed",
+    ]
+    .into_iter()
+    .map(|k| {
+        let n = doc[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no count {k} in {doc}"));
+        (k, n)
+    })
+    .collect()
+}
+
+/// A dry run tells the truth: on a fix-pack rollback, what `--dry-run` plans (the method of
+/// every unit, what comes from the repository, what stays, what goes, whether the live set was
+/// proven to be a snapshot) is what the run then does — whether the live set is proven to be
+/// the newest snapshot, is compared file by file (a file changed since), or every byte is
+/// restored (`--full`).
+#[test]
+fn a_dry_run_plans_exactly_what_the_run_does() {
+    for case in ["proven", "changed since", "--full"] {
+        let s = story();
+        let extra: &[&str] = if case == "--full" { &["--full"] } else { &[] };
+        if case == "changed since" {
+            // A change no snapshot holds: the live set is no longer the newest snapshot.
+            let product = s.env.host.instances[0].products[0].clone();
+            let file = walkdir::WalkDir::new(s.env.physical(&product))
+                .sort_by_file_name()
+                .into_iter()
+                .filter_map(Result::ok)
+                .find(|e| e.file_type().is_file() && e.metadata().unwrap().len() > 0)
+                .unwrap();
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(file.path())
+                .unwrap();
+            std::io::Write::write_all(&mut f, b"changed after the fix pack\n").unwrap();
+        }
+        let before = s.members_now();
+        let mut dry = vec![s.s1.as_str(), "--dry-run", "--json"];
+        dry.extend_from_slice(extra);
+        let dry = s.restore(&dry).ok().json();
+        let d = differences(&before, &s.members_now());
+        assert!(d.is_empty(), "{case}: a dry run changed {}", d.join("\n"));
+        let plan = &dry["plan"];
+
+        let mut real = vec![s.s1.as_str(), "--json"];
+        real.extend_from_slice(extra);
+        let out = s.restore(&real).ok().json();
+        s.assert_at(&s.at_s1, &format!("at S1 ({case})"));
+
+        assert_eq!(
+            counts(plan),
+            counts(&out),
+            "{case}: planned\n{plan}\nran\n{out}"
+        );
+        assert_eq!(plan["live_was"], out["live_was"], "{case}");
+        // The run reports the plan it executed: the one the dry run showed, unit by unit.
+        assert_eq!(plan["units"], out["plan"]["units"], "{case}");
+        // The registry is a file: it is always copied whole.
+        let methods: Vec<&str> = plan["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|u| u["is_file"] == false)
+            .map(|u| u["method"].as_str().unwrap())
+            .collect();
+        match case {
+            "proven" => {
+                assert_eq!(plan["live_was"], s.s2.as_str(), "{plan}");
+                assert!(methods.iter().all(|m| *m == "difference"), "{methods:?}");
+            }
+            "changed since" => {
+                assert!(plan["live_was"].is_null(), "{plan}");
+                assert!(methods.contains(&"difference"), "{methods:?}");
+            }
+            _ => assert!(methods.iter().all(|m| *m == "whole-copy"), "{methods:?}"),
+        }
+        let n = |k: &str| plan[k].as_u64().unwrap();
+        if case == "--full" {
+            assert_eq!(n("carried_files"), 0, "{plan}");
+        } else {
+            // A rollback restores what the fix pack changed and keeps the rest.
+            assert!(n("files") > 0 && n("carried_files") > n("files"), "{plan}");
+        }
+    }
+}
+
 #[test]
 fn in_place_restore_refuses_while_im_runs() {
     let s = story();
@@ -871,7 +966,7 @@ fn a_staged_copy_that_differs_from_the_snapshot_is_never_swapped_in() {
         let units = plan["plan"]["units"].as_array().unwrap();
         let index = units
             .iter()
-            .position(|u| u[0]["path"] == product.as_str())
+            .position(|u| u["path"] == product.as_str())
             .unwrap_or_else(|| panic!("{product} is not a unit of {units:?}"));
         // At the unit's staging point, flip the first byte of a staged file, keeping its size
         // and mtime.
@@ -1045,7 +1140,7 @@ impl MountedStory {
         let units = plan["plan"]["units"].as_array().unwrap();
         units
             .iter()
-            .position(|u| u[0]["path"] == self.member.to_str().unwrap())
+            .position(|u| u["path"] == self.member.to_str().unwrap())
             .unwrap_or_else(|| panic!("{} is not a unit of {units:?}", self.member.display()))
     }
 }

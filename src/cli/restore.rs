@@ -10,8 +10,8 @@ use crate::backup::{BackupRequest, backup};
 use crate::im::discover::select;
 use crate::repo::SetSnapshot;
 use crate::restore::{
-    GuardDecision, InPlace, InPlacePlan, RestoreOutcome, Selection, check_empty_target,
-    check_rules, left_behind, preflight_in_place_live, restore_in_place, restore_to_target, units,
+    GuardDecision, InPlace, InPlacePlan, Method, RestoreOutcome, Selection, check_empty_target,
+    check_rules, execute, left_behind, plan, preflight_in_place_live, restore_to_target, units,
 };
 use crate::set::Role;
 use crate::{Error, Result};
@@ -145,30 +145,30 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
         let state = ctx.state()?;
         in_place = Some((selected, state));
     }
-    let in_place_opts = |state, dry_run| InPlace {
+    let in_place_opts = |state| InPlace {
         host: &host,
         state,
         set: set_name.clone(),
         host_name: host_name.clone(),
         keep_replaced: args.keep_replaced,
         background_cleanup: !args.wait,
-        dry_run,
+        dry_run: args.dry_run,
         full: args.full,
         excludes: &ctx.config.excludes,
     };
-    if let Some((selected, state)) = &in_place
-        && !args.dry_run
-        && !args.yes
-        && std::io::stdin().is_terminal()
-    {
-        let (plan, _) = restore_in_place(
-            ctx.open_repo()?,
-            &snap,
-            selected,
-            &in_place_opts(state, true),
-        )?;
-        confirm(&plan, &snap, &decision)?;
-    }
+    // Plan, then execute: a dry run stops after planning, and the run executes the plan it
+    // would have shown.
+    let mut prepared = match &in_place {
+        Some((selected, state)) => Some(plan(repo, &snap, selected, &in_place_opts(state))?),
+        None => None,
+    };
+    let asked = match &prepared {
+        Some(p) if !args.dry_run && !args.yes && std::io::stdin().is_terminal() => {
+            confirm(&p.plan, &snap, &decision)?;
+            true
+        }
+        _ => false,
+    };
 
     let mut pre = None;
     if decision.forced_desync && !args.dry_run {
@@ -194,9 +194,23 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
         }
         pre = Some(outcome.snapshot);
     }
+    // The live set may have changed while the question waited, and the snapshot taken before a
+    // forced restore is a newer baseline: the plan is made again. After a question, it must be
+    // the plan that was answered.
+    if let (Some((selected, state)), Some(shown)) = (&in_place, &prepared)
+        && (asked || pre.is_some())
+    {
+        let again = plan(ctx.open_repo()?, &snap, selected, &in_place_opts(state))?;
+        if asked && pre.is_none() && !again.plan.same_work(&shown.plan) {
+            return Err(Error::Refused(
+                "the live set changed while the question was open, so the plan shown is no longer what would be done; nothing was changed: run the restore again to see the new plan".into(),
+            ));
+        }
+        prepared = Some(again);
+    }
 
-    let (plan, outcome) = match &args.target {
-        Some(target) => {
+    let (plan, outcome) = match (&args.target, prepared) {
+        (Some(target), _) => {
             if args.dry_run {
                 return Err(Error::Usage(
                     "--dry-run plans an in-place restore; a restore into an empty --target changes nothing that exists".into(),
@@ -209,21 +223,27 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
                 .map_err(|e| left_behind(e, target))?;
             (None, Some(outcome))
         }
-        None => {
-            let Some((selected, state)) = &in_place else {
+        (None, Some(prepared)) if args.dry_run => (Some(prepared.plan), None),
+        (None, Some(prepared)) => {
+            let Some((_, state)) = &in_place else {
                 return Err(Error::Other(
                     "internal: an in-place restore was not prepared".into(),
                 ));
             };
-            let (plan, outcome) =
-                restore_in_place(repo, &snap, selected, &in_place_opts(state, args.dry_run))?;
-            (Some(plan), outcome)
+            let plan = prepared.plan.clone();
+            let outcome = execute(prepared, &in_place_opts(state))?;
+            (Some(plan), Some(outcome))
+        }
+        (None, None) => {
+            return Err(Error::Other(
+                "internal: an in-place restore was not prepared".into(),
+            ));
         }
     };
 
     if ctx.global.json {
         print_json(&Output {
-            schema_version: 1,
+            schema_version: 2,
             guard: &decision,
             pre_restore_snapshot: pre,
             plan: plan.as_ref(),
@@ -270,6 +290,12 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
                 bytes(o.carried_bytes)
             );
         }
+        if o.removed > 0 {
+            println!(
+                "  {} live entries the snapshot does not hold were removed",
+                o.removed
+            );
+        }
         for k in &o.kept_replaced {
             println!("  kept the replaced copy {}", k.display());
         }
@@ -299,15 +325,64 @@ fn print_plan(
         "plan: restore snapshot {} in place ({note})",
         short(&plan.snapshot)
     )?;
-    for (unit, size) in &plan.units {
+    if let Some(was) = &plan.live_was {
         writeln!(
             out,
-            "  {:<14} {}  ({} to write)",
-            unit.role.as_str(),
-            unit.path.display(),
-            bytes(*size)
+            "  the live set is exactly snapshot {} (its recorded state): only what the two snapshots differ in is staged",
+            short(was)
         )?;
     }
+    for u in &plan.units {
+        let c = &u.counts;
+        let what = match u.method {
+            Method::Difference => format!(
+                "difference: {} files, {} directories ({}) from the repository, {} unchanged files ({}) stay, {} entries removed",
+                c.files,
+                c.dirs,
+                bytes(c.bytes),
+                c.carried_files,
+                bytes(c.carried_bytes),
+                c.removed
+            ),
+            Method::WholeCopy => format!(
+                "whole copy{}: {} files, {} directories ({}) from the repository{}",
+                if u.replaces_live {
+                    ", replacing the live one"
+                } else {
+                    ""
+                },
+                c.files,
+                c.dirs,
+                bytes(c.bytes),
+                if c.carried_files > 0 {
+                    format!(
+                        ", {} unchanged files ({}) linked from the live copy",
+                        c.carried_files,
+                        bytes(c.carried_bytes)
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+        };
+        writeln!(
+            out,
+            "  {:<14} {}  {what}",
+            u.unit.role.as_str(),
+            u.unit.path.display()
+        )?;
+    }
+    let c = &plan.counts;
+    writeln!(
+        out,
+        "  in all: {} files and {} directories ({}) from the repository, {} unchanged files ({}) kept, {} entries removed",
+        c.files,
+        c.dirs,
+        bytes(c.bytes),
+        c.carried_files,
+        bytes(c.carried_bytes),
+        c.removed
+    )?;
     for s in &plan.space {
         writeln!(
             out,
@@ -327,7 +402,7 @@ fn print_plan(
         let records_restored = plan
             .units
             .iter()
-            .any(|(unit, _)| unit.role == crate::set::Role::ImAgentData);
+            .any(|u| u.unit.role == crate::set::Role::ImAgentData);
         match (records_restored, d.is_empty()) {
             (_, true) => writeln!(out, "  IM's records: the same as on the live host")?,
             (true, false) => {

@@ -25,16 +25,23 @@
 //! Where a delta cannot be planned safely, unchanged files are hard-linked into a whole staging
 //! copy instead. `--full` and `--keep-replaced` restore every byte into whole copies.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::Instant;
 
 use rustic_core::repofile::{Node, NodeType};
-use rustic_core::{IndexedFullStatus, LocalDestination, LsOptions, Repository, RestoreOptions};
+use rustic_core::{IndexedFullStatus, LocalDestination, Repository, RestoreOptions};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+
+mod in_place;
+
+pub use in_place::{
+    Counts, InPlace, InPlacePlan, Method, Prepared, SpaceNeed, UnitPlan, execute, plan,
+    restore_in_place,
+};
 
 use crate::config::is_root;
 use crate::drift::InventoryDiff;
@@ -42,15 +49,13 @@ use crate::hostfs::{HostRoot, clean};
 use crate::im::defaults::Mode;
 use crate::im::discover::Instance;
 use crate::inventory::Inventory;
-use crate::journal::{HandOff, Journal, Phase, Unit};
 use crate::manifest::{Manifest, Verdict};
 use crate::preflight::{PreflightOptions, preflight};
 use crate::repo::{OpenRepo, SetSnapshot};
 use crate::set::SyncSet;
 use crate::set::{Member, Role};
-use crate::state::{RestoreRecord, StateDir};
 use crate::tree::posix_perm;
-use crate::{Error, Result, fault};
+use crate::{Error, Result};
 
 /// The repository with its full index loaded, as a restore needs it.
 pub(crate) type FullRepo = Repository<IndexedFullStatus>;
@@ -225,6 +230,10 @@ pub struct RestoreOutcome {
     /// Their bytes.
     #[serde(default)]
     pub carried_bytes: u64,
+    /// In place: live entries moved aside because the snapshot lacks them (a rollback by
+    /// difference; a whole copy replaces the member instead).
+    #[serde(default)]
+    pub removed: u64,
     /// Whether owners were restored (numeric uid/gid) — only when running as root; otherwise the
     /// files belong to the user who ran the restore.
     pub ownership_restored: bool,
@@ -339,6 +348,7 @@ pub fn restore_to_target(
         bytes,
         carried_files: 0,
         carried_bytes: 0,
+        removed: 0,
         ownership_restored: is_root(),
         kept_replaced: Vec::new(),
         cleanup_in_background: false,
@@ -554,6 +564,24 @@ pub(crate) fn restore_tree(
     Ok((files, dirs, bytes))
 }
 
+/// The bytes restoring the regular files among `files` reads from the repository: a file
+/// hard-linked within them (same device and inode in the snapshot) is written once and linked,
+/// as the engine does.
+pub(crate) fn content_bytes<'a>(files: impl IntoIterator<Item = &'a Node>) -> u64 {
+    let mut linked = HashSet::new();
+    files
+        .into_iter()
+        .filter(|n| n.node_type == NodeType::File)
+        .filter(|n| {
+            n.meta.links <= 1
+                || n.meta.device_id == 0
+                || n.meta.inode == 0
+                || linked.insert((n.meta.device_id, n.meta.inode))
+        })
+        .map(|n| n.meta.size)
+        .sum()
+}
+
 /// Every entry under directory `node`, recursively, in the engine's order (paths relative to
 /// `node`), each checked to stay inside its destination. Listed once per restore and reused:
 /// decoding the trees is a good part of a restore's CPU time, so the subtrees are decoded in
@@ -690,29 +718,26 @@ pub(crate) fn rel(path: &Path) -> String {
         .into_owned()
 }
 
-/// Where unchanged files can be taken from instead of the repository (the fast rollback path).
-struct Carry<'a> {
-    /// The member's live directory (physical).
-    live: PathBuf,
-    /// The newest snapshot of the set, whose tree proves which live files are unchanged.
-    newest: Option<&'a rustic_core::repofile::SnapshotFile>,
-}
-
-/// Files carried over from the live copy, and their bytes.
+/// Live files a whole-copy staging takes over instead of restoring them: hard-linked into the
+/// staging copy (the fast rollback path where a delta cannot be planned), with their bytes.
 #[derive(Debug, Clone, Default)]
-struct Carried {
-    paths: HashSet<PathBuf>,
-    bytes: u64,
+pub(crate) struct Carried {
+    /// Paths relative to the unit.
+    pub(crate) paths: HashSet<PathBuf>,
+    /// Their bytes.
+    pub(crate) bytes: u64,
 }
 
 /// Restores one unit into `dest` (which must not exist), with the unit root's own metadata.
-/// With `carry`, files the live copy already holds exactly are hard-linked instead of restored.
-fn restore_unit(
+/// With `carry` (the live member and the files of it planned to be carried over), those files
+/// are hard-linked instead of restored; a file whose link fails is restored from the
+/// repository instead. Returns the files, directories and bytes restored and what was carried.
+pub(crate) fn restore_unit(
     repo: &FullRepo,
     tree: &UnitTree,
     unit: &RestoreUnit,
     dest: &Path,
-    carry: Option<&Carry<'_>>,
+    carry: Option<(&Path, &Carried)>,
 ) -> Result<((u64, u64, u64), Carried)> {
     let node = &tree.node;
     if let Some(parent) = dest.parent() {
@@ -721,9 +746,9 @@ fn restore_unit(
     let mut carried = Carried::default();
     let stats = match &node.node_type {
         NodeType::Dir => {
-            if let Some(carry) = carry {
+            if let Some((live, planned)) = carry {
                 let _t = crate::timing::phase(format!("restore: carry {}", unit.path.display()));
-                carried = carry_over(repo, &unit.path, &tree.entries, carry, dest)?;
+                carried = link_carried(live, &tree.entries, planned, dest)?;
             }
             let _t = crate::timing::phase(format!("restore: engine {}", unit.path.display()));
             restore_tree(repo, &tree.entries, dest, &carried.paths)?
@@ -747,60 +772,80 @@ fn restore_unit(
     Ok((stats, carried))
 }
 
-/// Hard-links into `dest` every file of the target tree that the live copy holds exactly: same
-/// size, mtime, mode, owner and extended attributes, one link, and content proven equal — by
-/// the file being unchanged since the newest snapshot (same inode and ctime) whose content is
-/// the target's, or else by reading it and comparing every chunk's hash. Unsure means restore.
-///
-/// The live files are examined on the I/O pool ([`crate::par`]): on a cold cache the stat
-/// calls wait on the disk, and many in flight finish far sooner than one at a time.
-fn carry_over(
-    repo: &FullRepo,
-    unit_path: &Path,
+/// Creates the staging tree's directories in `dest` (the engine gives them their metadata
+/// afterwards) and hard-links each `planned` file of the live member `live` into it, on the
+/// I/O pool. Returns what was linked: a file whose link fails is left to the engine.
+fn link_carried(
+    live: &Path,
     entries: &[(PathBuf, Node)],
-    carry: &Carry<'_>,
+    planned: &Carried,
     dest: &Path,
 ) -> Result<Carried> {
     use rayon::prelude::*;
-    let mut newest: HashMap<PathBuf, Node> = HashMap::new();
-    if let Some(snap) = carry.newest
-        && let Ok(n) = repo.node_from_snapshot_and_path(snap, &rel(unit_path))
-        && n.is_dir()
-    {
-        newest.extend(
-            list(repo, &n)?
+    std::fs::create_dir_all(dest).map_err(|e| Error::io("cannot create", dest, e))?;
+    let mut files = Vec::new();
+    for (path, node) in entries {
+        if node.is_dir() {
+            let staged = dest.join(path);
+            std::fs::create_dir_all(&staged).map_err(|e| Error::io("cannot create", &staged, e))?;
+        } else if planned.paths.contains(path) {
+            files.push((path, node.meta.size));
+        }
+    }
+    let linked: Vec<(PathBuf, u64)> = crate::par::io(|| {
+        files
+            .into_par_iter()
+            .filter_map(|(path, size)| {
+                std::fs::hard_link(live.join(path), dest.join(path))
+                    .ok()
+                    .map(|()| (path.clone(), size))
+            })
+            .collect()
+    });
+    let mut out = Carried::default();
+    for (path, size) in linked {
+        out.bytes += size;
+        out.paths.insert(path);
+    }
+    Ok(out)
+}
+
+/// The files of the target tree `entries` that the live member `live` holds exactly: same
+/// size, mtime, mode, owner and extended attributes, one link, and content proven equal — by
+/// the file being unchanged since the newest snapshot (`newest`: its node for the member; same
+/// inode and ctime) whose content is the target's, or else by reading it and comparing every
+/// chunk's hash. Unsure means restore. Nothing is written.
+///
+/// The live files are examined on the I/O pool ([`crate::par`]): on a cold cache the stat
+/// calls wait on the disk, and many in flight finish far sooner than one at a time.
+pub(crate) fn plan_carry(
+    repo: &FullRepo,
+    entries: &[(PathBuf, Node)],
+    live: &Path,
+    newest: Option<&Node>,
+) -> Result<Carried> {
+    use rayon::prelude::*;
+    let mut newest_files: HashMap<PathBuf, Node> = HashMap::new();
+    if let Some(n) = newest.filter(|n| n.is_dir()) {
+        newest_files.extend(
+            list(repo, n)?
                 .into_iter()
                 .filter(|(_, node)| node.node_type == NodeType::File),
         );
     }
-    let mut dirs = Vec::new();
-    let mut files = Vec::new();
-    for (path, target) in entries {
-        match target.node_type {
-            NodeType::Dir => dirs.push(path),
-            NodeType::File if target.meta.links <= 1 => files.push((path, target)),
-            _ => {}
-        }
-    }
-    // The staging tree's directories first (the engine gives them their metadata afterwards),
-    // so each file needs one link call and nothing else.
-    std::fs::create_dir_all(dest).map_err(|e| Error::io("cannot create", dest, e))?;
-    for dir in &dirs {
-        let staged = dest.join(dir);
-        std::fs::create_dir_all(&staged).map_err(|e| Error::io("cannot create", &staged, e))?;
-    }
+    let files: Vec<(&PathBuf, &Node)> = entries
+        .iter()
+        .filter(|(_, n)| n.node_type == NodeType::File && n.meta.links <= 1)
+        .map(|(p, n)| (p, n))
+        .collect();
     let carried: Vec<(PathBuf, u64)> = crate::par::io(|| {
         files
             .into_par_iter()
             .filter_map(|(path, target)| {
-                let live = carry.live.join(path);
-                let m = std::fs::symlink_metadata(&live).ok()?;
-                if !same_as_target(repo, &live, &m, target, newest.get(path)) {
-                    return None;
-                }
-                std::fs::hard_link(&live, dest.join(path))
-                    .ok()
-                    .map(|()| (path.clone(), target.meta.size))
+                let at = live.join(path);
+                let m = std::fs::symlink_metadata(&at).ok()?;
+                same_as_target(repo, &at, &m, target, newest_files.get(path))
+                    .then(|| (path.clone(), target.meta.size))
             })
             .collect()
     });
@@ -1161,160 +1206,6 @@ pub fn preflight_in_place_live(
     refusals
 }
 
-/// In-place restore options.
-#[derive(Debug, Clone)]
-pub struct InPlace<'a> {
-    /// The live host.
-    pub host: &'a HostRoot,
-    /// lockstep's state directory (journal, restore records).
-    pub state: &'a StateDir,
-    /// The set and host name the restore is recorded under.
-    pub set: String,
-    /// The host name.
-    pub host_name: String,
-    /// Keep the replaced live copies.
-    pub keep_replaced: bool,
-    /// Remove the replaced live copies in a background process after returning
-    /// ([`crate::journal::Journal::hand_off_cleanup`]); only for the lockstep binary itself,
-    /// which that process runs again.
-    pub background_cleanup: bool,
-    /// Only plan; change nothing.
-    pub dry_run: bool,
-    /// Restore every byte from the repository (no carrying over of unchanged live files).
-    pub full: bool,
-    /// The excludes the set's backups use: part of the state a snapshot records, which proves
-    /// the live set unchanged since.
-    pub excludes: &'a [String],
-}
-
-/// Space a restore needs in one filesystem.
-#[derive(Debug, Clone, Serialize)]
-pub struct SpaceNeed {
-    /// A directory in that filesystem.
-    pub path: PathBuf,
-    /// Bytes the staging copies need there.
-    pub needed: u64,
-    /// Bytes available.
-    pub available: u64,
-}
-
-/// The plan of an in-place restore.
-#[derive(Debug, Clone, Serialize)]
-pub struct InPlacePlan {
-    /// The snapshot.
-    pub snapshot: String,
-    /// The units, with the bytes each one writes.
-    pub units: Vec<(RestoreUnit, u64)>,
-    /// Space per filesystem.
-    pub space: Vec<SpaceNeed>,
-}
-
-/// Plans an in-place restore: units, their sizes, and the space each filesystem needs.
-///
-/// # Errors
-/// Refused when a member's live path was replaced by a symlink or is a file mounted on its own,
-/// or when a filesystem lacks the space for the staging copies.
-pub fn plan_in_place(
-    repo: &FullRepo,
-    snap: &SetSnapshot,
-    host: &HostRoot,
-    selected: &[RestoreUnit],
-) -> Result<InPlacePlan> {
-    let manifest = snap
-        .manifest
-        .as_ref()
-        .ok_or_else(|| Error::Refused("an in-place restore needs a lockstep manifest".into()))?;
-    let mut per_fs: BTreeMap<u64, SpaceNeed> = BTreeMap::new();
-    let mut sized = Vec::new();
-    for unit in selected {
-        check_live_path(host, manifest, unit)?;
-        let node = repo.node_from_snapshot_and_path(&snap.snapshot, &rel(&unit.path))?;
-        let mut bytes = node.meta.size;
-        let mut entries = 1u64;
-        if node.is_dir() {
-            let mut ls_opts = LsOptions::default();
-            ls_opts.recursive = true;
-            for item in repo.ls(&node, &ls_opts)? {
-                let (_, n) = item?;
-                bytes += n.meta.size;
-                entries += 1;
-            }
-        }
-        // Directories and inodes take room too.
-        let (dev, need) = space_need(host, unit, bytes + entries * 4096);
-        per_fs
-            .entry(dev)
-            .and_modify(|n| n.needed += need.needed)
-            .or_insert(need);
-        sized.push((unit.clone(), bytes));
-    }
-    Ok(InPlacePlan {
-        snapshot: snap.id(),
-        units: sized,
-        space: per_fs.into_values().collect(),
-    })
-}
-
-/// The filesystem (device) `unit` is staged in, and `needed` bytes there with what is available
-/// now.
-fn space_need(host: &HostRoot, unit: &RestoreUnit, needed: u64) -> (u64, SpaceNeed) {
-    let physical = host.physical(&unit.path);
-    // A mount point is staged inside itself, on its own filesystem.
-    let anchor = if is_mounted_dir(&physical) {
-        physical.clone()
-    } else {
-        physical
-            .ancestors()
-            .skip(1)
-            .find(|p| p.exists())
-            .unwrap_or(host.root())
-            .to_path_buf()
-    };
-    let dev = std::fs::metadata(&anchor).map(|m| m.dev()).unwrap_or(0);
-    let available = crate::preflight::free_space(&anchor).map_or(u64::MAX, |(_, a)| a);
-    (
-        dev,
-        SpaceNeed {
-            path: host.logical(&anchor).unwrap_or(anchor),
-            needed,
-            available,
-        },
-    )
-}
-
-/// The space check of a restore that stages unit by unit: each unit's need is known once its
-/// tree is listed (and, for a delta, compared with the live member), and is checked against
-/// what its filesystem has free at that moment, before anything of it is written — so the
-/// units staged before it are accounted for.
-struct SpaceCheck<'a> {
-    host: &'a HostRoot,
-    skip: bool,
-    per_fs: BTreeMap<u64, SpaceNeed>,
-}
-
-impl SpaceCheck<'_> {
-    fn check(&mut self, unit: &RestoreUnit, needed: u64) -> Result<()> {
-        let (dev, need) = space_need(self.host, unit, needed);
-        if need.needed > need.available && !self.skip {
-            return Err(space_refusal(&need));
-        }
-        self.per_fs
-            .entry(dev)
-            .and_modify(|n| n.needed += need.needed)
-            .or_insert(need);
-        Ok(())
-    }
-}
-
-fn space_refusal(s: &SpaceNeed) -> Error {
-    Error::Refused(format!(
-        "not enough space to stage the restore: {} needed in the filesystem of {}, {} available; free space there (nothing was changed)",
-        crate::report::bytes(s.needed),
-        s.path.display(),
-        crate::report::bytes(s.available)
-    ))
-}
-
 /// What the engine and the OS say when a filesystem is full (ENOSPC) or a quota is reached
 /// (EDQUOT), as it reaches lockstep: an `io::Error`, or the engine's debug form of one inside a
 /// contained panic (`Os { code: 28, kind: StorageFull, … }`).
@@ -1348,14 +1239,14 @@ fn written(e: Box<rustic_core::RusticError>, dest: &Path) -> Error {
     }
 }
 
-fn is_disk_full(e: &Error) -> bool {
+pub(crate) fn is_disk_full(e: &Error) -> bool {
     matches!(e, Error::DiskFull(_))
 }
 
 /// `e` as the one line an administrator needs when it is a full filesystem (or quota): which
 /// filesystem (that of `dir`, shown as the host sees it) and what to do; `None` for any other
 /// error. Free blocks and free inodes both count: a filesystem out of inodes is full too.
-fn disk_full(e: &Error, dir: &Path, host: &HostRoot) -> Option<Error> {
+pub(crate) fn disk_full(e: &Error, dir: &Path, host: &HostRoot) -> Option<Error> {
     if is_disk_full(e) {
         return None;
     }
@@ -1373,570 +1264,12 @@ fn disk_full(e: &Error, dir: &Path, host: &HostRoot) -> Option<Error> {
     )))
 }
 
-/// The live path must still be what the snapshot's member was: not a symlink now, not a file
-/// mounted on its own (a rename cannot swap it; a directory that is a mount point is swapped
-/// inside itself).
-fn check_live_path(host: &HostRoot, manifest: &Manifest, unit: &RestoreUnit) -> Result<()> {
-    for m in manifest
-        .members
-        .iter()
-        .filter(|m| m.data_path() == unit.path)
-    {
-        let now = host.resolve(&m.path)?;
-        // Nothing at the recorded path (a rebuilt host lost the link): the data goes where the
-        // snapshot holds it and `recreate_links` puts the link back after the swap.
-        let gone = std::fs::symlink_metadata(host.physical(&now)).is_err();
-        if now != unit.path && !gone {
-            return Err(Error::Refused(format!(
-                "{} now leads to {} (a symlink changed since the backup); lockstep will not write through it — restore with --target and move the data by hand",
-                m.path.display(),
-                now.display()
-            )));
-        }
-    }
-    let physical = host.physical(&unit.path);
-    if let Ok(m) = std::fs::symlink_metadata(&physical) {
-        if m.file_type().is_symlink() {
-            return Err(Error::Refused(format!(
-                "{} is now a symlink; lockstep will not replace it — restore with --target and move the data by hand",
-                unit.path.display()
-            )));
-        }
-        // A directory that is a mount point is restored inside it ([`crate::journal::Inside`]);
-        // a file mounted on its own (a bind mount) has no inside.
-        if !m.is_dir() && crate::hostfs::is_mount_point(&physical) {
-            return Err(Error::Refused(format!(
-                "{} is a file mounted on its own, which cannot be swapped atomically; restore with --target and copy the data in by hand",
-                unit.path.display()
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Whether the live member at `physical` is a directory that is a mount point: it is then
-/// staged and swapped inside itself, on its own filesystem ([`crate::journal::Inside`]).
-fn is_mounted_dir(physical: &Path) -> bool {
-    std::fs::symlink_metadata(physical).is_ok_and(|m| m.is_dir())
-        && crate::hostfs::is_mount_point(physical)
-}
-
-/// The names in directory `dir`, sorted.
-fn top_level_names(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut names = std::fs::read_dir(dir)
-        .and_then(|d| {
-            d.map(|e| e.map(|e| PathBuf::from(e.file_name())))
-                .collect::<std::io::Result<Vec<_>>>()
-        })
-        .map_err(|e| Error::io("cannot read", dir, e))?;
-    names.sort();
-    Ok(names)
-}
-
-/// Restores `units` of `snap` in place, all or nothing. The guard and preflight must have passed.
-///
-/// # Errors
-/// Refused when space is short; an error when staging or verification fails (the live set is
-/// untouched, staging copies removed) or a swap fails (the journal lets `recover` finish).
-pub fn restore_in_place(
-    repo: OpenRepo,
-    snap: &SetSnapshot,
-    selected: &[RestoreUnit],
-    opts: &InPlace<'_>,
-) -> Result<(InPlacePlan, Option<RestoreOutcome>)> {
-    let start = Instant::now();
-    // The fast path needs the newest consistent snapshot of the set: its tree proves which live
-    // files are unchanged. Kept replaced copies would share inodes with the new set, so
-    // `--keep-replaced` (and `--full`) restores every byte.
-    let t = crate::timing::phase("restore: newest snapshot");
-    let newest: Option<Option<SetSnapshot>> = (!opts.full && !opts.keep_replaced).then(|| {
-        crate::repo::set_snapshots(&repo, Some(&opts.set), Some(&opts.host_name))
-            .ok()
-            .and_then(|snaps| {
-                snaps.into_iter().rev().find(|s| {
-                    s.manifest
-                        .as_ref()
-                        .is_some_and(|m| m.consistency.verdict == Verdict::Consistent)
-                })
-            })
-    });
-    drop(t);
-    let fast = newest
-        .as_ref()
-        .map(|n| n.as_ref().map(|s| s.snapshot.clone()));
-    // While the index is read and the snapshots' trees are compared, the live set is
-    // fingerprinted: when its state digest is the one the newest snapshot recorded, the live
-    // set *is* that snapshot, and the trees' differences are what to stage. Otherwise each live
-    // member is walked and compared file by file, while its tree is decoded: the walk starts as
-    // soon as the proof fails (on a cache the fingerprint has just warmed), and the trees'
-    // comparison stops.
-    let lives = || -> Vec<(PathBuf, PathBuf)> {
-        selected
-            .iter()
-            .map(|u| (opts.host.physical(&u.path), u.path.clone()))
-            .collect()
-    };
-    // What the set's backups leave out, a rollback by difference leaves in place (the
-    // file-by-file walk does not see it; the snapshots' trees do not hold it). A whole copy
-    // does not need the patterns, so a restore with `--full` never depends on them.
-    let excludes = match snap
-        .manifest
-        .as_ref()
-        .filter(|_| fast.is_some() && !opts.dry_run)
-    {
-        Some(m) => crate::backup::set_excludes(
-            &crate::set::SyncSet {
-                members: m.members.clone(),
-            },
-            opts.excludes,
-        )?,
-        None => crate::backup::Excludes::default(),
-    };
-    let disproved = std::sync::atomic::AtomicBool::new(false);
-    let (proof, repo, compared) = std::thread::scope(|scope| {
-        let newest = newest
-            .as_ref()
-            .and_then(Option::as_ref)
-            .filter(|_| !opts.dry_run);
-        let proof = newest.map(|n| {
-            scope.spawn(
-                || match crate::delta::Proven::check(opts.host, n, opts.excludes) {
-                    Some(proven) => Ok(proven),
-                    None => {
-                        let walks = crate::delta::prefetch(lives(), excludes.clone());
-                        disproved.store(true, std::sync::atomic::Ordering::Relaxed);
-                        Err(walks)
-                    }
-                },
-            )
-        });
-        let t = crate::timing::phase("restore: index");
-        let repo = repo.to_indexed();
-        drop(t);
-        // Every unit's trees at once: each comparison waits on cold reads of tree blobs. Once
-        // the proof fails, units not yet compared are not (the comparisons are then unused).
-        let compared: Vec<Result<Option<crate::delta::TreeDiff>>> = match (&repo, newest) {
-            (Ok(repo), Some(newest)) => crate::par::io(|| {
-                use rayon::prelude::*;
-                selected
-                    .par_iter()
-                    .map(|unit| {
-                        (!disproved.load(std::sync::atomic::Ordering::Relaxed)).then(|| {
-                            crate::delta::compare_trees(
-                                repo,
-                                &snap.snapshot,
-                                &newest.snapshot,
-                                unit,
-                            )
-                        })
-                    })
-                    .collect::<Option<Vec<_>>>()
-                    .unwrap_or_default()
-            }),
-            _ => Vec::new(),
-        };
-        // A proof that ended in a panic proves nothing: the members are compared file by file.
-        let proof = proof.and_then(|p| p.join().ok());
-        (proof, repo, compared)
-    });
-    let repo = repo?;
-    let (proven, walks) = match proof {
-        Some(Ok(proven)) => (Some((proven, compared)), None),
-        Some(Err(walks)) => (None, Some(walks)),
-        None => (
-            None,
-            (fast.is_some() && !opts.dry_run)
-                .then(|| crate::delta::prefetch(lives(), excludes.clone())),
-        ),
-    };
-    let (proven, compared) = proven.unzip();
-    let skip_space = std::env::var_os("LOCKSTEP_FAULT_SKIP_SPACE_CHECK").is_some()
-        && cfg!(feature = "fault-injection");
-    if opts.dry_run {
-        let plan = plan_in_place(&repo, snap, opts.host, selected)?;
-        if let Some(short) = plan.space.iter().find(|s| s.needed > s.available) {
-            return Err(space_refusal(short));
-        }
-        return Ok((plan, None));
-    }
-    let manifest = snap
-        .manifest
-        .as_ref()
-        .ok_or_else(|| Error::Refused("an in-place restore needs a lockstep manifest".into()))?;
-    for unit in selected {
-        check_live_path(opts.host, manifest, unit)?;
-    }
-    let mut space = SpaceCheck {
-        host: opts.host,
-        skip: skip_space,
-        per_fs: BTreeMap::new(),
-    };
-
-    let run = run_id();
-    let mut journal = Journal {
-        version: crate::journal::VERSION,
-        run: run.clone(),
-        pid: std::process::id(),
-        snapshot: snap.id(),
-        set: opts.set.clone(),
-        host: opts.host_name.clone(),
-        keep_replaced: opts.keep_replaced,
-        phase: Phase::Staging,
-        units: selected
-            .iter()
-            .map(|u| {
-                let live = opts.host.physical(&u.path);
-                let name = live
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                // A mount point is staged inside itself, on its own filesystem: a rename
-                // cannot cross it.
-                let inside = if is_mounted_dir(&live) {
-                    let node = repo.node_from_snapshot_and_path(&snap.snapshot, &rel(&u.path))?;
-                    Some(crate::journal::Inside {
-                        staged: Vec::new(),
-                        node: Some(node),
-                    })
-                } else {
-                    None
-                };
-                let (stage, old) = if inside.is_some() {
-                    (
-                        live.join(format!(".lockstep-stage-{run}")),
-                        live.join(format!(".lockstep-old-{run}")),
-                    )
-                } else {
-                    (
-                        live.with_file_name(format!("{name}.lockstep-stage-{run}")),
-                        live.with_file_name(format!("{name}.lockstep-old-{run}")),
-                    )
-                };
-                let mut unit = Unit {
-                    logical: u.path.clone(),
-                    stage,
-                    old,
-                    existed: std::fs::symlink_metadata(&live).is_ok(),
-                    live,
-                    parent_times: None,
-                    delta: None,
-                    inside,
-                };
-                unit.capture_parent_times();
-                Ok(unit)
-            })
-            .collect::<Result<_>>()?,
-    };
-    journal.version = crate::journal::version_for(&journal.units);
-    Journal::create(opts.state, &journal)?;
-
-    let staged = stage_all(
-        &repo,
-        snap,
-        selected,
-        &journal,
-        (
-            fast.as_ref().map(Option::as_ref),
-            proven.as_ref(),
-            walks.as_ref(),
-        ),
-        compared,
-        &mut space,
-    )
-    .and_then(|staged| {
-        // The staged data must be on disk before anything is swapped: the swap's renames are
-        // made durable, and cleanup then removes the replaced copies for good.
-        let _t = crate::timing::phase("restore: flush");
-        for unit in &journal.units {
-            crate::journal::flush(&unit.stage)?;
-        }
-        // What each mount point's swap moves in, in the journal before the first rename.
-        let names = journal
-            .units
-            .iter()
-            .map(|u| {
-                u.inside
-                    .as_ref()
-                    .map(|_| top_level_names(&u.stage))
-                    .transpose()
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok((staged, names))
-    })
-    .map_err(|e| {
-        if matches!(e, Error::Refused(_)) || is_disk_full(&e) {
-            return e;
-        }
-        // A filesystem that filled up says so itself; otherwise what staging needed where.
-        if let Some(full) = selected
-            .first()
-            .and_then(|u| disk_full(&e, &opts.host.physical(&u.path), opts.host))
-        {
-            return full;
-        }
-        if space.per_fs.is_empty() {
-            return e;
-        }
-        let needs: Vec<String> = space
-            .per_fs
-            .values()
-            .map(|s| {
-                format!(
-                    "{} in the filesystem of {} ({} available)",
-                    crate::report::bytes(s.needed),
-                    s.path.display(),
-                    crate::report::bytes(s.available)
-                )
-            })
-            .collect();
-        Error::Other(format!("{e} (staging needs {})", needs.join(", ")))
-    });
-    let (staged, sized) = match staged {
-        Ok(((s, deltas, sized), names)) => {
-            for ((unit, delta), names) in journal.units.iter_mut().zip(deltas).zip(names) {
-                // A delta swaps its own list of entries; a whole copy, the staged top level.
-                if let (Some(inside), Some(names), None) = (&mut unit.inside, names, &delta) {
-                    inside.staged = names;
-                }
-                unit.delta = delta;
-            }
-            (s, sized)
-        }
-        Err(e) => {
-            let cleaned = journal.discard_stages().and_then(|()| {
-                journal.restore_parent_times();
-                Journal::close(opts.state)
-            });
-            return Err(match cleaned {
-                Ok(()) => e,
-                Err(c) => Error::Other(format!(
-                    "{e}; cleaning up the staging copies also failed ({c}): run `lockstep recover`"
-                )),
-            });
-        }
-    };
-
-    fault::point("restore-staged");
-    let t = crate::timing::phase("restore: swap");
-    journal.set_phase(opts.state, Phase::Swapping)?;
-    journal.swap_all()?;
-    journal.set_phase(opts.state, Phase::Cleanup)?;
-    drop(t);
-    fault::point("restore-cleanup");
-    let t = crate::timing::phase("restore: cleanup");
-    // With nothing to keep, the replaced copies can go after lockstep returns: the new set is
-    // in place, and every later lockstep command waits for their removal to end. When nothing
-    // was replaced (a rebuilt host), there is nothing to remove and nothing to say about it.
-    let replaced = journal
-        .units
-        .iter()
-        .any(|u| std::fs::symlink_metadata(&u.old).is_ok());
-    let handed = if opts.background_cleanup && !journal.keep_replaced && replaced {
-        journal.hand_off_cleanup(opts.state)?
-    } else {
-        HandOff::NotStarted
-    };
-    let background = handed == HandOff::Background;
-    let kept = if handed == HandOff::NotStarted {
-        journal.finish(opts.state)?
-    } else {
-        Vec::new()
-    };
-    drop(t);
-    // A rebuilt host may lack the link IM's recorded path was (the data went to its target).
-    if let Some(manifest) = &snap.manifest {
-        let roles: Vec<Role> = selected.iter().map(|u| u.role).collect();
-        recreate_links(manifest, Some(&roles), opts.host.root())?;
-    }
-    opts.state.record_restore(&RestoreRecord {
-        set: opts.set.clone(),
-        host: opts.host_name.clone(),
-        snapshot: snap.id(),
-        time: rustic_core::jiff::Timestamp::now().to_string(),
-    })?;
-    let plan = InPlacePlan {
-        snapshot: snap.id(),
-        units: sized,
-        space: space.per_fs.into_values().collect(),
-    };
-    Ok((
-        plan,
-        Some(RestoreOutcome {
-            snapshot: snap.id(),
-            target: PathBuf::from("/"),
-            units: selected.to_vec(),
-            files: staged.files,
-            dirs: staged.dirs,
-            bytes: staged.bytes,
-            carried_files: staged.carried_files,
-            carried_bytes: staged.carried_bytes,
-            ownership_restored: is_root(),
-            kept_replaced: kept,
-            cleanup_in_background: background,
-            live_was: proven.as_ref().map(crate::delta::Proven::snapshot_id),
-            seconds: start.elapsed().as_secs_f64(),
-        }),
-    ))
-}
-
-/// What staging did.
-#[derive(Debug, Clone, Copy, Default)]
-struct Staged {
-    files: u64,
-    dirs: u64,
-    bytes: u64,
-    carried_files: u64,
-    carried_bytes: u64,
-}
-
-/// Stages and verifies every unit; with `newest`, only what differs is staged ([`crate::delta`])
-/// or, where a delta cannot be planned, unchanged files are carried over. Returns the totals
-/// and each unit's delta (`None`: the unit was staged whole).
-fn stage_all(
-    repo: &FullRepo,
-    snap: &SetSnapshot,
-    selected: &[RestoreUnit],
-    journal: &Journal,
-    (fast, proven, walks): LiveEvidence<'_>,
-    compared: Option<Vec<Result<Option<crate::delta::TreeDiff>>>>,
-    space: &mut SpaceCheck<'_>,
-) -> Result<StagedAll> {
-    let mut compared = compared.map(Vec::into_iter);
-    let host = space.host;
-    let mut total = Staged::default();
-    let mut deltas = Vec::new();
-    let mut sized = Vec::new();
-    for (i, (unit, ju)) in selected.iter().zip(&journal.units).enumerate() {
-        let failed = |e: Error| match e {
-            Error::Refused(_) => e,
-            e => disk_full(&e, &host.physical(&unit.path), host)
-                .map(|full| Error::Other(format!("{full} (the live set was not changed)")))
-                .unwrap_or_else(|| {
-                    Error::Other(format!(
-                        "staging {} failed, the live set was not changed: {e}",
-                        unit.path.display()
-                    ))
-                }),
-        };
-        // The live set proven to be the newest snapshot: the two trees tell what differs.
-        let diff = compared.as_mut().and_then(Iterator::next);
-        let proven_delta = match (proven, diff) {
-            (Some(proven), Some(diff)) => match diff.map_err(failed)? {
-                Some(diff) => crate::delta::stage_compared(
-                    repo,
-                    diff,
-                    proven,
-                    unit,
-                    (&ju.live, &ju.stage),
-                    &mut |need| space.check(unit, need),
-                )
-                .map_err(failed)?,
-                None => None,
-            },
-            _ => None,
-        };
-        let mut take = |staging: crate::delta::Staging| -> Result<()> {
-            let counts = staging.counts;
-            total.files += counts.files;
-            total.dirs += counts.dirs;
-            total.bytes += counts.bytes;
-            total.carried_files += counts.kept_files;
-            total.carried_bytes += counts.kept_bytes;
-            fault::point(&format!("restore-stage-{i}"));
-            staging.verify(repo, unit, &ju.stage)?;
-            // The staged data goes to disk while the next unit is compared; the flush before
-            // the swap then has little left to write.
-            let stage = ju.stage.clone();
-            std::thread::spawn(move || crate::journal::flush(&stage));
-            deltas.push(Some(staging.delta));
-            Ok(())
-        };
-        if let Some((staging, bytes)) = proven_delta {
-            sized.push((unit.clone(), bytes));
-            take(staging)?;
-            continue;
-        }
-        // Otherwise one listing of the unit serves comparing or carrying, the engine and
-        // verification; each unit is verified as soon as it is staged, so only one listing is
-        // held at a time.
-        let t = crate::timing::phase(format!("restore: list {}", unit.path.display()));
-        let tree = UnitTree::load(repo, snap, unit)?;
-        drop(t);
-        let walked = walks.and_then(|w| {
-            let _t =
-                crate::timing::phase(format!("restore: wait for live {}", unit.path.display()));
-            w.recv().ok().flatten()
-        });
-        let bytes =
-            tree.node.meta.size + tree.entries.iter().map(|(_, n)| n.meta.size).sum::<u64>();
-        sized.push((unit.clone(), bytes));
-        let delta = match fast {
-            Some(newest) => crate::delta::stage(
-                repo,
-                &tree,
-                unit,
-                (&ju.live, &ju.stage),
-                newest,
-                walked,
-                &mut |need| space.check(unit, need),
-            )
-            .map_err(failed)?,
-            None => None,
-        };
-        if let Some(staging) = delta {
-            take(staging)?;
-            continue;
-        }
-        // A whole copy: directories and inodes take room too.
-        space.check(unit, bytes + (tree.entries.len() as u64 + 1) * 4096)?;
-        let carry = fast.map(|newest| Carry {
-            live: ju.live.clone(),
-            newest,
-        });
-        let ((files, dirs, bytes), carried) =
-            restore_unit(repo, &tree, unit, &ju.stage, carry.as_ref()).map_err(failed)?;
-        total.files += files;
-        total.dirs += dirs;
-        total.bytes += bytes;
-        total.carried_files += carried.paths.len() as u64;
-        total.carried_bytes += carried.bytes;
-        deltas.push(None);
-        fault::point(&format!("restore-stage-{i}"));
-        let _t = crate::timing::phase(format!("restore: verify {}", unit.path.display()));
-        verify_unit(repo, &tree, unit, &ju.stage, &carried.paths)?;
-    }
-    Ok((total, deltas, sized))
-}
-
-/// What the fast path knows of the live set: the newest consistent snapshot (`Some(None)`: the
-/// fast path is on but the set has none), the proof that the live set is exactly that snapshot,
-/// or else the live members' walks.
-type LiveEvidence<'a> = (
-    Option<Option<&'a rustic_core::repofile::SnapshotFile>>,
-    Option<&'a crate::delta::Proven>,
-    Option<&'a std::sync::mpsc::Receiver<Option<crate::delta::Walked>>>,
-);
-
-/// What staging every unit gave: the totals, each unit's delta (`None`: staged whole) and each
-/// unit's size in the snapshot.
-type StagedAll = (
-    Staged,
-    Vec<Option<crate::journal::Delta>>,
-    Vec<(RestoreUnit, u64)>,
-);
-
-fn run_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!(
-        "{:08x}",
-        (nanos as u64 ^ u64::from(std::process::id()).rotate_left(32)) as u32
-    )
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use rustic_core::LsOptions;
+
     use super::*;
 
     /// The listing decoded in parallel is the engine's own listing: same paths, same nodes,

@@ -1,0 +1,1001 @@
+//! In place, all or nothing: plan, then execute.
+//!
+//! 1. **Baseline** ([`Baseline`]): what proves live files unchanged — nothing (`--full` and
+//!    `--keep-replaced` restore every byte), content hashes alone (the set has no consistent
+//!    snapshot yet), or the set's newest consistent snapshot.
+//! 2. **Evidence** ([`gather`]): while the repository's index is read, the live set is
+//!    fingerprinted; when its state digest is the one the newest snapshot recorded, the live set
+//!    *is* that snapshot and the two snapshots' trees tell what differs
+//!    ([`crate::delta::Proven`]); otherwise every live member is walked.
+//! 3. **Plan** ([`plan`]): per unit, a delta ([`crate::delta::Planned`]) or a whole copy with
+//!    the live files it carries over; what is restored from the repository, kept and removed;
+//!    the space each filesystem needs. Nothing is written. A dry run, and the question on a
+//!    terminal, stop here.
+//! 4. **Execute** ([`execute`]): the journal first, then every unit staged exactly as planned
+//!    and verified against the snapshot, then the swap and the cleanup ([`crate::journal`]).
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rustic_core::repofile::NodeType;
+use serde::Serialize;
+
+use super::{
+    Carried, FullRepo, RestoreOutcome, RestoreUnit, UnitTree, content_bytes, disk_full,
+    is_disk_full, plan_carry, recreate_links, rel, restore_unit, verify_unit,
+};
+use crate::config::is_root;
+use crate::hostfs::HostRoot;
+use crate::journal::{HandOff, Journal, Phase, Unit};
+use crate::manifest::{Manifest, Verdict};
+use crate::repo::{OpenRepo, SetSnapshot};
+use crate::set::Role;
+use crate::state::{RestoreRecord, StateDir};
+use crate::{Error, Result, fault};
+
+/// In-place restore options.
+#[derive(Debug, Clone)]
+pub struct InPlace<'a> {
+    /// The live host.
+    pub host: &'a HostRoot,
+    /// lockstep's state directory (journal, restore records).
+    pub state: &'a StateDir,
+    /// The set and host name the restore is recorded under.
+    pub set: String,
+    /// The host name.
+    pub host_name: String,
+    /// Keep the replaced live copies.
+    pub keep_replaced: bool,
+    /// Remove the replaced live copies in a background process after returning
+    /// ([`crate::journal::Journal::hand_off_cleanup`]); only for the lockstep binary itself,
+    /// which that process runs again.
+    pub background_cleanup: bool,
+    /// Only plan; change nothing ([`restore_in_place`]).
+    pub dry_run: bool,
+    /// Restore every byte from the repository (no carrying over of unchanged live files).
+    pub full: bool,
+    /// The excludes the set's backups use: part of the state a snapshot records, which proves
+    /// the live set unchanged since.
+    pub excludes: &'a [String],
+}
+
+/// Space a restore needs in one filesystem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpaceNeed {
+    /// A directory in that filesystem.
+    pub path: PathBuf,
+    /// Bytes the staging copies need there.
+    pub needed: u64,
+    /// Bytes available.
+    pub available: u64,
+}
+
+/// How a unit is staged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Only the entries that differ from the target are staged and swapped; the rest of the
+    /// live member stays where it is.
+    Difference,
+    /// The whole member is staged (live files that already are the target's hard-linked into
+    /// it) and swapped for the live one.
+    WholeCopy,
+}
+
+/// What a restore restores, keeps and removes: of one unit, or of the whole set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Regular files restored from the repository.
+    pub files: u64,
+    /// Directories restored from the repository.
+    pub dirs: u64,
+    /// Bytes read from the repository.
+    pub bytes: u64,
+    /// Live files kept as they are because they already hold the target's content and
+    /// metadata.
+    pub carried_files: u64,
+    /// Their bytes.
+    pub carried_bytes: u64,
+    /// Live entries moved aside because the target lacks them (a difference).
+    pub removed: u64,
+}
+
+impl Counts {
+    fn add(&mut self, other: &Counts) {
+        self.files += other.files;
+        self.dirs += other.dirs;
+        self.bytes += other.bytes;
+        self.carried_files += other.carried_files;
+        self.carried_bytes += other.carried_bytes;
+        self.removed += other.removed;
+    }
+}
+
+/// One unit's part of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnitPlan {
+    /// The unit.
+    #[serde(flatten)]
+    pub unit: RestoreUnit,
+    /// How it is staged.
+    pub method: Method,
+    /// Its bytes in the snapshot.
+    pub size: u64,
+    /// Whether a live copy exists that the restore replaces (a rebuilt host has none).
+    pub replaces_live: bool,
+    /// What it restores, keeps and removes.
+    #[serde(flatten)]
+    pub counts: Counts,
+}
+
+/// The plan of an in-place restore: what a dry run shows, a terminal confirms, and the run
+/// executes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InPlacePlan {
+    /// The snapshot.
+    pub snapshot: String,
+    /// The snapshot the live set was proven to be exactly (its recorded state digest): the
+    /// differences come from the two snapshots' trees, and no live file is read.
+    pub live_was: Option<String>,
+    /// The units, in the order they are staged.
+    pub units: Vec<UnitPlan>,
+    /// The totals over the units.
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Space per filesystem.
+    pub space: Vec<SpaceNeed>,
+}
+
+impl InPlacePlan {
+    /// Whether `other` restores, keeps and removes the same (free space aside): a plan made
+    /// again after a question must be the one that was answered.
+    #[must_use]
+    pub fn same_work(&self, other: &InPlacePlan) -> bool {
+        (&self.snapshot, &self.live_was, &self.units, &self.counts)
+            == (
+                &other.snapshot,
+                &other.live_was,
+                &other.units,
+                &other.counts,
+            )
+    }
+}
+
+/// What proves live files unchanged.
+enum Baseline {
+    /// Nothing: every byte comes from the repository (`--full`, `--keep-replaced`).
+    Whole,
+    /// The set has no consistent snapshot: a live file is kept when its content hashes to the
+    /// target's.
+    NoSnapshot,
+    /// The set's newest consistent snapshot: a live file unchanged since (inode, ctime) holds
+    /// that snapshot's content.
+    Newest(Box<SetSnapshot>),
+}
+
+impl Baseline {
+    /// The newest consistent snapshot of the set on this host, unless every byte is restored.
+    fn find(repo: &OpenRepo, opts: &InPlace<'_>) -> Self {
+        if opts.full || opts.keep_replaced {
+            return Baseline::Whole;
+        }
+        let _t = crate::timing::phase("restore: newest snapshot");
+        crate::repo::set_snapshots(repo, Some(&opts.set), Some(&opts.host_name))
+            .ok()
+            .and_then(|snaps| {
+                snaps.into_iter().rev().find(|s| {
+                    s.manifest
+                        .as_ref()
+                        .is_some_and(|m| m.consistency.verdict == Verdict::Consistent)
+                })
+            })
+            .map_or(Baseline::NoSnapshot, |s| Baseline::Newest(Box::new(s)))
+    }
+
+    fn newest(&self) -> Option<&SetSnapshot> {
+        match self {
+            Baseline::Newest(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Whether live files may be kept at all.
+    fn keeps_live(&self) -> bool {
+        !matches!(self, Baseline::Whole)
+    }
+}
+
+/// What is known of the live set before planning: the proof that it is the newest snapshot
+/// with each unit's tree difference, or else the live members' walks.
+struct Evidence {
+    proven: Option<crate::delta::Proven>,
+    compared: Option<std::vec::IntoIter<Result<Option<crate::delta::TreeDiff>>>>,
+    walks: Option<std::sync::mpsc::Receiver<Option<crate::delta::Walked>>>,
+}
+
+/// Reads the index while the live set is proven to be the newest snapshot (and, meanwhile,
+/// every unit's trees are compared); when the proof fails, the live members are walked
+/// instead, starting as soon as it fails (on a cache the fingerprint has just warmed), and the
+/// trees' comparison stops.
+fn gather(
+    repo: OpenRepo,
+    snap: &SetSnapshot,
+    selected: &[RestoreUnit],
+    baseline: &Baseline,
+    opts: &InPlace<'_>,
+) -> Result<(FullRepo, Evidence)> {
+    let lives = || -> Vec<(PathBuf, PathBuf)> {
+        selected
+            .iter()
+            .map(|u| (opts.host.physical(&u.path), u.path.clone()))
+            .collect()
+    };
+    // What the set's backups leave out, a rollback by difference leaves in place (the
+    // file-by-file walk does not see it; the snapshots' trees do not hold it). A whole copy
+    // does not need the patterns, so a restore with `--full` never depends on them.
+    let excludes = match snap.manifest.as_ref().filter(|_| baseline.keeps_live()) {
+        Some(m) => crate::backup::set_excludes(
+            &crate::set::SyncSet {
+                members: m.members.clone(),
+            },
+            opts.excludes,
+        )?,
+        None => crate::backup::Excludes::default(),
+    };
+    let disproved = std::sync::atomic::AtomicBool::new(false);
+    let newest = baseline.newest();
+    let (proof, repo, compared) = std::thread::scope(|scope| {
+        let proof = newest.map(|n| {
+            scope.spawn(
+                || match crate::delta::Proven::check(opts.host, n, opts.excludes) {
+                    Some(proven) => Ok(proven),
+                    None => {
+                        let walks = crate::delta::prefetch(lives(), excludes.clone());
+                        disproved.store(true, std::sync::atomic::Ordering::Relaxed);
+                        Err(walks)
+                    }
+                },
+            )
+        });
+        let t = crate::timing::phase("restore: index");
+        let repo = repo.to_indexed();
+        drop(t);
+        // Every unit's trees at once: each comparison waits on cold reads of tree blobs. Once
+        // the proof fails, units not yet compared are not (the comparisons are then unused).
+        let compared: Vec<Result<Option<crate::delta::TreeDiff>>> = match (&repo, newest) {
+            (Ok(repo), Some(newest)) => crate::par::io(|| {
+                use rayon::prelude::*;
+                selected
+                    .par_iter()
+                    .map(|unit| {
+                        (!disproved.load(std::sync::atomic::Ordering::Relaxed)).then(|| {
+                            crate::delta::compare_trees(
+                                repo,
+                                &snap.snapshot,
+                                &newest.snapshot,
+                                unit,
+                            )
+                        })
+                    })
+                    .collect::<Option<Vec<_>>>()
+                    .unwrap_or_default()
+            }),
+            _ => Vec::new(),
+        };
+        // A proof that ended in a panic proves nothing: the members are compared file by file.
+        let proof = proof.and_then(|p| p.join().ok());
+        (proof, repo, compared)
+    });
+    let repo = repo?;
+    let evidence = match proof {
+        Some(Ok(proven)) => Evidence {
+            proven: Some(proven),
+            compared: Some(compared.into_iter()),
+            walks: None,
+        },
+        Some(Err(walks)) => Evidence {
+            proven: None,
+            compared: None,
+            walks: Some(walks),
+        },
+        None => Evidence {
+            proven: None,
+            compared: None,
+            walks: baseline
+                .keeps_live()
+                .then(|| crate::delta::prefetch(lives(), excludes.clone())),
+        },
+    };
+    Ok((repo, evidence))
+}
+
+/// How planning decided to stage a unit.
+enum Decided {
+    Delta(crate::delta::Planned),
+    Whole(Box<UnitTree>, Option<Carried>),
+}
+
+/// How one unit will be staged.
+enum Work {
+    /// Only what differs.
+    Delta(crate::delta::Planned),
+    /// The whole member; `tree` is `None` when it was let go after planning to bound memory
+    /// (it is listed again to stage it).
+    Whole {
+        tree: Option<Box<UnitTree>>,
+        carried: Option<Carried>,
+    },
+}
+
+/// Whole-copy trees held between planning and staging, in entries: beyond this, a unit's tree
+/// is listed again when it is staged, so a large host's plan does not hold every listing.
+const HELD_ENTRIES: usize = 250_000;
+
+/// A planned in-place restore, ready to execute.
+pub struct Prepared<'s> {
+    /// The plan.
+    pub plan: InPlacePlan,
+    repo: FullRepo,
+    snap: &'s SetSnapshot,
+    selected: Vec<RestoreUnit>,
+    work: Vec<(Work, u64)>,
+    start: Instant,
+}
+
+/// Plans an in-place restore of `selected` units of `snap`: how each unit is staged, what it
+/// restores, keeps and removes, and the space each filesystem needs. Live files are read (to
+/// prove them unchanged) but nothing is written.
+///
+/// # Errors
+/// Refused when a member's live path was replaced by a symlink or is a file mounted on its
+/// own, or when a filesystem lacks the space for the staging copies; an error when the
+/// repository fails.
+pub fn plan<'s>(
+    repo: OpenRepo,
+    snap: &'s SetSnapshot,
+    selected: &[RestoreUnit],
+    opts: &InPlace<'_>,
+) -> Result<Prepared<'s>> {
+    let start = Instant::now();
+    let manifest = snap
+        .manifest
+        .as_ref()
+        .ok_or_else(|| Error::Refused("an in-place restore needs a lockstep manifest".into()))?;
+    for unit in selected {
+        check_live_path(opts.host, manifest, unit)?;
+    }
+    let baseline = Baseline::find(&repo, opts);
+    let (repo, mut evidence) = gather(repo, snap, selected, &baseline, opts)?;
+    let mut space = SpaceCheck::new(opts.host);
+    let mut units = Vec::new();
+    let mut work = Vec::new();
+    let mut counts = Counts::default();
+    let mut held = 0;
+    for unit in selected {
+        let live = opts.host.physical(&unit.path);
+        let failed = |e: Error| match e {
+            Error::Refused(_) => e,
+            e => Error::Other(format!(
+                "planning the restore of {} failed, nothing was changed: {e}",
+                unit.path.display()
+            )),
+        };
+        let (summary, need, w) =
+            match plan_unit(&repo, snap, unit, &live, &baseline, &mut evidence).map_err(failed)? {
+                Decided::Delta(planned) => {
+                    let (summary, need) = summarize_delta(unit, &planned, &live);
+                    (summary, need, Work::Delta(planned))
+                }
+                Decided::Whole(tree, carried) => {
+                    let (summary, need) = summarize_whole(unit, &tree, carried.as_ref(), &live);
+                    held += tree.entries.len();
+                    let tree = (held <= HELD_ENTRIES).then_some(tree);
+                    (summary, need, Work::Whole { tree, carried })
+                }
+            };
+        space.plan(unit, need)?;
+        counts.add(&summary.counts);
+        units.push(summary);
+        work.push((w, need));
+    }
+    Ok(Prepared {
+        plan: InPlacePlan {
+            snapshot: snap.id(),
+            live_was: evidence
+                .proven
+                .as_ref()
+                .map(crate::delta::Proven::snapshot_id),
+            units,
+            counts,
+            space: space.per_fs.into_values().collect(),
+        },
+        repo,
+        snap,
+        selected: selected.to_vec(),
+        work,
+        start,
+    })
+}
+
+/// Decides how `unit` is staged: by the trees' difference when the live set is proven to be
+/// the newest snapshot, else by comparing the live member file by file, else as a whole copy
+/// that carries over the live files proven to be the target's.
+fn plan_unit(
+    repo: &FullRepo,
+    snap: &SetSnapshot,
+    unit: &RestoreUnit,
+    live: &Path,
+    baseline: &Baseline,
+    evidence: &mut Evidence,
+) -> Result<Decided> {
+    let diff = evidence.compared.as_mut().and_then(Iterator::next);
+    if let (Some(proven), Some(diff)) = (&evidence.proven, diff)
+        && let Some(diff) = diff?
+        && let Some(planned) = crate::delta::plan_by_proof(diff, proven, unit, live)
+    {
+        return Ok(Decided::Delta(planned));
+    }
+    let t = crate::timing::phase(format!("restore: list {}", unit.path.display()));
+    let tree = UnitTree::load(repo, snap, unit)?;
+    drop(t);
+    let walked = evidence.walks.as_ref().and_then(|w| {
+        let _t = crate::timing::phase(format!("restore: wait for live {}", unit.path.display()));
+        w.recv().ok().flatten()
+    });
+    let newest = baseline.newest();
+    if baseline.keeps_live()
+        && let Some(planned) = crate::delta::plan_by_walk(
+            repo,
+            &tree,
+            unit,
+            live,
+            newest.map(|s| &s.snapshot),
+            walked,
+        )?
+    {
+        return Ok(Decided::Delta(planned));
+    }
+    let carried = if baseline.keeps_live() && tree.node.is_dir() {
+        let _t = crate::timing::phase(format!("restore: carry {}", unit.path.display()));
+        let newest_node = newest.and_then(|s| {
+            repo.node_from_snapshot_and_path(&s.snapshot, &rel(&unit.path))
+                .ok()
+        });
+        Some(plan_carry(repo, &tree.entries, live, newest_node.as_ref())?)
+    } else {
+        None
+    };
+    Ok(Decided::Whole(Box::new(tree), carried))
+}
+
+/// `unit`'s part of the plan when only what differs is staged, and the bytes that needs.
+fn summarize_delta(
+    unit: &RestoreUnit,
+    planned: &crate::delta::Planned,
+    live: &Path,
+) -> (UnitPlan, u64) {
+    let c = planned.counts();
+    let summary = UnitPlan {
+        unit: unit.clone(),
+        method: Method::Difference,
+        size: planned.size,
+        replaces_live: std::fs::symlink_metadata(live).is_ok(),
+        counts: Counts {
+            files: c.files,
+            dirs: c.dirs,
+            bytes: c.bytes,
+            carried_files: c.kept_files,
+            carried_bytes: c.kept_bytes,
+            removed: planned.removed(),
+        },
+    };
+    (summary, planned.space_needed())
+}
+
+/// `unit`'s part of the plan when it is staged whole (`carried`: the live files hard-linked
+/// into the copy), and the bytes that needs.
+fn summarize_whole(
+    unit: &RestoreUnit,
+    tree: &UnitTree,
+    carried: Option<&Carried>,
+    live: &Path,
+) -> (UnitPlan, u64) {
+    let mut counts = Counts {
+        carried_files: carried.map_or(0, |c| c.paths.len() as u64),
+        carried_bytes: carried.map_or(0, |c| c.bytes),
+        ..Counts::default()
+    };
+    if tree.node.node_type == NodeType::File {
+        counts.files = 1;
+        counts.bytes = tree.node.meta.size;
+    }
+    let restored = || {
+        tree.entries
+            .iter()
+            .filter(|(path, _)| !carried.is_some_and(|c| c.paths.contains(path)))
+            .map(|(_, n)| n)
+    };
+    counts.dirs = restored().filter(|n| n.is_dir()).count() as u64;
+    counts.files += restored().filter(|n| n.node_type == NodeType::File).count() as u64;
+    counts.bytes += content_bytes(restored());
+    let size = tree.node.meta.size + tree.entries.iter().map(|(_, n)| n.meta.size).sum::<u64>();
+    // Directories and inodes take room too; carried files are links, not data.
+    let need = counts.bytes + (tree.entries.len() as u64 + 1) * 4096;
+    let summary = UnitPlan {
+        unit: unit.clone(),
+        method: Method::WholeCopy,
+        size,
+        replaces_live: std::fs::symlink_metadata(live).is_ok(),
+        counts,
+    };
+    (summary, need)
+}
+
+/// The filesystem (device) `unit` is staged in, and `needed` bytes there with what is available
+/// now.
+fn space_need(host: &HostRoot, unit: &RestoreUnit, needed: u64) -> (u64, SpaceNeed) {
+    let physical = host.physical(&unit.path);
+    // A mount point is staged inside itself, on its own filesystem.
+    let anchor = if is_mounted_dir(&physical) {
+        physical.clone()
+    } else {
+        physical
+            .ancestors()
+            .skip(1)
+            .find(|p| p.exists())
+            .unwrap_or(host.root())
+            .to_path_buf()
+    };
+    let dev = std::fs::metadata(&anchor).map(|m| m.dev()).unwrap_or(0);
+    let available = crate::preflight::free_space(&anchor).map_or(u64::MAX, |(_, a)| a);
+    (
+        dev,
+        SpaceNeed {
+            path: host.logical(&anchor).unwrap_or(anchor),
+            needed,
+            available,
+        },
+    )
+}
+
+/// The space check of a restore. Planning adds each unit's need to its filesystem's and
+/// refuses when a filesystem's total exceeds what it has free; staging checks each unit again
+/// against what is free at that moment, before anything of it is written (something else may
+/// have used the space since).
+struct SpaceCheck<'a> {
+    host: &'a HostRoot,
+    skip: bool,
+    per_fs: BTreeMap<u64, SpaceNeed>,
+}
+
+impl<'a> SpaceCheck<'a> {
+    fn new(host: &'a HostRoot) -> Self {
+        Self {
+            host,
+            // The fault suite fills a filesystem *during* staging.
+            skip: std::env::var_os("LOCKSTEP_FAULT_SKIP_SPACE_CHECK").is_some()
+                && cfg!(feature = "fault-injection"),
+            per_fs: BTreeMap::new(),
+        }
+    }
+
+    /// Adds `unit`'s need to the plan.
+    fn plan(&mut self, unit: &RestoreUnit, needed: u64) -> Result<()> {
+        let (dev, need) = space_need(self.host, unit, needed);
+        let total = self
+            .per_fs
+            .entry(dev)
+            .and_modify(|n| n.needed += need.needed)
+            .or_insert(need);
+        if total.needed > total.available && !self.skip {
+            return Err(space_refusal(total));
+        }
+        Ok(())
+    }
+
+    /// Checks `unit`'s need against what is free now, just before it is staged.
+    fn check(&self, unit: &RestoreUnit, needed: u64) -> Result<()> {
+        let (_, need) = space_need(self.host, unit, needed);
+        if need.needed > need.available && !self.skip {
+            return Err(space_refusal(&need));
+        }
+        Ok(())
+    }
+}
+
+fn space_refusal(s: &SpaceNeed) -> Error {
+    Error::Refused(format!(
+        "not enough space to stage the restore: {} needed in the filesystem of {}, {} available; free space there (nothing was changed)",
+        crate::report::bytes(s.needed),
+        s.path.display(),
+        crate::report::bytes(s.available)
+    ))
+}
+
+/// The live path must still be what the snapshot's member was: not a symlink now, not a file
+/// mounted on its own (a rename cannot swap it; a directory that is a mount point is swapped
+/// inside itself).
+fn check_live_path(host: &HostRoot, manifest: &Manifest, unit: &RestoreUnit) -> Result<()> {
+    for m in manifest
+        .members
+        .iter()
+        .filter(|m| m.data_path() == unit.path)
+    {
+        let now = host.resolve(&m.path)?;
+        // Nothing at the recorded path (a rebuilt host lost the link): the data goes where the
+        // snapshot holds it and `recreate_links` puts the link back after the swap.
+        let gone = std::fs::symlink_metadata(host.physical(&now)).is_err();
+        if now != unit.path && !gone {
+            return Err(Error::Refused(format!(
+                "{} now leads to {} (a symlink changed since the backup); lockstep will not write through it — restore with --target and move the data by hand",
+                m.path.display(),
+                now.display()
+            )));
+        }
+    }
+    let physical = host.physical(&unit.path);
+    if let Ok(m) = std::fs::symlink_metadata(&physical) {
+        if m.file_type().is_symlink() {
+            return Err(Error::Refused(format!(
+                "{} is now a symlink; lockstep will not replace it — restore with --target and move the data by hand",
+                unit.path.display()
+            )));
+        }
+        // A directory that is a mount point is restored inside it ([`crate::journal::Inside`]);
+        // a file mounted on its own (a bind mount) has no inside.
+        if !m.is_dir() && crate::hostfs::is_mount_point(&physical) {
+            return Err(Error::Refused(format!(
+                "{} is a file mounted on its own, which cannot be swapped atomically; restore with --target and copy the data in by hand",
+                unit.path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the live member at `physical` is a directory that is a mount point: it is then
+/// staged and swapped inside itself, on its own filesystem ([`crate::journal::Inside`]).
+fn is_mounted_dir(physical: &Path) -> bool {
+    std::fs::symlink_metadata(physical).is_ok_and(|m| m.is_dir())
+        && crate::hostfs::is_mount_point(physical)
+}
+
+/// The names in directory `dir`, sorted.
+fn top_level_names(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut names = std::fs::read_dir(dir)
+        .and_then(|d| {
+            d.map(|e| e.map(|e| PathBuf::from(e.file_name())))
+                .collect::<std::io::Result<Vec<_>>>()
+        })
+        .map_err(|e| Error::io("cannot read", dir, e))?;
+    names.sort();
+    Ok(names)
+}
+
+/// Plans and, unless `opts.dry_run`, executes an in-place restore of `selected` units of
+/// `snap`, all or nothing. The guard and preflight must have passed.
+///
+/// # Errors
+/// As [`plan`] and [`execute`].
+pub fn restore_in_place(
+    repo: OpenRepo,
+    snap: &SetSnapshot,
+    selected: &[RestoreUnit],
+    opts: &InPlace<'_>,
+) -> Result<(InPlacePlan, Option<RestoreOutcome>)> {
+    let prepared = plan(repo, snap, selected, opts)?;
+    if opts.dry_run {
+        return Ok((prepared.plan, None));
+    }
+    let plan = prepared.plan.clone();
+    let outcome = execute(prepared, opts)?;
+    Ok((plan, Some(outcome)))
+}
+
+/// The journal of a run restoring `selected` units of `snap`: where each unit is staged and
+/// where its live copy goes (a mount point is staged inside itself, on its own filesystem: a
+/// rename cannot cross it).
+fn journal_for(
+    repo: &FullRepo,
+    snap: &SetSnapshot,
+    selected: &[RestoreUnit],
+    opts: &InPlace<'_>,
+) -> Result<Journal> {
+    let run = run_id();
+    let units = selected
+        .iter()
+        .map(|u| {
+            let live = opts.host.physical(&u.path);
+            let name = live
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let inside = if is_mounted_dir(&live) {
+                let node = repo.node_from_snapshot_and_path(&snap.snapshot, &rel(&u.path))?;
+                Some(crate::journal::Inside {
+                    staged: Vec::new(),
+                    node: Some(node),
+                })
+            } else {
+                None
+            };
+            let (stage, old) = if inside.is_some() {
+                (
+                    live.join(format!(".lockstep-stage-{run}")),
+                    live.join(format!(".lockstep-old-{run}")),
+                )
+            } else {
+                (
+                    live.with_file_name(format!("{name}.lockstep-stage-{run}")),
+                    live.with_file_name(format!("{name}.lockstep-old-{run}")),
+                )
+            };
+            let mut unit = Unit {
+                logical: u.path.clone(),
+                stage,
+                old,
+                existed: std::fs::symlink_metadata(&live).is_ok(),
+                live,
+                parent_times: None,
+                delta: None,
+                inside,
+            };
+            unit.capture_parent_times();
+            Ok(unit)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut journal = Journal {
+        version: crate::journal::VERSION,
+        run,
+        pid: std::process::id(),
+        snapshot: snap.id(),
+        set: opts.set.clone(),
+        host: opts.host_name.clone(),
+        keep_replaced: opts.keep_replaced,
+        phase: Phase::Staging,
+        units,
+    };
+    journal.version = crate::journal::version_for(&journal.units);
+    Ok(journal)
+}
+
+/// Executes a plan: the journal, every unit staged as planned and verified, the swap, the
+/// cleanup.
+///
+/// # Errors
+/// Refused when space is short; an error when staging or verification fails (the live set is
+/// untouched, staging copies removed) or a swap fails (the journal lets `recover` finish).
+pub fn execute(prepared: Prepared<'_>, opts: &InPlace<'_>) -> Result<RestoreOutcome> {
+    let Prepared {
+        plan,
+        repo,
+        snap,
+        selected,
+        work,
+        start,
+    } = prepared;
+    let space = SpaceCheck::new(opts.host);
+    let mut journal = journal_for(&repo, snap, &selected, opts)?;
+    Journal::create(opts.state, &journal)?;
+
+    let staged = stage_all(&repo, snap, &selected, &journal, work, &space)
+        .and_then(|staged| {
+            // The staged data must be on disk before anything is swapped: the swap's renames
+            // are made durable, and cleanup then removes the replaced copies for good.
+            let _t = crate::timing::phase("restore: flush");
+            for unit in &journal.units {
+                crate::journal::flush(&unit.stage)?;
+            }
+            // What each mount point's swap moves in, in the journal before the first rename.
+            let names = journal
+                .units
+                .iter()
+                .map(|u| {
+                    u.inside
+                        .as_ref()
+                        .map(|_| top_level_names(&u.stage))
+                        .transpose()
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok((staged, names))
+        })
+        .map_err(|e| {
+            if matches!(e, Error::Refused(_)) || is_disk_full(&e) {
+                return e;
+            }
+            // A filesystem that filled up says so itself; otherwise what staging needed where.
+            if let Some(full) = selected
+                .first()
+                .and_then(|u| disk_full(&e, &opts.host.physical(&u.path), opts.host))
+            {
+                return full;
+            }
+            let needs: Vec<String> = plan
+                .space
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} in the filesystem of {} ({} available)",
+                        crate::report::bytes(s.needed),
+                        s.path.display(),
+                        crate::report::bytes(s.available)
+                    )
+                })
+                .collect();
+            if needs.is_empty() {
+                return e;
+            }
+            Error::Other(format!("{e} (staging needs {})", needs.join(", ")))
+        });
+    let counts = match staged {
+        Ok(((counts, deltas), names)) => {
+            for ((unit, delta), names) in journal.units.iter_mut().zip(deltas).zip(names) {
+                // A delta swaps its own list of entries; a whole copy, the staged top level.
+                if let (Some(inside), Some(names), None) = (&mut unit.inside, names, &delta) {
+                    inside.staged = names;
+                }
+                unit.delta = delta;
+            }
+            counts
+        }
+        Err(e) => {
+            let cleaned = journal.discard_stages().and_then(|()| {
+                journal.restore_parent_times();
+                Journal::close(opts.state)
+            });
+            return Err(match cleaned {
+                Ok(()) => e,
+                Err(c) => Error::Other(format!(
+                    "{e}; cleaning up the staging copies also failed ({c}): run `lockstep recover`"
+                )),
+            });
+        }
+    };
+
+    fault::point("restore-staged");
+    let t = crate::timing::phase("restore: swap");
+    journal.set_phase(opts.state, Phase::Swapping)?;
+    journal.swap_all()?;
+    journal.set_phase(opts.state, Phase::Cleanup)?;
+    drop(t);
+    fault::point("restore-cleanup");
+    let t = crate::timing::phase("restore: cleanup");
+    // With nothing to keep, the replaced copies can go after lockstep returns: the new set is
+    // in place, and every later lockstep command waits for their removal to end. When nothing
+    // was replaced (a rebuilt host), there is nothing to remove and nothing to say about it.
+    let replaced = journal
+        .units
+        .iter()
+        .any(|u| std::fs::symlink_metadata(&u.old).is_ok());
+    let handed = if opts.background_cleanup && !journal.keep_replaced && replaced {
+        journal.hand_off_cleanup(opts.state)?
+    } else {
+        HandOff::NotStarted
+    };
+    let background = handed == HandOff::Background;
+    let kept = if handed == HandOff::NotStarted {
+        journal.finish(opts.state)?
+    } else {
+        Vec::new()
+    };
+    drop(t);
+    // A rebuilt host may lack the link IM's recorded path was (the data went to its target).
+    if let Some(manifest) = &snap.manifest {
+        let roles: Vec<Role> = selected.iter().map(|u| u.role).collect();
+        recreate_links(manifest, Some(&roles), opts.host.root())?;
+    }
+    opts.state.record_restore(&RestoreRecord {
+        set: opts.set.clone(),
+        host: opts.host_name.clone(),
+        snapshot: snap.id(),
+        time: rustic_core::jiff::Timestamp::now().to_string(),
+    })?;
+    Ok(RestoreOutcome {
+        snapshot: snap.id(),
+        target: PathBuf::from("/"),
+        units: selected,
+        files: counts.files,
+        dirs: counts.dirs,
+        bytes: counts.bytes,
+        carried_files: counts.carried_files,
+        carried_bytes: counts.carried_bytes,
+        removed: counts.removed,
+        ownership_restored: is_root(),
+        kept_replaced: kept,
+        cleanup_in_background: background,
+        live_was: plan.live_was,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Stages and verifies every unit as planned. Returns the totals and each unit's delta
+/// (`None`: the unit was staged whole).
+fn stage_all(
+    repo: &FullRepo,
+    snap: &SetSnapshot,
+    selected: &[RestoreUnit],
+    journal: &Journal,
+    work: Vec<(Work, u64)>,
+    space: &SpaceCheck<'_>,
+) -> Result<(Counts, Vec<Option<crate::journal::Delta>>)> {
+    let host = space.host;
+    let mut total = Counts::default();
+    let mut deltas = Vec::new();
+    for (i, ((unit, ju), (work, need))) in selected.iter().zip(&journal.units).zip(work).enumerate()
+    {
+        let failed = |e: Error| match e {
+            Error::Refused(_) => e,
+            e => disk_full(&e, &host.physical(&unit.path), host)
+                .map(|full| Error::Other(format!("{full} (the live set was not changed)")))
+                .unwrap_or_else(|| {
+                    Error::Other(format!(
+                        "staging {} failed, the live set was not changed: {e}",
+                        unit.path.display()
+                    ))
+                }),
+        };
+        space.check(unit, need)?;
+        match work {
+            Work::Delta(planned) => {
+                let removed = planned.removed();
+                let staging = planned.build(repo, unit, &ju.stage).map_err(failed)?;
+                let c = staging.counts;
+                total.add(&Counts {
+                    files: c.files,
+                    dirs: c.dirs,
+                    bytes: c.bytes,
+                    carried_files: c.kept_files,
+                    carried_bytes: c.kept_bytes,
+                    removed,
+                });
+                fault::point(&format!("restore-stage-{i}"));
+                staging.verify(repo, unit, &ju.stage)?;
+                // The staged data goes to disk while the next unit is staged; the flush before
+                // the swap then has little left to write.
+                let stage = ju.stage.clone();
+                std::thread::spawn(move || crate::journal::flush(&stage));
+                deltas.push(Some(staging.delta));
+            }
+            Work::Whole { tree, carried } => {
+                let tree = match tree {
+                    Some(tree) => tree,
+                    None => {
+                        let _t = crate::timing::phase(format!(
+                            "restore: list {} again",
+                            unit.path.display()
+                        ));
+                        Box::new(UnitTree::load(repo, snap, unit)?)
+                    }
+                };
+                let carry = carried.as_ref().map(|c| (ju.live.as_path(), c));
+                let ((files, dirs, bytes), linked) =
+                    restore_unit(repo, &tree, unit, &ju.stage, carry).map_err(failed)?;
+                total.add(&Counts {
+                    files,
+                    dirs,
+                    bytes,
+                    carried_files: linked.paths.len() as u64,
+                    carried_bytes: linked.bytes,
+                    removed: 0,
+                });
+                deltas.push(None);
+                fault::point(&format!("restore-stage-{i}"));
+                let _t = crate::timing::phase(format!("restore: verify {}", unit.path.display()));
+                verify_unit(repo, &tree, unit, &ju.stage, &linked.paths)?;
+            }
+        }
+    }
+    Ok((total, deltas))
+}
+
+fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{:08x}",
+        (nanos as u64 ^ u64::from(std::process::id()).rotate_left(32)) as u32
+    )
+}
