@@ -7,58 +7,16 @@ mod common;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+use common::s3::{S3, prefix, server as s3};
 use common::{Env, Run, listing, run};
 use lockstep::sample::{SampleOptions, Shape, apply_fix_pack};
-
-struct S3 {
-    endpoint: String,
-    bucket: String,
-    region: String,
-    key_id: String,
-    secret: String,
-}
-
-fn s3() -> Option<S3> {
-    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-    let got = (|| {
-        Some(S3 {
-            endpoint: var("LOCKSTEP_TEST_S3_ENDPOINT")?,
-            bucket: var("LOCKSTEP_TEST_S3_BUCKET")?,
-            region: var("LOCKSTEP_TEST_S3_REGION").unwrap_or_else(|| "garage".into()),
-            key_id: var("LOCKSTEP_TEST_S3_KEY_ID")?,
-            secret: var("LOCKSTEP_TEST_S3_SECRET")?,
-        })
-    })();
-    if got.is_none() {
-        assert!(
-            std::env::var_os("LOCKSTEP_REQUIRE_S3").is_none(),
-            "LOCKSTEP_REQUIRE_S3 is set but no S3 server is configured: run ./scripts/test.sh"
-        );
-        eprintln!(
-            "SKIPPED: no S3 server (LOCKSTEP_TEST_S3_* unset); run ./scripts/test.sh, which starts Garage (scripts/garage.sh), to run this test"
-        );
-    }
-    got
-}
-
-/// A unique prefix in the shared bucket for one test.
-fn prefix(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("/{name}-{}-{nanos}", std::process::id())
-}
 
 /// Writes a configuration naming the S3 repository at `root` (credentials from the environment,
 /// as an administrator would keep them out of the file), plus `extra` lines.
 fn configure(env: &Env, s3: &S3, root: &str, extra: &str) {
     std::fs::write(
         env.path("lockstep.toml"),
-        format!(
-            "repository = 'opendal:s3'\n{extra}\n[repository-options]\nbucket = '{}'\nendpoint = '{}'\nregion = '{}'\nroot = '{root}'\n",
-            s3.bucket, s3.endpoint, s3.region
-        ),
+        format!("{extra}\n{}", s3.toml("repository", root, false)),
     )
     .unwrap();
 }
@@ -321,28 +279,8 @@ fn local_to_s3_copy_is_idempotent_and_restores_identically() {
     let root = prefix("copy");
     // The local repository is the tier for rollback; the remote is S3, with the credentials in
     // the configuration's [remote-options].
-    std::fs::write(
-        env.path("lockstep.toml"),
-        format!(
-            "remote = 'opendal:s3'\n[remote-options]\nbucket = '{}'\nendpoint = '{}'\nregion = '{}'\nroot = '{root}'\naccess_key_id = '{}'\nsecret_access_key = '{}'\n",
-            s3.bucket, s3.endpoint, s3.region, s3.key_id, s3.secret
-        ),
-    )
-    .unwrap();
-    let remote_config = env.path("remote.toml");
-    std::fs::write(
-        &remote_config,
-        format!(
-            "repository = 'opendal:s3'\n[repository-options]\nbucket = '{}'\nendpoint = '{}'\nregion = '{}'\nroot = '{root}'\naccess_key_id = '{}'\nsecret_access_key = '{}'\n",
-            s3.bucket, s3.endpoint, s3.region, s3.key_id, s3.secret
-        ),
-    )
-    .unwrap();
-    let mut init = env.command();
-    init.env_remove("LOCKSTEP_REPOSITORY")
-        .env("LOCKSTEP_CONFIG", &remote_config)
-        .arg("init");
-    run(&mut init).ok();
+    std::fs::write(env.path("lockstep.toml"), s3.toml("remote", &root, true)).unwrap();
+    s3.init(&env, &root);
     let members = env.member_paths(&[]);
     let before = listing(&env.root(), &members);
     env.backup(&[]);

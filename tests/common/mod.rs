@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 
 use lockstep::sample::{self, SampleHost, SampleOptions, Shape};
 
+pub mod s3;
+
 /// A sample host, a repository beside it and the binary to run against both.
 pub struct Env {
     pub dir: tempfile::TempDir,
