@@ -20,7 +20,7 @@ use crate::drift::InventoryDiff;
 use crate::hostfs::HostRoot;
 use crate::im::discover::{Instance, RecordProblem};
 use crate::manifest::Manifest;
-use crate::repo::{OpenRepo, SetSnapshot, set_snapshots};
+use crate::repo::{OpenRepo, SetSnapshot};
 use crate::{Error, Result};
 
 /// A snapshot as reports name it.
@@ -91,10 +91,36 @@ pub struct StatusReport {
     pub unreadable_records: Vec<String>,
 }
 
-/// Compares the live host with the latest snapshot of `instance`'s set taken on `host_name` —
-/// or with the snapshot last restored in place (`restored`), when that restore is newer: after
-/// rolling back to an older snapshot, that snapshot is what the host should equal.
-/// `problems` are the live records' problems found by lenient discovery: each is drift.
+/// A snapshot restored in place on this host, and when that restore finished.
+#[derive(Debug, Clone)]
+pub struct Restored {
+    /// The snapshot restored.
+    pub snap: SetSnapshot,
+    /// When the restore finished.
+    pub when: Timestamp,
+}
+
+/// The snapshot the live host should equal: the newest of its set on this host (`latest`, as
+/// every command means it: [`crate::repo::resolve_latest`]) — or the snapshot last restored in
+/// place, when that restore is newer (or the host has no snapshot of its own yet: a machine
+/// rebuilt from another host's): after rolling back to an older snapshot, that snapshot is
+/// what the host should equal. `None` when there is neither.
+#[must_use]
+pub fn compared_with(
+    latest: Option<SetSnapshot>,
+    restored: Option<Restored>,
+) -> Option<SetSnapshot> {
+    match (latest, restored) {
+        (Some(latest), Some(r)) if latest.snapshot.time.timestamp() >= r.when => Some(latest),
+        (_, Some(r)) => Some(r.snap),
+        (latest, None) => latest,
+    }
+}
+
+/// Compares the live host with `compared` (see [`compared_with`]), a snapshot of `instance`'s
+/// set, for the host recorded as `host_name`; with none, the verdict is
+/// [`Verdict::NoSnapshot`]. `problems` are the live records' problems found by lenient
+/// discovery: each is drift.
 ///
 /// # Errors
 /// When the repository or the live set cannot be read, or the snapshot has no manifest lockstep
@@ -104,20 +130,11 @@ pub fn status(
     host: &HostRoot,
     instance: &Instance,
     host_name: &str,
-    restored: Option<&crate::state::RestoreRecord>,
+    compared: Option<&SetSnapshot>,
     problems: &[RecordProblem],
 ) -> Result<StatusReport> {
     let unreadable_records: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
-    let snaps = set_snapshots(&repo, Some(&instance.name), Some(host_name))?;
-    let restored_snap = restored.and_then(|r| {
-        let when: rustic_core::jiff::Timestamp = r.time.parse().ok()?;
-        let snap = snaps.iter().find(|s| s.id() == r.snapshot)?;
-        snaps
-            .last()
-            .is_some_and(|latest| latest.snapshot.time.timestamp() < when)
-            .then(|| snap.clone())
-    });
-    let Some(latest) = restored_snap.or_else(|| snaps.last().cloned()) else {
+    let Some(latest) = compared else {
         return Ok(StatusReport {
             set: instance.name.clone(),
             host: host_name.to_owned(),
@@ -141,7 +158,7 @@ pub fn status(
                 .collect()
         })
         .unwrap_or_default();
-    let d = diff_live(repo, &latest, host, instance)?;
+    let d = diff_live(repo, latest, host, instance)?;
     let verdict = if d.inventory_diff.is_empty()
         && !d.files.im_changed()
         && vanished.is_empty()
@@ -224,4 +241,62 @@ pub fn diff_live(
         inventory_diff: InventoryDiff::between(&a.inventory, &instance.inventory),
         files: compare(&old, &new, &members),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use rustic_core::jiff::tz::TimeZone;
+    use rustic_core::repofile::SnapshotFile;
+
+    use super::*;
+
+    fn at(time: &str) -> Timestamp {
+        time.parse().unwrap()
+    }
+
+    fn snap(label: &str, time: &str) -> SetSnapshot {
+        SetSnapshot {
+            snapshot: SnapshotFile {
+                label: label.to_owned(),
+                time: at(time).to_zoned(TimeZone::UTC),
+                ..SnapshotFile::default()
+            },
+            manifest: None,
+        }
+    }
+
+    fn restored(label: &str, taken: &str, when: &str) -> Option<Restored> {
+        Some(Restored {
+            snap: snap(label, taken),
+            when: at(when),
+        })
+    }
+
+    fn label(s: Option<SetSnapshot>) -> String {
+        s.map_or_else(|| "none".to_owned(), |s| s.snapshot.label)
+    }
+
+    #[test]
+    fn the_host_is_compared_with_latest_or_what_was_restored_in_place_since() {
+        let (t1, t2, t3) = (
+            "2026-01-01T00:00:00Z",
+            "2026-01-02T00:00:00Z",
+            "2026-01-03T00:00:00Z",
+        );
+        // no restore: latest, or nothing
+        assert_eq!(label(compared_with(Some(snap("s2", t2)), None)), "s2");
+        assert_eq!(label(compared_with(None, None)), "none");
+        // rolled back to s1 after s2 was taken: s1
+        assert_eq!(
+            label(compared_with(Some(snap("s2", t2)), restored("s1", t1, t3))),
+            "s1"
+        );
+        // a backup after the restore: that backup
+        assert_eq!(
+            label(compared_with(Some(snap("s3", t3)), restored("s1", t1, t2))),
+            "s3"
+        );
+        // rebuilt from another host's snapshot, none of its own yet: what was restored
+        assert_eq!(label(compared_with(None, restored("old", t1, t2))), "old");
+    }
 }

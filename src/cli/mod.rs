@@ -301,8 +301,7 @@ impl Ctx {
 
     /// The snapshot `id` names: an id prefix, or `latest` — the newest snapshot of the host
     /// ([`Ctx::host_name`]) and set (`set`, else the live host's instance when it has IM), chosen
-    /// from the repository alone ([`crate::repo::resolve_latest`]). The one resolver of
-    /// `restore`, `drill`, `diff` and `copy`.
+    /// from the repository alone ([`Ctx::latest_among`]).
     ///
     /// # Errors
     /// A usage error when nothing fits, or when several hosts or sets could be meant: those
@@ -318,12 +317,7 @@ impl Ctx {
         }
         let set = set.map(str::to_owned).or_else(|| self.live_set());
         let host = self.host_name();
-        let want = LatestOf {
-            host: &host,
-            host_named: self.host_named(),
-            set: set.as_deref(),
-        };
-        match resolve_latest(set_snapshots(repo, None, None)?, want) {
+        match self.latest_among(set_snapshots(repo, None, None)?, set.as_deref()) {
             Latest::Found(snap) => Ok(*snap),
             Latest::NoneYet => Err(Error::Usage(format!(
                 "no lockstep snapshot{} in the repository yet: run `lockstep backup` first, or name the repository with --repo",
@@ -346,6 +340,32 @@ impl Ctx {
                     hosts.into_iter().collect::<Vec<_>>().join(", "),
                 )))
             }
+        }
+    }
+
+    /// What `latest` means among `snaps` (lockstep snapshots, oldest first, as
+    /// [`set_snapshots`] lists them) for this host ([`Ctx::host_name`]) and `set`: the one rule
+    /// ([`crate::repo::resolve_latest`]) of `restore`, `drill`, `diff`, `copy` and `status`.
+    fn latest_among(&self, snaps: Vec<SetSnapshot>, set: Option<&str>) -> Latest {
+        let host = self.host_name();
+        resolve_latest(
+            snaps,
+            LatestOf {
+                host: &host,
+                host_named: self.host_named(),
+                set,
+            },
+        )
+    }
+
+    /// The newest snapshot of `set` taken on this host, among `snaps` (as [`set_snapshots`]
+    /// lists them): `latest` as every command means it for a known set. `None` when this
+    /// host has none of that set — another host's snapshot never stands in for it.
+    pub fn latest_of_host(&self, snaps: Vec<SetSnapshot>, set: &str) -> Option<SetSnapshot> {
+        let host = self.host_name();
+        match self.latest_among(snaps, Some(set)) {
+            Latest::Found(snap) if snap.snapshot.hostname == host => Some(*snap),
+            Latest::Found(_) | Latest::Ambiguous(_) | Latest::NoneYet => None,
         }
     }
 

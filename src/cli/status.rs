@@ -4,7 +4,8 @@ use super::Ctx;
 use super::short;
 use crate::Result;
 use crate::compare::FileChanges;
-use crate::status::{SnapshotRef, StatusReport, Verdict, status};
+use crate::repo::set_snapshots;
+use crate::status::{Restored, SnapshotRef, StatusReport, Verdict, compared_with, status};
 
 /// Arguments of `status`.
 #[derive(Debug, clap::Args)]
@@ -23,13 +24,25 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
         ctx.global.instance.as_deref(),
     )?;
     let repo = ctx.open_repo()?;
-    let restored = ctx.state()?.last_restore(&ctx.host_name(), &instance.name);
+    let host_name = ctx.host_name();
+    // What the host should equal: `latest` as every command means it, or what was restored
+    // in place since.
+    let snaps = set_snapshots(&repo, None, None)?;
+    let restored = ctx
+        .state()?
+        .last_restore(&host_name, &instance.name)
+        .and_then(|r| {
+            let when = r.time.parse().ok()?;
+            let snap = snaps.iter().find(|s| s.id() == r.snapshot)?.clone();
+            Some(Restored { snap, when })
+        });
+    let compared = compared_with(ctx.latest_of_host(snaps, &instance.name), restored);
     let mut report = status(
         repo,
         &host,
         &instance,
-        &ctx.host_name(),
-        restored.as_ref(),
+        &host_name,
+        compared.as_ref(),
         &problems,
     )?;
     if !args.verbose {
