@@ -302,9 +302,25 @@ fn an_empty_machine_is_rebuilt_in_place_from_the_old_host_s_latest() {
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_restored(&original, &bare, &members);
 
-    let found = run(command_as(&env, &bare, Some("old-host")).args(["discover", "--json"]))
-        .ok()
-        .json();
+    assert_rebuilt(
+        &|args: &[&str]| run(command_as(&env, &bare, Some("old-host")).args(args)),
+        &members,
+        &id,
+        &[],
+    );
+}
+
+/// The host rebuilt from snapshot `id` is the old one again: `discover` finds the set with
+/// `members`, `doctor` is clean and `status` (with `status_args`) is in sync with `id`.
+/// `lockstep` runs a command on the rebuilt host.
+#[track_caller]
+fn assert_rebuilt(
+    lockstep: &dyn Fn(&[&str]) -> Run,
+    members: &[PathBuf],
+    id: &str,
+    status_args: &[&str],
+) {
+    let found = lockstep(&["discover", "--json"]).ok().json();
     let mut rebuilt: Vec<PathBuf> = found["instances"][0]["set"]["members"]
         .as_array()
         .unwrap()
@@ -314,10 +330,85 @@ fn an_empty_machine_is_rebuilt_in_place_from_the_old_host_s_latest() {
     rebuilt.sort();
     rebuilt.dedup();
     assert_eq!(rebuilt, members, "discover finds another set");
-    run(command_as(&env, &bare, Some("old-host")).arg("doctor")).ok();
-    let status = run(command_as(&env, &bare, Some("old-host")).args(["status", "--json"]))
-        .ok()
-        .json();
+    lockstep(&["doctor"]).ok();
+    let mut args = vec!["status", "--json"];
+    args.extend_from_slice(status_args);
+    let status = lockstep(&args).ok().json();
     assert_eq!(status["verdict"], "in-sync", "{status}");
-    assert_eq!(status["snapshot"]["id"], id.as_str(), "{status}");
+    assert_eq!(status["snapshot"]["id"], id, "{status}");
+}
+
+/// Bare-metal recovery from the remote tier (point 2, the usual disaster): the old host's
+/// snapshots were copied to the S3 remote, and the machine is lost with its local repository
+/// and lockstep's state. On a new, empty machine with the same configuration and password
+/// file but no repository, the old host's latest is restored in place from the remote: the set
+/// comes back entry by entry, no local repository is needed (nor made), and the rebuilt host is
+/// found, clean and in sync with that snapshot on the remote. Without `--from remote`, restore
+/// and status say in one line that the local repository is missing and the remote holds the
+/// snapshots.
+#[test]
+fn an_empty_machine_is_rebuilt_in_place_from_the_remote_tier() {
+    let Some(s3) = common::s3::server() else {
+        return;
+    };
+    let env = Env::new(Shape::Admin);
+    let root = common::s3::prefix("recovery");
+    std::fs::write(env.path("lockstep.toml"), s3.toml("remote", &root, true)).unwrap();
+    s3.init(&env, &root);
+    let members = env.member_paths(&[]);
+    let original = listing(&env.root(), &members);
+    let backup =
+        run(command_as(&env, &env.root(), Some("old")).args(["backup", "--copy", "--json"]))
+            .ok()
+            .json();
+    assert_eq!(backup["copy"]["copied"], 1, "{backup}");
+
+    // The new machine: the configuration and the password file are back from the runbook; the
+    // repository they name and lockstep's state went with the old machine.
+    let bare = bare_root(&env);
+    let lost = env.path("lost-repo");
+    let new_machine = |args: &[&str]| {
+        let mut cmd = command_as(&env, &bare, Some("old"));
+        cmd.env("LOCKSTEP_REPOSITORY", &lost)
+            .env("LOCKSTEP_STATE_DIR", env.path("state-new"))
+            .args(args);
+        run(&mut cmd)
+    };
+    let without_remote = |args: &[&str]| {
+        let out = new_machine(args);
+        assert_eq!(out.code, 1, "{args:?}: {}\n{}", out.stdout, out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        assert!(
+            out.stderr.contains(&lost.display().to_string())
+                && out.stderr.contains("--from remote"),
+            "{}",
+            out.stderr
+        );
+    };
+    without_remote(&["restore", "latest", "--in-place", "--yes"]);
+    assert_eq!(
+        std::fs::read_dir(&bare).unwrap().count(),
+        0,
+        "nothing restored"
+    );
+
+    let out = new_machine(&[
+        "restore",
+        "latest",
+        "--in-place",
+        "--from",
+        "remote",
+        "--yes",
+        "--json",
+    ])
+    .ok()
+    .json();
+    let id = out["snapshot"].as_str().unwrap().to_owned();
+    assert_restored(&original, &bare, &members);
+    assert!(
+        !lost.exists(),
+        "a restore from the remote makes no local repository"
+    );
+    assert_rebuilt(&new_machine, &members, &id, &["--from", "remote"]);
+    without_remote(&["status"]);
 }

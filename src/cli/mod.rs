@@ -228,8 +228,10 @@ pub struct Ctx {
     /// What the command reports for `--metrics-file`.
     metrics: RefCell<Option<RunMetrics>>,
     /// Whether the command works on the remote instead of the repository (`restore --from
-    /// remote`).
+    /// remote`, `status --from remote`).
     use_remote: bool,
+    /// Whether the command can work on the remote (it has `--from`).
+    offers_remote: bool,
 }
 
 impl Ctx {
@@ -242,6 +244,7 @@ impl Ctx {
             progress,
             metrics: RefCell::new(None),
             use_remote: false,
+            offers_remote: false,
         })
     }
 
@@ -425,8 +428,26 @@ impl Ctx {
     }
 
     /// Opens the repository (with progress as the command and `--progress` say).
+    ///
+    /// # Errors
+    /// Besides the repository's own errors: when the local repository does not exist and a
+    /// remote is configured, a command that can read the remote says so (a machine rebuilt
+    /// after a disaster has lost its local repository; its snapshots are on the remote).
     pub fn open_repo(&self) -> Result<OpenRepo> {
         let spec = self.repo_spec()?;
+        if self.offers_remote
+            && !self.use_remote
+            && RepoSpec::remote(&self.config).is_some()
+            && spec.local_dir().is_some_and(|dir| {
+                matches!(std::fs::metadata(dir.join("config")),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+            })
+        {
+            return Err(Error::Repo(format!(
+                "no repository at {}: read the remote tier instead with --from remote (a machine rebuilt after a disaster has lost its local repository), or create one with `lockstep init`",
+                spec.describe()
+            )));
+        }
         let password = self.password_source().read(false)?;
         spec.open_with_progress(&password, self.progress)
     }
@@ -601,9 +622,11 @@ fn run(cli: Cli) -> Result<i32> {
     let name = cli.command.name();
     let long = cli.command.is_long();
     let mut ctx = Ctx::new(cli.global, long)?;
-    if let Command::Restore(args) = &cli.command {
-        ctx.use_remote = args.uses_remote();
-    }
+    (ctx.offers_remote, ctx.use_remote) = match &cli.command {
+        Command::Restore(args) => (true, args.uses_remote()),
+        Command::Status(args) => (true, args.uses_remote()),
+        _ => (false, false),
+    };
     if ctx.global.json && !cli.command.has_json() {
         return Err(Error::Usage(format!(
             "`lockstep {name}` has no JSON output; leave out --json"

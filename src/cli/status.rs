@@ -13,6 +13,17 @@ pub struct Args {
     /// Also list the paths of the entries added, changed and removed.
     #[arg(long, short)]
     verbose: bool,
+    /// Compare with `remote` (the configuration's disaster-recovery repository) instead of the
+    /// repository: on a machine rebuilt from the remote, whose local repository was lost.
+    #[arg(long, value_name = "TIER", value_parser = ["repository", "remote"], default_value = "repository")]
+    from: String,
+}
+
+impl Args {
+    /// Whether the snapshots are read from the remote.
+    pub fn uses_remote(&self) -> bool {
+        self.from == "remote"
+    }
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
