@@ -91,6 +91,12 @@ impl Planned {
         counts
     }
 
+    /// The target's entries to stage (paths relative to the member).
+    #[must_use]
+    pub fn entries(&self) -> &[(PathBuf, Node)] {
+        &self.staged
+    }
+
     /// The live entries the swap moves aside because the target lacks them.
     #[must_use]
     pub fn removed(&self) -> u64 {

@@ -548,6 +548,7 @@ fn roll_back(open: &dyn Fn() -> Result<OpenRepo>, req: &GuardRequest<'_>, pre: &
             state: req.state,
             set: req.instance.name.clone(),
             host_name: req.host_name.clone(),
+            this_host: None,
             keep_replaced: false,
             // the guard reports once the rollback is over, clean-up included
             background_cleanup: false,

@@ -302,8 +302,10 @@ fn an_empty_machine_is_rebuilt_in_place_from_the_old_host_s_latest() {
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_restored(&original, &bare, &members);
 
+    // The new machine goes by its own name: discover, doctor and status need no --host, and
+    // status compares it with the snapshot it was rebuilt from.
     assert_rebuilt(
-        &|args: &[&str]| run(command_as(&env, &bare, Some("old-host")).args(args)),
+        &|args: &[&str]| run(command_as(&env, &bare, None).args(args)),
         &members,
         &id,
         &[],
@@ -411,4 +413,81 @@ fn an_empty_machine_is_rebuilt_in_place_from_the_remote_tier() {
     );
     assert_rebuilt(&new_machine, &members, &id, &["--from", "remote"]);
     without_remote(&["status"]);
+}
+
+/// Owners are restored by number. On a new host the old host's service account may not exist
+/// yet: the restore still completes, the host equals the snapshot entry by entry (owners by
+/// number included), and both the plan and the report name each uid and gid with no account
+/// here, what it owns and how to create it.
+#[test]
+fn owners_without_an_account_on_the_new_host_are_named_and_restored_by_number() {
+    if !common::is_root() {
+        eprintln!("SKIPPED: only root restores owners (run the suite as root to run this test)");
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::new(Shape::Admin);
+    // The old host's WebSphere belonged to `wasadm`, an account this machine does not have.
+    let (uid, gid) = (4_000_000_321_u32, 4_000_000_322_u32);
+    let was = env.host.instances[0].products[0].clone();
+    let mut owned = 0;
+    for entry in walkdir::WalkDir::new(env.physical(&was)) {
+        std::os::unix::fs::lchown(entry.unwrap().path(), Some(uid), Some(gid)).unwrap();
+        owned += 1;
+    }
+    let members = env.member_paths(&[]);
+    let original = listing(&env.root(), &members);
+    backup_as(&env, "old");
+    let bare = bare_root(&env);
+
+    let plan = run(command_as(&env, &bare, Some("old")).args([
+        "restore",
+        "latest",
+        "--in-place",
+        "--dry-run",
+        "--json",
+    ]))
+    .ok()
+    .json();
+    let missing = plan["plan"]["missing_owners"].as_array().unwrap();
+    assert_eq!(missing.len(), 2, "{missing:?}");
+    for (owner, kind, id) in [(&missing[0], "user", uid), (&missing[1], "group", gid)] {
+        assert_eq!(owner["kind"], kind, "{owner}");
+        assert_eq!(owner["id"], id, "{owner}");
+        assert_eq!(owner["entries"], owned, "{owner}");
+        assert!(
+            owner["example"].as_str().unwrap().starts_with(was.as_str()),
+            "{owner}"
+        );
+    }
+    assert!(
+        std::fs::read_dir(&bare).unwrap().next().is_none(),
+        "a dry run wrote"
+    );
+
+    let out = run(command_as(&env, &bare, Some("old")).args([
+        "restore",
+        "latest",
+        "--in-place",
+        "--yes",
+    ]))
+    .ok();
+    for (what, id) in [("uid", uid), ("gid", gid)] {
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.contains(&format!("{what} {id} ")))
+            .unwrap_or_else(|| panic!("{what} {id} not named:\n{}", out.stdout));
+        assert!(
+            line.contains(&format!("owns {owned} restored entries")),
+            "{line}"
+        );
+        assert!(
+            line.contains(&format!("{id}")) && line.contains("add -"),
+            "{line}"
+        );
+    }
+    assert_restored(&original, &bare, &members);
+    let restored = std::fs::symlink_metadata(bare.join(was.trim_start_matches('/'))).unwrap();
+    assert_eq!((restored.uid(), restored.gid()), (uid, gid));
 }

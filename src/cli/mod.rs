@@ -286,6 +286,16 @@ impl Ctx {
             .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned())
     }
 
+    /// This machine's own name, whatever `--host` names on the command line: `LOCKSTEP_HOST`,
+    /// else the configuration's `host`, else the system's host name.
+    pub fn own_host_name(&self) -> String {
+        std::env::var("LOCKSTEP_HOST")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .or_else(|| self.config.host.clone())
+            .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned())
+    }
+
     /// Whether the host name was named (`--host`, `LOCKSTEP_HOST`, the configuration's `host`)
     /// rather than taken from this machine.
     fn host_named(&self) -> bool {

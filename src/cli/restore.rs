@@ -11,7 +11,8 @@ use crate::im::discover::select;
 use crate::repo::SetSnapshot;
 use crate::restore::{
     GuardDecision, InPlace, InPlacePlan, Method, RestoreOutcome, Selection, check_empty_target,
-    check_rules, execute, left_behind, plan, preflight_in_place_live, restore_to_target, units,
+    check_rules, describe_missing_owner, execute, left_behind, plan, preflight_in_place_live,
+    restore_to_target, units,
 };
 use crate::set::Role;
 use crate::{Error, Result};
@@ -150,6 +151,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
         state,
         set: set_name.clone(),
         host_name: host_name.clone(),
+        this_host: Some(ctx.own_host_name()).filter(|own| *own != host_name),
         keep_replaced: args.keep_replaced,
         background_cleanup: !args.wait,
         dry_run: args.dry_run,
@@ -304,6 +306,9 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
                 "  the replaced copies (*.lockstep-old-*) are being removed in the background; the next lockstep command waits for that"
             );
         }
+        for owner in &o.missing_owners {
+            println!("  {}", describe_missing_owner(owner));
+        }
         if !o.ownership_restored {
             println!(
                 "  not running as root: the files belong to you, not to their recorded owners"
@@ -371,6 +376,9 @@ fn print_plan(
             u.unit.role.as_str(),
             u.unit.path.display()
         )?;
+    }
+    for owner in &plan.missing_owners {
+        writeln!(out, "  {}", describe_missing_owner(owner))?;
     }
     let c = &plan.counts;
     writeln!(

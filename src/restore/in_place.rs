@@ -22,6 +22,7 @@ use std::time::Instant;
 use rustic_core::repofile::NodeType;
 use serde::Serialize;
 
+use super::owners::{MissingOwner, Owners};
 use super::{
     Carried, FullRepo, RestoreOutcome, RestoreUnit, UnitTree, content_bytes, disk_full,
     is_disk_full, plan_carry, recreate_links, rel, restore_unit, verify_unit,
@@ -44,8 +45,12 @@ pub struct InPlace<'a> {
     pub state: &'a StateDir,
     /// The set and host name the restore is recorded under.
     pub set: String,
-    /// The host name.
+    /// The host name (whose snapshots prove live files unchanged).
     pub host_name: String,
+    /// This machine's own name, when the snapshot's host was named otherwise (a new machine
+    /// rebuilt from the old host's snapshot with `--host OLD`): the restore is recorded under
+    /// both names, so `status` here compares the host with the snapshot it was rebuilt from.
+    pub this_host: Option<String>,
     /// Keep the replaced live copies.
     pub keep_replaced: bool,
     /// Remove the replaced live copies in a background process after returning
@@ -146,6 +151,9 @@ pub struct InPlacePlan {
     pub counts: Counts,
     /// Space per filesystem.
     pub space: Vec<SpaceNeed>,
+    /// Owners of the entries to restore that have no account on this host (when running as
+    /// root, which restores owners).
+    pub missing_owners: Vec<MissingOwner>,
 }
 
 impl InPlacePlan {
@@ -373,6 +381,7 @@ pub fn plan<'s>(
     let mut work = Vec::new();
     let mut counts = Counts::default();
     let mut held = 0;
+    let mut owners = Owners::default();
     for unit in selected {
         let live = opts.host.physical(&unit.path);
         let failed = |e: Error| match e {
@@ -385,10 +394,13 @@ pub fn plan<'s>(
         let (summary, need, w) =
             match plan_unit(&repo, snap, unit, &live, &baseline, &mut evidence).map_err(failed)? {
                 Decided::Delta(planned) => {
+                    owners.note_tree(&unit.path, planned.entries());
                     let (summary, need) = summarize_delta(unit, &planned, &live);
                     (summary, need, Work::Delta(planned))
                 }
                 Decided::Whole(tree, carried) => {
+                    owners.note(&unit.path, &tree.node);
+                    owners.note_tree(&unit.path, &tree.entries);
                     let (summary, need) = summarize_whole(unit, &tree, carried.as_ref(), &live);
                     held += tree.entries.len();
                     let tree = (held <= HELD_ENTRIES).then_some(tree);
@@ -410,6 +422,11 @@ pub fn plan<'s>(
             units,
             counts,
             space: space.per_fs.into_values().collect(),
+            missing_owners: if is_root() {
+                owners.missing()
+            } else {
+                Vec::new()
+            },
         },
         repo,
         snap,
@@ -886,12 +903,16 @@ pub fn execute(prepared: Prepared<'_>, opts: &InPlace<'_>) -> Result<RestoreOutc
         let roles: Vec<Role> = selected.iter().map(|u| u.role).collect();
         recreate_links(manifest, Some(&roles), opts.host.root())?;
     }
-    opts.state.record_restore(&RestoreRecord {
-        set: opts.set.clone(),
-        host: opts.host_name.clone(),
-        snapshot: snap.id(),
-        time: rustic_core::jiff::Timestamp::now().to_string(),
-    })?;
+    let time = rustic_core::jiff::Timestamp::now().to_string();
+    let names = std::iter::once(&opts.host_name).chain(&opts.this_host);
+    for host in names {
+        opts.state.record_restore(&RestoreRecord {
+            set: opts.set.clone(),
+            host: host.clone(),
+            snapshot: snap.id(),
+            time: time.clone(),
+        })?;
+    }
     Ok(RestoreOutcome {
         snapshot: snap.id(),
         target: PathBuf::from("/"),
@@ -902,6 +923,7 @@ pub fn execute(prepared: Prepared<'_>, opts: &InPlace<'_>) -> Result<RestoreOutc
         carried_files: counts.carried_files,
         carried_bytes: counts.carried_bytes,
         removed: counts.removed,
+        missing_owners: plan.missing_owners,
         ownership_restored: is_root(),
         kept_replaced: kept,
         cleanup_in_background: background,

@@ -37,11 +37,13 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 mod in_place;
+mod owners;
 
 pub use in_place::{
     Counts, InPlace, InPlacePlan, Method, Prepared, SpaceNeed, UnitPlan, execute, plan,
     restore_in_place,
 };
+pub use owners::{Kind as OwnerKind, MissingOwner, describe as describe_missing_owner};
 
 use crate::config::is_root;
 use crate::drift::InventoryDiff;
@@ -234,6 +236,10 @@ pub struct RestoreOutcome {
     /// difference; a whole copy replaces the member instead).
     #[serde(default)]
     pub removed: u64,
+    /// Owners (uid/gid) of restored entries with no account on this host (a rebuilt host whose
+    /// accounts are not created yet); only when owners are restored.
+    #[serde(default)]
+    pub missing_owners: Vec<MissingOwner>,
     /// Whether owners were restored (numeric uid/gid) — only when running as root; otherwise the
     /// files belong to the user who ran the restore.
     pub ownership_restored: bool,
@@ -309,16 +315,19 @@ pub fn restore_to_target(
         (Some(m), Some(only)) => Some(units(m, Some(only))?),
         _ => None,
     };
+    let mut owners = owners::Owners::default();
     let restored = || -> Result<(u64, u64, u64)> {
         let repo = repo.to_indexed()?;
         std::fs::create_dir_all(target).map_err(|e| Error::io("cannot create", target, e))?;
         let Some(list) = &selected else {
-            return restore_whole(&repo, snap, target);
+            return restore_whole(&repo, snap, target, &mut owners);
         };
         let (mut files, mut dirs, mut bytes) = (0, 0, 0);
         for unit in list {
             let dest = target.join(unit.path.strip_prefix("/").unwrap_or(&unit.path));
             let tree = UnitTree::load(&repo, snap, unit)?;
+            owners.note(&unit.path, &tree.node);
+            owners.note_tree(&unit.path, &tree.entries);
             let s = restore_unit(&repo, &tree, unit, &dest, None)?.0;
             files += s.0;
             dirs += s.1;
@@ -326,16 +335,16 @@ pub fn restore_to_target(
         }
         Ok((files, dirs, bytes))
     };
-    let restored =
-        || restored().map_err(|e| disk_full(&e, target, &HostRoot::default()).unwrap_or(e));
-    let (files, dirs, bytes) = restored().inspect_err(|_| {
-        for dir in &created {
-            // remove_dir removes only an empty directory: nothing the restore wrote can go
-            if std::fs::remove_dir(dir).is_err() {
-                break;
+    let (files, dirs, bytes) = restored()
+        .map_err(|e| disk_full(&e, target, &HostRoot::default()).unwrap_or(e))
+        .inspect_err(|_| {
+            for dir in &created {
+                // remove_dir removes only an empty directory: nothing the restore wrote can go
+                if std::fs::remove_dir(dir).is_err() {
+                    break;
+                }
             }
-        }
-    })?;
+        })?;
     if let Some(manifest) = &snap.manifest {
         recreate_links(manifest, only, target)?;
     }
@@ -349,6 +358,11 @@ pub fn restore_to_target(
         carried_files: 0,
         carried_bytes: 0,
         removed: 0,
+        missing_owners: if is_root() {
+            owners.missing()
+        } else {
+            Vec::new()
+        },
         ownership_restored: is_root(),
         kept_replaced: Vec::new(),
         cleanup_in_background: false,
@@ -446,7 +460,12 @@ pub fn recreate_links(
 /// written. Only one member's listing is held at a time (~400 bytes an entry: the whole set's
 /// listing was a fifth of a 2 GiB restore's memory). A snapshot without a manifest is restored
 /// in one piece.
-fn restore_whole(repo: &FullRepo, snap: &SetSnapshot, target: &Path) -> Result<(u64, u64, u64)> {
+fn restore_whole(
+    repo: &FullRepo,
+    snap: &SetSnapshot,
+    target: &Path,
+    owners: &mut owners::Owners,
+) -> Result<(u64, u64, u64)> {
     let members: Vec<RestoreUnit> = match &snap.manifest {
         Some(m) => units(m, None)?.into_iter().filter(|u| !u.is_file).collect(),
         None => Vec::new(),
@@ -463,7 +482,9 @@ fn restore_whole(repo: &FullRepo, snap: &SetSnapshot, target: &Path) -> Result<(
         stays_inside(&relative)?;
         let dest = target.join(&relative);
         std::fs::create_dir_all(&dest).map_err(|e| Error::io("cannot create", &dest, e))?;
-        let s = restore_tree(repo, &list(repo, &node)?, &dest, &HashSet::new())?;
+        let entries = list(repo, &node)?;
+        owners.note_tree(&unit.path, &entries);
+        let s = restore_tree(repo, &entries, &dest, &HashSet::new())?;
         files += s.0;
         dirs += s.1;
         bytes += s.2;
@@ -471,6 +492,7 @@ fn restore_whole(repo: &FullRepo, snap: &SetSnapshot, target: &Path) -> Result<(
     }
     let root = repo.node_from_snapshot_and_path(&snap.snapshot, "")?;
     let rest = list_skipping(repo, &root, &|path, _| split.contains(path))?;
+    owners.note_tree(Path::new("/"), &rest);
     let s = restore_tree(repo, &rest, target, &HashSet::new())?;
     Ok((files + s.0, dirs + s.1, bytes + s.2))
 }
