@@ -29,6 +29,18 @@ pub fn rows() -> Vec<Fault> {
             test: odd_names_added_after_a_backup_roll_back,
         },
         Fault {
+            id: "restore_on_a_rebuilt_machine_without_its_local_repository",
+            area: Area::Restore,
+            fault: "A machine rebuilt after a disaster: the configuration names a remote tier, \
+                    but the local repository was on the lost machine, so its path does not \
+                    exist; `restore latest --in-place`, `restore ID --target` and `status` are \
+                    run without `--from remote` (the remote's endpoint is not even reachable).",
+            outcome: "Exit 1, one line naming the missing repository and saying to read the \
+                      remote with --from remote (or create one with `lockstep init`); nothing is \
+                      written: no repository directory appears, the host is unchanged.",
+            test: restore_on_a_rebuilt_machine_without_its_local_repository,
+        },
+        Fault {
             id: "odd_names_in_the_snapshot_restore",
             area: Area::Restore,
             fault: "The snapshot itself holds files with such names, which were changed or \
@@ -451,6 +463,39 @@ fn restore(env: &Env, args: &[&str]) -> Run {
         all.push("--in-place");
     }
     env.run(&all)
+}
+
+fn restore_on_a_rebuilt_machine_without_its_local_repository() {
+    let env = Env::new(Shape::Admin);
+    std::fs::write(
+        env.path("lockstep.toml"),
+        "remote = 'opendal:s3'\n[remote-options]\nbucket = 'dr'\nendpoint = 'http://127.0.0.1:9'\nregion = 'garage'\n",
+    )
+    .unwrap();
+    // The repository was on the lost machine.
+    std::fs::remove_dir_all(env.repo()).unwrap();
+    let state = State::of(&env);
+    let target = env.path("target");
+    let id = "0123abcd";
+    for args in [
+        &["restore", "latest", "--in-place", "--yes"][..],
+        &["restore", id, "--target", target.to_str().unwrap()],
+        &["status"],
+    ] {
+        let out = env.run(args);
+        one_line(
+            &out,
+            1,
+            &[
+                &format!("no repository at {}", env.repo().display()),
+                "--from remote",
+                "lockstep init",
+            ],
+        );
+        assert!(!env.repo().exists(), "{args:?} made a repository");
+        assert!(!target.exists(), "{args:?} made the target");
+        state.assert_unchanged(&env);
+    }
 }
 
 fn odd_names_added_after_a_backup_roll_back() {
