@@ -29,6 +29,9 @@ pub struct Config {
     pub remote_options: BTreeMap<String, String>,
     /// File holding the repository password (first line).
     pub password_file: Option<PathBuf>,
+    /// File holding the remote's password (first line); without it the remote is opened with
+    /// the repository's password. `LOCKSTEP_REMOTE_PASSWORD_FILE` overrides it.
+    pub remote_password_file: Option<PathBuf>,
     /// The host name recorded in snapshots (default: this machine's host name).
     pub host: Option<String>,
     /// Extra members added to the set (profiles, custom files), as logical paths.

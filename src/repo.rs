@@ -187,13 +187,32 @@ impl RepoSpec {
     /// # Errors
     /// When a repository already exists there, or the backend fails.
     pub fn init(&self, password: &str) -> Result<OpenRepo> {
+        self.init_as(password, Tier::Repository)
+    }
+
+    /// Creates the remote (disaster-recovery) repository, with the remote's own password.
+    ///
+    /// # Errors
+    /// As [`Self::init`]; the messages name the remote.
+    pub fn init_remote(&self, password: &str) -> Result<OpenRepo> {
+        self.init_as(password, Tier::Remote)
+    }
+
+    fn init_as(&self, password: &str, tier: Tier) -> Result<OpenRepo> {
+        let exists = |at: String| {
+            Error::Refused(match tier {
+                Tier::Repository => format!(
+                    "a repository already exists at {at}; use it, or choose another location with --repo"
+                ),
+                Tier::Remote => format!(
+                    "a remote repository already exists at {at}; nothing was changed (use it, or set another `remote` in the configuration)"
+                ),
+            })
+        };
         if let Some(dir) = self.local_dir()
             && dir.join("config").exists()
         {
-            return Err(Error::Refused(format!(
-                "a repository already exists at {}; use it, or choose another location with --repo",
-                dir.display()
-            )));
+            return Err(exists(dir.display().to_string()));
         }
         let repo = self.repository(ProgressMode::Hidden)?;
         if repo
@@ -201,10 +220,7 @@ impl RepoSpec {
             .map_err(|e| self.backend_error("cannot reach repository", &e))?
             .is_some()
         {
-            return Err(Error::Refused(format!(
-                "a repository already exists at {}; use it, or choose another location with --repo",
-                self.describe()
-            )));
+            return Err(exists(self.describe()));
         }
         repo.init(
             &Credentials::password(password),
@@ -229,12 +245,32 @@ impl RepoSpec {
     /// # Errors
     /// As [`Self::open`].
     pub fn open_with_progress(&self, password: &str, progress: ProgressMode) -> Result<OpenRepo> {
+        self.open_as(password, progress, Tier::Repository)
+    }
+
+    /// Opens the remote (disaster-recovery) repository with the remote's password: as
+    /// [`Self::open_with_progress`], but a missing repository or a wrong password is said of
+    /// the remote, with the remote's password sources to check.
+    ///
+    /// # Errors
+    /// As [`Self::open`].
+    pub fn open_remote(&self, password: &str, progress: ProgressMode) -> Result<OpenRepo> {
+        self.open_as(password, progress, Tier::Remote)
+    }
+
+    fn open_as(&self, password: &str, progress: ProgressMode, tier: Tier) -> Result<OpenRepo> {
         let _t = crate::timing::phase("open repository");
         let missing = || {
-            Error::Repo(format!(
-                "no repository at {}: create one with `lockstep init` (or point --repo / LOCKSTEP_REPOSITORY at an existing one)",
-                self.describe()
-            ))
+            Error::Repo(match tier {
+                Tier::Repository => format!(
+                    "no repository at {}: create one with `lockstep init` (or point --repo / LOCKSTEP_REPOSITORY at an existing one)",
+                    self.describe()
+                ),
+                Tier::Remote => format!(
+                    "no remote repository at {}: create it with `lockstep init --remote` (or correct `remote` and `[remote-options]` in the configuration)",
+                    self.describe()
+                ),
+            })
         };
         if let Some(dir) = self.local_dir() {
             match std::fs::metadata(dir.join("config")) {
@@ -264,15 +300,30 @@ impl RepoSpec {
                     self.describe()
                 ))
             } else if e.is_incorrect_password() {
-                Error::Repo(format!(
-                    "wrong password for repository {}: check LOCKSTEP_PASSWORD_FILE / LOCKSTEP_PASSWORD",
-                    self.describe()
-                ))
+                Error::Repo(match tier {
+                    Tier::Repository => format!(
+                        "wrong password for repository {}: check LOCKSTEP_PASSWORD_FILE / LOCKSTEP_PASSWORD",
+                        self.describe()
+                    ),
+                    Tier::Remote => format!(
+                        "wrong password for the remote repository {}: check LOCKSTEP_REMOTE_PASSWORD_FILE / `remote-password-file` (without either, the remote is opened with the repository's password)",
+                        self.describe()
+                    ),
+                })
             } else {
                 self.backend_error("cannot open repository", &e)
             }
         })
     }
+}
+
+/// Which of the two repositories a [`RepoSpec`] is opened as: only the messages differ.
+#[derive(Debug, Clone, Copy)]
+enum Tier {
+    /// The repository backups go to.
+    Repository,
+    /// The disaster-recovery copy (`remote` in the configuration).
+    Remote,
 }
 
 /// One line for an engine error: rustic's message with its causes, an object store's status
@@ -454,6 +505,28 @@ pub struct PasswordSource {
 }
 
 impl PasswordSource {
+    /// Where the remote's password comes from: `LOCKSTEP_REMOTE_PASSWORD_FILE` (`file_env`),
+    /// then the configuration's `remote-password-file` (`file_config`), else the repository's
+    /// own sources (`local`), so a remote without a key of its own is opened as before.
+    #[must_use]
+    pub fn remote(
+        file_env: Option<PathBuf>,
+        file_config: Option<PathBuf>,
+        local: PasswordSource,
+    ) -> PasswordSource {
+        match (file_env, file_config) {
+            (Some(file), _) => PasswordSource {
+                file_env: Some(file),
+                ..PasswordSource::default()
+            },
+            (None, Some(file)) => PasswordSource {
+                file_config: Some(file),
+                ..PasswordSource::default()
+            },
+            (None, None) => local,
+        }
+    }
+
     /// Reads the password. `confirm` asks twice on a terminal (for `init`).
     ///
     /// # Errors
@@ -1184,5 +1257,23 @@ mod tests {
             ..PasswordSource::default()
         };
         assert!(src.read(false).is_err());
+    }
+
+    #[test]
+    fn remote_password_env_beats_config_and_falls_back_to_the_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let (env, config) = (dir.path().join("env"), dir.path().join("config"));
+        std::fs::write(&env, "from-env\n").unwrap();
+        std::fs::write(&config, "from-config\n").unwrap();
+        let local = || PasswordSource {
+            env: Some("local".into()),
+            ..PasswordSource::default()
+        };
+        let remote = PasswordSource::remote(Some(env), Some(config.clone()), local());
+        assert_eq!(remote.read(false).unwrap(), "from-env");
+        let remote = PasswordSource::remote(None, Some(config), local());
+        assert_eq!(remote.read(false).unwrap(), "from-config");
+        let remote = PasswordSource::remote(None, None, local());
+        assert_eq!(remote.read(false).unwrap(), "local");
     }
 }

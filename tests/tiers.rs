@@ -167,3 +167,139 @@ fn an_unreachable_object_store_is_one_line_naming_bucket_and_endpoint() {
     }
     assert!(!r.stderr.contains("secret") || !r.stderr.contains("'s'"));
 }
+
+/// Every file under `dir` with its length and modification time: what "nothing was written"
+/// is checked against.
+fn files(
+    dir: &Path,
+) -> std::collections::BTreeMap<std::path::PathBuf, (u64, std::time::SystemTime)> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let meta = e.metadata().unwrap();
+            (e.into_path(), (meta.len(), meta.modified().unwrap()))
+        })
+        .collect()
+}
+
+/// One line on stderr, with exit code `code`, containing every one of `needles`.
+fn one_line(r: &Run, code: i32, needles: &[&str]) {
+    assert_eq!(r.code, code, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    let lines: Vec<&str> = r.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line expected:\n{}", r.stderr);
+    for n in needles {
+        assert!(lines[0].contains(n), "{n:?} not in: {}", lines[0]);
+    }
+}
+
+#[test]
+fn a_remote_with_its_own_password_is_created_copied_to_and_restored_from() {
+    let env = Env::new(Shape::Admin);
+    let remote = env.path("remote");
+    let remote_str = remote.to_str().unwrap();
+    let remote_password = env.path("remote-password");
+    std::fs::write(&remote_password, "another-custody\n").unwrap();
+    std::fs::write(
+        env.path("lockstep.toml"),
+        format!(
+            "remote = '{}'\nremote-password-file = '{}'\n",
+            remote.display(),
+            remote_password.display()
+        ),
+    )
+    .unwrap();
+    let members = env.member_paths(&[]);
+    let before = listing(&env.root(), &members);
+
+    // `init --remote` creates the remote with the remote's password, not the repository's.
+    let created = env.run(&["init", "--remote"]).ok();
+    assert!(
+        created.stdout.contains("created the remote repository")
+            && created.stdout.contains(remote_str),
+        "{}",
+        created.stdout
+    );
+    one_line(
+        &env.run(&["--repo", remote_str, "snapshots"]),
+        1,
+        &["wrong password", remote_str],
+    );
+    // Once it exists, `init --remote` refuses and leaves it as it is.
+    let made = files(&remote);
+    one_line(
+        &env.run(&["init", "--remote"]),
+        3,
+        &["remote repository already exists", remote_str],
+    );
+    assert_eq!(
+        files(&remote),
+        made,
+        "a refused init --remote writes nothing"
+    );
+
+    // `copy` opens the remote with its own password; the copy restores exactly.
+    env.backup(&[]);
+    assert_eq!(env.run(&["copy", "--json"]).ok().json()["copied"], 1);
+    let target = env.path("from-remote");
+    env.run(&[
+        "restore",
+        "latest",
+        "--from",
+        "remote",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+    common::assert_restored(&before, &target, &members);
+
+    // A wrong remote password (LOCKSTEP_REMOTE_PASSWORD_FILE wins over the configuration's
+    // file) is one line naming the remote, and neither repository is written to.
+    env.backup(&["--label", "two"]);
+    let wrong = env.path("wrong-password");
+    std::fs::write(&wrong, "not-the-remote-password\n").unwrap();
+    let (remote_before, local_before) = (files(&remote), files(&env.repo()));
+    for args in [
+        &["copy"][..],
+        &[
+            "restore",
+            "latest",
+            "--from",
+            "remote",
+            "--target",
+            env.path("nowhere").to_str().unwrap(),
+        ],
+        &["status", "--from", "remote"],
+    ] {
+        let r = run(env
+            .command()
+            .env("LOCKSTEP_REMOTE_PASSWORD_FILE", &wrong)
+            .args(args));
+        one_line(
+            &r,
+            1,
+            &[
+                "wrong password for the remote repository",
+                remote_str,
+                "LOCKSTEP_REMOTE_PASSWORD_FILE",
+            ],
+        );
+        assert!(
+            !r.stderr.contains(env.repo().to_str().unwrap()),
+            "{}",
+            r.stderr
+        );
+    }
+    assert_eq!(
+        files(&remote),
+        remote_before,
+        "nothing written to the remote"
+    );
+    assert_eq!(
+        files(&env.repo()),
+        local_before,
+        "nothing written to the repository"
+    );
+    assert!(!env.path("nowhere").exists());
+}

@@ -7,7 +7,13 @@ use crate::Result;
 
 /// Arguments of `init`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Create the remote (disaster-recovery) repository of the configuration instead, with the
+    /// remote's password (`LOCKSTEP_REMOTE_PASSWORD_FILE`, `remote-password-file`, else the
+    /// repository's). Refused when it exists.
+    #[arg(long)]
+    pub remote: bool,
+}
 
 #[derive(Serialize)]
 struct Output {
@@ -21,8 +27,12 @@ pub fn run(ctx: &Ctx, _args: &Args) -> Result<i32> {
     if let Some(dir) = spec.local_dir() {
         super::restore::ensure_dir_parent(&dir)?;
     }
-    let password = ctx.password_source().read(true)?;
-    let repo = spec.init(&password)?;
+    let password = ctx.repo_password_source().read(true)?;
+    let repo = if ctx.uses_remote() {
+        spec.init_remote(&password)?
+    } else {
+        spec.init(&password)?
+    };
     let id = repo.config().id.to_string();
     if ctx.global.json {
         print_json(&Output {
@@ -31,7 +41,15 @@ pub fn run(ctx: &Ctx, _args: &Args) -> Result<i32> {
             id,
         })?;
     } else {
-        println!("created repository {id} at {}", spec.location);
+        println!(
+            "created {}repository {id} at {}",
+            if ctx.uses_remote() { "the remote " } else { "" },
+            if ctx.uses_remote() {
+                spec.describe()
+            } else {
+                spec.location.clone()
+            }
+        );
         println!("keep the password safe: without it the backups cannot be read");
     }
     Ok(0)

@@ -52,7 +52,8 @@ Exit codes:
   141  stdout was closed by its reader (`| head`), as for a program ended by SIGPIPE
 
 Environment: LOCKSTEP_REPOSITORY, LOCKSTEP_PASSWORD_FILE, LOCKSTEP_PASSWORD, LOCKSTEP_CONFIG,
-LOCKSTEP_ROOT, LOCKSTEP_HOST. The password is never taken from the command line.";
+LOCKSTEP_ROOT, LOCKSTEP_HOST, LOCKSTEP_REMOTE_PASSWORD_FILE. The password is never taken from the
+command line.";
 
 /// lockstep: back up and restore IBM Installation Manager and the products it manages
 /// (WebSphere, HCL Digital Experience) as one consistent set.
@@ -405,7 +406,8 @@ impl Ctx {
     }
 
     /// Copies `ids` (all lockstep snapshots when empty) from the repository to the remote,
-    /// skipping those the remote has. Both are opened with the same password.
+    /// skipping those the remote has. The remote is opened with its own password
+    /// ([`Self::remote_password_source`]).
     pub fn copy_to_remote(&self, ids: &[String]) -> Result<crate::copy::CopyReport> {
         let from = RepoSpec::resolve(self.global.repo.as_deref(), None, &self.config)?;
         let to = self.remote_spec()?;
@@ -422,7 +424,8 @@ impl Ctx {
                 }
             })
             .collect::<Result<Vec<String>>>()?;
-        let dest = to.open_with_progress(&password, self.progress)?;
+        let remote_password = self.remote_password_source().read(false)?;
+        let dest = to.open_remote(&remote_password, self.progress)?;
         crate::copy::copy(source, dest, &ids, &from.describe(), &to.describe())
     }
 
@@ -434,6 +437,33 @@ impl Ctx {
                 .map(PathBuf::from),
             env: std::env::var("LOCKSTEP_PASSWORD").ok(),
             file_config: self.config.password_file.clone(),
+        }
+    }
+
+    /// Where the remote's password comes from: `LOCKSTEP_REMOTE_PASSWORD_FILE`, then the
+    /// configuration's `remote-password-file`, else the repository's own sources.
+    pub fn remote_password_source(&self) -> PasswordSource {
+        PasswordSource::remote(
+            std::env::var_os("LOCKSTEP_REMOTE_PASSWORD_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            self.config.remote_password_file.clone(),
+            self.password_source(),
+        )
+    }
+
+    /// Whether the command works on the remote instead of the repository (`--from remote`,
+    /// `init --remote`).
+    pub fn uses_remote(&self) -> bool {
+        self.use_remote
+    }
+
+    /// The password of the repository the command works on ([`Self::repo_spec`]).
+    pub fn repo_password_source(&self) -> PasswordSource {
+        if self.use_remote {
+            self.remote_password_source()
+        } else {
+            self.password_source()
         }
     }
 
@@ -458,8 +488,12 @@ impl Ctx {
                 spec.describe()
             )));
         }
-        let password = self.password_source().read(false)?;
-        spec.open_with_progress(&password, self.progress)
+        let password = self.repo_password_source().read(false)?;
+        if self.use_remote {
+            spec.open_remote(&password, self.progress)
+        } else {
+            spec.open_with_progress(&password, self.progress)
+        }
     }
 }
 
@@ -635,6 +669,7 @@ fn run(cli: Cli) -> Result<i32> {
     (ctx.offers_remote, ctx.use_remote) = match &cli.command {
         Command::Restore(args) => (true, args.uses_remote()),
         Command::Status(args) => (true, args.uses_remote()),
+        Command::Init(args) => (false, args.remote),
         _ => (false, false),
     };
     if ctx.global.json && !cli.command.has_json() {
