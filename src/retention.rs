@@ -95,11 +95,14 @@ impl Policy {
         let Some(text) = self.keep_within.as_deref() else {
             return Ok(None);
         };
-        let span = text.parse::<Span>().map_err(|e| {
-            Error::Usage(format!(
-                "keep-within '{text}' is not a duration ({e}); write e.g. 30d, 2w, 6mo, 1y6mo or 12h"
-            ))
-        })?;
+        let span = match restic_duration(text) {
+            Some(span) => span,
+            None => text.parse::<Span>().map_err(|e| {
+                Error::Usage(format!(
+                    "keep-within '{text}' is not a duration ({e}); write e.g. 30d, 2w, 6m (months, as in restic), 1y6m, 12h or 90min"
+                ))
+            })?,
+        };
         Ok((!span.is_zero()).then_some(span))
     }
 
@@ -184,6 +187,35 @@ impl ForgetPlan {
             .filter(|d| d.keep)
             .count()
     }
+}
+
+/// A duration in restic's `--keep-within` form: numbers each followed by `y` (years), `m`
+/// (**months**), `d` (days) or `h` (hours), e.g. `1y6m`, `6m`, `30d`, `12h` — so a restic
+/// user's `6m` keeps six months here too. `None` for anything else, which is then read as a
+/// friendly duration (`2w`, `6mo`, `90min`, `1 year`): minutes are written `min`.
+fn restic_duration(text: &str) -> Option<Span> {
+    let mut span = Span::new();
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        if digits == 0 {
+            return None;
+        }
+        let n: i64 = rest[..digits].parse().ok()?;
+        let unit = rest[digits..].chars().next()?;
+        span = match unit {
+            'y' if span.get_years() == 0 => span.try_years(n).ok()?,
+            'm' if span.get_months() == 0 => span.try_months(n).ok()?,
+            'd' if span.get_days() == 0 => span.try_days(n).ok()?,
+            'h' if span.get_hours() == 0 => span.try_hours(n).ok()?,
+            _ => return None,
+        };
+        rest = &rest[digits + unit.len_utf8()..];
+    }
+    Some(span)
 }
 
 /// The RFC 3339 form of a snapshot time, in UTC (as `status` and `diff` show times).
@@ -505,6 +537,31 @@ mod tests {
         assert_eq!(kept(&d), ["2026-01-12T08:00", "2026-01-11T09:00"]);
     }
 
+    /// `--keep-within` reads durations as restic does: `6m` is six months (not minutes, which
+    /// are written `min`), counted back from the newest snapshot.
+    #[test]
+    fn keep_within_6m_keeps_six_months_as_in_restic() {
+        let within = |text: &str| {
+            let policy = Policy {
+                keep_within: Some(text.into()),
+                ..Policy::default()
+            };
+            let snaps = vec![
+                snap("2025-12-01T08:00:00", ""),
+                snap("2026-01-15T08:00:00", ""),
+                snap("2026-06-30T07:00:00", ""),
+                snap("2026-06-30T08:00:00", ""),
+            ];
+            kept(&decide(snaps, &policy, &Zoned::now()).unwrap())
+        };
+        let six_months = ["2026-06-30T08:00", "2026-06-30T07:00", "2026-01-15T08:00"];
+        assert_eq!(within("6m"), six_months);
+        assert_eq!(within("6mo"), six_months);
+        assert_eq!(within("90min"), ["2026-06-30T08:00", "2026-06-30T07:00"]);
+        assert_eq!(within("1y"), within("1y0m0d"));
+        assert_eq!(within("1y").len(), 4);
+    }
+
     #[test]
     fn a_policy_needs_a_rule_and_a_valid_duration() {
         let labels_only = Policy {
@@ -520,7 +577,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("fortnight") && err.contains("30d"), "{err}");
-        for ok in ["30d", "2w", "6mo", "1y6mo", "12h"] {
+        for ok in ["30d", "2w", "6mo", "1y6mo", "12h", "6m", "1y6m", "90min"] {
             let p = Policy {
                 keep_within: Some(ok.into()),
                 ..Policy::default()

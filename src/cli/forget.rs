@@ -36,7 +36,7 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     keep_yearly: Option<u32>,
     /// Keep every snapshot taken within DURATION before the newest one of its set and host
-    /// (30d, 2w, 6mo, 1y6mo, 12h; `m` is minutes, `mo` months).
+    /// (30d, 2w, 6m, 1y6m, 12h; as in restic `m` is months, minutes are written `min`).
     #[arg(long, value_name = "DURATION")]
     keep_within: Option<String>,
     /// Never forget snapshots with this label (repeatable).
