@@ -298,3 +298,115 @@ fn local_to_s3_copy_is_idempotent_and_restores_identically() {
     .ok();
     common::assert_restored(&before, &target, &members);
 }
+
+/// Every file of the repository at `root` in the bucket, with its size (the raw backend, no
+/// password): what "nothing was written" is checked against.
+fn stored_files(s3: &S3, root: &str) -> Vec<(String, u32)> {
+    use rustic_core::FileType;
+    let spec = lockstep::repo::RepoSpec {
+        location: "opendal:s3".into(),
+        options: [
+            ("bucket", s3.bucket.as_str()),
+            ("endpoint", s3.endpoint.as_str()),
+            ("region", s3.region.as_str()),
+            ("root", root),
+            ("access_key_id", s3.key_id.as_str()),
+            ("secret_access_key", s3.secret.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
+    };
+    let backend = spec.raw_backend().unwrap();
+    let mut files = Vec::new();
+    for kind in [
+        FileType::Config,
+        FileType::Key,
+        FileType::Snapshot,
+        FileType::Index,
+        FileType::Pack,
+    ] {
+        for (id, size) in backend.list_with_size(kind).unwrap() {
+            files.push((format!("{kind:?}/{id}"), size));
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn an_s3_remote_with_its_own_password_is_created_copied_to_and_restored_from() {
+    let Some(s3) = s3() else { return };
+    let env = Env::new(Shape::Admin);
+    let root = prefix("remote-key");
+    std::fs::write(env.path("lockstep.toml"), s3.toml("remote", &root, true)).unwrap();
+    let remote_password = env.path("remote-password");
+    std::fs::write(&remote_password, "another-custody\n").unwrap();
+    let remote = |args: &[&str]| {
+        run(env
+            .command()
+            .env("LOCKSTEP_REMOTE_PASSWORD_FILE", &remote_password)
+            .args(args))
+    };
+    let members = env.member_paths(&[]);
+    let before = listing(&env.root(), &members);
+
+    remote(&["init", "--remote"]).ok();
+    assert!(
+        stored_files(&s3, &root)
+            .iter()
+            .any(|(f, _)| f.starts_with("Config")),
+        "init --remote created the remote"
+    );
+    // The repository's password does not open it: the remote has a key of its own.
+    let r = env.run(&["status", "--from", "remote"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("wrong password for the remote repository"),
+        "{}",
+        r.stderr
+    );
+
+    env.backup(&[]);
+    assert_eq!(remote(&["copy", "--json"]).ok().json()["copied"], 1);
+    let target = env.path("from-s3");
+    remote(&[
+        "restore",
+        "latest",
+        "--from",
+        "remote",
+        "--target",
+        target.to_str().unwrap(),
+    ])
+    .ok();
+    common::assert_restored(&before, &target, &members);
+
+    // With a wrong remote password, `copy` writes nothing to the remote, and its one line
+    // names the remote's bucket and prefix.
+    let stored = stored_files(&s3, &root);
+    env.backup(&["--label", "two"]);
+    let local = env.snapshot_count();
+    let wrong = env.path("wrong-password");
+    std::fs::write(&wrong, "not-the-remote-password\n").unwrap();
+    let r = run(env
+        .command()
+        .env("LOCKSTEP_REMOTE_PASSWORD_FILE", &wrong)
+        .arg("copy"));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let lines: Vec<&str> = r.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{}", r.stderr);
+    assert!(
+        lines[0].contains("wrong password for the remote repository")
+            && lines[0].contains(&format!("bucket {}", s3.bucket))
+            && lines[0].contains(&root),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(
+        stored_files(&s3, &root),
+        stored,
+        "nothing written to the remote"
+    );
+    assert_eq!(env.snapshot_count(), local, "the repository is unchanged");
+}
