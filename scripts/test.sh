@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one command that runs lockstep's whole test suite (README, .ci/run).
 # It installs what the tests need and is missing: restic (the interoperability tests read
-# lockstep repositories with it) from Debian's packages. The systemd units in contrib/systemd are
+# lockstep repositories with it) from Debian's packages, and the package test's tools (below).
+# The systemd units in contrib/systemd are
 # checked with systemd-analyze when it is installed (the test says SKIPPED otherwise; systemd is
 # too large a package to install just for that).
 set -euo pipefail
@@ -16,6 +17,27 @@ if ! command -v restic >/dev/null 2>&1; then
     echo "test.sh: restic is not installed and cannot be installed here; its tests will be skipped" >&2
   fi
 fi
+
+# The package test (tests/package.rs) builds the .deb and .rpm of the binary under test with
+# scripts/package.sh, installs the .deb into this machine, uses it and purges it. It needs
+# cargo-deb and cargo-generate-rpm (cargo install --locked: about 3.5 CPU-minutes, once per
+# machine), Debian's rpm (to read the .rpm) and man-db (`man lockstep` as installed).
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  missing=()
+  command -v rpm >/dev/null 2>&1 || missing+=(rpm)
+  command -v man >/dev/null 2>&1 || missing+=(man-db)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "test.sh: installing ${missing[*]} (Debian packages) for the package test"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+fi
+for tool in deb generate-rpm; do
+  if ! cargo "$tool" --version >/dev/null 2>&1; then
+    echo "test.sh: installing cargo-$tool (cargo install --locked) for the package test"
+    cargo install --locked "cargo-$tool" -q
+  fi
+done
 
 # A single-node Garage S3 server on 127.0.0.1 for the S3 tests (tests/s3.rs). scripts/garage.sh
 # installs Garage 2.5.0 first when it is missing (cargo install --locked: about 17 CPU-minutes,
