@@ -18,47 +18,17 @@
 //! Tiers and many hosts: [`copy`] copies snapshots to the disaster-recovery remote, and
 //! [`fleet`] shows every host and set of a repository, flagging nodes left behind.
 
-pub mod backup;
-pub mod check;
 pub mod cli;
-pub mod compare;
 pub mod config;
-pub mod contain;
-pub mod copy;
-pub mod delta;
-pub mod doctor;
-pub mod drift;
-pub mod drill;
 pub mod error;
-pub mod fault;
-pub mod fingerprint;
-pub mod fleet;
-pub mod guard;
-pub mod hooks;
-pub mod hostfs;
+pub mod host;
 pub mod im;
-pub mod inventory;
-pub mod journal;
 pub mod listing;
-pub mod manifest;
-pub mod metrics;
-pub mod par;
+pub mod ops;
 #[cfg(test)]
 mod patched_zstd;
-pub mod prefetch;
-pub mod preflight;
-pub mod progress;
-pub mod prune;
-pub mod repair;
 pub mod repo;
-pub mod report;
-pub mod restore;
-pub mod retention;
 pub mod sample;
-pub mod set;
-pub mod state;
-pub mod status;
-pub mod timing;
-pub mod tree;
+pub mod util;
 
 pub use error::{Error, Result};

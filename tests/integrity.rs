@@ -183,10 +183,10 @@ fn the_verifier_sees_content_metadata_missing_and_extra_entries() {
     let repo = spec.open("test-password").unwrap();
     let snap = lockstep::repo::find_snapshot(&repo, "latest", None, None).unwrap();
     let target = env.path("restored");
-    lockstep::restore::restore_to_target(repo, &snap, &target, None).unwrap();
+    lockstep::ops::restore::restore_to_target(repo, &snap, &target, None).unwrap();
     let repo = spec.open("test-password").unwrap().to_indexed().unwrap();
     let verify = |target: &std::path::Path| {
-        lockstep::drill::verify::verify(
+        lockstep::ops::drill::verify::verify(
             &repo,
             &snap.snapshot,
             target,

@@ -5,12 +5,12 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{Ctx, bytes, print_json, short};
-use crate::backup::{BackupOutcome, BackupRequest, backup};
-use crate::hooks::{DEFAULT_TIMEOUT, Hooks};
+use crate::ops::backup::{BackupOutcome, BackupRequest, backup};
+use crate::ops::hooks::{DEFAULT_TIMEOUT, Hooks};
 use crate::im::discover::Instance;
-use crate::manifest::Verdict;
-use crate::preflight::PreflightOptions;
-use crate::set::Role;
+use crate::repo::manifest::Verdict;
+use crate::host::preflight::PreflightOptions;
+use crate::host::set::Role;
 use crate::{Error, Result};
 
 /// The safety policy shared by `backup` and `preflight`.
@@ -67,7 +67,7 @@ struct Output<'a> {
     #[serde(flatten)]
     outcome: &'a BackupOutcome,
     #[serde(skip_serializing_if = "Option::is_none")]
-    copy: Option<&'a crate::copy::CopyReport>,
+    copy: Option<&'a crate::ops::copy::CopyReport>,
 }
 
 impl Ctx {
@@ -119,7 +119,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let prepared = ctx.host().and_then(|host| {
         // Damaged IM records do not stop discovery here: the backup refuses them, naming what
         // the set would lose, unless --accept-smaller-set.
-        let instance = crate::backup::backup_instance(
+        let instance = crate::ops::backup::backup_instance(
             &host,
             &ctx.discover_options(),
             ctx.global.instance.as_deref(),
@@ -147,7 +147,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
                         .to_string(),
                 ),
             ];
-            crate::hooks::run_failure_phases(&hooks, &env);
+            crate::ops::hooks::run_failure_phases(&hooks, &env);
             return Err(error);
         }
     };

@@ -1,8 +1,8 @@
 //! `lockstep check`: the repository's integrity, and which snapshots any damage hits.
 
 use super::{Ctx, short};
-use crate::check::{CheckReport, ReadData, check};
-use crate::metrics::RunMetrics;
+use crate::ops::check::{CheckReport, ReadData, check};
+use crate::ops::metrics::RunMetrics;
 use crate::{Error, Result};
 
 /// Arguments of `check`.
@@ -35,7 +35,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let spec = ctx.repo_spec()?;
     let repo = ctx.open_repo()?;
     let mut report = check(repo, &args.read())?;
-    report.exposed = crate::check::exposed(spec.local_dir().as_deref(), ctx.state()?.path());
+    report.exposed = crate::ops::check::exposed(spec.local_dir().as_deref(), ctx.state()?.path());
     for warning in &report.exposed {
         eprintln!("lockstep: warning: {warning}");
     }

@@ -2,7 +2,7 @@
 
 use super::{Ctx, short};
 use crate::Result;
-use crate::copy::CopyReport;
+use crate::ops::copy::CopyReport;
 
 /// Arguments of `copy`.
 #[derive(Debug, clap::Args)]

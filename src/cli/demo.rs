@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use super::backup::print_outcome;
 use super::short;
 use super::{Ctx, bytes};
-use crate::backup::{BackupRequest, backup};
-use crate::hostfs::HostRoot;
+use crate::ops::backup::{BackupRequest, backup};
+use crate::host::root::HostRoot;
 use crate::im::discover::{DiscoverOptions, Instance, discover, select};
 use crate::listing::{Ignore, diff, list};
 use crate::repo::{RepoSpec, find_snapshot, set_snapshots};
-use crate::restore::restore_to_target;
+use crate::ops::restore::restore_to_target;
 use crate::sample::{self, SampleOptions};
 use crate::{Error, Result};
 
@@ -32,7 +32,7 @@ pub fn run(_ctx: &Ctx, args: &Args) -> Result<i32> {
     let temp;
     let base: PathBuf = match &args.keep {
         Some(dir) => {
-            crate::restore::check_empty_target(dir)?;
+            crate::ops::restore::check_empty_target(dir)?;
             std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
             std::fs::canonicalize(dir).map_err(|e| Error::io("cannot resolve", dir, e))?
         }

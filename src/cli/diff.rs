@@ -5,7 +5,7 @@ use super::short;
 use super::status::{age, print_files};
 use crate::Result;
 use crate::repo::SetSnapshot;
-use crate::status::{SnapshotRef, diff_live, diff_snapshots};
+use crate::ops::status::{SnapshotRef, diff_live, diff_snapshots};
 
 /// Arguments of `diff`.
 #[derive(Debug, clap::Args)]

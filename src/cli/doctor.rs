@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::{Ctx, print_json};
 use crate::Result;
-use crate::doctor::{DoctorReport, Severity, doctor};
+use crate::ops::doctor::{DoctorReport, Severity, doctor};
 
 /// Arguments of `doctor`.
 #[derive(Debug, clap::Args)]

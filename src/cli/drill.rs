@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use super::{Ctx, bytes, print_json, short};
-use crate::drill::{DrillReport, DrillRequest, drill, scratch_parent};
-use crate::metrics::RunMetrics;
+use crate::ops::drill::{DrillReport, DrillRequest, drill, scratch_parent};
+use crate::ops::metrics::RunMetrics;
 use crate::{Error, Result};
 
 /// Arguments of `drill`.

@@ -4,7 +4,7 @@ use rustic_core::jiff::Zoned;
 
 use super::{Ctx, bytes, short};
 use crate::Result;
-use crate::fleet::{Agreement, fleet};
+use crate::ops::fleet::{Agreement, fleet};
 
 /// Arguments of `fleet`.
 #[derive(Debug, clap::Args)]

@@ -4,8 +4,8 @@ use serde::Serialize;
 
 use super::{Ctx, print_json, short};
 use crate::Result;
-use crate::prune::{PruneReport, prune};
-use crate::retention::{
+use crate::ops::prune::{PruneReport, prune};
+use crate::ops::retention::{
     ForgetByIds, ForgetOutcome, ForgetPlan, Policy, forget, forget_ids, plan, resolve_ids,
 };
 
@@ -102,7 +102,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     }
     let policy = ctx.policy(args);
     if !policy.has_rule() {
-        return Err(crate::retention::no_policy());
+        return Err(crate::ops::retention::no_policy());
     }
     policy.within()?;
     let repo = ctx.open_repo()?;

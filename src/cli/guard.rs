@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use serde::Serialize;
 
 use super::{Ctx, short};
-use crate::guard::{GuardReport, GuardRequest, GuardState, Rollback, attach, guard};
+use crate::ops::guard::{GuardReport, GuardRequest, GuardState, Rollback, attach, guard};
 use crate::{Error, Result};
 
 /// Arguments of `guard`.

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 
 use super::Ctx;
 use crate::Result;
-use crate::backup::BackupOutcome;
-use crate::manifest::Verdict;
-use crate::metrics::{RunMetrics, record};
+use crate::ops::backup::BackupOutcome;
+use crate::repo::manifest::Verdict;
+use crate::ops::metrics::{RunMetrics, record};
 use crate::repo::set_snapshots;
 
 /// The commands that write metrics.

@@ -9,10 +9,10 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 use crate::error::{EXIT_OK, EXIT_USAGE};
-use crate::hostfs::HostRoot;
+use crate::host::root::HostRoot;
 use crate::im::discover::{DiscoverOptions, Instance, discover, select};
-use crate::metrics::RunMetrics;
-use crate::progress::ProgressMode;
+use crate::ops::metrics::RunMetrics;
+use crate::repo::progress::ProgressMode;
 use crate::repo::{
     Latest, LatestOf, OpenRepo, PasswordSource, RepoSpec, SetSnapshot, find_snapshot,
     resolve_latest, set_snapshots,
@@ -384,8 +384,8 @@ impl Ctx {
     }
 
     /// lockstep's state directory.
-    pub fn state(&self) -> Result<crate::state::StateDir> {
-        crate::state::StateDir::resolve(self.global.state_dir.as_deref(), None)
+    pub fn state(&self) -> Result<crate::host::state::StateDir> {
+        crate::host::state::StateDir::resolve(self.global.state_dir.as_deref(), None)
     }
 
     /// Where the repository is (the remote, for `restore --from remote`).
@@ -408,7 +408,7 @@ impl Ctx {
     /// Copies `ids` (all lockstep snapshots when empty) from the repository to the remote,
     /// skipping those the remote has. The remote is opened with its own password
     /// ([`Self::remote_password_source`]).
-    pub fn copy_to_remote(&self, ids: &[String]) -> Result<crate::copy::CopyReport> {
+    pub fn copy_to_remote(&self, ids: &[String]) -> Result<crate::ops::copy::CopyReport> {
         let from = RepoSpec::resolve(self.global.repo.as_deref(), None, &self.config)?;
         let to = self.remote_spec()?;
         let password = self.password_source().read(false)?;
@@ -426,7 +426,7 @@ impl Ctx {
             .collect::<Result<Vec<String>>>()?;
         let remote_password = self.remote_password_source().read(false)?;
         let dest = to.open_remote(&remote_password, self.progress)?;
-        crate::copy::copy(source, dest, &ids, &from.describe(), &to.describe())
+        crate::ops::copy::copy(source, dest, &ids, &from.describe(), &to.describe())
     }
 
     /// Where the password comes from.
@@ -586,19 +586,19 @@ pub fn render<T: serde::Serialize>(ctx: &Ctx, report: &T, text: impl FnOnce(&T))
     }
 }
 
-pub use crate::report::{bytes, short};
+pub use crate::util::report::{bytes, short};
 
 /// Runs lockstep with the process's arguments and returns the exit code.
 #[must_use]
 pub fn main() -> i32 {
-    crate::contain::install();
+    crate::repo::contain::install();
     // A restore's background clean-up (not a command: the restore starts it, with no terminal)
     let mut args = std::env::args_os().skip(1);
-    if args.next().as_deref() == Some(std::ffi::OsStr::new(crate::journal::FINISH_ARG)) {
+    if args.next().as_deref() == Some(std::ffi::OsStr::new(crate::ops::restore::journal::FINISH_ARG)) {
         let Some(dir) = args.next() else {
             return EXIT_USAGE;
         };
-        return match crate::journal::finish_in_background(&crate::state::StateDir::at(dir)) {
+        return match crate::ops::restore::journal::finish_in_background(&crate::host::state::StateDir::at(dir)) {
             Ok(()) => EXIT_OK,
             Err(e) => e.exit_code(),
         };
@@ -680,15 +680,15 @@ fn run(cli: Cli) -> Result<i32> {
     // An interrupted in-place restore is finished (or rolled back) before anything else runs.
     if !matches!(cli.command, Command::Recover(_) | Command::Demo(_)) {
         let state = ctx.state()?;
-        if let Some(note) = crate::guard::notice(&state) {
+        if let Some(note) = crate::ops::guard::notice(&state) {
             eprintln!("lockstep: note: {note}");
         }
-        if let Some(journal) = crate::journal::Journal::load(&state)?
-            && !(journal.pid != 0 && crate::preflight::alive(journal.pid))
+        if let Some(journal) = crate::ops::restore::journal::Journal::load(&state)?
+            && !(journal.pid != 0 && crate::host::preflight::alive(journal.pid))
         {
             // pid 0 at `cleanup`: a restore that completed handed the removal of the replaced
             // copies to a background process, which is waited for (and replaced if it died).
-            let handed_off = journal.pid == 0 && journal.phase == crate::journal::Phase::Cleanup;
+            let handed_off = journal.pid == 0 && journal.phase == crate::ops::restore::journal::Phase::Cleanup;
             if !handed_off {
                 eprintln!(
                     "lockstep: found an interrupted restore of snapshot {} ({}); recovering it first",
@@ -696,7 +696,7 @@ fn run(cli: Cli) -> Result<i32> {
                     state.journal().display()
                 );
             }
-            let recovered = crate::journal::recover(&state, waiting_for_cleanup)?;
+            let recovered = crate::ops::restore::journal::recover(&state, waiting_for_cleanup)?;
             if recovered.is_some() && handed_off {
                 eprintln!(
                     "lockstep: removed the replaced copies of the restore of snapshot {} (its background clean-up had not finished them); continuing",

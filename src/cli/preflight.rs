@@ -6,7 +6,7 @@ use super::backup::Policy;
 use super::{Ctx, bytes, print_json};
 use crate::Result;
 use crate::error::EXIT_REFUSED;
-use crate::preflight::{PreflightReport, preflight};
+use crate::host::preflight::{PreflightReport, preflight};
 use crate::repo::set_snapshots;
 
 /// Arguments of `preflight`.

@@ -2,7 +2,7 @@
 
 use super::{Ctx, bytes};
 use crate::Result;
-use crate::prune::{PruneReport, prune};
+use crate::ops::prune::{PruneReport, prune};
 
 /// Arguments of `prune`.
 #[derive(Debug, clap::Args)]

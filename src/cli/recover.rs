@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::{Ctx, print_json, short};
-use crate::hostfs::shown;
-use crate::journal::{Damaged, Recovery, discard_damaged, inspect_damaged, recover};
+use crate::host::root::shown;
+use crate::ops::restore::journal::{Damaged, Recovery, discard_damaged, inspect_damaged, recover};
 use crate::{Error, Result};
 
 /// Arguments of `recover`.
@@ -70,7 +70,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
 /// way out (refused) or the journal set aside (`--discard-journal`).
 fn damaged_journal(
     ctx: &Ctx,
-    state: &crate::state::StateDir,
+    state: &crate::host::state::StateDir,
     damaged: &Damaged,
     discard: bool,
 ) -> Result<i32> {

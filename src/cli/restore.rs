@@ -6,15 +6,15 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::{Ctx, bytes, print_json, short};
-use crate::backup::{BackupRequest, backup};
+use crate::ops::backup::{BackupRequest, backup};
 use crate::im::discover::select;
 use crate::repo::SetSnapshot;
-use crate::restore::{
+use crate::ops::restore::{
     GuardDecision, InPlace, InPlacePlan, Method, RestoreOutcome, Selection, check_empty_target,
     check_rules, describe_missing_owner, execute, left_behind, plan, preflight_in_place_live,
     restore_to_target, units,
 };
-use crate::set::Role;
+use crate::host::set::Role;
 use crate::{Error, Result};
 
 /// Arguments of `restore`.
@@ -96,7 +96,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
         ));
     }
     if let Some(target) = &args.target {
-        crate::restore::check_empty_target(target)?;
+        crate::ops::restore::check_empty_target(target)?;
     }
     let host = ctx.host()?;
     let live_instances = ctx.instances().ok();
@@ -410,7 +410,7 @@ fn print_plan(
         let records_restored = plan
             .units
             .iter()
-            .any(|u| u.unit.role == crate::set::Role::ImAgentData);
+            .any(|u| u.unit.role == crate::host::set::Role::ImAgentData);
         match (records_restored, d.is_empty()) {
             (_, true) => writeln!(out, "  IM's records: the same as on the live host")?,
             (true, false) => {

@@ -4,8 +4,8 @@ use serde::Serialize;
 
 use super::{Ctx, print_json, short};
 use crate::Result;
-use crate::drill::record::{self, DrillHistory};
-use crate::manifest::Manifest;
+use crate::ops::drill::record::{self, DrillHistory};
+use crate::repo::manifest::Manifest;
 use crate::repo::set_snapshots;
 
 /// Arguments of `snapshots`.
@@ -51,9 +51,9 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
             summary: s.manifest.as_ref().map_or_else(
                 || "(no manifest)".to_owned(),
                 |m| match m.consistency.verdict {
-                    crate::manifest::Verdict::Consistent => m.inventory.summary(),
+                    crate::repo::manifest::Verdict::Consistent => m.inventory.summary(),
                     // An interrupted backup: restore refuses it without --force.
-                    crate::manifest::Verdict::Unverified => {
+                    crate::repo::manifest::Verdict::Unverified => {
                         format!("UNVERIFIED {}", m.inventory.summary())
                     }
                 },

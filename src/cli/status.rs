@@ -3,9 +3,9 @@
 use super::Ctx;
 use super::short;
 use crate::Result;
-use crate::compare::FileChanges;
+use crate::ops::compare::FileChanges;
 use crate::repo::set_snapshots;
-use crate::status::{Restored, SnapshotRef, StatusReport, Verdict, compared_with, status};
+use crate::ops::status::{Restored, SnapshotRef, StatusReport, Verdict, compared_with, status};
 
 /// Arguments of `status`.
 #[derive(Debug, clap::Args)]
@@ -59,7 +59,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     if !args.verbose {
         report.files = report.files.without_paths();
     }
-    ctx.note_metrics(crate::metrics::RunMetrics {
+    ctx.note_metrics(crate::ops::metrics::RunMetrics {
         command: "status".into(),
         labels: ctx.set_labels(&report.set, &report.host),
         success: true,

@@ -18,9 +18,9 @@ use super::installed::{InstalledXml, parse_installed};
 use super::profile_registry::parse_profile_registry;
 use super::registry::{is_windows_path, not_a_directory_path, parse_registry};
 use super::{ImError, read_properties, read_text};
-use crate::hostfs::{HostRoot, clean};
-use crate::inventory::Inventory;
-use crate::set::{Member, Role, SyncSet};
+use crate::host::root::{HostRoot, clean};
+use crate::im::inventory::Inventory;
+use crate::host::set::{Member, Role, SyncSet};
 use crate::{Error, Result};
 
 /// What discovery should look for besides IM's own records.

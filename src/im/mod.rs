@@ -13,8 +13,10 @@
 pub mod config_ini;
 pub mod defaults;
 pub mod discover;
+pub mod drift;
 pub mod install_registry;
 pub mod installed;
+pub mod inventory;
 pub mod product_version;
 pub mod profile_registry;
 pub mod registry;

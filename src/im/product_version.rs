@@ -23,8 +23,8 @@ use super::installed::parse_installed;
 use super::text::parse_properties;
 use super::xml::{attr, children, line_of, parse_document, root};
 use super::{ImError, read_text};
-use crate::hostfs::HostRoot;
-use crate::inventory::{Offering, PackageGroup};
+use crate::host::root::HostRoot;
+use crate::im::inventory::{Offering, PackageGroup};
 
 /// What a product's `.product` file says it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -330,7 +330,7 @@ fn guard_stopped_by_sigterm_rolls_back() {
         "{report}"
     );
     assert!(
-        !lockstep::preflight::alive(command),
+        !lockstep::host::preflight::alive(command),
         "the command still runs"
     );
     let d = lockstep::listing::diff(
@@ -364,7 +364,7 @@ fn guard_stopped_by_sigterm_reports_what_it_left() {
         "{report}"
     );
     assert!(
-        !lockstep::preflight::alive(command),
+        !lockstep::host::preflight::alive(command),
         "the command still runs"
     );
     // the host is as the command left it: IM's records are damaged

@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::Result;
-use crate::hostfs::HostRoot;
+use crate::host::root::HostRoot;
 use crate::im::discover::{DiscoverOptions, Instance, RecordProblem, discover_lenient};
 use crate::im::product_version::{VersionCheck, check_group, product_ids};
-use crate::set::Role;
+use crate::host::set::Role;
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -312,7 +312,7 @@ pub fn check_instance(
     }
 }
 
-fn offerings_shown(group: &crate::inventory::PackageGroup) -> String {
+fn offerings_shown(group: &crate::im::inventory::PackageGroup) -> String {
     let shown: Vec<String> = group
         .offerings
         .iter()

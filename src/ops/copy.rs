@@ -11,7 +11,7 @@
 
 use serde::Serialize;
 
-use crate::manifest::TAG;
+use crate::repo::manifest::TAG;
 use crate::repo::{OpenRepo, find_snapshot, set_snapshots};
 use crate::{Error, Result};
 

@@ -17,7 +17,7 @@ use rustic_core::repofile::{Node, NodeType, SnapshotFile};
 use rustic_core::{IndexedFull, LsOptions, Progress, Repository};
 use sha2::{Digest, Sha256};
 
-use crate::compare::{EntryKind, EntryMeta};
+use crate::ops::compare::{EntryKind, EntryMeta};
 use crate::{Error, Result};
 
 /// What the verification found.

@@ -13,15 +13,15 @@
 //! **In place**: every member is restored into a staging copy beside its live path (same
 //! filesystem), verified against the snapshot (content hashes of every chunk, type, mode, owner,
 //! times, link targets, no extra entries), and only then are all members swapped in with
-//! renames recorded in the [`journal`](crate::journal). A crash leaves the old or the new set;
+//! renames recorded in the [`journal`](crate::ops::restore::journal). A crash leaves the old or the new set;
 //! `lockstep recover` finishes or rolls back. Nothing outside the members' paths is written,
 //! except missing parent directories of a member that no longer exists. A member that is a
 //! mount point is staged inside itself and its contents are swapped instead
-//! ([`Inside`](crate::journal::Inside)), with the same guarantees.
+//! ([`Inside`](crate::ops::restore::journal::Inside)), with the same guarantees.
 //!
 //! **The fast rollback** (the default when the set has a consistent snapshot to prove live
 //! files by): only the entries that differ from the target are staged, verified and swapped in
-//! one by one under the same journal ([`crate::delta`]); unchanged files stay where they are.
+//! one by one under the same journal ([`crate::ops::restore::delta`]); unchanged files stay where they are.
 //! Where a delta cannot be planned safely, unchanged files are hard-linked into a whole staging
 //! copy instead. `--full` and `--keep-replaced` restore every byte into whole copies.
 
@@ -36,7 +36,9 @@ use rustic_core::{IndexedFullStatus, LocalDestination, Repository, RestoreOption
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+pub mod delta;
 mod in_place;
+pub mod journal;
 mod owners;
 
 pub use in_place::{
@@ -46,17 +48,17 @@ pub use in_place::{
 pub use owners::{Kind as OwnerKind, MissingOwner, describe as describe_missing_owner};
 
 use crate::config::is_root;
-use crate::drift::InventoryDiff;
-use crate::hostfs::{HostRoot, clean};
+use crate::im::drift::InventoryDiff;
+use crate::host::root::{HostRoot, clean};
 use crate::im::defaults::Mode;
 use crate::im::discover::Instance;
-use crate::inventory::Inventory;
-use crate::manifest::{Manifest, Verdict};
-use crate::preflight::{PreflightOptions, preflight};
+use crate::im::inventory::Inventory;
+use crate::repo::manifest::{Manifest, Verdict};
+use crate::host::preflight::{PreflightOptions, preflight};
 use crate::repo::{OpenRepo, SetSnapshot};
-use crate::set::SyncSet;
-use crate::set::{Member, Role};
-use crate::tree::posix_perm;
+use crate::host::set::SyncSet;
+use crate::host::set::{Member, Role};
+use crate::repo::tree::posix_perm;
 use crate::{Error, Result};
 
 /// The repository with its full index loaded, as a restore needs it.
@@ -92,7 +94,7 @@ pub fn check_rules(
     live: Option<&Inventory>,
     sel: &Selection,
 ) -> Result<GuardDecision> {
-    let short = crate::report::short(&snap.id()).to_owned();
+    let short = crate::util::report::short(&snap.id()).to_owned();
     let Some(manifest) = &snap.manifest else {
         if sel.force {
             return Ok(GuardDecision::default());
@@ -577,11 +579,11 @@ pub(crate) fn restore_tree(
             .prepare_restore(&opts, nodes(), &destination, false)
             .map_err(|e| written(e, dest))?;
         bytes += plan.restore_size;
-        crate::contain::engine("writing the restored files", "", || {
+        crate::repo::contain::engine("writing the restored files", "", || {
             repo.restore(plan, &opts, nodes(), &destination)
                 .map_err(|e| written(e, dest))
         })?;
-        crate::par::release_free_memory();
+        crate::util::par::release_free_memory();
     }
     Ok((files, dirs, bytes))
 }
@@ -622,7 +624,7 @@ pub(crate) fn list_skipping(
     let Some(id) = node.subtree else {
         return Ok(Vec::new());
     };
-    let decoded = crate::par::io(|| decode(repo, id, skip))?;
+    let decoded = crate::util::par::io(|| decode(repo, id, skip))?;
     let mut out = Vec::with_capacity(decoded.len());
     flatten(decoded, Path::new(""), &mut out)?;
     Ok(out)
@@ -769,10 +771,10 @@ pub(crate) fn restore_unit(
     let stats = match &node.node_type {
         NodeType::Dir => {
             if let Some((live, planned)) = carry {
-                let _t = crate::timing::phase(format!("restore: carry {}", unit.path.display()));
+                let _t = crate::util::timing::phase(format!("restore: carry {}", unit.path.display()));
                 carried = link_carried(live, &tree.entries, planned, dest)?;
             }
-            let _t = crate::timing::phase(format!("restore: engine {}", unit.path.display()));
+            let _t = crate::util::timing::phase(format!("restore: engine {}", unit.path.display()));
             restore_tree(repo, &tree.entries, dest, &carried.paths)?
         }
         NodeType::File => {
@@ -814,7 +816,7 @@ fn link_carried(
             files.push((path, node.meta.size));
         }
     }
-    let linked: Vec<(PathBuf, u64)> = crate::par::io(|| {
+    let linked: Vec<(PathBuf, u64)> = crate::util::par::io(|| {
         files
             .into_par_iter()
             .filter_map(|(path, size)| {
@@ -838,7 +840,7 @@ fn link_carried(
 /// inode and ctime) whose content is the target's, or else by reading it and comparing every
 /// chunk's hash. Unsure means restore. Nothing is written.
 ///
-/// The live files are examined on the I/O pool ([`crate::par`]): on a cold cache the stat
+/// The live files are examined on the I/O pool ([`crate::util::par`]): on a cold cache the stat
 /// calls wait on the disk, and many in flight finish far sooner than one at a time.
 pub(crate) fn plan_carry(
     repo: &FullRepo,
@@ -860,7 +862,7 @@ pub(crate) fn plan_carry(
         .filter(|(_, n)| n.node_type == NodeType::File && n.meta.links <= 1)
         .map(|(p, n)| (p, n))
         .collect();
-    let carried: Vec<(PathBuf, u64)> = crate::par::io(|| {
+    let carried: Vec<(PathBuf, u64)> = crate::util::par::io(|| {
         files
             .into_par_iter()
             .filter_map(|(path, target)| {
@@ -1097,7 +1099,7 @@ pub(crate) fn verify_entries(
         }
         Ok(m.size())
     };
-    let verified = crate::par::io(|| {
+    let verified = crate::util::par::io(|| {
         use rayon::prelude::*;
         expected
             .par_iter()
@@ -1133,7 +1135,7 @@ fn verify_content(repo: &FullRepo, node: &Node, path: &Path) -> std::result::Res
         buf.resize(len, 0);
         file.read_exact(&mut buf)
             .map_err(|e| format!("content: {e}"))?;
-        if crate::report::hex(&Sha256::digest(&buf)) != id.to_hex().as_str() {
+        if crate::util::report::hex(&Sha256::digest(&buf)) != id.to_hex().as_str() {
             return Err("content differs".into());
         }
     }
@@ -1216,7 +1218,7 @@ pub fn preflight_in_place_live(
                     "{} (pid {}, {})",
                     s.name,
                     s.pid,
-                    crate::hostfs::shown(&s.pid_file)
+                    crate::host::root::shown(&s.pid_file)
                 )
             })
             .collect();
@@ -1255,7 +1257,7 @@ fn written(e: Box<rustic_core::RusticError>, dest: &Path) -> Error {
     match FULL_SIGNS.iter().find(|(sign, _)| text.contains(sign)) {
         Some((sign, _)) => Error::Other(format!(
             "writing the restored files into {} failed: {sign}",
-            crate::hostfs::shown(dest)
+            crate::host::root::shown(dest)
         )),
         None => Error::from(e),
     }
@@ -1282,7 +1284,7 @@ pub(crate) fn disk_full(e: &Error, dir: &Path, host: &HostRoot) -> Option<Error>
     let shown = host.logical(&anchor).unwrap_or(anchor);
     Some(Error::DiskFull(format!(
         "the filesystem of {} is full ({why}; `df -h` and `df -i` show its space and inodes): free space there, or restore into another filesystem, then run the restore again",
-        crate::hostfs::shown(&shown)
+        crate::host::root::shown(&shown)
     )))
 }
 
@@ -1337,8 +1339,8 @@ mod tests {
         assert_eq!(engine.len(), 16);
         assert_eq!(list(&repo, &node).unwrap(), engine);
     }
-    use crate::inventory::{Offering, PackageGroup};
-    use crate::manifest::{Consistency, PreflightRecord, SCHEMA_VERSION};
+    use crate::im::inventory::{Offering, PackageGroup};
+    use crate::repo::manifest::{Consistency, PreflightRecord, SCHEMA_VERSION};
 
     fn inventory(was: &str, dx: &str) -> Inventory {
         let group = |id: &str, path: &str, off: &str, v: &str| PackageGroup {

@@ -15,11 +15,11 @@
 use rustic_core::jiff::Timestamp;
 use serde::Serialize;
 
-use crate::compare::{FileChanges, compare, live_tree, snapshot_tree, union_members};
-use crate::drift::InventoryDiff;
-use crate::hostfs::HostRoot;
+use crate::ops::compare::{FileChanges, compare, live_tree, snapshot_tree, union_members};
+use crate::im::drift::InventoryDiff;
+use crate::host::root::HostRoot;
 use crate::im::discover::{Instance, RecordProblem};
-use crate::manifest::Manifest;
+use crate::repo::manifest::Manifest;
 use crate::repo::{OpenRepo, SetSnapshot};
 use crate::{Error, Result};
 

@@ -13,6 +13,11 @@
 //! the umask ([`private`]): directories 0700 and files 0600, as restic makes them, because its
 //! key file and packs are an offline attack on the password for anyone who can copy them.
 
+pub mod contain;
+pub mod manifest;
+pub mod progress;
+pub mod tree;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -23,8 +28,8 @@ use rustic_core::{
 };
 
 use crate::config::{Config, is_root};
-use crate::manifest::{Manifest, TAG, set_tag};
-use crate::progress::{ProgressMode, Reporter};
+use crate::repo::manifest::{Manifest, TAG, set_tag};
+use crate::repo::progress::{ProgressMode, Reporter};
 use crate::{Error, Result};
 
 /// An opened repository, ready for listing snapshots.
@@ -166,7 +171,7 @@ impl RepoSpec {
     }
 
     /// The repository's backend without the engine's decryption: for listing and removing
-    /// files the engine cannot read (see [`crate::repair`]).
+    /// files the engine cannot read (see [`crate::ops::repair`]).
     ///
     /// # Errors
     /// When the backend cannot be set up.
@@ -240,7 +245,7 @@ impl RepoSpec {
     }
 
     /// Opens an existing repository whose long operations report progress as `progress` says
-    /// (see [`crate::progress`]).
+    /// (see [`crate::repo::progress`]).
     ///
     /// # Errors
     /// As [`Self::open`].
@@ -259,7 +264,7 @@ impl RepoSpec {
     }
 
     fn open_as(&self, password: &str, progress: ProgressMode, tier: Tier) -> Result<OpenRepo> {
-        let _t = crate::timing::phase("open repository");
+        let _t = crate::util::timing::phase("open repository");
         let missing = || {
             Error::Repo(match tier {
                 Tier::Repository => format!(
@@ -627,7 +632,7 @@ impl DamagedSnapshot {
             "snapshot file snapshots/{} is damaged ({}) and was skipped; `lockstep forget {}` or `lockstep repair snapshots` removes it",
             self.id,
             self.problem,
-            crate::report::short(&self.id)
+            crate::util::report::short(&self.id)
         )
     }
 }
@@ -732,7 +737,7 @@ fn damage_text(e: &rustic_core::RusticError) -> String {
     } else if text.contains("eserializ") || text.contains("JSON") || text.contains("json") {
         "it decrypts but is not a snapshot".into()
     } else {
-        crate::contain::concise(&text)
+        crate::repo::contain::concise(&text)
     }
 }
 

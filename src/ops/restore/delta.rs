@@ -11,14 +11,14 @@
 //!   the subtrees whose ids differ. No live file is read.
 //! - **File by file** ([`plan_by_walk`]): otherwise each live member is walked and compared
 //!   with the target tree; a file is kept when its metadata matches and its content is proven
-//!   (see `same_as_target` in [`crate::restore`]).
+//!   (see `same_as_target` in [`crate::ops::restore`]).
 //!
 //! Either way the result is a [`Planned`] delta, for which nothing has been written: a dry run
 //! reports it, and the run stages exactly that plan ([`Planned::build`]).
 //!
 //! Staged entries are numbered in a flat staging directory, and the swap moves each replaced
 //! or surplus live entry into a flat `old` directory beside the member and each staged entry
-//! into its place ([`Delta`]). The [`journal`](crate::journal) holds the plan before the first
+//! into its place ([`Delta`]). The [`journal`](crate::ops::restore::journal) holds the plan before the first
 //! rename, so a crash rolls forward as it does for a whole-member swap. Unchanged files are
 //! never touched: their inode and ctime stay, so the next backup does not read them again
 //! either.
@@ -31,18 +31,18 @@ use std::path::{Path, PathBuf};
 use rustic_core::TreeId;
 use rustic_core::repofile::{Node, NodeType, SnapshotFile};
 
-use crate::backup::Excludes;
+use crate::ops::backup::Excludes;
 use crate::config::is_root;
-use crate::fingerprint::Fingerprint;
-use crate::hostfs::HostRoot;
-use crate::journal::Delta;
-use crate::manifest::Verdict;
+use crate::host::fingerprint::Fingerprint;
+use crate::host::root::HostRoot;
+use crate::ops::restore::journal::Delta;
+use crate::repo::manifest::Verdict;
 use crate::repo::SetSnapshot;
-use crate::restore::{
+use crate::ops::restore::{
     FullRepo, RestoreUnit, UnitTree, content_bytes, list, list_skipping, live_xattrs, rel,
     restore_tree, same_as_target, stays_inside, verify_entries, xattrs_of,
 };
-use crate::tree::posix_perm;
+use crate::repo::tree::posix_perm;
 use crate::{Error, Result};
 
 /// What a delta staging did.
@@ -146,7 +146,7 @@ pub fn plan_by_walk(
     let Some(live_entries) = walked else {
         return Ok(None);
     };
-    let _t = crate::timing::phase(format!("restore: list newest {}", unit.path.display()));
+    let _t = crate::util::timing::phase(format!("restore: list newest {}", unit.path.display()));
     let newest = match newest.and_then(|snap| {
         repo.node_from_snapshot_and_path(snap, &rel(&unit.path))
             .ok()
@@ -156,7 +156,7 @@ pub fn plan_by_walk(
     };
     drop(_t);
     let plan = {
-        let _t = crate::timing::phase(format!("restore: compare {}", unit.path.display()));
+        let _t = crate::util::timing::phase(format!("restore: compare {}", unit.path.display()));
         plan(repo, tree, live, &live_entries, &newest)
     };
     let roots: HashSet<&Path> = plan.delta.put.iter().map(PathBuf::as_path).collect();
@@ -188,18 +188,18 @@ impl Proven {
     /// with `excludes`; `None` unless the digest is the recorded one.
     #[must_use]
     pub fn check(host: &HostRoot, newest: &SetSnapshot, excludes: &[String]) -> Option<Self> {
-        let _t = crate::timing::phase("restore: prove the live set");
+        let _t = crate::util::timing::phase("restore: prove the live set");
         let manifest = newest.manifest.as_ref()?;
         if manifest.consistency.verdict != Verdict::Consistent {
             return None;
         }
         let recorded = manifest.consistency.set_state.as_ref()?;
-        let set = crate::set::SyncSet {
+        let set = crate::host::set::SyncSet {
             members: manifest.members.clone(),
         };
-        let fingerprints = crate::backup::walk_set(host, &set, excludes).ok()?;
+        let fingerprints = crate::ops::backup::walk_set(host, &set, excludes).ok()?;
         let [im, other] = &fingerprints;
-        let digest = crate::backup::state_digest(host, &set, excludes, [im, other]).ok()?;
+        let digest = crate::ops::backup::state_digest(host, &set, excludes, [im, other]).ok()?;
         (digest.as_ref() == Some(recorded)).then(|| Proven {
             newest: newest.id(),
             fingerprints,
@@ -243,7 +243,7 @@ pub fn compare_trees(
     unit: &RestoreUnit,
 ) -> Result<Option<TreeDiff>> {
     let path = rel(&unit.path);
-    let _t = crate::timing::phase(format!("restore: compare trees {}", unit.path.display()));
+    let _t = crate::util::timing::phase(format!("restore: compare trees {}", unit.path.display()));
     let node = repo.node_from_snapshot_and_path(target, &path)?;
     let Ok(was) = repo.node_from_snapshot_and_path(newest, &path) else {
         return Ok(None);
@@ -251,7 +251,7 @@ pub fn compare_trees(
     if !node.is_dir() || !was.is_dir() {
         return Ok(None);
     }
-    let diff = crate::par::io(|| diff_dirs(repo, &node, &was, Path::new("")))?;
+    let diff = crate::util::par::io(|| diff_dirs(repo, &node, &was, Path::new("")))?;
     let plan = diff.plan(node);
     let mut staged: Vec<(PathBuf, Node)> = Vec::new();
     for (path, n) in &diff.put {
@@ -313,7 +313,7 @@ fn build(
     unit: &RestoreUnit,
     stage: &Path,
 ) -> Result<Staging> {
-    let _t = crate::timing::phase(format!("restore: engine {}", unit.path.display()));
+    let _t = crate::util::timing::phase(format!("restore: engine {}", unit.path.display()));
     std::fs::create_dir_all(stage).map_err(|e| Error::io("cannot create", stage, e))?;
     // Each put entry is staged under its number (`Delta::staged`), with what is under it.
     let number: HashMap<&Path, usize> = plan
@@ -496,7 +496,7 @@ impl Staging {
     /// # Errors
     /// The first difference.
     pub fn verify(&self, repo: &FullRepo, unit: &RestoreUnit, stage: &Path) -> Result<()> {
-        let _t = crate::timing::phase(format!("restore: verify {}", unit.path.display()));
+        let _t = crate::util::timing::phase(format!("restore: verify {}", unit.path.display()));
         let expected: Vec<&(PathBuf, Node)> = self.staged.iter().collect();
         verify_entries(
             repo,
@@ -550,7 +550,7 @@ fn walk(dir: &Path, logical: &Path, excludes: &Excludes) -> Option<Walked> {
         .map(|e| e.map(|e| e.path()))
         .collect::<std::io::Result<_>>()
         .ok()?;
-    let parts: Option<Vec<Vec<(PathBuf, std::fs::Metadata)>>> = crate::par::io(|| {
+    let parts: Option<Vec<Vec<(PathBuf, std::fs::Metadata)>>> = crate::util::par::io(|| {
         children
             .par_iter()
             .map(|child| {
@@ -721,7 +721,7 @@ fn plan(
         put.push(path.clone());
     }
     // Files: metadata first, content proven by the newest snapshot or by hashing, on the pool.
-    let differing: Vec<(PathBuf, bool, u64)> = crate::par::io(|| {
+    let differing: Vec<(PathBuf, bool, u64)> = crate::util::par::io(|| {
         candidates
             .par_iter()
             .map(|(path, node, m)| {

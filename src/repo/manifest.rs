@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use std::path::PathBuf;
 
-use crate::hooks::HookOutcome;
-use crate::inventory::Inventory;
-use crate::set::Member;
+use crate::ops::hooks::HookOutcome;
+use crate::im::inventory::Inventory;
+use crate::host::set::Member;
 
 /// The manifest schema this lockstep writes.
 pub const SCHEMA_VERSION: u32 = 1;

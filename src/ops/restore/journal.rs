@@ -31,14 +31,14 @@
 //! ever renames or removes paths the journal names, all of which are lockstep's own staging and
 //! replaced copies or the members themselves.
 //!
-//! Paths are stored byte for byte ([`crate::hostfs::lossless`]): a name that is not UTF-8 is
+//! Paths are stored byte for byte ([`crate::host::root::lossless`]): a name that is not UTF-8 is
 //! written as its bytes, every other path as the plain string earlier journals hold.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::{RestoreRecord, StateDir, sync_dir, write_json};
+use crate::host::state::{RestoreRecord, StateDir, sync_dir, write_json};
 use crate::{Error, Result};
 
 /// Journal format version (2: units may carry a [`Delta`]; a version-1 lockstep must not
@@ -73,16 +73,16 @@ pub enum Phase {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unit {
     /// The member's logical path (for messages).
-    #[serde(with = "crate::hostfs::lossless")]
+    #[serde(with = "crate::host::root::lossless")]
     pub logical: PathBuf,
     /// The live path.
-    #[serde(with = "crate::hostfs::lossless")]
+    #[serde(with = "crate::host::root::lossless")]
     pub live: PathBuf,
     /// The staging copy beside it.
-    #[serde(with = "crate::hostfs::lossless")]
+    #[serde(with = "crate::host::root::lossless")]
     pub stage: PathBuf,
     /// Where the replaced live copy goes.
-    #[serde(with = "crate::hostfs::lossless")]
+    #[serde(with = "crate::host::root::lossless")]
     pub old: PathBuf,
     /// Whether the member existed before the restore.
     pub existed: bool,
@@ -91,7 +91,7 @@ pub struct Unit {
     /// outside the members may look touched.
     #[serde(default)]
     pub parent_times: Option<(i64, u32, i64, u32)>,
-    /// Set when only what differs is restored ([`crate::delta`]): `stage` and `old` are then
+    /// Set when only what differs is restored ([`crate::ops::restore::delta`]): `stage` and `old` are then
     /// sparse trees beside the live member, which itself stays in place.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delta: Option<Delta>,
@@ -106,7 +106,7 @@ pub struct Unit {
 pub struct Inside {
     /// The top-level entries of a whole staged copy, by name (empty for a delta): the swap
     /// moves every other live entry aside before the first of them moves in.
-    #[serde(with = "crate::hostfs::lossless::vec")]
+    #[serde(with = "crate::host::root::lossless::vec")]
     pub staged: Vec<PathBuf>,
     /// The member's own metadata in the snapshot (mode, owner, times, extended attributes),
     /// given to the mount point after the swap and again after the clean-up.
@@ -118,14 +118,14 @@ pub struct Inside {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delta {
     /// Entries whose staged copy takes the place of the live entry (moved aside first, if any).
-    #[serde(with = "crate::hostfs::lossless::vec")]
+    #[serde(with = "crate::host::root::lossless::vec")]
     pub put: Vec<PathBuf>,
     /// Live entries the target lacks: moved aside, not replaced.
-    #[serde(with = "crate::hostfs::lossless::vec")]
+    #[serde(with = "crate::host::root::lossless::vec")]
     pub remove: Vec<PathBuf>,
     /// Directories given the target's metadata after the moves, deepest first (`""` is the
     /// member itself): moving entries in and out changes their times.
-    #[serde(with = "crate::hostfs::lossless::pairs")]
+    #[serde(with = "crate::host::root::lossless::pairs")]
     pub dirs: Vec<(PathBuf, rustic_core::repofile::Node)>,
     /// Staged and moved-aside entries are numbered (`p<i>` for `put[i]`, `r<j>` for
     /// `remove[j]`) directly in the stage and old directories, instead of at their paths in
@@ -164,7 +164,7 @@ impl Unit {
     /// before the journal moves on to cleanup; a power loss before that leaves the journal at
     /// `swapping`, and recovery redoes whatever did not persist.
     fn swap_delta(&self, delta: &Delta, i: usize) -> Result<()> {
-        crate::fault::point(&format!("restore-swap-{}", 2 * i));
+        crate::util::fault::point(&format!("restore-swap-{}", 2 * i));
         let ops = (0..delta.remove.len())
             .map(|n| (n, false))
             .chain((0..delta.put.len()).map(|n| (n, true)));
@@ -196,14 +196,14 @@ impl Unit {
             }
             if !halfway {
                 halfway = true;
-                crate::fault::point(&format!("restore-swap-{}", 2 * i + 1));
+                crate::util::fault::point(&format!("restore-swap-{}", 2 * i + 1));
             }
             if is_put && exists(&staged) {
                 rename_only(&staged, &live)?;
             }
         }
         if !halfway {
-            crate::fault::point(&format!("restore-swap-{}", 2 * i + 1));
+            crate::util::fault::point(&format!("restore-swap-{}", 2 * i + 1));
         }
         for (rel, node) in &delta.dirs {
             let dir = if rel.as_os_str().is_empty() {
@@ -211,7 +211,7 @@ impl Unit {
             } else {
                 self.live.join(rel)
             };
-            crate::restore::set_dir_metadata(&dir, node)?;
+            crate::ops::restore::set_dir_metadata(&dir, node)?;
         }
         Ok(())
     }
@@ -243,11 +243,11 @@ impl Unit {
                 }
                 rename_only(&self.live.join(&name), &self.old.join(&name))?;
                 if std::mem::take(&mut first) {
-                    crate::fault::point(&format!("restore-swap-{}", 2 * i));
+                    crate::util::fault::point(&format!("restore-swap-{}", 2 * i));
                 }
             }
             if first {
-                crate::fault::point(&format!("restore-swap-{}", 2 * i));
+                crate::util::fault::point(&format!("restore-swap-{}", 2 * i));
             }
             flush(&self.live)?;
         }
@@ -258,11 +258,11 @@ impl Unit {
                 rename_only(&staged, &self.live.join(name))?;
             }
             if std::mem::take(&mut first) {
-                crate::fault::point(&format!("restore-swap-{}", 2 * i + 1));
+                crate::util::fault::point(&format!("restore-swap-{}", 2 * i + 1));
             }
         }
         if first {
-            crate::fault::point(&format!("restore-swap-{}", 2 * i + 1));
+            crate::util::fault::point(&format!("restore-swap-{}", 2 * i + 1));
         }
         self.set_own_metadata()
     }
@@ -270,7 +270,7 @@ impl Unit {
     /// Gives a mount point its snapshot metadata ([`Inside::node`]); nothing for other units.
     fn set_own_metadata(&self) -> Result<()> {
         match self.inside.as_ref().and_then(|i| i.node.as_ref()) {
-            Some(node) => crate::restore::set_dir_metadata(&self.live, node),
+            Some(node) => crate::ops::restore::set_dir_metadata(&self.live, node),
             None => Ok(()),
         }
     }
@@ -334,7 +334,7 @@ pub struct Recovery {
     /// `rolled-back` (the old set is in place) or `completed` (the new set is in place).
     pub outcome: String,
     /// Replaced copies kept (with `--keep-replaced`).
-    #[serde(serialize_with = "crate::hostfs::lossless::vec::serialize")]
+    #[serde(serialize_with = "crate::host::root::lossless::vec::serialize")]
     pub kept: Vec<PathBuf>,
     /// The journal's set and host.
     pub set: String,
@@ -449,14 +449,14 @@ impl Journal {
             match (stage, live, old) {
                 // Not started: move the live copy aside (if any), then the stage in.
                 (true, true, false) => {
-                    crate::fault::point(&format!("restore-swap-{}", 2 * i));
+                    crate::util::fault::point(&format!("restore-swap-{}", 2 * i));
                     rename(&unit.live, &unit.old)?;
-                    crate::fault::point(&format!("restore-swap-{}", 2 * i + 1));
+                    crate::util::fault::point(&format!("restore-swap-{}", 2 * i + 1));
                     rename(&unit.stage, &unit.live)?;
                 }
                 // Live copy moved aside (or there was none): move the stage in.
                 (true, false, _) => {
-                    crate::fault::point(&format!("restore-swap-{}", 2 * i + 1));
+                    crate::util::fault::point(&format!("restore-swap-{}", 2 * i + 1));
                     rename(&unit.stage, &unit.live)?;
                 }
                 // Done.
@@ -516,7 +516,7 @@ impl Journal {
             }
         }
         // Every unit at once: each unlink may wait on the disk, and the units are independent.
-        crate::par::io(|| doomed.par_iter().try_for_each(|p| remove(p)))?;
+        crate::util::par::io(|| doomed.par_iter().try_for_each(|p| remove(p)))?;
         Ok(kept)
     }
 
@@ -530,7 +530,7 @@ impl Journal {
         let kept = self.cleanup()?;
         self.restore_parent_times();
         self.set_mount_points_metadata()?;
-        crate::fault::point("restore-before-close");
+        crate::util::fault::point("restore-before-close");
         Journal::close(state)?;
         Ok(kept)
     }
@@ -698,7 +698,7 @@ pub fn finish_in_background(state: &StateDir) -> Result<()> {
     unsafe {
         libc::signal(libc::SIGHUP, libc::SIG_IGN);
     }
-    crate::fault::point("restore-background-start");
+    crate::util::fault::point("restore-background-start");
     let _lock = CleanupLock::take(state, || {})?;
     {
         let mut out = std::io::stdout().lock();
@@ -711,7 +711,7 @@ pub fn finish_in_background(state: &StateDir) -> Result<()> {
     if journal.phase != Phase::Cleanup || journal.pid != 0 {
         return Ok(());
     }
-    crate::fault::point("restore-background-cleanup");
+    crate::util::fault::point("restore-background-cleanup");
     journal.finish(state).map(drop)
 }
 
@@ -730,11 +730,11 @@ pub fn recover(state: &StateDir, on_wait: impl FnOnce()) -> Result<Option<Recove
     let Some(mut journal) = Journal::load(state)? else {
         return Ok(None);
     };
-    if journal.pid != 0 && journal.pid != std::process::id() && crate::preflight::alive(journal.pid)
+    if journal.pid != 0 && journal.pid != std::process::id() && crate::host::preflight::alive(journal.pid)
     {
         return Err(Error::Refused(format!(
             "a restore of snapshot {} is in progress (pid {}); wait for it to finish",
-            crate::report::short(&journal.snapshot),
+            crate::util::report::short(&journal.snapshot),
             journal.pid
         )));
     }
@@ -783,18 +783,18 @@ pub fn recover(state: &StateDir, on_wait: impl FnOnce()) -> Result<Option<Recove
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Damaged {
     /// The journal.
-    #[serde(serialize_with = "crate::hostfs::lossless::serialize")]
+    #[serde(serialize_with = "crate::host::root::lossless::serialize")]
     pub journal: PathBuf,
     /// Why it cannot be read.
     pub problem: String,
     /// The absolute paths its text still names (members, staging and replaced copies), with
     /// whether each exists now.
-    #[serde(serialize_with = "crate::hostfs::lossless::pairs::serialize")]
+    #[serde(serialize_with = "crate::host::root::lossless::pairs::serialize")]
     pub named: Vec<(PathBuf, bool)>,
     /// Staging (`*.lockstep-stage-*`) and replaced (`*.lockstep-old-*`) copies found beside
     /// those paths and beside the live set's members: what the interrupted restore may have
     /// left, for the administrator to check.
-    #[serde(serialize_with = "crate::hostfs::lossless::vec::serialize")]
+    #[serde(serialize_with = "crate::host::root::lossless::vec::serialize")]
     pub leftovers: Vec<PathBuf>,
 }
 
@@ -992,7 +992,7 @@ pub fn remove(p: &Path) -> Result<()> {
         if !crate::config::is_root() {
             make_writable(p);
         }
-        crate::par::io(|| remove_tree(p)).map_err(|e| Error::io("cannot remove", p, e))
+        crate::util::par::io(|| remove_tree(p)).map_err(|e| Error::io("cannot remove", p, e))
     } else {
         std::fs::remove_file(p).map_err(|e| Error::io("cannot remove", p, e))
     }

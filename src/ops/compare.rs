@@ -20,9 +20,9 @@ use rustic_core::repofile::{Node, NodeType, SnapshotFile};
 use rustic_core::{IndexedTree, LsOptions, Repository};
 use serde::Serialize;
 
-use crate::hostfs::HostRoot;
-use crate::set::{Member, Role};
-use crate::tree::posix_perm;
+use crate::host::root::HostRoot;
+use crate::host::set::{Member, Role};
+use crate::repo::tree::posix_perm;
 use crate::{Error, Result};
 
 /// What an entry is.
@@ -136,7 +136,7 @@ pub struct RoleChanges {
     pub changed: usize,
     /// Entries that exist only in the earlier tree.
     pub removed: usize,
-    /// The added entries' logical paths, sorted ([`crate::hostfs::shown`]).
+    /// The added entries' logical paths, sorted ([`crate::host::root::shown`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub added_paths: Vec<String>,
     /// The changed entries' logical paths, sorted.
@@ -336,7 +336,7 @@ pub fn compare(from: &Tree, to: &Tree, members: &[Member]) -> FileChanges {
         changes.roles.entry(m.role).or_default();
     }
     // Escaped where not printable UTF-8 (a Latin-1 name, a newline): one line each, lossless.
-    let shown = crate::hostfs::shown;
+    let shown = crate::host::root::shown;
     for (path, old) in from {
         let Some(role) = role_of(path, &roots) else {
             continue;

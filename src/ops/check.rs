@@ -10,7 +10,7 @@
 //! A snapshot file that cannot be read is a finding of its own (the engine's check would stop
 //! at it, and check nothing): the other snapshots' trees are checked, and the damaged file is
 //! named. What repairs each kind of damage is in [`CheckReport::advice`]; the repairs are
-//! [`crate::repair`]'s.
+//! [`crate::ops::repair`]'s.
 //!
 //! rustic_core does not export the type of its findings, so the damaged pack files are taken
 //! from each finding's debug form (its `id` field, the pack's full id); the walk itself reads
@@ -24,10 +24,10 @@ use rustic_core::repofile::{NodeType, SnapshotFile};
 use rustic_core::{CheckOptions, IndexedFull, ReadSubsetOption, Repository, TreeId};
 use serde::Serialize;
 
-use crate::drill::record::DRILL_TAG;
-use crate::manifest::TAG;
+use crate::ops::drill::record::DRILL_TAG;
+use crate::repo::manifest::TAG;
 use crate::repo::{DamagedSnapshot, OpenRepo};
-use crate::retention::rfc3339;
+use crate::ops::retention::rfc3339;
 use crate::{Error, Result};
 
 /// How much pack data a check reads.
@@ -139,7 +139,7 @@ pub fn check(repo: OpenRepo, read: &ReadData) -> Result<CheckReport> {
     // what `all_snapshots` would warn about is this report's own finding
     let _ = crate::repo::take_damaged();
     let trees = loaded.intact.iter().map(|s| s.tree).collect();
-    let findings = crate::contain::engine("checking the repository", advice, || {
+    let findings = crate::repo::contain::engine("checking the repository", advice, || {
         let results = repo.check_with_trees(opts, trees)?;
         Ok(results
             .0
@@ -158,7 +158,7 @@ pub fn check(repo: OpenRepo, read: &ReadData) -> Result<CheckReport> {
     let mut damaged: BTreeSet<String> = BTreeSet::new();
     let mut index_damage = false;
     for (is_error, text, debug) in findings {
-        let text = crate::contain::concise(&text);
+        let text = crate::repo::contain::concise(&text);
         if is_error {
             damaged.extend(field_ids(&debug));
             index_damage |= is_index_damage(&debug);
@@ -182,7 +182,7 @@ pub fn check(repo: OpenRepo, read: &ReadData) -> Result<CheckReport> {
     let hit_snapshots = if errors.is_empty() {
         Vec::new()
     } else {
-        crate::contain::engine("finding the snapshots hit", advice, || {
+        crate::repo::contain::engine("finding the snapshots hit", advice, || {
             let repo = repo.to_indexed()?;
             Ok(hits(&repo, snapshots, &damaged))
         })?

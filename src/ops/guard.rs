@@ -20,15 +20,15 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backup::{BackupRequest, backup};
-use crate::doctor::doctor;
-use crate::drift::InventoryDiff;
-use crate::hostfs::HostRoot;
+use crate::ops::backup::{BackupRequest, backup};
+use crate::ops::doctor::doctor;
+use crate::im::drift::InventoryDiff;
+use crate::host::root::HostRoot;
 use crate::im::discover::{DiscoverOptions, Instance, discover, select};
 use crate::repo::{OpenRepo, find_snapshot};
-use crate::restore::{InPlace, preflight_in_place_live, restore_in_place, units};
-use crate::set::Role;
-use crate::state::{StateDir, write_json};
+use crate::ops::restore::{InPlace, preflight_in_place_live, restore_in_place, units};
+use crate::host::set::Role;
+use crate::host::state::{StateDir, write_json};
 use crate::{Error, Result};
 
 /// Exit code: the command or the verification failed and the set was rolled back.
@@ -81,7 +81,7 @@ pub struct GuardState {
     pub run: String,
     /// The guard's pid.
     pub guard_pid: u32,
-    /// When the guard's process started (see [`crate::preflight::start_time`]), so a pid
+    /// When the guard's process started (see [`crate::host::preflight::start_time`]), so a pid
     /// reused after the guard died is not taken for it.
     #[serde(default)]
     pub guard_start: Option<u64>,
@@ -133,14 +133,14 @@ impl GuardState {
     #[must_use]
     pub fn guard_alive(&self) -> bool {
         self.guard_pid != std::process::id()
-            && crate::preflight::alive_since(self.guard_pid, self.guard_start)
+            && crate::host::preflight::alive_since(self.guard_pid, self.guard_start)
     }
 
     /// Whether the guarded command still runs.
     #[must_use]
     pub fn command_alive(&self) -> bool {
         self.command_pid
-            .is_some_and(|pid| crate::preflight::alive_since(pid, self.command_start))
+            .is_some_and(|pid| crate::host::preflight::alive_since(pid, self.command_start))
     }
 }
 
@@ -198,7 +198,7 @@ pub fn guard(
     let mut state = GuardState {
         run: run.clone(),
         guard_pid: std::process::id(),
-        guard_start: crate::preflight::start_time(std::process::id()),
+        guard_start: crate::host::preflight::start_time(std::process::id()),
         command_pid: None,
         command_start: None,
         command: req.command.clone(),
@@ -240,17 +240,17 @@ pub fn guard(
         let _ = std::fs::remove_file(req.state.guard_file());
         return Err(Error::Other(format!(
             "{signal} arrived during the pre-maintenance snapshot {}; the maintenance command was not run and the host is unchanged",
-            crate::report::short(&pre.snapshot)
+            crate::util::report::short(&pre.snapshot)
         )));
     }
 
     // 2. The command, detached.
     if let Some(dir) = log.parent() {
-        crate::state::create_private_dir(dir)?;
+        crate::host::state::create_private_dir(dir)?;
     }
     // the maintenance command's output is for the administrator only
     let log_file =
-        crate::state::private_file(&log).map_err(|e| Error::io("cannot create", &log, e))?;
+        crate::host::state::private_file(&log).map_err(|e| Error::io("cannot create", &log, e))?;
     let log_err = log_file
         .try_clone()
         .map_err(|e| Error::io("cannot open", &log, e))?;
@@ -305,11 +305,11 @@ pub fn guard(
         Error::Other(format!(
             "cannot start {}: {e}; nothing was changed (pre-maintenance snapshot {})",
             req.command[0],
-            crate::report::short(&pre.snapshot)
+            crate::util::report::short(&pre.snapshot)
         ))
     })?;
     state.command_pid = Some(child.id());
-    state.command_start = crate::preflight::start_time(child.id());
+    state.command_start = crate::host::preflight::start_time(child.id());
     state.phase = "running".into();
     let written = write_json(&req.state.guard_file(), &state);
     open_gate();
@@ -367,7 +367,7 @@ pub fn guard(
             for f in r
                 .findings
                 .iter()
-                .filter(|f| f.severity == crate::doctor::Severity::Error)
+                .filter(|f| f.severity == crate::ops::doctor::Severity::Error)
             {
                 problems.push(format!("doctor: {} ({})", f.what, f.path.display()));
             }
@@ -408,8 +408,8 @@ pub fn guard(
                 report.verdict = "succeeded".into();
                 report.host_state = format!(
                     "maintenance succeeded and was verified; the new state is snapshot {} (the old one is {})",
-                    crate::report::short(&post.snapshot),
-                    crate::report::short(&pre.snapshot)
+                    crate::util::report::short(&post.snapshot),
+                    crate::util::report::short(&pre.snapshot)
                 );
             }
             Err(f) => {
@@ -419,7 +419,7 @@ pub fn guard(
                     .push(format!("the post-maintenance snapshot failed: {}", f.error));
                 report.host_state = format!(
                     "maintenance succeeded but the new state could not be snapshotted; run `lockstep backup`, or roll back with `lockstep restore --in-place {}`",
-                    crate::report::short(&pre.snapshot)
+                    crate::util::report::short(&pre.snapshot)
                 );
             }
         }
@@ -437,7 +437,7 @@ pub fn guard(
                     report.verdict = "rolled-back".into();
                     report.host_state = format!(
                         "the whole set was rolled back to the pre-maintenance snapshot {}; the host is as it was before the maintenance",
-                        crate::report::short(&pre.snapshot)
+                        crate::util::report::short(&pre.snapshot)
                     );
                 }
                 Err(e) => {
@@ -445,7 +445,7 @@ pub fn guard(
                     report.problems.push(format!("the rollback failed: {e}"));
                     report.host_state = format!(
                         "the rollback failed and the host is in the state the command left (run `lockstep recover`, then `lockstep restore --in-place {}`)",
-                        crate::report::short(&pre.snapshot)
+                        crate::util::report::short(&pre.snapshot)
                     );
                 }
             }
@@ -457,7 +457,7 @@ pub fn guard(
             };
             report.host_state = format!(
                 "the host is left as the command left it; to return to the state before the maintenance run `lockstep restore --in-place {}`",
-                crate::report::short(&pre.snapshot)
+                crate::util::report::short(&pre.snapshot)
             );
         }
     }
@@ -642,14 +642,14 @@ pub fn notice(state: &StateDir) -> Option<String> {
             s.log.display(),
             s.pre_snapshot
                 .as_deref()
-                .map_or("not taken", crate::report::short)
+                .map_or("not taken", crate::util::report::short)
         )),
         (false, false) => Some(format!(
             "a guarded maintenance ({cmd}) was interrupted in phase {} and its guard is gone; check the host with `lockstep doctor` and `lockstep status`; the pre-maintenance snapshot is {}",
             s.phase,
             s.pre_snapshot
                 .as_deref()
-                .map_or("not taken", crate::report::short)
+                .map_or("not taken", crate::util::report::short)
         )),
     }
 }

@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 use rustic_core::jiff::Zoned;
 use serde::Serialize;
 
-use crate::drift::InventoryDiff;
-use crate::drill::record::{self, DrillHistory};
-use crate::inventory::Inventory;
+use crate::im::drift::InventoryDiff;
+use crate::ops::drill::record::{self, DrillHistory};
+use crate::im::inventory::Inventory;
 use crate::repo::{OpenRepo, SetSnapshot, set_snapshots};
 use crate::{Error, Result};
 
@@ -217,7 +217,7 @@ fn majority(invs: &[Option<Inventory>]) -> Option<Inventory> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::PackageGroup;
+    use crate::im::inventory::PackageGroup;
 
     fn inv(version: &str) -> Inventory {
         Inventory {
@@ -225,7 +225,7 @@ mod tests {
             package_groups: vec![PackageGroup {
                 id: "IBM WebSphere Application Server V9.0".into(),
                 path: "/opt/IBM/WebSphere/AppServer".into(),
-                offerings: vec![crate::inventory::Offering {
+                offerings: vec![crate::im::inventory::Offering {
                     id: "com.ibm.websphere.ND.v90".into(),
                     version: version.into(),
                     display_version: None,

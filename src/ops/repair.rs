@@ -30,9 +30,9 @@ use rustic_core::repofile::{IndexFile, IndexId, SnapshotFile, SnapshotId};
 use rustic_core::{FileType, RepairIndexOptions, RepairSnapshotsOptions, StringList};
 use serde::Serialize;
 
-use crate::check::HitSnapshot;
-use crate::drill::record::DRILL_TAG;
-use crate::manifest::{Manifest, Verdict};
+use crate::ops::check::HitSnapshot;
+use crate::ops::drill::record::DRILL_TAG;
+use crate::repo::manifest::{Manifest, Verdict};
 use crate::repo::{DamagedSnapshot, OpenRepo, RepoSpec};
 use crate::{Error, Result};
 
@@ -142,7 +142,7 @@ pub fn repair_index(spec: &RepoSpec, repo: OpenRepo, dry_run: bool) -> Result<In
         if !lost.is_empty() {
             let snapshots = snapshots_to_walk(&repo)?;
             if let Ok(indexed) = repo.to_indexed() {
-                report.hit_snapshots = crate::check::hits(&indexed, snapshots, &lost);
+                report.hit_snapshots = crate::ops::check::hits(&indexed, snapshots, &lost);
             }
         }
         return Ok(report);
@@ -150,7 +150,7 @@ pub fn repair_index(spec: &RepoSpec, repo: OpenRepo, dry_run: bool) -> Result<In
     if !report.changes() {
         return Ok(report);
     }
-    crate::contain::engine("repairing the index", ADVICE, || {
+    crate::repo::contain::engine("repairing the index", ADVICE, || {
         for id in &damaged_index {
             raw.remove(FileType::Index, id, true)?;
         }
@@ -159,7 +159,7 @@ pub fn repair_index(spec: &RepoSpec, repo: OpenRepo, dry_run: bool) -> Result<In
     })?;
     let snapshots = snapshots_to_walk(&repo)?;
     let indexed = repo.to_indexed()?;
-    let hit = crate::check::hits(&indexed, snapshots.clone(), &BTreeSet::new());
+    let hit = crate::ops::check::hits(&indexed, snapshots.clone(), &BTreeSet::new());
     report.reopened = reopen(&indexed, &snapshots, &hit)?;
     report.hit_snapshots = hit;
     Ok(report)
@@ -276,7 +276,7 @@ pub fn repair_snapshots(spec: &RepoSpec, repo: OpenRepo, dry_run: bool) -> Resul
         .intact
         .into_iter()
         .partition(|s| s.tags.contains(DRILL_TAG));
-    let damaged = crate::check::hits(&repo, sets.clone(), &BTreeSet::new());
+    let damaged = crate::ops::check::hits(&repo, sets.clone(), &BTreeSet::new());
     let hit: BTreeSet<&str> = damaged.iter().map(|h| h.id.as_str()).collect();
     let hit_records: Vec<SnapshotId> = records
         .iter()
@@ -300,7 +300,7 @@ pub fn repair_snapshots(spec: &RepoSpec, repo: OpenRepo, dry_run: bool) -> Resul
         .into_iter()
         .filter(|s| hit.contains(s.id.to_hex().as_str()))
         .collect();
-    crate::contain::engine("repairing the snapshots", ADVICE, || {
+    crate::repo::contain::engine("repairing the snapshots", ADVICE, || {
         for snap in &to_repair {
             let (snap, tags) = marked(snap.clone());
             let mut opts = RepairSnapshotsOptions::default();

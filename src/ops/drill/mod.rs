@@ -1,7 +1,7 @@
 //! Restore drills: proving that a snapshot restores, before the day it has to.
 //!
 //! A drill restores a whole snapshot of the set into a scratch root through the same code as
-//! `lockstep restore` ([`crate::restore::restore_to_target`]), then verifies every entry against
+//! `lockstep restore` ([`crate::ops::restore::restore_to_target`]), then verifies every entry against
 //! the snapshot's tree ([`verify`]: content re-hashed chunk by chunk, type, mode, mtime, size,
 //! symlink target, owner as root, extended attributes), reads IM's records from the restored
 //! agent data and compares the inventory they give with the manifest's, and removes the scratch
@@ -23,14 +23,14 @@ use rustic_core::jiff::Zoned;
 use serde::Serialize;
 
 use crate::config::is_root;
-use crate::drift::InventoryDiff;
-use crate::hostfs::HostRoot;
+use crate::im::drift::InventoryDiff;
+use crate::host::root::HostRoot;
 use crate::im::discover::{DiscoverOptions, discover, select};
-use crate::manifest::Manifest;
-use crate::progress::ProgressMode;
+use crate::repo::manifest::Manifest;
+use crate::repo::progress::ProgressMode;
 use crate::repo::{RepoSpec, SetSnapshot};
-use crate::retention::rfc3339;
-use crate::set::Role;
+use crate::ops::retention::rfc3339;
+use crate::host::set::Role;
 use crate::{Error, Result};
 
 use record::{DrillResult, RECORD_SCHEMA};
@@ -118,9 +118,9 @@ pub fn drill(req: &DrillRequest<'_>) -> Result<DrillReport> {
     let mut inventory_ok = None;
     let mut verify_seconds = 0.0;
 
-    let restored = crate::contain::engine("the restore", "", || {
+    let restored = crate::repo::contain::engine("the restore", "", || {
         let repo = req.spec.open_with_progress(req.password, req.progress)?;
-        crate::restore::restore_to_target(repo, snap, &root, None)
+        crate::ops::restore::restore_to_target(repo, snap, &root, None)
     });
     if let Err(e) = &restored
         && let Some(fault) = machine_fault(&root, e)
@@ -128,7 +128,7 @@ pub fn drill(req: &DrillRequest<'_>) -> Result<DrillReport> {
         let removed = remove_scratch(scratch);
         return Err(Error::Other(format!(
             "the drill of snapshot {} could not run: {fault}; this says nothing about the snapshot and nothing was recorded{}",
-            crate::report::short(&snap.id()),
+            crate::util::report::short(&snap.id()),
             if removed {
                 String::new()
             } else {
@@ -146,7 +146,7 @@ pub fn drill(req: &DrillRequest<'_>) -> Result<DrillReport> {
             files = outcome.files;
             restore_seconds = outcome.seconds;
             let verify_start = Instant::now();
-            let verified = crate::contain::engine("the verification", "", || {
+            let verified = crate::repo::contain::engine("the verification", "", || {
                 let repo = req
                     .spec
                     .open_with_progress(req.password, req.progress)?
@@ -212,7 +212,7 @@ pub fn drill(req: &DrillRequest<'_>) -> Result<DrillReport> {
             Err(e) => {
                 return Err(Error::Repo(format!(
                     "the drill of {} passed but its result could not be recorded in the repository: {e}",
-                    crate::report::short(&result.snapshot)
+                    crate::util::report::short(&result.snapshot)
                 )));
             }
         }
@@ -237,7 +237,7 @@ fn check_room(snap: &crate::repo::SetSnapshot, parent: &Path) -> Result<()> {
     else {
         return Ok(());
     };
-    let Some((fs, free)) = crate::preflight::free_space(parent) else {
+    let Some((fs, free)) = crate::host::preflight::free_space(parent) else {
         return Ok(());
     };
     if free >= needed {
@@ -245,10 +245,10 @@ fn check_room(snap: &crate::repo::SetSnapshot, parent: &Path) -> Result<()> {
     }
     Err(Error::Other(format!(
         "the drill of snapshot {} needs {} of scratch space but the filesystem of {} has {} free; free space there or give --scratch DIR on a larger filesystem (nothing was restored or recorded)",
-        crate::report::short(&snap.id()),
-        crate::report::bytes(needed),
+        crate::util::report::short(&snap.id()),
+        crate::util::report::bytes(needed),
         fs.display(),
-        crate::report::bytes(free)
+        crate::util::report::bytes(free)
     )))
 }
 
@@ -292,7 +292,7 @@ fn machine_fault(root: &Path, error: &Error) -> Option<String> {
     }
     // The engine does not always say why a write failed: a filesystem left without room is
     // the machine's fault whatever the message.
-    match crate::preflight::free_space(root) {
+    match crate::host::preflight::free_space(root) {
         Some((_, free)) if free < FULL_BELOW => Some(full()),
         _ => None,
     }

@@ -115,7 +115,7 @@ pub fn describe(owner: &MissingOwner) -> String {
             .map_or_else(|| "no name recorded".to_owned(), |n| format!("'{n}'")),
         owner.entries,
         if owner.entries == 1 { "y" } else { "ies" },
-        crate::hostfs::shown(&owner.example),
+        crate::host::root::shown(&owner.example),
         owner.id,
     )
 }

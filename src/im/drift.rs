@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::im::installed::is_agent_offering;
-use crate::inventory::{Fix, Inventory, Offering, PackageGroup, level_rank, short_name};
+use crate::im::inventory::{Fix, Inventory, Offering, PackageGroup, level_rank, short_name};
 
 /// How one offering differs between two inventories.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

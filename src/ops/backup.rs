@@ -30,17 +30,17 @@ use rustic_core::{
 };
 use serde::Serialize;
 
-use crate::fault;
-use crate::fingerprint::{Changes, Fingerprint};
-use crate::hooks::{HookOutcome, Hooks, Phase, run_phase};
-use crate::hostfs::HostRoot;
+use crate::util::fault;
+use crate::host::fingerprint::{Changes, Fingerprint};
+use crate::ops::hooks::{HookOutcome, Hooks, Phase, run_phase};
+use crate::host::root::HostRoot;
 use crate::im::discover::{DiscoverOptions, Instance, discover_one_lenient, select};
-use crate::manifest::{
+use crate::repo::manifest::{
     Consistency, Manifest, PreflightRecord, SCHEMA_VERSION, TAG, Verdict, set_tag,
 };
-use crate::preflight::{PreflightOptions, PreflightReport, preflight};
+use crate::host::preflight::{PreflightOptions, PreflightReport, preflight};
 use crate::repo::{OpenRepo, set_snapshots};
-use crate::tree::dir_node;
+use crate::repo::tree::dir_node;
 use crate::{Error, Result};
 
 /// The repository with its index loaded, as a backup needs it.
@@ -199,7 +199,7 @@ impl Shrink {
                 } else {
                     format!("{} members", self.vanished.len())
                 },
-                parent.map(crate::report::short).unwrap_or_default(),
+                parent.map(crate::util::report::short).unwrap_or_default(),
                 list(&self.vanished)
             )
         };
@@ -346,7 +346,7 @@ pub fn backup(repo: OpenRepo, req: &BackupRequest<'_>) -> Result<BackupOutcome, 
         match failed {
             Some(msg) => Err(Error::Other(format!(
                 "snapshot {} was saved, but the {msg}",
-                crate::report::short(&outcome.snapshot)
+                crate::util::report::short(&outcome.snapshot)
             ))),
             None => {
                 outcome.hooks.clone_from(&hooks);
@@ -415,7 +415,7 @@ fn attempt(
     // may be written while it runs, and the set's state is what the snapshot holds.
     let excludes = Excludes::new(&req.excludes, &im_paths)?;
     let fingerprints = || {
-        let _t = crate::timing::phase("backup: fingerprint before");
+        let _t = crate::util::timing::phase("backup: fingerprint before");
         (
             Fingerprint::take(req.host, &im_paths, &excludes),
             Fingerprint::take(req.host, &other_paths, &excludes),
@@ -436,7 +436,7 @@ fn attempt(
             .get_or_insert(im.file_bytes() + other.file_bytes());
         first_fingerprints = Some((im, other));
     }
-    let t = crate::timing::phase("backup: preflight");
+    let t = crate::util::timing::phase("backup: preflight");
     let report = preflight(req.host, req.instance, &pf_opts);
     drop(t);
     *preflight_out = Some(report.clone());
@@ -480,7 +480,7 @@ fn attempt(
     let digest = |im: &Fingerprint, other: &Fingerprint| {
         state_digest(req.host, &req.instance.set, &req.excludes, [im, other])
     };
-    let t = crate::timing::phase("backup: state digest");
+    let t = crate::util::timing::phase("backup: state digest");
     let unchanged_now = match (&parent_state, &first_fingerprints) {
         (Some(state), Some((im, other))) => digest(im, other)?.as_ref() == Some(state),
         _ => false,
@@ -504,7 +504,7 @@ fn attempt(
             ..outcome
         });
     }
-    let t = crate::timing::phase("backup: index");
+    let t = crate::util::timing::phase("backup: index");
     let repo = repo.to_indexed_ids()?;
     drop(t);
 
@@ -529,7 +529,7 @@ fn attempt(
                 continue;
             }
         };
-        let group_paths = |inv: &crate::inventory::Inventory| -> Vec<String> {
+        let group_paths = |inv: &crate::im::inventory::Inventory| -> Vec<String> {
             inv.package_groups.iter().map(|g| g.path.clone()).collect()
         };
         if group_paths(&inventory) != group_paths(&req.instance.inventory) {
@@ -544,10 +544,10 @@ fn attempt(
             attempts: n,
             ..Consistency::default()
         };
-        let t = crate::timing::phase("backup: engine");
+        let t = crate::util::timing::phase("backup: engine");
         let snap = write_snapshot(&repo, req, &manifest, parent.as_ref(), &excludes)?;
         drop(t);
-        let t = crate::timing::phase("backup: fingerprint after");
+        let t = crate::util::timing::phase("backup: fingerprint after");
         fault::point("backup-written");
 
         let im_after = Fingerprint::take(req.host, &im_paths, &excludes);
@@ -583,7 +583,7 @@ fn attempt(
         let paths = product_changes.paths();
         // Nothing moved while the set was read: the tree is exactly the state fingerprinted.
         let set_state = if paths.is_empty() {
-            let _t = crate::timing::phase("backup: state digest");
+            let _t = crate::util::timing::phase("backup: state digest");
             digest(&im_before, &other_before)?
         } else {
             None
@@ -595,7 +595,7 @@ fn attempt(
             product_changed_paths: paths.into_iter().take(PRODUCT_CHANGES_KEPT).collect(),
             set_state,
         };
-        let t = crate::timing::phase("backup: seal");
+        let t = crate::util::timing::phase("backup: seal");
         let final_id = seal(&repo, snap.clone(), &manifest)?;
         drop(t);
         let summary = snap.summary.clone().unwrap_or_default();
@@ -628,7 +628,7 @@ fn attempt(
 /// paths, which exist) and the excludes, as bytes; and the directories above the members, whose
 /// metadata the tree records too.
 fn state_context(
-    set: &crate::set::SyncSet,
+    set: &crate::host::set::SyncSet,
     excludes: &[String],
 ) -> Result<(Vec<u8>, Vec<PathBuf>)> {
     let mut context = b"lockstep set state 1\n".to_vec();
@@ -657,7 +657,7 @@ fn state_context(
 /// On an invalid exclude pattern.
 pub(crate) fn walk_set(
     host: &HostRoot,
-    set: &crate::set::SyncSet,
+    set: &crate::host::set::SyncSet,
     excludes: &[String],
 ) -> Result<[Fingerprint; 2]> {
     let im = role_paths(set, true);
@@ -678,7 +678,7 @@ pub(crate) fn walk_set(
 /// When the set cannot be encoded.
 pub(crate) fn state_digest(
     host: &HostRoot,
-    set: &crate::set::SyncSet,
+    set: &crate::host::set::SyncSet,
     excludes: &[String],
     [im, other]: [&Fingerprint; 2],
 ) -> Result<Option<String>> {
@@ -702,7 +702,7 @@ fn unchanged(
 ) -> Result<Option<BackupOutcome>> {
     let started = std::time::Instant::now();
     fault::point("backup-reading");
-    let t = crate::timing::phase("backup: fingerprint after");
+    let t = crate::util::timing::phase("backup: fingerprint after");
     if !im_before
         .changes(&Fingerprint::take(req.host, im_paths, excludes))
         .is_empty()
@@ -745,7 +745,7 @@ fn unchanged(
     summary.backup_duration = started.elapsed().as_secs_f64();
     summary.total_duration = summary.backup_duration;
     snap.summary = Some(summary.clone());
-    let _t = crate::timing::phase("backup: seal");
+    let _t = crate::util::timing::phase("backup: seal");
     let id = save(repo, snap, None)?;
     Ok(Some(BackupOutcome {
         snapshot: id,
@@ -770,12 +770,12 @@ fn unchanged(
 ///
 /// # Errors
 /// On an invalid pattern.
-pub(crate) fn set_excludes(set: &crate::set::SyncSet, patterns: &[String]) -> Result<Excludes> {
+pub(crate) fn set_excludes(set: &crate::host::set::SyncSet, patterns: &[String]) -> Result<Excludes> {
     Excludes::new(patterns, &role_paths(set, true))
 }
 
 /// Existing data paths of IM roles (`im == true`) or of the other roles.
-fn role_paths(set: &crate::set::SyncSet, im: bool) -> Vec<PathBuf> {
+fn role_paths(set: &crate::host::set::SyncSet, im: bool) -> Vec<PathBuf> {
     let mut only = set.clone();
     only.members.retain(|m| m.role.is_im() == im);
     only.top_level_paths()
@@ -783,7 +783,7 @@ fn role_paths(set: &crate::set::SyncSet, im: bool) -> Vec<PathBuf> {
 
 /// The instance's inventory as IM records it now (with `--accept-smaller-set`, read as the
 /// backup's instance was: damage accepted before the backup is no change).
-fn rediscover(req: &BackupRequest<'_>) -> Result<crate::inventory::Inventory> {
+fn rediscover(req: &BackupRequest<'_>) -> Result<crate::im::inventory::Inventory> {
     if req.accept_smaller_set {
         return Ok(backup_instance(req.host, &req.discover, Some(&req.instance.name))?.inventory);
     }
@@ -964,7 +964,7 @@ impl SetSource {
     }
 
     /// Whether the source hints the files it lists to the kernel ahead of the engine
-    /// ([`crate::prefetch`]): worth it only when the engine reads every file, as in a backup
+    /// ([`crate::host::prefetch`]): worth it only when the engine reads every file, as in a backup
     /// with no parent. Off by default.
     pub fn read_ahead(&mut self, on: bool) {
         self.read_ahead = on;
@@ -988,7 +988,7 @@ impl ReadSource for SetSource {
             return entries;
         }
         let host = self.host.clone();
-        Box::new(crate::prefetch::Prefetch::new(
+        Box::new(crate::host::prefetch::Prefetch::new(
             entries,
             move |entry: &Entry| {
                 let entry = entry.as_ref().ok()?;

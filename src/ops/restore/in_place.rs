@@ -6,13 +6,13 @@
 //! 2. **Evidence** ([`gather`]): while the repository's index is read, the live set is
 //!    fingerprinted; when its state digest is the one the newest snapshot recorded, the live set
 //!    *is* that snapshot and the two snapshots' trees tell what differs
-//!    ([`crate::delta::Proven`]); otherwise every live member is walked.
-//! 3. **Plan** ([`plan`]): per unit, a delta ([`crate::delta::Planned`]) or a whole copy with
+//!    ([`crate::ops::restore::delta::Proven`]); otherwise every live member is walked.
+//! 3. **Plan** ([`plan`]): per unit, a delta ([`crate::ops::restore::delta::Planned`]) or a whole copy with
 //!    the live files it carries over; what is restored from the repository, kept and removed;
 //!    the space each filesystem needs. Nothing is written. A dry run, and the question on a
 //!    terminal, stop here.
 //! 4. **Execute** ([`execute`]): the journal first, then every unit staged exactly as planned
-//!    and verified against the snapshot, then the swap and the cleanup ([`crate::journal`]).
+//!    and verified against the snapshot, then the swap and the cleanup ([`crate::ops::restore::journal`]).
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -28,13 +28,14 @@ use super::{
     is_disk_full, plan_carry, recreate_links, rel, restore_unit, verify_unit,
 };
 use crate::config::is_root;
-use crate::hostfs::HostRoot;
-use crate::journal::{HandOff, Journal, Phase, Unit};
-use crate::manifest::{Manifest, Verdict};
+use crate::host::root::HostRoot;
+use crate::ops::restore::journal::{HandOff, Journal, Phase, Unit};
+use crate::repo::manifest::{Manifest, Verdict};
 use crate::repo::{OpenRepo, SetSnapshot};
-use crate::set::Role;
-use crate::state::{RestoreRecord, StateDir};
-use crate::{Error, Result, fault};
+use crate::host::set::Role;
+use crate::host::state::{RestoreRecord, StateDir};
+use crate::util::fault;
+use crate::{Error, Result};
 
 /// In-place restore options.
 #[derive(Debug, Clone)]
@@ -54,7 +55,7 @@ pub struct InPlace<'a> {
     /// Keep the replaced live copies.
     pub keep_replaced: bool,
     /// Remove the replaced live copies in a background process after returning
-    /// ([`crate::journal::Journal::hand_off_cleanup`]); only for the lockstep binary itself,
+    /// ([`crate::ops::restore::journal::Journal::hand_off_cleanup`]); only for the lockstep binary itself,
     /// which that process runs again.
     pub background_cleanup: bool,
     /// Only plan; change nothing ([`restore_in_place`]).
@@ -189,7 +190,7 @@ impl Baseline {
         if opts.full || opts.keep_replaced {
             return Baseline::Whole;
         }
-        let _t = crate::timing::phase("restore: newest snapshot");
+        let _t = crate::util::timing::phase("restore: newest snapshot");
         crate::repo::set_snapshots(repo, Some(&opts.set), Some(&opts.host_name))
             .ok()
             .and_then(|snaps| {
@@ -218,9 +219,9 @@ impl Baseline {
 /// What is known of the live set before planning: the proof that it is the newest snapshot
 /// with each unit's tree difference, or else the live members' walks.
 struct Evidence {
-    proven: Option<crate::delta::Proven>,
-    compared: Option<std::vec::IntoIter<Result<Option<crate::delta::TreeDiff>>>>,
-    walks: Option<std::sync::mpsc::Receiver<Option<crate::delta::Walked>>>,
+    proven: Option<crate::ops::restore::delta::Proven>,
+    compared: Option<std::vec::IntoIter<Result<Option<crate::ops::restore::delta::TreeDiff>>>>,
+    walks: Option<std::sync::mpsc::Receiver<Option<crate::ops::restore::delta::Walked>>>,
 }
 
 /// Reads the index while the live set is proven to be the newest snapshot (and, meanwhile,
@@ -244,42 +245,42 @@ fn gather(
     // file-by-file walk does not see it; the snapshots' trees do not hold it). A whole copy
     // does not need the patterns, so a restore with `--full` never depends on them.
     let excludes = match snap.manifest.as_ref().filter(|_| baseline.keeps_live()) {
-        Some(m) => crate::backup::set_excludes(
-            &crate::set::SyncSet {
+        Some(m) => crate::ops::backup::set_excludes(
+            &crate::host::set::SyncSet {
                 members: m.members.clone(),
             },
             opts.excludes,
         )?,
-        None => crate::backup::Excludes::default(),
+        None => crate::ops::backup::Excludes::default(),
     };
     let disproved = std::sync::atomic::AtomicBool::new(false);
     let newest = baseline.newest();
     let (proof, repo, compared) = std::thread::scope(|scope| {
         let proof = newest.map(|n| {
             scope.spawn(
-                || match crate::delta::Proven::check(opts.host, n, opts.excludes) {
+                || match crate::ops::restore::delta::Proven::check(opts.host, n, opts.excludes) {
                     Some(proven) => Ok(proven),
                     None => {
-                        let walks = crate::delta::prefetch(lives(), excludes.clone());
+                        let walks = crate::ops::restore::delta::prefetch(lives(), excludes.clone());
                         disproved.store(true, std::sync::atomic::Ordering::Relaxed);
                         Err(walks)
                     }
                 },
             )
         });
-        let t = crate::timing::phase("restore: index");
+        let t = crate::util::timing::phase("restore: index");
         let repo = repo.to_indexed();
         drop(t);
         // Every unit's trees at once: each comparison waits on cold reads of tree blobs. Once
         // the proof fails, units not yet compared are not (the comparisons are then unused).
-        let compared: Vec<Result<Option<crate::delta::TreeDiff>>> = match (&repo, newest) {
-            (Ok(repo), Some(newest)) => crate::par::io(|| {
+        let compared: Vec<Result<Option<crate::ops::restore::delta::TreeDiff>>> = match (&repo, newest) {
+            (Ok(repo), Some(newest)) => crate::util::par::io(|| {
                 use rayon::prelude::*;
                 selected
                     .par_iter()
                     .map(|unit| {
                         (!disproved.load(std::sync::atomic::Ordering::Relaxed)).then(|| {
-                            crate::delta::compare_trees(
+                            crate::ops::restore::delta::compare_trees(
                                 repo,
                                 &snap.snapshot,
                                 &newest.snapshot,
@@ -313,7 +314,7 @@ fn gather(
             compared: None,
             walks: baseline
                 .keeps_live()
-                .then(|| crate::delta::prefetch(lives(), excludes.clone())),
+                .then(|| crate::ops::restore::delta::prefetch(lives(), excludes.clone())),
         },
     };
     Ok((repo, evidence))
@@ -321,14 +322,14 @@ fn gather(
 
 /// How planning decided to stage a unit.
 enum Decided {
-    Delta(crate::delta::Planned),
+    Delta(crate::ops::restore::delta::Planned),
     Whole(Box<UnitTree>, Option<Carried>),
 }
 
 /// How one unit will be staged.
 enum Work {
     /// Only what differs.
-    Delta(crate::delta::Planned),
+    Delta(crate::ops::restore::delta::Planned),
     /// The whole member; `tree` is `None` when it was let go after planning to bound memory
     /// (it is listed again to stage it).
     Whole {
@@ -418,7 +419,7 @@ pub fn plan<'s>(
             live_was: evidence
                 .proven
                 .as_ref()
-                .map(crate::delta::Proven::snapshot_id),
+                .map(crate::ops::restore::delta::Proven::snapshot_id),
             units,
             counts,
             space: space.per_fs.into_values().collect(),
@@ -450,20 +451,20 @@ fn plan_unit(
     let diff = evidence.compared.as_mut().and_then(Iterator::next);
     if let (Some(proven), Some(diff)) = (&evidence.proven, diff)
         && let Some(diff) = diff?
-        && let Some(planned) = crate::delta::plan_by_proof(diff, proven, unit, live)
+        && let Some(planned) = crate::ops::restore::delta::plan_by_proof(diff, proven, unit, live)
     {
         return Ok(Decided::Delta(planned));
     }
-    let t = crate::timing::phase(format!("restore: list {}", unit.path.display()));
+    let t = crate::util::timing::phase(format!("restore: list {}", unit.path.display()));
     let tree = UnitTree::load(repo, snap, unit)?;
     drop(t);
     let walked = evidence.walks.as_ref().and_then(|w| {
-        let _t = crate::timing::phase(format!("restore: wait for live {}", unit.path.display()));
+        let _t = crate::util::timing::phase(format!("restore: wait for live {}", unit.path.display()));
         w.recv().ok().flatten()
     });
     let newest = baseline.newest();
     if baseline.keeps_live()
-        && let Some(planned) = crate::delta::plan_by_walk(
+        && let Some(planned) = crate::ops::restore::delta::plan_by_walk(
             repo,
             &tree,
             unit,
@@ -475,7 +476,7 @@ fn plan_unit(
         return Ok(Decided::Delta(planned));
     }
     let carried = if baseline.keeps_live() && tree.node.is_dir() {
-        let _t = crate::timing::phase(format!("restore: carry {}", unit.path.display()));
+        let _t = crate::util::timing::phase(format!("restore: carry {}", unit.path.display()));
         let newest_node = newest.and_then(|s| {
             repo.node_from_snapshot_and_path(&s.snapshot, &rel(&unit.path))
                 .ok()
@@ -490,7 +491,7 @@ fn plan_unit(
 /// `unit`'s part of the plan when only what differs is staged, and the bytes that needs.
 fn summarize_delta(
     unit: &RestoreUnit,
-    planned: &crate::delta::Planned,
+    planned: &crate::ops::restore::delta::Planned,
     live: &Path,
 ) -> (UnitPlan, u64) {
     let c = planned.counts();
@@ -566,7 +567,7 @@ fn space_need(host: &HostRoot, unit: &RestoreUnit, needed: u64) -> (u64, SpaceNe
             .to_path_buf()
     };
     let dev = std::fs::metadata(&anchor).map(|m| m.dev()).unwrap_or(0);
-    let available = crate::preflight::free_space(&anchor).map_or(u64::MAX, |(_, a)| a);
+    let available = crate::host::preflight::free_space(&anchor).map_or(u64::MAX, |(_, a)| a);
     (
         dev,
         SpaceNeed {
@@ -625,9 +626,9 @@ impl<'a> SpaceCheck<'a> {
 fn space_refusal(s: &SpaceNeed) -> Error {
     Error::Refused(format!(
         "not enough space to stage the restore: {} needed in the filesystem of {}, {} available; free space there (nothing was changed)",
-        crate::report::bytes(s.needed),
+        crate::util::report::bytes(s.needed),
         s.path.display(),
-        crate::report::bytes(s.available)
+        crate::util::report::bytes(s.available)
     ))
 }
 
@@ -660,9 +661,9 @@ fn check_live_path(host: &HostRoot, manifest: &Manifest, unit: &RestoreUnit) -> 
                 unit.path.display()
             )));
         }
-        // A directory that is a mount point is restored inside it ([`crate::journal::Inside`]);
+        // A directory that is a mount point is restored inside it ([`crate::ops::restore::journal::Inside`]);
         // a file mounted on its own (a bind mount) has no inside.
-        if !m.is_dir() && crate::hostfs::is_mount_point(&physical) {
+        if !m.is_dir() && crate::host::root::is_mount_point(&physical) {
             return Err(Error::Refused(format!(
                 "{} is a file mounted on its own, which cannot be swapped atomically; restore with --target and copy the data in by hand",
                 unit.path.display()
@@ -673,10 +674,10 @@ fn check_live_path(host: &HostRoot, manifest: &Manifest, unit: &RestoreUnit) -> 
 }
 
 /// Whether the live member at `physical` is a directory that is a mount point: it is then
-/// staged and swapped inside itself, on its own filesystem ([`crate::journal::Inside`]).
+/// staged and swapped inside itself, on its own filesystem ([`crate::ops::restore::journal::Inside`]).
 fn is_mounted_dir(physical: &Path) -> bool {
     std::fs::symlink_metadata(physical).is_ok_and(|m| m.is_dir())
-        && crate::hostfs::is_mount_point(physical)
+        && crate::host::root::is_mount_point(physical)
 }
 
 /// The names in directory `dir`, sorted.
@@ -731,7 +732,7 @@ fn journal_for(
                 .unwrap_or_default();
             let inside = if is_mounted_dir(&live) {
                 let node = repo.node_from_snapshot_and_path(&snap.snapshot, &rel(&u.path))?;
-                Some(crate::journal::Inside {
+                Some(crate::ops::restore::journal::Inside {
                     staged: Vec::new(),
                     node: Some(node),
                 })
@@ -764,7 +765,7 @@ fn journal_for(
         })
         .collect::<Result<Vec<_>>>()?;
     let mut journal = Journal {
-        version: crate::journal::VERSION,
+        version: crate::ops::restore::journal::VERSION,
         run,
         pid: std::process::id(),
         snapshot: snap.id(),
@@ -774,7 +775,7 @@ fn journal_for(
         phase: Phase::Staging,
         units,
     };
-    journal.version = crate::journal::version_for(&journal.units);
+    journal.version = crate::ops::restore::journal::version_for(&journal.units);
     Ok(journal)
 }
 
@@ -801,9 +802,9 @@ pub fn execute(prepared: Prepared<'_>, opts: &InPlace<'_>) -> Result<RestoreOutc
         .and_then(|staged| {
             // The staged data must be on disk before anything is swapped: the swap's renames
             // are made durable, and cleanup then removes the replaced copies for good.
-            let _t = crate::timing::phase("restore: flush");
+            let _t = crate::util::timing::phase("restore: flush");
             for unit in &journal.units {
-                crate::journal::flush(&unit.stage)?;
+                crate::ops::restore::journal::flush(&unit.stage)?;
             }
             // What each mount point's swap moves in, in the journal before the first rename.
             let names = journal
@@ -835,9 +836,9 @@ pub fn execute(prepared: Prepared<'_>, opts: &InPlace<'_>) -> Result<RestoreOutc
                 .map(|s| {
                     format!(
                         "{} in the filesystem of {} ({} available)",
-                        crate::report::bytes(s.needed),
+                        crate::util::report::bytes(s.needed),
                         s.path.display(),
-                        crate::report::bytes(s.available)
+                        crate::util::report::bytes(s.available)
                     )
                 })
                 .collect();
@@ -872,13 +873,13 @@ pub fn execute(prepared: Prepared<'_>, opts: &InPlace<'_>) -> Result<RestoreOutc
     };
 
     fault::point("restore-staged");
-    let t = crate::timing::phase("restore: swap");
+    let t = crate::util::timing::phase("restore: swap");
     journal.set_phase(opts.state, Phase::Swapping)?;
     journal.swap_all()?;
     journal.set_phase(opts.state, Phase::Cleanup)?;
     drop(t);
     fault::point("restore-cleanup");
-    let t = crate::timing::phase("restore: cleanup");
+    let t = crate::util::timing::phase("restore: cleanup");
     // With nothing to keep, the replaced copies can go after lockstep returns: the new set is
     // in place, and every later lockstep command waits for their removal to end. When nothing
     // was replaced (a rebuilt host), there is nothing to remove and nothing to say about it.
@@ -941,7 +942,7 @@ fn stage_all(
     journal: &Journal,
     work: Vec<(Work, u64)>,
     space: &SpaceCheck<'_>,
-) -> Result<(Counts, Vec<Option<crate::journal::Delta>>)> {
+) -> Result<(Counts, Vec<Option<crate::ops::restore::journal::Delta>>)> {
     let host = space.host;
     let mut total = Counts::default();
     let mut deltas = Vec::new();
@@ -977,14 +978,14 @@ fn stage_all(
                 // The staged data goes to disk while the next unit is staged; the flush before
                 // the swap then has little left to write.
                 let stage = ju.stage.clone();
-                std::thread::spawn(move || crate::journal::flush(&stage));
+                std::thread::spawn(move || crate::ops::restore::journal::flush(&stage));
                 deltas.push(Some(staging.delta));
             }
             Work::Whole { tree, carried } => {
                 let tree = match tree {
                     Some(tree) => tree,
                     None => {
-                        let _t = crate::timing::phase(format!(
+                        let _t = crate::util::timing::phase(format!(
                             "restore: list {} again",
                             unit.path.display()
                         ));
@@ -1004,7 +1005,7 @@ fn stage_all(
                 });
                 deltas.push(None);
                 fault::point(&format!("restore-stage-{i}"));
-                let _t = crate::timing::phase(format!("restore: verify {}", unit.path.display()));
+                let _t = crate::util::timing::phase(format!("restore: verify {}", unit.path.display()));
                 verify_unit(repo, &tree, unit, &ju.stage, &linked.paths)?;
             }
         }

@@ -235,7 +235,7 @@ pub fn shown(path: &Path) -> String {
     out
 }
 
-/// Serde for paths that keeps every byte (`#[serde(with = "crate::hostfs::lossless")]`): a UTF-8
+/// Serde for paths that keeps every byte (`#[serde(with = "crate::host::root::lossless")]`): a UTF-8
 /// path is a JSON string, as serde writes it; any other is `{"base64": "…", "shown": "…"}` (the
 /// bytes, and [`shown`] for a reader). Documents written before this encoding read unchanged.
 pub mod lossless {

@@ -13,7 +13,7 @@
 //! Only lockstep set snapshots (tag `lockstep`) are ever considered; other snapshots in the
 //! repository and lockstep's drill records (tag `lockstep-drill`) are not set snapshots. When a
 //! snapshot is forgotten, the drill records about it go with it. Forgetting removes snapshot
-//! files only; [`crate::prune`] reclaims the data no snapshot uses any more.
+//! files only; [`crate::ops::prune`] reclaims the data no snapshot uses any more.
 
 use std::collections::BTreeMap;
 
@@ -22,7 +22,7 @@ use rustic_core::jiff::{Span, Zoned};
 use rustic_core::repofile::{SnapshotFile, SnapshotId};
 use serde::Serialize;
 
-use crate::drill::record::{self, DrillRecord};
+use crate::ops::drill::record::{self, DrillRecord};
 use crate::repo::{OpenRepo, set_snapshots};
 use crate::{Error, Result};
 

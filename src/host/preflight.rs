@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sysinfo::{ProcessRefreshKind, RefreshKind, System, UpdateKind};
 
-use crate::hostfs::HostRoot;
+use crate::host::root::HostRoot;
 use crate::im::discover::Instance;
-use crate::set::Role;
+use crate::host::set::Role;
 
 /// Process names of IM's programs (docs/im-facts.md §3).
 pub const IM_PROGRAM_NAMES: [&str; 7] = [
@@ -197,9 +197,9 @@ pub fn preflight(host: &HostRoot, instance: &Instance, opts: &PreflightOptions) 
             if available < needed {
                 report.refusals.push(format!(
                     "not enough free space for the repository: {} available in {}, the backup may need about {}; free space or use another repository",
-                    crate::report::bytes(available),
+                    crate::util::report::bytes(available),
                     path.display(),
-                    crate::report::bytes(needed)
+                    crate::util::report::bytes(needed)
                 ));
             }
             report.space = Some(Space {
@@ -407,7 +407,7 @@ fn readable(path: &Path, is_file: bool) -> bool {
 /// Bytes in the set's regular files (metadata only, walked in parallel).
 fn set_size(host: &HostRoot, instance: &Instance) -> u64 {
     let paths = instance.set.top_level_paths();
-    crate::fingerprint::Fingerprint::take(host, &paths, &crate::backup::Excludes::default())
+    crate::host::fingerprint::Fingerprint::take(host, &paths, &crate::ops::backup::Excludes::default())
         .file_bytes()
 }
 

@@ -211,7 +211,7 @@ fn line_text(
     finished: bool,
 ) -> String {
     let amount = |n: u64| match kind {
-        ProgressType::Bytes => crate::report::bytes(n),
+        ProgressType::Bytes => crate::util::report::bytes(n),
         _ => n.to_string(),
     };
     let mut text = format!("lockstep: {title}");
@@ -227,7 +227,7 @@ fn line_text(
             #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
             #[allow(clippy::cast_sign_loss)]
             let rate = (done as f64 / seconds) as u64;
-            text.push_str(&format!(", {}/s", crate::report::bytes(rate)));
+            text.push_str(&format!(", {}/s", crate::util::report::bytes(rate)));
             if total > done && rate > 0 && !finished {
                 text.push_str(&format!(", ETA {}s", (total - done) / rate));
             }

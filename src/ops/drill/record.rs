@@ -19,7 +19,7 @@ use rustic_core::SnapshotOptions;
 use rustic_core::repofile::{SnapshotFile, SnapshotId};
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::set_tag;
+use crate::repo::manifest::set_tag;
 use crate::repo::{OpenRepo, SetSnapshot};
 use crate::{Error, Result};
 

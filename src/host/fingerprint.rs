@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::backup::Excludes;
-use crate::hostfs::HostRoot;
+use crate::ops::backup::Excludes;
+use crate::host::root::HostRoot;
 
 /// One entry's metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,7 +241,7 @@ impl Fingerprint {
     /// Fingerprints everything under `members` (logical paths) on `host` that a backup with
     /// `excludes` reads: an excluded entry is left out with everything under it, as the
     /// backup's source leaves it out. Directories are walked in parallel on the I/O pool
-    /// ([`crate::par`]).
+    /// ([`crate::util::par`]).
     #[must_use]
     pub fn take(host: &HostRoot, members: &[PathBuf], excludes: &Excludes) -> Self {
         use rayon::prelude::*;
@@ -277,7 +277,7 @@ impl Fingerprint {
                 Err(_) => fp.unreadable.push(member.clone()),
             }
         }
-        let parts: Vec<Raw> = crate::par::io(|| {
+        let parts: Vec<Raw> = crate::util::par::io(|| {
             subtrees
                 .par_iter()
                 .map(|(member, root, subtree)| walk(member, root, subtree, excludes))
@@ -293,7 +293,7 @@ impl Fingerprint {
         let fp = fp.finish();
         // The walk's paths were allocated on the I/O pool's threads, in arenas of their own
         // that the engine's threads do not reuse: what packing freed is handed back.
-        crate::par::release_free_memory();
+        crate::util::par::release_free_memory();
         fp
     }
 
@@ -356,7 +356,7 @@ impl Fingerprint {
             }
             cursors[first].advance();
         }
-        Some(crate::report::hex(&h.finalize()))
+        Some(crate::util::report::hex(&h.finalize()))
     }
 
     /// Bytes in the regular files fingerprinted.
@@ -770,7 +770,7 @@ mod tests {
                 h.update(n.to_le_bytes());
             }
         }
-        let expected = crate::report::hex(&h.finalize());
+        let expected = crate::util::report::hex(&h.finalize());
         assert_eq!(Fingerprint::digest(&[&fp], b"ctx"), Some(expected.clone()));
         // Split in three parts (as IM, product and the directories above are), the same.
         let parts: Vec<Fingerprint> = (0..3)
