@@ -23,12 +23,10 @@ pub mod config;
 pub mod error;
 pub mod host;
 pub mod im;
-pub mod listing;
 pub mod ops;
 #[cfg(test)]
 mod patched_zstd;
 pub mod repo;
-pub mod sample;
 pub mod util;
 
 pub use error::{Error, Result};

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::{Child, Command, Stdio};
 
 use common::{Env, run};
-use lockstep::sample::Shape;
+use lockstep_sample::Shape;
 
 /// A process that blocks until its stdin is closed, with `arg0` in its command line.
 fn blocking_process(arg0: &std::path::Path) -> Child {
@@ -368,7 +368,7 @@ fn hooks_and_policy_from_the_config_file() {
 
 #[test]
 fn repository_location_flag_beats_env_beats_file() {
-    let env = Env::bare(lockstep::sample::SampleOptions::default());
+    let env = Env::bare(lockstep_sample::SampleOptions::default());
     let (flag, from_env, from_file) = (env.path("r-flag"), env.path("r-env"), env.path("r-file"));
     std::fs::write(
         env.path("lockstep.toml"),
@@ -394,7 +394,7 @@ fn repository_location_flag_beats_env_beats_file() {
 fn default_repository_for_a_non_root_user_is_under_xdg_data_home() {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
-    let env = Env::bare(lockstep::sample::SampleOptions::default());
+    let env = Env::bare(lockstep_sample::SampleOptions::default());
     let xdg = env.path("xdg");
     std::fs::create_dir_all(&xdg).unwrap();
     let mut cmd = env.command_for_another_user();

@@ -3,7 +3,7 @@
 mod common;
 
 use common::Env;
-use lockstep::sample::{Layout, SampleOptions, Shape};
+use lockstep_sample::{Layout, SampleOptions, Shape};
 use serde_json::Value;
 
 fn discover(env: &Env, extra: &[&str]) -> Value {

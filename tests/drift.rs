@@ -3,7 +3,7 @@
 mod common;
 
 use common::Env;
-use lockstep::sample::{SampleOptions, Shape, apply_fix_pack, desync_product_files};
+use lockstep_sample::{SampleOptions, Shape, apply_fix_pack, desync_product_files};
 use serde_json::Value;
 
 const ND: &str = "/opt/HCL/WebSphere/AppServer/properties/version/ND.product";

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::{Env, is_root, listing, run};
-use lockstep::listing::{Ignore, diff};
-use lockstep::sample::{SampleHost, Shape, apply_fix_pack};
+use lockstep_sample::listing::{Ignore, diff};
+use lockstep_sample::{SampleHost, Shape, apply_fix_pack};
 
 /// A copy of the host with the next fix pack applied, and a fake imcl that installs it.
 fn upgrade_script(env: &Env) -> PathBuf {

@@ -6,8 +6,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{Env, Run, is_root, listing, run};
-use lockstep::listing::{Ignore, Listing, diff};
-use lockstep::sample::{Shape, apply_fix_pack};
+use lockstep_sample::listing::{Ignore, Listing, diff};
+use lockstep_sample::{Shape, apply_fix_pack};
 
 /// A host with S1 (before a fix pack) and S2 (after it); the live host is at S2.
 struct Story {

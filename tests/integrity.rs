@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use common::Env;
-use lockstep::sample::{Shape, apply_fix_pack};
+use lockstep_sample::{Shape, apply_fix_pack};
 
 fn packs(env: &Env) -> BTreeSet<PathBuf> {
     walkdir::WalkDir::new(env.repo().join("data"))

@@ -5,8 +5,8 @@ mod common;
 use std::process::Command;
 
 use common::{Env, is_root, listing, require, run};
-use lockstep::listing::{Ignore, diff};
-use lockstep::sample::Shape;
+use lockstep_sample::Shape;
+use lockstep_sample::listing::{Ignore, diff};
 
 /// restic on the environment's repository, with its password and a private cache.
 fn restic_on(env: &Env) -> Command {

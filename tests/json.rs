@@ -6,7 +6,7 @@ mod common;
 use std::process::Stdio;
 
 use common::Env;
-use lockstep::sample::{SampleOptions, Shape};
+use lockstep_sample::{SampleOptions, Shape};
 
 #[track_caller]
 fn document(env: &Env, args: &[&str]) -> serde_json::Value {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{Env, Run, have, is_root, require, run};
-use lockstep::sample::{SampleOptions, Shape};
+use lockstep_sample::{SampleOptions, Shape};
 
 const UNITS: [&str; 4] = [
     "lockstep-backup.service",

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::{Env, Run, assert_restored, listing, run};
-use lockstep::sample::{Shape, apply_fix_pack};
+use lockstep_sample::{Shape, apply_fix_pack};
 
 /// A command on the host under `root`, as `host` (none: this machine's own name).
 fn command_as(env: &Env, root: &Path, host: Option<&str>) -> Command {
@@ -143,7 +143,7 @@ fn the_only_host_in_the_repository_is_latest_on_an_unnamed_machine() {
 }
 
 /// Every entry under the host's root (to prove nothing changed).
-fn whole_host(env: &Env) -> lockstep::listing::Listing {
+fn whole_host(env: &Env) -> lockstep_sample::listing::Listing {
     listing(&env.root(), &[PathBuf::from("/")])
 }
 
@@ -166,10 +166,10 @@ fn restore_needs_a_target_or_in_place() {
         );
     }
     assert!(
-        lockstep::listing::diff(
+        lockstep_sample::listing::diff(
             &host,
             &whole_host(&env),
-            lockstep::listing::Ignore::default()
+            lockstep_sample::listing::Ignore::default()
         )
         .is_empty()
     );
@@ -239,10 +239,10 @@ fn in_place_on_a_terminal_shows_the_plan_and_asks() {
     assert!(no.stdout.contains("[y/N]"), "{}", no.stdout);
     assert!(no.stdout.contains("not confirmed"), "{}", no.stdout);
     assert!(
-        lockstep::listing::diff(
+        lockstep_sample::listing::diff(
             &host,
             &whole_host(&env),
-            lockstep::listing::Ignore::default()
+            lockstep_sample::listing::Ignore::default()
         )
         .is_empty(),
         "'n' changed the host"

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use common::Env;
 use lockstep::repo::{OpenRepo, RepoSpec};
-use lockstep::sample::Shape;
+use lockstep_sample::Shape;
 use rustic_core::jiff::Zoned;
 
 /// The synthetic series: name → time (UTC). Newest last.

@@ -3,15 +3,15 @@
 mod common;
 
 use common::{Env, is_root, listing};
-use lockstep::listing::{Ignore, diff};
-use lockstep::sample::{SampleOptions, Shape, apply_fix_pack};
+use lockstep_sample::listing::{Ignore, diff};
+use lockstep_sample::{SampleOptions, Shape, apply_fix_pack};
 use std::os::unix::fs::MetadataExt;
 
 fn restore_and_compare(
     env: &Env,
     snapshot: &str,
     members: &[std::path::PathBuf],
-    expected: &lockstep::listing::Listing,
+    expected: &lockstep_sample::listing::Listing,
 ) {
     let target = env.path(&format!("restore-{snapshot}"));
     let out = env

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 
 use common::s3::{S3, prefix, server as s3};
 use common::{Env, Run, listing, run};
-use lockstep::sample::{SampleOptions, Shape, apply_fix_pack};
+use lockstep_sample::{SampleOptions, Shape, apply_fix_pack};
 
 /// Writes a configuration naming the S3 repository at `root` (credentials from the environment,
 /// as an administrator would keep them out of the file), plus `extra` lines.

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use common::{Env, have};
-use lockstep::sample::Shape;
+use lockstep_sample::Shape;
 
 #[test]
 fn the_systemd_units_pass_systemd_analyze_verify() {

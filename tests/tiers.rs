@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{Env, Run, listing, run};
-use lockstep::sample::{Shape, apply_fix_pack};
+use lockstep_sample::{Shape, apply_fix_pack};
 
 /// `lockstep` on `root`, recording `host`, with `env`'s repository, password and configuration.
 fn lockstep(env: &Env, root: &Path, host: &str, args: &[&str]) -> Run {

@@ -6,16 +6,17 @@
 
 use std::path::{Path, PathBuf};
 
+use lockstep_sample::listing::{Ignore, diff, list};
+use lockstep_sample::{self as sample, SampleOptions};
+
 use super::backup::print_outcome;
 use super::short;
 use super::{Ctx, bytes};
 use crate::ops::backup::{BackupRequest, backup};
 use crate::host::root::HostRoot;
 use crate::im::discover::{DiscoverOptions, Instance, discover, select};
-use crate::listing::{Ignore, diff, list};
 use crate::repo::{RepoSpec, find_snapshot, set_snapshots};
 use crate::ops::restore::restore_to_target;
-use crate::sample::{self, SampleOptions};
 use crate::{Error, Result};
 
 /// Arguments of `demo`.

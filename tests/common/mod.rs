@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use lockstep::sample::{self, SampleHost, SampleOptions, Shape};
+use lockstep_sample::{self as sample, SampleHost, SampleOptions, Shape};
 
 pub mod s3;
 
@@ -194,8 +194,8 @@ pub fn is_root() -> bool {
 }
 
 /// A listing of `paths` under `root`.
-pub fn listing(root: &Path, paths: &[PathBuf]) -> lockstep::listing::Listing {
-    lockstep::listing::list(root, paths).expect("listing")
+pub fn listing(root: &Path, paths: &[PathBuf]) -> lockstep_sample::listing::Listing {
+    lockstep_sample::listing::list(root, paths).expect("listing")
 }
 
 /// Whether a tool is on PATH.
@@ -226,11 +226,15 @@ pub fn require(tool: &str) -> bool {
 /// Asserts that the members restored under `target` equal `before` entry by entry (owners
 /// compared only as root, where they can be restored).
 #[track_caller]
-pub fn assert_restored(before: &lockstep::listing::Listing, target: &Path, members: &[PathBuf]) {
-    let differences = lockstep::listing::diff(
+pub fn assert_restored(
+    before: &lockstep_sample::listing::Listing,
+    target: &Path,
+    members: &[PathBuf],
+) {
+    let differences = lockstep_sample::listing::diff(
         before,
         &listing(target, members),
-        lockstep::listing::Ignore { owner: !is_root() },
+        lockstep_sample::listing::Ignore { owner: !is_root() },
     );
     assert!(
         differences.is_empty(),

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::common::{self, Env};
 use crate::harness::{Area, Fault, State, one_line};
-use lockstep::sample::{SampleOptions, Shape};
+use lockstep_sample::{SampleOptions, Shape};
 
 pub fn rows() -> Vec<Fault> {
     vec![

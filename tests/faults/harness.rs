@@ -127,8 +127,8 @@ pub fn no_internals(text: &str) {
 /// extended attributes).
 #[derive(Debug, PartialEq, Eq)]
 pub struct State {
-    host: lockstep::listing::Listing,
-    repo: lockstep::listing::Listing,
+    host: lockstep_sample::listing::Listing,
+    repo: lockstep_sample::listing::Listing,
 }
 
 impl State {
@@ -155,9 +155,9 @@ impl State {
     /// Asserts that `other` equals this state, naming the entries that differ.
     #[track_caller]
     pub fn assert_same(&self, other: &Self) {
-        let ignore = lockstep::listing::Ignore::default();
-        let host = lockstep::listing::diff(&self.host, &other.host, ignore);
-        let repo = lockstep::listing::diff(&self.repo, &other.repo, ignore);
+        let ignore = lockstep_sample::listing::Ignore::default();
+        let host = lockstep_sample::listing::diff(&self.host, &other.host, ignore);
+        let repo = lockstep_sample::listing::diff(&self.repo, &other.repo, ignore);
         assert!(
             host.is_empty() && repo.is_empty(),
             "changed:\nhost:\n{}\nrepository:\n{}",
@@ -167,7 +167,7 @@ impl State {
     }
 }
 
-fn listing(root: &Path, paths: &[PathBuf]) -> lockstep::listing::Listing {
+fn listing(root: &Path, paths: &[PathBuf]) -> lockstep_sample::listing::Listing {
     if !root.exists() {
         return BTreeMap::new();
     }

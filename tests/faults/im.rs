@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use lockstep::sample::Shape;
+use lockstep_sample::Shape;
 
 use crate::common::{Env, Run, is_root};
 use crate::harness::{Area, Fault, State, one_line};

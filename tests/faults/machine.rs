@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::common::{self, Env, assert_restored, listing};
 use crate::harness::{Area, Fault, SmallFs, State, no_internals, one_line};
-use lockstep::sample::{SampleOptions, Shape};
+use lockstep_sample::{SampleOptions, Shape};
 
 pub fn rows() -> Vec<Fault> {
     vec![

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 
 use crate::common::{Env, run};
 use crate::harness::{Area, Fault, SmallFs, State, one_line};
-use lockstep::sample::{SampleOptions, Shape};
+use lockstep_sample::{SampleOptions, Shape};
 
 pub fn rows() -> Vec<Fault> {
     vec![
@@ -333,10 +333,10 @@ fn guard_stopped_by_sigterm_rolls_back() {
         !lockstep::host::preflight::alive(command),
         "the command still runs"
     );
-    let d = lockstep::listing::diff(
+    let d = lockstep_sample::listing::diff(
         &before,
         &crate::common::listing(&env.root(), &members),
-        lockstep::listing::Ignore {
+        lockstep_sample::listing::Ignore {
             owner: !crate::common::is_root(),
         },
     );

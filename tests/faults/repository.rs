@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::common::{Env, Run, is_root, listing, run};
 use crate::harness::{Area, Fault, State, no_internals, one_line};
-use lockstep::sample::{SampleOptions, Shape, apply_fix_pack};
+use lockstep_sample::{SampleOptions, Shape, apply_fix_pack};
 
 pub fn rows() -> Vec<Fault> {
     use Area::{Machine, Repository};
@@ -199,8 +199,8 @@ fn restore_and_compare(env: &Env, snapshot: &str, name: &str) {
     let members = env.member_paths(&[]);
     let live = listing(&env.root(), &members);
     let restored = listing(&target, &members);
-    let ignore = lockstep::listing::Ignore { owner: !is_root() };
-    let differences = lockstep::listing::diff(&live, &restored, ignore);
+    let ignore = lockstep_sample::listing::Ignore { owner: !is_root() };
+    let differences = lockstep_sample::listing::diff(&live, &restored, ignore);
     assert!(
         differences.is_empty(),
         "restore of {snapshot} differs from the host in {} entries:\n{}",

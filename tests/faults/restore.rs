@@ -8,8 +8,8 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use lockstep::listing::{Ignore, Listing, diff};
-use lockstep::sample::Shape;
+use lockstep_sample::Shape;
+use lockstep_sample::listing::{Ignore, Listing, diff};
 
 use crate::common::{Env, Run, is_root, listing, run};
 use crate::harness::{Area, Fault, State, one_line};
@@ -272,7 +272,7 @@ fn journal_is_a_directory() {
 fn journal_cut_off() {
     let env = Env::new(Shape::Admin);
     let s1 = snapshot_id(&env);
-    lockstep::sample::apply_fix_pack(&env.host, 0).unwrap();
+    lockstep_sample::apply_fix_pack(&env.host, 0).unwrap();
     snapshot_id(&env);
     let mut cmd = env.command();
     cmd.env("LOCKSTEP_FAULT_RESTORE_STAGE_3", "kill")
@@ -308,7 +308,7 @@ fn killed_at(point: &str, extra: &[&str], completed: bool) {
     let env = Env::new(Shape::Admin);
     let s1 = snapshot_id(&env);
     let at_s1 = host_listing(&env);
-    lockstep::sample::apply_fix_pack(&env.host, 0).unwrap();
+    lockstep_sample::apply_fix_pack(&env.host, 0).unwrap();
     let s2 = snapshot_id(&env);
     let at_s2 = host_listing(&env);
     let var = format!(
@@ -607,7 +607,7 @@ fn disk_full_restoring_into_a_target() {
 }
 
 fn disk_full_staging_in_place() {
-    use lockstep::sample::SampleOptions;
+    use lockstep_sample::SampleOptions;
     // (extra arguments, out of inodes instead of bytes): a filesystem out of inodes passes
     // the space check and fills up while staging.
     for (extra, inodes) in [(&[][..], false), (&["--full"], false), (&["--full"], true)] {
@@ -621,13 +621,13 @@ fn disk_full_staging_in_place() {
             bytes: 2 * 1024 * 1024,
             ..SampleOptions::default()
         };
-        let host = lockstep::sample::build(small.path(), &opts).unwrap();
+        let host = lockstep_sample::build(small.path(), &opts).unwrap();
         std::fs::write(dir.path().join("password"), "test-password\n").unwrap();
         std::fs::write(dir.path().join("lockstep.toml"), "").unwrap();
         let env = Env { dir, host };
         env.run(&["init"]).ok();
         let s1 = snapshot_id(&env);
-        lockstep::sample::apply_fix_pack(&env.host, 0).unwrap();
+        lockstep_sample::apply_fix_pack(&env.host, 0).unwrap();
         snapshot_id(&env);
         if inodes {
             let filler = small.path().join("inode-filler");
@@ -695,7 +695,7 @@ fn a_member_on_its_own_filesystem_rolls_back_in_place() {
     let dev = std::fs::metadata(&physical).unwrap().dev();
     let s1 = snapshot_id(&env);
     let at_s1 = host_listing(&env);
-    lockstep::sample::apply_fix_pack(&env.host, 0).unwrap();
+    lockstep_sample::apply_fix_pack(&env.host, 0).unwrap();
     let s2 = snapshot_id(&env);
     let at_s2 = host_listing(&env);
     // In place is explicit where this build's `restore --help` lists `--in-place`.

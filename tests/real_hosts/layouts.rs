@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use lockstep::sample::{RELOCATED_APPSERVER, SampleOptions, Shape, USERS_HOME};
+use lockstep_sample::{RELOCATED_APPSERVER, SampleOptions, Shape, USERS_HOME};
 use serde_json::Value;
 
 use crate::common::Env;

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use crate::common::Env;
-use lockstep::sample::{SampleOptions, Shape};
+use lockstep_sample::{SampleOptions, Shape};
 
 const AGENT: &str = "/var/ibm/InstallationManager";
 const IM: &str = "/opt/IBM/InstallationManager";
@@ -145,7 +145,7 @@ fn im_installed_inside_a_product_directory_or_elsewhere_is_im() {
         "/opt/HCL/WebSphere/IIM",
     ] {
         let mut env = Env::new(Shape::Admin);
-        lockstep::sample::relocate_im(&mut env.host, 0, place).unwrap();
+        lockstep_sample::relocate_im(&mut env.host, 0, place).unwrap();
         assert_im_is_im(&env, place);
     }
 }
@@ -348,7 +348,7 @@ fn non_admin_host_records_read_the_same() {
 fn a_product_only_dry_run_says_im_records_stay() {
     let env = Env::new(Shape::Admin);
     let before = env.backup(&[])["snapshot"].as_str().unwrap().to_owned();
-    lockstep::sample::apply_fix_pack(&env.host, 0).unwrap();
+    lockstep_sample::apply_fix_pack(&env.host, 0).unwrap();
     let out = env.run(&[
         "restore",
         &before,

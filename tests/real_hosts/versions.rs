@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use crate::common::Env;
-use lockstep::sample::{Layout, SampleOptions, WasEdition, apply_fix_pack, desync_product_files};
+use lockstep_sample::{Layout, SampleOptions, WasEdition, apply_fix_pack, desync_product_files};
 
 const HCL_PORTAL: &str = "/opt/HCL/WebSphere/PortalServer";
 const IBM_PORTAL: &str = "/opt/IBM/WebSphere/PortalServer";
@@ -270,7 +270,7 @@ fn a_product_path_that_is_a_symlink_still_has_its_version_files_compared() {
     // AppServer is an absolute link to a relocated disk: the version files are read through it
     // inside the host's root, never skipped.
     let env = Env::bare(SampleOptions {
-        shape: lockstep::sample::Shape::SymlinkedProduct,
+        shape: lockstep_sample::Shape::SymlinkedProduct,
         ..SampleOptions::default()
     });
     let clean = doctor(&env, 0);
@@ -280,7 +280,7 @@ fn a_product_path_that_is_a_symlink_still_has_its_version_files_compared() {
         &env,
         &format!(
             "{}/properties/version/ND.product",
-            lockstep::sample::RELOCATED_APPSERVER
+            lockstep_sample::RELOCATED_APPSERVER
         ),
         "<version>9.0.5.17</version>",
         "<version>9.0.5.18</version>",

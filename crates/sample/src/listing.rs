@@ -4,7 +4,7 @@
 //! owner, size, mtime (to the nanosecond), symlink target, content digest, extended attributes
 //! and which paths share an inode (hard links). The demo uses it to show that a restore equals the
 //! host it came from; the tests use it as their oracle. It reads the trees directly and shares no
-//! code with backup or restore.
+//! code with backup or restore (it lives outside lockstep for that reason).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -137,7 +137,18 @@ fn digest(path: &Path) -> std::io::Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(crate::report::hex(&hasher.finalize()))
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Lower-case hex of `bytes`, as lockstep's reports write a digest.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// The differences between two listings, one line each (empty when they are equal).
