@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::ops::backup::Excludes;
+use crate::host::excludes::Excludes;
 use crate::host::root::HostRoot;
 
 /// One entry's metadata.

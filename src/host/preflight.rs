@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use sysinfo::{ProcessRefreshKind, RefreshKind, System, UpdateKind};
 
 use crate::host::root::HostRoot;
-use crate::im::discover::Instance;
 use crate::host::set::Role;
+use crate::im::discover::Instance;
 
 /// Process names of IM's programs (docs/im-facts.md §3).
 pub const IM_PROGRAM_NAMES: [&str; 7] = [
@@ -407,8 +407,12 @@ fn readable(path: &Path, is_file: bool) -> bool {
 /// Bytes in the set's regular files (metadata only, walked in parallel).
 fn set_size(host: &HostRoot, instance: &Instance) -> u64 {
     let paths = instance.set.top_level_paths();
-    crate::host::fingerprint::Fingerprint::take(host, &paths, &crate::ops::backup::Excludes::default())
-        .file_bytes()
+    crate::host::fingerprint::Fingerprint::take(
+        host,
+        &paths,
+        &crate::host::excludes::Excludes::default(),
+    )
+    .file_bytes()
 }
 
 /// Free bytes for an unprivileged writer in the filesystem holding `dir` (or its nearest

@@ -30,17 +30,20 @@ use rustic_core::{
 };
 use serde::Serialize;
 
-use crate::util::fault;
+use crate::host::digest::state_digest;
+use crate::host::excludes::{Excludes, role_paths};
 use crate::host::fingerprint::{Changes, Fingerprint};
-use crate::ops::hooks::{HookOutcome, Hooks, Phase, run_phase};
+use crate::host::preflight::{PreflightOptions, PreflightReport, preflight};
 use crate::host::root::HostRoot;
 use crate::im::discover::{DiscoverOptions, Instance, discover_one_lenient, select};
+use crate::ops::hooks::{Hooks, run_phase};
 use crate::repo::manifest::{
     Consistency, Manifest, PreflightRecord, SCHEMA_VERSION, TAG, Verdict, set_tag,
 };
-use crate::host::preflight::{PreflightOptions, PreflightReport, preflight};
-use crate::repo::{OpenRepo, set_snapshots};
+use crate::repo::manifest::{HookOutcome, HookPhase};
 use crate::repo::tree::dir_node;
+use crate::repo::{OpenRepo, set_snapshots};
+use crate::util::fault;
 use crate::{Error, Result};
 
 /// The repository with its index loaded, as a backup needs it.
@@ -326,7 +329,7 @@ pub fn backup(repo: OpenRepo, req: &BackupRequest<'_>) -> Result<BackupOutcome, 
         ("LOCKSTEP_HOST", req.host_name.clone()),
         ("LOCKSTEP_ROOT", req.host.root().display().to_string()),
     ];
-    let mut hooks = run_phase(&req.hooks, Phase::Before, &env);
+    let mut hooks = run_phase(&req.hooks, HookPhase::Before, &env);
     let mut preflight_report = None;
     let result = match hooks.iter().find(|h| !h.ok()) {
         Some(failed) => Err(Error::Other(format!(
@@ -340,7 +343,7 @@ pub fn backup(repo: OpenRepo, req: &BackupRequest<'_>) -> Result<BackupOutcome, 
     };
     let result = result.and_then(|mut outcome| {
         env.push(("LOCKSTEP_SNAPSHOT", outcome.snapshot.clone()));
-        let after = run_phase(&req.hooks, Phase::After, &env);
+        let after = run_phase(&req.hooks, HookPhase::After, &env);
         let failed = after.iter().find(|h| !h.ok()).map(HookOutcome::describe);
         hooks.extend(after);
         match failed {
@@ -357,11 +360,11 @@ pub fn backup(repo: OpenRepo, req: &BackupRequest<'_>) -> Result<BackupOutcome, 
     let result = match result {
         Ok(outcome) => Ok(outcome),
         Err(error) => {
-            hooks.extend(run_phase(&req.hooks, Phase::OnFailure, &env));
+            hooks.extend(run_phase(&req.hooks, HookPhase::OnFailure, &env));
             Err(error)
         }
     };
-    hooks.extend(run_phase(&req.hooks, Phase::Finally, &env));
+    hooks.extend(run_phase(&req.hooks, HookPhase::Finally, &env));
     match result {
         Ok(mut outcome) => {
             outcome.hooks = hooks;
@@ -624,69 +627,6 @@ fn attempt(
     )))
 }
 
-/// What shapes a snapshot's tree besides the entries under its members: the members (roles,
-/// paths, which exist) and the excludes, as bytes; and the directories above the members, whose
-/// metadata the tree records too.
-fn state_context(
-    set: &crate::host::set::SyncSet,
-    excludes: &[String],
-) -> Result<(Vec<u8>, Vec<PathBuf>)> {
-    let mut context = b"lockstep set state 1\n".to_vec();
-    serde_json::to_writer(&mut context, &(&set.members, excludes))
-        .map_err(|e| Error::Other(format!("cannot encode the set: {e}")))?;
-    let mut above: Vec<PathBuf> = set
-        .top_level_paths()
-        .iter()
-        .flat_map(|p| {
-            p.ancestors()
-                .skip(1)
-                .map(Path::to_path_buf)
-                .collect::<Vec<_>>()
-        })
-        .filter(|p| p != Path::new("/"))
-        .collect();
-    above.sort();
-    above.dedup();
-    Ok((context, above))
-}
-
-/// The fingerprints of `set`'s IM and product members as they are now, leaving out what a
-/// backup with `excludes` leaves out.
-///
-/// # Errors
-/// On an invalid exclude pattern.
-pub(crate) fn walk_set(
-    host: &HostRoot,
-    set: &crate::host::set::SyncSet,
-    excludes: &[String],
-) -> Result<[Fingerprint; 2]> {
-    let im = role_paths(set, true);
-    let excludes = Excludes::new(excludes, &im)?;
-    Ok([
-        Fingerprint::take(host, &im, &excludes),
-        Fingerprint::take(host, &role_paths(set, false), &excludes),
-    ])
-}
-
-/// The digest a consistent backup of `set` with `excludes` records, for the members'
-/// fingerprints `fingerprints` ([`walk_set`]) and the directories above the members as they
-/// are now; `None` when an entry could not be read. A digest equal to a snapshot's recorded
-/// state proves the live set is exactly that snapshot's, entry by entry (type, size, mtime,
-/// ctime, inode, mode, owner).
-///
-/// # Errors
-/// When the set cannot be encoded.
-pub(crate) fn state_digest(
-    host: &HostRoot,
-    set: &crate::host::set::SyncSet,
-    excludes: &[String],
-    [im, other]: [&Fingerprint; 2],
-) -> Result<Option<String>> {
-    let (context, above) = state_context(set, excludes)?;
-    let above = Fingerprint::of_paths(host, &above);
-    Ok(Fingerprint::digest(&[im, other, &above], &context))
-}
-
 /// The no-change backup. The set's metadata digest equals the parent's recorded state, so the
 /// parent's tree is the set as it is now: the new snapshot points at that tree, and no file is
 /// read or listed by the engine. The set is fingerprinted again afterwards, as every backup is;
@@ -764,21 +704,6 @@ fn unchanged(
         preflight: PreflightReport::default(),
         hooks: Vec::new(),
     }))
-}
-
-/// `patterns` as a backup of `set` applies them: never inside IM's directories.
-///
-/// # Errors
-/// On an invalid pattern.
-pub(crate) fn set_excludes(set: &crate::host::set::SyncSet, patterns: &[String]) -> Result<Excludes> {
-    Excludes::new(patterns, &role_paths(set, true))
-}
-
-/// Existing data paths of IM roles (`im == true`) or of the other roles.
-fn role_paths(set: &crate::host::set::SyncSet, im: bool) -> Vec<PathBuf> {
-    let mut only = set.clone();
-    only.members.retain(|m| m.role.is_im() == im);
-    only.top_level_paths()
 }
 
 /// The instance's inventory as IM records it now (with `--accept-smaller-set`, read as the
@@ -869,58 +794,6 @@ fn save<S: rustic_core::Open>(
             Error::Repo("the verified snapshot could not be found after saving it; run `lockstep snapshots`".into())
         })?;
     Ok(new.id.to_hex().as_str().to_owned())
-}
-
-/// Exclude patterns on logical paths, never applied inside IM's directories.
-#[derive(Debug, Clone, Default)]
-pub struct Excludes {
-    set: Option<globset::GlobSet>,
-    protected: Vec<PathBuf>,
-}
-
-impl Excludes {
-    /// Compiles `patterns`; `protected` are the IM roles' paths, where nothing is excluded.
-    ///
-    /// # Errors
-    /// On an invalid pattern.
-    pub fn new(patterns: &[String], protected: &[PathBuf]) -> Result<Self> {
-        if patterns.is_empty() {
-            return Ok(Self::default());
-        }
-        let mut builder = globset::GlobSetBuilder::new();
-        for p in patterns {
-            let glob = globset::GlobBuilder::new(p)
-                .literal_separator(true)
-                .build()
-                .map_err(|e| {
-                    Error::Usage(format!(
-                        "exclude pattern '{p}' in the configuration is not a valid glob ({e}); correct `excludes` and run again"
-                    ))
-                })?;
-            builder.add(glob);
-        }
-        Ok(Self {
-            set: Some(
-                builder
-                    .build()
-                    .map_err(|e| {
-                        Error::Usage(format!(
-                            "the configuration's exclude patterns cannot be compiled ({e}); correct `excludes` and run again"
-                        ))
-                    })?,
-            ),
-            protected: protected.to_vec(),
-        })
-    }
-
-    /// Whether the entry at logical `path` is left out.
-    #[must_use]
-    pub fn excludes(&self, path: &Path) -> bool {
-        match &self.set {
-            Some(set) => !self.protected.iter().any(|p| path.starts_with(p)) && set.is_match(path),
-            None => false,
-        }
-    }
 }
 
 /// Shared list of problems met while reading the set.

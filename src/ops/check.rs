@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::ops::drill::record::DRILL_TAG;
 use crate::repo::manifest::TAG;
 use crate::repo::{DamagedSnapshot, OpenRepo};
-use crate::ops::retention::rfc3339;
+use crate::util::report::rfc3339;
 use crate::{Error, Result};
 
 /// How much pack data a check reads.

@@ -13,40 +13,13 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use crate::repo::manifest::{HookOutcome, HookPhase};
 
 /// Default time a hook may run.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Lines of a hook's output kept in reports.
 const TAIL_LINES: usize = 20;
-
-/// When a hook runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Phase {
-    /// Before the backup; a failure aborts it.
-    Before,
-    /// After a successful backup.
-    After,
-    /// When the backup (or a hook) failed.
-    OnFailure,
-    /// Always, last.
-    Finally,
-}
-
-impl Phase {
-    /// The phase's name in configuration and reports.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Before => "before",
-            Phase::After => "after",
-            Phase::OnFailure => "on-failure",
-            Phase::Finally => "finally",
-        }
-    }
-}
 
 /// The hooks of each phase, and their timeout.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,76 +48,28 @@ impl Default for Hooks {
     }
 }
 
-/// How one hook ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HookOutcome {
-    /// Its phase.
-    pub phase: Phase,
-    /// The command.
-    pub command: String,
-    /// Its exit code (`None` when killed by a signal or the timeout).
-    pub exit_code: Option<i32>,
-    /// Whether the timeout killed it.
-    pub timed_out: bool,
-    /// Wall time in seconds.
-    pub seconds: f64,
-    /// The last lines of its output (stdout and stderr together).
-    pub output: String,
-}
-
-impl HookOutcome {
-    /// Whether the hook succeeded.
-    #[must_use]
-    pub fn ok(&self) -> bool {
-        self.exit_code == Some(0) && !self.timed_out
-    }
-
-    /// One line for messages.
-    #[must_use]
-    pub fn describe(&self) -> String {
-        let how = if self.timed_out {
-            format!("timed out after {:.0}s", self.seconds)
-        } else {
-            match self.exit_code {
-                Some(c) => format!("exited {c}"),
-                None => "was killed".to_owned(),
-            }
-        };
-        let last = self.output.lines().last().unwrap_or("").trim();
-        if last.is_empty() {
-            format!("{} hook `{}` {how}", self.phase.as_str(), self.command)
-        } else {
-            format!(
-                "{} hook `{}` {how}: {last}",
-                self.phase.as_str(),
-                self.command
-            )
-        }
-    }
-}
-
 /// Runs the `on-failure` hooks, then the `finally` hooks: what a command that failed before its
 /// hooks' envelope began (no repository, a wrong password) still owes them.
 pub fn run_failure_phases(hooks: &Hooks, env: &[(&str, String)]) -> Vec<HookOutcome> {
-    let mut out = run_phase(hooks, Phase::OnFailure, env);
-    out.extend(run_phase(hooks, Phase::Finally, env));
+    let mut out = run_phase(hooks, HookPhase::OnFailure, env);
+    out.extend(run_phase(hooks, HookPhase::Finally, env));
     out
 }
 
 /// Runs the hooks of `phase` in order; stops at the first failure of a `before` hook (the
 /// others phases run every hook). `env` is added to each hook's environment.
 #[must_use]
-pub fn run_phase(hooks: &Hooks, phase: Phase, env: &[(&str, String)]) -> Vec<HookOutcome> {
+pub fn run_phase(hooks: &Hooks, phase: HookPhase, env: &[(&str, String)]) -> Vec<HookOutcome> {
     let commands = match phase {
-        Phase::Before => &hooks.before,
-        Phase::After => &hooks.after,
-        Phase::OnFailure => &hooks.on_failure,
-        Phase::Finally => &hooks.finally,
+        HookPhase::Before => &hooks.before,
+        HookPhase::After => &hooks.after,
+        HookPhase::OnFailure => &hooks.on_failure,
+        HookPhase::Finally => &hooks.finally,
     };
     let mut out = Vec::new();
     for command in commands {
         let outcome = run_one(phase, command, hooks.timeout, env);
-        let stop = phase == Phase::Before && !outcome.ok();
+        let stop = phase == HookPhase::Before && !outcome.ok();
         out.push(outcome);
         if stop {
             break;
@@ -153,7 +78,12 @@ pub fn run_phase(hooks: &Hooks, phase: Phase, env: &[(&str, String)]) -> Vec<Hoo
     out
 }
 
-fn run_one(phase: Phase, command: &str, timeout: Duration, env: &[(&str, String)]) -> HookOutcome {
+fn run_one(
+    phase: HookPhase,
+    command: &str,
+    timeout: Duration,
+    env: &[(&str, String)],
+) -> HookOutcome {
     let start = Instant::now();
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
@@ -266,7 +196,7 @@ mod tests {
     fn captures_output_and_environment() {
         let out = run_phase(
             &hooks(&["echo hello $LOCKSTEP_PHASE $LOCKSTEP_SET; echo oops >&2"]),
-            Phase::Before,
+            HookPhase::Before,
             &[("LOCKSTEP_SET", "admin".into())],
         );
         assert_eq!(out.len(), 1);
@@ -279,7 +209,7 @@ mod tests {
     fn a_failing_before_hook_stops_the_phase() {
         let out = run_phase(
             &hooks(&["echo no; exit 4", "echo never"]),
-            Phase::Before,
+            HookPhase::Before,
             &[],
         );
         assert_eq!(out.len(), 1);
@@ -297,7 +227,7 @@ mod tests {
         h.finally = vec!["sleep 600 & sleep 600".into()];
         h.timeout = Duration::from_millis(300);
         let start = Instant::now();
-        let out = run_phase(&h, Phase::Finally, &[]);
+        let out = run_phase(&h, HookPhase::Finally, &[]);
         assert!(out[0].timed_out);
         assert!(!out[0].ok());
         assert!(start.elapsed() < Duration::from_secs(30));

@@ -218,12 +218,6 @@ fn restic_duration(text: &str) -> Option<Span> {
     Some(span)
 }
 
-/// The RFC 3339 form of a snapshot time, in UTC (as `status` and `diff` show times).
-#[must_use]
-pub fn rfc3339(time: &Zoned) -> String {
-    time.timestamp().to_string()
-}
-
 /// Applies `policy` to the snapshots of ONE set and host; returns the decisions, newest first.
 ///
 /// # Errors
@@ -259,7 +253,7 @@ pub fn decide(snapshots: Vec<SnapshotFile>, policy: &Policy, now: &Zoned) -> Res
             }
             Decision {
                 id: f.snapshot.id.to_hex().as_str().to_owned(),
-                time: rfc3339(&f.snapshot.time),
+                time: crate::util::report::rfc3339(&f.snapshot.time),
                 label: f.snapshot.label.clone(),
                 keep: !reasons.is_empty(),
                 reasons,

@@ -10,9 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use std::path::PathBuf;
 
-use crate::ops::hooks::HookOutcome;
-use crate::im::inventory::Inventory;
 use crate::host::set::Member;
+use crate::im::inventory::Inventory;
 
 /// The manifest schema this lockstep writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -144,6 +143,81 @@ impl Manifest {
             ));
         }
         Ok(serde_json::from_value(value).ok())
+    }
+}
+
+/// When a hook runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HookPhase {
+    /// Before the backup; a failure aborts it.
+    Before,
+    /// After a successful backup.
+    After,
+    /// When the backup (or a hook) failed.
+    OnFailure,
+    /// Always, last.
+    Finally,
+}
+
+impl HookPhase {
+    /// The phase's name in configuration and reports.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookPhase::Before => "before",
+            HookPhase::After => "after",
+            HookPhase::OnFailure => "on-failure",
+            HookPhase::Finally => "finally",
+        }
+    }
+}
+
+/// How one hook ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HookOutcome {
+    /// Its phase.
+    pub phase: HookPhase,
+    /// The command.
+    pub command: String,
+    /// Its exit code (`None` when killed by a signal or the timeout).
+    pub exit_code: Option<i32>,
+    /// Whether the timeout killed it.
+    pub timed_out: bool,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// The last lines of its output (stdout and stderr together).
+    pub output: String,
+}
+
+impl HookOutcome {
+    /// Whether the hook succeeded.
+    #[must_use]
+    pub fn ok(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out
+    }
+
+    /// One line for messages.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let how = if self.timed_out {
+            format!("timed out after {:.0}s", self.seconds)
+        } else {
+            match self.exit_code {
+                Some(c) => format!("exited {c}"),
+                None => "was killed".to_owned(),
+            }
+        };
+        let last = self.output.lines().last().unwrap_or("").trim();
+        if last.is_empty() {
+            format!("{} hook `{}` {how}", self.phase.as_str(), self.command)
+        } else {
+            format!(
+                "{} hook `{}` {how}: {last}",
+                self.phase.as_str(),
+                self.command
+            )
+        }
     }
 }
 

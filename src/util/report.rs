@@ -36,6 +36,12 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// The RFC 3339 form of a snapshot time, in UTC (as `status` and `diff` show times).
+#[must_use]
+pub fn rfc3339(time: &rustic_core::jiff::Zoned) -> String {
+    time.timestamp().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

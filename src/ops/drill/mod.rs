@@ -23,14 +23,14 @@ use rustic_core::jiff::Zoned;
 use serde::Serialize;
 
 use crate::config::is_root;
-use crate::im::drift::InventoryDiff;
 use crate::host::root::HostRoot;
+use crate::host::set::Role;
 use crate::im::discover::{DiscoverOptions, discover, select};
+use crate::im::drift::InventoryDiff;
 use crate::repo::manifest::Manifest;
 use crate::repo::progress::ProgressMode;
 use crate::repo::{RepoSpec, SetSnapshot};
-use crate::ops::retention::rfc3339;
-use crate::host::set::Role;
+use crate::util::report::rfc3339;
 use crate::{Error, Result};
 
 use record::{DrillResult, RECORD_SCHEMA};

@@ -31,17 +31,17 @@ use std::path::{Path, PathBuf};
 use rustic_core::TreeId;
 use rustic_core::repofile::{Node, NodeType, SnapshotFile};
 
-use crate::ops::backup::Excludes;
 use crate::config::is_root;
+use crate::host::excludes::Excludes;
 use crate::host::fingerprint::Fingerprint;
 use crate::host::root::HostRoot;
 use crate::ops::restore::journal::Delta;
-use crate::repo::manifest::Verdict;
-use crate::repo::SetSnapshot;
 use crate::ops::restore::{
     FullRepo, RestoreUnit, UnitTree, content_bytes, list, list_skipping, live_xattrs, rel,
     restore_tree, same_as_target, stays_inside, verify_entries, xattrs_of,
 };
+use crate::repo::SetSnapshot;
+use crate::repo::manifest::Verdict;
 use crate::repo::tree::posix_perm;
 use crate::{Error, Result};
 
@@ -197,9 +197,9 @@ impl Proven {
         let set = crate::host::set::SyncSet {
             members: manifest.members.clone(),
         };
-        let fingerprints = crate::ops::backup::walk_set(host, &set, excludes).ok()?;
+        let fingerprints = crate::host::digest::walk_set(host, &set, excludes).ok()?;
         let [im, other] = &fingerprints;
-        let digest = crate::ops::backup::state_digest(host, &set, excludes, [im, other]).ok()?;
+        let digest = crate::host::digest::state_digest(host, &set, excludes, [im, other]).ok()?;
         (digest.as_ref() == Some(recorded)).then(|| Proven {
             newest: newest.id(),
             fingerprints,

@@ -29,11 +29,11 @@ use super::{
 };
 use crate::config::is_root;
 use crate::host::root::HostRoot;
+use crate::host::set::Role;
+use crate::host::state::{RestoreRecord, StateDir};
 use crate::ops::restore::journal::{HandOff, Journal, Phase, Unit};
 use crate::repo::manifest::{Manifest, Verdict};
 use crate::repo::{OpenRepo, SetSnapshot};
-use crate::host::set::Role;
-use crate::host::state::{RestoreRecord, StateDir};
 use crate::util::fault;
 use crate::{Error, Result};
 
@@ -245,54 +245,55 @@ fn gather(
     // file-by-file walk does not see it; the snapshots' trees do not hold it). A whole copy
     // does not need the patterns, so a restore with `--full` never depends on them.
     let excludes = match snap.manifest.as_ref().filter(|_| baseline.keeps_live()) {
-        Some(m) => crate::ops::backup::set_excludes(
+        Some(m) => crate::host::excludes::set_excludes(
             &crate::host::set::SyncSet {
                 members: m.members.clone(),
             },
             opts.excludes,
         )?,
-        None => crate::ops::backup::Excludes::default(),
+        None => crate::host::excludes::Excludes::default(),
     };
     let disproved = std::sync::atomic::AtomicBool::new(false);
     let newest = baseline.newest();
     let (proof, repo, compared) = std::thread::scope(|scope| {
         let proof = newest.map(|n| {
-            scope.spawn(
-                || match crate::ops::restore::delta::Proven::check(opts.host, n, opts.excludes) {
+            scope.spawn(|| {
+                match crate::ops::restore::delta::Proven::check(opts.host, n, opts.excludes) {
                     Some(proven) => Ok(proven),
                     None => {
                         let walks = crate::ops::restore::delta::prefetch(lives(), excludes.clone());
                         disproved.store(true, std::sync::atomic::Ordering::Relaxed);
                         Err(walks)
                     }
-                },
-            )
+                }
+            })
         });
         let t = crate::util::timing::phase("restore: index");
         let repo = repo.to_indexed();
         drop(t);
         // Every unit's trees at once: each comparison waits on cold reads of tree blobs. Once
         // the proof fails, units not yet compared are not (the comparisons are then unused).
-        let compared: Vec<Result<Option<crate::ops::restore::delta::TreeDiff>>> = match (&repo, newest) {
-            (Ok(repo), Some(newest)) => crate::util::par::io(|| {
-                use rayon::prelude::*;
-                selected
-                    .par_iter()
-                    .map(|unit| {
-                        (!disproved.load(std::sync::atomic::Ordering::Relaxed)).then(|| {
-                            crate::ops::restore::delta::compare_trees(
-                                repo,
-                                &snap.snapshot,
-                                &newest.snapshot,
-                                unit,
-                            )
+        let compared: Vec<Result<Option<crate::ops::restore::delta::TreeDiff>>> =
+            match (&repo, newest) {
+                (Ok(repo), Some(newest)) => crate::util::par::io(|| {
+                    use rayon::prelude::*;
+                    selected
+                        .par_iter()
+                        .map(|unit| {
+                            (!disproved.load(std::sync::atomic::Ordering::Relaxed)).then(|| {
+                                crate::ops::restore::delta::compare_trees(
+                                    repo,
+                                    &snap.snapshot,
+                                    &newest.snapshot,
+                                    unit,
+                                )
+                            })
                         })
-                    })
-                    .collect::<Option<Vec<_>>>()
-                    .unwrap_or_default()
-            }),
-            _ => Vec::new(),
-        };
+                        .collect::<Option<Vec<_>>>()
+                        .unwrap_or_default()
+                }),
+                _ => Vec::new(),
+            };
         // A proof that ended in a panic proves nothing: the members are compared file by file.
         let proof = proof.and_then(|p| p.join().ok());
         (proof, repo, compared)
@@ -459,7 +460,8 @@ fn plan_unit(
     let tree = UnitTree::load(repo, snap, unit)?;
     drop(t);
     let walked = evidence.walks.as_ref().and_then(|w| {
-        let _t = crate::util::timing::phase(format!("restore: wait for live {}", unit.path.display()));
+        let _t =
+            crate::util::timing::phase(format!("restore: wait for live {}", unit.path.display()));
         w.recv().ok().flatten()
     });
     let newest = baseline.newest();
@@ -1005,7 +1007,8 @@ fn stage_all(
                 });
                 deltas.push(None);
                 fault::point(&format!("restore-stage-{i}"));
-                let _t = crate::util::timing::phase(format!("restore: verify {}", unit.path.display()));
+                let _t =
+                    crate::util::timing::phase(format!("restore: verify {}", unit.path.display()));
                 verify_unit(repo, &tree, unit, &ju.stage, &linked.paths)?;
             }
         }
