@@ -4,9 +4,9 @@ fn main() {
 }
 
 /// glibc gives every thread that allocates its own arena (up to 8 per core) and keeps freed
-/// memory in each. rustic_core's restorer reads on 20 threads, so a 2 GiB restore held ~950 MiB
-/// of RSS that was mostly freed buffers spread over arenas; two arenas bring it to ~410 MiB at
-/// no measurable cost in time (bench/README.md).
+/// memory in each. rustic_core's restorer reads on 20 threads, so a restore's RSS was mostly freed
+/// buffers spread over arenas; two arenas keep it down at no measurable cost in time (figures:
+/// bench/FINDINGS.md, F5).
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator tuning; it is called before any other thread exists.

@@ -46,8 +46,8 @@ struct Raw {
 
 /// Sorted entries, stored as compactly as they are read: in path order, each path keeps only
 /// what differs from the one before it (every [`RESTART`]th path is whole, so a path can be
-/// found by binary search). A backup holds its first fingerprint while the engine reads the
-/// whole set: 153 000 paths of ~110 bytes took ~32 MiB as separate allocations, ~14 MiB here.
+/// found by binary search). A backup holds its first fingerprint while the engine reads the whole
+/// set, so its paths are packed instead of allocated one by one (figures: bench/FINDINGS.md, F20).
 /// Bytes, not `Path`s: comparing paths walks components; the order is the digest's.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Packed {
@@ -283,7 +283,8 @@ impl Fingerprint {
                 .map(|(member, root, subtree)| walk(member, root, subtree, excludes))
                 .collect()
         });
-        // Reserved at the exact size: a doubling vector of 153 000 entries wastes up to half.
+        // // Reserved at the exact size: a doubling vector of a whole set's entries wastes up to
+        // half (bench/FINDINGS.md, F14).
         fp.entries
             .reserve_exact(parts.iter().map(|p| p.entries.len()).sum::<usize>());
         for part in parts {

@@ -2,7 +2,7 @@
 //!
 //! rustic_core's archiver reads the files on as many threads as there are cores, one file at a
 //! time each. On a cold cache every one of them waits for the disk at every small file, and the
-//! cores idle meanwhile (a first backup of an IM host is ~150 000 files, most of them a few KiB).
+//! cores idle meanwhile (an IM host is mostly small files; figures: bench/FINDINGS.md, F25).
 //! When the engine will read every file — a backup with no parent — [`Prefetch`] takes the
 //! source's entries a bounded window ahead of the engine and, on a thread of its own, asks the
 //! kernel to start reading those files (`posix_fadvise(WILLNEED)`): the disk gets a queue of

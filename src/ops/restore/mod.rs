@@ -459,8 +459,9 @@ pub fn recreate_links(
 /// member directory is listed and restored on its own, then the rest of the tree (the
 /// directories above the members, file members, anything else the snapshot holds) with the
 /// members' contents left out, so the directories' metadata is set after everything in them is
-/// written. Only one member's listing is held at a time (~400 bytes an entry: the whole set's
-/// listing was a fifth of a 2 GiB restore's memory). A snapshot without a manifest is restored
+/// written. Only one member's listing is held at a time: the whole set's listing was a large share
+/// of a restore's memory (figures: bench/FINDINGS.md, F12). A snapshot without a manifest is
+/// restored
 /// in one piece.
 fn restore_whole(
     repo: &FullRepo,
@@ -500,9 +501,8 @@ fn restore_whole(
 }
 
 /// Most file content one engine pass restores. rustic_core's restorer keeps what it has read
-/// until it is written, so its memory grows with the size of a pass (1.7 GiB of RSS for a 2 GiB
-/// set restored in one pass); passes of this size keep a restore's memory flat, whatever the
-/// size of the set.
+/// until it is written, so its memory grows with the size of a pass; passes of this size keep a
+/// restore's memory flat, whatever the size of the set (figures: bench/FINDINGS.md, F5).
 const PASS_BYTES: u64 = 128 << 20;
 
 /// Restores `entries` (a tree listed by [`list`]) into directory `dest`; returns (files, dirs,
@@ -635,8 +635,9 @@ pub(crate) fn list_skipping(
 pub(crate) struct Decoded(Vec<(Node, Option<Decoded>)>);
 
 impl Decoded {
-    /// How many entries [`flatten`] gives: a listing is reserved at its exact size, because
-    /// an entry is ~360 bytes and a doubling vector of 150 000 entries wastes up to half of it.
+    /// How many entries [`flatten`] gives: a listing is reserved at its exact size, because a
+    /// doubling vector of a whole member's entries wastes up to half of it (figures:
+    /// bench/FINDINGS.md, F12).
     pub(crate) fn len(&self) -> usize {
         self.0
             .iter()
