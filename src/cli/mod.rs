@@ -594,11 +594,17 @@ pub fn main() -> i32 {
     crate::repo::contain::install();
     // A restore's background clean-up (not a command: the restore starts it, with no terminal)
     let mut args = std::env::args_os().skip(1);
-    if args.next().as_deref() == Some(std::ffi::OsStr::new(crate::ops::restore::journal::FINISH_ARG)) {
+    if args.next().as_deref()
+        == Some(std::ffi::OsStr::new(
+            crate::ops::restore::journal::FINISH_ARG,
+        ))
+    {
         let Some(dir) = args.next() else {
             return EXIT_USAGE;
         };
-        return match crate::ops::restore::journal::finish_in_background(&crate::host::state::StateDir::at(dir)) {
+        return match crate::ops::restore::journal::finish_in_background(
+            &crate::host::state::StateDir::at(dir),
+        ) {
             Ok(()) => EXIT_OK,
             Err(e) => e.exit_code(),
         };
@@ -677,48 +683,9 @@ fn run(cli: Cli) -> Result<i32> {
             "`lockstep {name}` has no JSON output; leave out --json"
         )));
     }
-    // An interrupted in-place restore is finished (or rolled back) before anything else runs.
+    // The host is settled first: an interrupted in-place restore finished or rolled back.
     if !matches!(cli.command, Command::Recover(_) | Command::Demo(_)) {
-        let state = ctx.state()?;
-        if let Some(note) = crate::ops::guard::notice(&state) {
-            eprintln!("lockstep: note: {note}");
-        }
-        if let Some(journal) = crate::ops::restore::journal::Journal::load(&state)?
-            && !(journal.pid != 0 && crate::host::preflight::alive(journal.pid))
-        {
-            // pid 0 at `cleanup`: a restore that completed handed the removal of the replaced
-            // copies to a background process, which is waited for (and replaced if it died).
-            let handed_off = journal.pid == 0 && journal.phase == crate::ops::restore::journal::Phase::Cleanup;
-            if !handed_off {
-                eprintln!(
-                    "lockstep: found an interrupted restore of snapshot {} ({}); recovering it first",
-                    short(&journal.snapshot),
-                    state.journal().display()
-                );
-            }
-            let recovered = crate::ops::restore::journal::recover(&state, waiting_for_cleanup)?;
-            if recovered.is_some() && handed_off {
-                eprintln!(
-                    "lockstep: removed the replaced copies of the restore of snapshot {} (its background clean-up had not finished them); continuing",
-                    short(&journal.snapshot)
-                );
-            } else if let Some(r) = recovered {
-                eprintln!(
-                    "lockstep: the restore was {} (set {} is {}); continuing",
-                    if r.outcome == "completed" {
-                        "completed"
-                    } else {
-                        "rolled back"
-                    },
-                    r.set,
-                    if r.outcome == "completed" {
-                        "now that snapshot"
-                    } else {
-                        "as it was before"
-                    }
-                );
-            }
-        }
+        crate::ops::settle::settle(&ctx.state()?, &mut |note| eprintln!("lockstep: {note}"))?;
     }
     let start = Instant::now();
     let result = match cli.command {

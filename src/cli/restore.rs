@@ -6,15 +6,14 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::{Ctx, bytes, print_json, short};
-use crate::ops::backup::{BackupRequest, backup};
+use crate::host::set::Role;
 use crate::im::discover::select;
-use crate::repo::SetSnapshot;
 use crate::ops::restore::{
     GuardDecision, InPlace, InPlacePlan, Method, RestoreOutcome, Selection, check_empty_target,
-    check_rules, describe_missing_owner, execute, left_behind, plan, preflight_in_place_live,
-    restore_to_target, units,
+    check_rules, describe_missing_owner, execute, in_place_units, left_behind, plan,
+    restore_to_target, snapshot_before_forced,
 };
-use crate::host::set::Role;
+use crate::repo::SetSnapshot;
 use crate::{Error, Result};
 
 /// Arguments of `restore`.
@@ -87,7 +86,79 @@ struct Output<'a> {
     outcome: Option<&'a RestoreOutcome>,
 }
 
+/// What a restore did (or, with `--dry-run`, would do), for rendering.
+#[derive(Default)]
+struct Done {
+    /// The snapshot of the live set taken before a forced restore.
+    pre: Option<String>,
+    /// The in-place plan (executed, or only planned).
+    plan: Option<InPlacePlan>,
+    /// What the restore did (`None` for a dry run).
+    outcome: Option<RestoreOutcome>,
+}
+
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
+    check_args(args)?;
+    let host = ctx.host()?;
+    let live_instances = ctx.instances().ok();
+    let repo = ctx.open_repo()?;
+    let snap = ctx.find_snapshot(&repo, &args.snapshot, args.set.as_deref())?;
+    let set_name = snap
+        .set_name()
+        .or_else(|| snap.manifest.as_ref().map(|m| m.set.clone()))
+        .unwrap_or_default();
+    let live = live_instances.as_deref().and_then(|all| {
+        select(
+            all,
+            Some(ctx.global.instance.as_deref().unwrap_or(&set_name)),
+        )
+        .ok()
+    });
+    let only = (!args.only.is_empty()).then(|| args.only.clone());
+    let decision = check_rules(
+        &snap,
+        live.map(|i| &i.inventory),
+        &Selection {
+            only: only.clone(),
+            force: args.force,
+            force_desync: args.force_desync,
+        },
+    )?;
+    let done = match &args.target {
+        Some(target) => {
+            let pre = forced_pre_snapshot(ctx, args, &host, live, &decision)?;
+            let outcome = restore_to_target(ctx.open_repo()?, &snap, target, only.as_deref())
+                .map_err(|e| left_behind(e, target))?;
+            Done {
+                pre,
+                plan: None,
+                outcome: Some(outcome),
+            }
+        }
+        None => {
+            let selected = in_place_units(&host, &snap, live, only.as_deref())?;
+            let state = ctx.state()?;
+            let host_name = ctx.host_name();
+            let opts = InPlace {
+                host: &host,
+                state: &state,
+                set: set_name.clone(),
+                this_host: Some(ctx.own_host_name()).filter(|own| *own != host_name),
+                host_name,
+                keep_replaced: args.keep_replaced,
+                background_cleanup: !args.wait,
+                dry_run: args.dry_run,
+                full: args.full,
+                excludes: &ctx.config.excludes,
+            };
+            in_place(ctx, args, repo, (&snap, &selected), live, &decision, &opts)?
+        }
+    };
+    render(ctx, &decision, done)
+}
+
+/// The arguments a restore needs: `--target DIR` (absent or empty) or `--in-place`.
+fn check_args(args: &Args) -> Result<()> {
     snapshot_id(&args.snapshot)?;
     // In place is said, never assumed: a restore without a target replaces the live set.
     if args.target.is_none() && !args.in_place && !args.dry_run {
@@ -96,226 +167,164 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
         ));
     }
     if let Some(target) = &args.target {
-        crate::ops::restore::check_empty_target(target)?;
-    }
-    let host = ctx.host()?;
-    let live_instances = ctx.instances().ok();
-    let repo = ctx.open_repo()?;
-    let host_name = ctx.host_name();
-    let snap = ctx.find_snapshot(&repo, &args.snapshot, args.set.as_deref())?;
-    let set_name = snap
-        .set_name()
-        .or_else(|| snap.manifest.as_ref().map(|m| m.set.clone()))
-        .unwrap_or_default();
-    let live = live_instances
-        .as_deref()
-        .and_then(|all| {
-            select(
-                all,
-                Some(ctx.global.instance.as_deref().unwrap_or(&set_name)),
-            )
-            .ok()
-        })
-        .cloned();
-    let only = (!args.only.is_empty()).then(|| args.only.clone());
-    let decision = check_rules(
-        &snap,
-        live.as_ref().map(|i| &i.inventory),
-        &Selection {
-            only: only.clone(),
-            force: args.force,
-            force_desync: args.force_desync,
-        },
-    )?;
-
-    // In place: what it needs is checked, and on a terminal confirmed, before anything changes
-    // (the snapshot of the live set before a forced restore included).
-    let mut in_place = None;
-    if args.target.is_none() {
-        let manifest = snap.manifest.as_ref().ok_or_else(|| {
-            Error::Refused(
-                "an in-place restore needs a lockstep manifest to know where each member belongs; restore with --target instead".into(),
-            )
-        })?;
-        // The live set too: a server may run from a profile the snapshot does not hold.
-        let refusals = preflight_in_place_live(&host, manifest, live.as_ref());
-        if let Some(first) = refusals.first() {
-            return Err(Error::Refused(format!("{first}; nothing was restored")));
-        }
-        let selected = units(manifest, only.as_deref())?;
-        let state = ctx.state()?;
-        in_place = Some((selected, state));
-    }
-    let in_place_opts = |state| InPlace {
-        host: &host,
-        state,
-        set: set_name.clone(),
-        host_name: host_name.clone(),
-        this_host: Some(ctx.own_host_name()).filter(|own| *own != host_name),
-        keep_replaced: args.keep_replaced,
-        background_cleanup: !args.wait,
-        dry_run: args.dry_run,
-        full: args.full,
-        excludes: &ctx.config.excludes,
-    };
-    // Plan, then execute: a dry run stops after planning, and the run executes the plan it
-    // would have shown.
-    let mut prepared = match &in_place {
-        Some((selected, state)) => Some(plan(repo, &snap, selected, &in_place_opts(state))?),
-        None => None,
-    };
-    let asked = match &prepared {
-        Some(p) if !args.dry_run && !args.yes && std::io::stdin().is_terminal() => {
-            confirm(&p.plan, &snap, &decision)?;
-            true
-        }
-        _ => false,
-    };
-
-    let mut pre = None;
-    if decision.forced_desync && !args.dry_run {
-        let Some(live) = &live else {
-            return Err(Error::Refused(
-                "--force-desync needs a snapshot of the live set first, but the live set cannot be discovered; restore the whole set instead".into(),
+        if args.dry_run {
+            return Err(Error::Usage(
+                "--dry-run plans an in-place restore; a restore into an empty --target changes nothing that exists".into(),
             ));
-        };
-        let mut req = BackupRequest::new(&host, live, ctx.discover_options(), host_name.clone());
-        req.label = Some("before-forced-restore".into());
-        req.preflight.allow_missing = Role::ALL.to_vec();
-        let outcome = backup(ctx.open_repo()?, &req).map_err(|f| {
-            Error::Other(format!(
-                "the live set could not be snapshotted before the forced restore ({}); nothing was restored",
-                f.error
-            ))
-        })?;
-        if !ctx.global.json {
-            println!(
-                "snapshotted the live set first as {} (before-forced-restore): restore it to undo this",
-                short(&outcome.snapshot)
-            );
         }
-        pre = Some(outcome.snapshot);
+        check_empty_target(target)?;
     }
-    // The live set may have changed while the question waited, and the snapshot taken before a
-    // forced restore is a newer baseline: the plan is made again. After a question, it must be
-    // the plan that was answered.
-    if let (Some((selected, state)), Some(shown)) = (&in_place, &prepared)
-        && (asked || pre.is_some())
-    {
-        let again = plan(ctx.open_repo()?, &snap, selected, &in_place_opts(state))?;
-        if asked && pre.is_none() && !again.plan.same_work(&shown.plan) {
+    Ok(())
+}
+
+/// With `--force-desync` (and not a dry run), the live set is snapshotted first and the
+/// administrator told how to undo the restore.
+fn forced_pre_snapshot(
+    ctx: &Ctx,
+    args: &Args,
+    host: &crate::host::root::HostRoot,
+    live: Option<&crate::im::discover::Instance>,
+    decision: &GuardDecision,
+) -> Result<Option<String>> {
+    if !decision.forced_desync || args.dry_run {
+        return Ok(None);
+    }
+    let id = snapshot_before_forced(
+        ctx.open_repo()?,
+        host,
+        live,
+        ctx.discover_options(),
+        ctx.host_name(),
+    )?;
+    if !ctx.global.json {
+        println!(
+            "snapshotted the live set first as {} (before-forced-restore): restore it to undo this",
+            short(&id)
+        );
+    }
+    Ok(Some(id))
+}
+
+/// In place: plan, then execute. A dry run stops after planning; on a terminal the plan is
+/// shown and confirmed first. The live set may change while the question waits, and the
+/// snapshot taken before a forced restore is a newer baseline, so the plan is then made again;
+/// after a question it must be the plan that was answered.
+fn in_place(
+    ctx: &Ctx,
+    args: &Args,
+    repo: crate::repo::OpenRepo,
+    (snap, selected): (&SetSnapshot, &[crate::ops::restore::RestoreUnit]),
+    live: Option<&crate::im::discover::Instance>,
+    decision: &GuardDecision,
+    opts: &InPlace<'_>,
+) -> Result<Done> {
+    let mut prepared = plan(repo, snap, selected, opts)?;
+    if args.dry_run {
+        return Ok(Done {
+            plan: Some(prepared.plan),
+            ..Done::default()
+        });
+    }
+    let asked = !args.yes && std::io::stdin().is_terminal();
+    if asked {
+        confirm(&prepared.plan, snap, decision)?;
+    }
+    let pre = forced_pre_snapshot(ctx, args, opts.host, live, decision)?;
+    if asked || pre.is_some() {
+        let again = plan(ctx.open_repo()?, snap, selected, opts)?;
+        if pre.is_none() && !again.plan.same_work(&prepared.plan) {
             return Err(Error::Refused(
                 "the live set changed while the question was open, so the plan shown is no longer what would be done; nothing was changed: run the restore again to see the new plan".into(),
             ));
         }
-        prepared = Some(again);
+        prepared = again;
     }
+    let plan = prepared.plan.clone();
+    let outcome = execute(prepared, opts)?;
+    Ok(Done {
+        pre,
+        plan: Some(plan),
+        outcome: Some(outcome),
+    })
+}
 
-    let (plan, outcome) = match (&args.target, prepared) {
-        (Some(target), _) => {
-            if args.dry_run {
-                return Err(Error::Usage(
-                    "--dry-run plans an in-place restore; a restore into an empty --target changes nothing that exists".into(),
-                ));
-            }
-            // refused here already when not empty, so what is there after a failure is the
-            // restore's own
-            check_empty_target(target)?;
-            let outcome = restore_to_target(ctx.open_repo()?, &snap, target, only.as_deref())
-                .map_err(|e| left_behind(e, target))?;
-            (None, Some(outcome))
-        }
-        (None, Some(prepared)) if args.dry_run => (Some(prepared.plan), None),
-        (None, Some(prepared)) => {
-            let Some((_, state)) = &in_place else {
-                return Err(Error::Other(
-                    "internal: an in-place restore was not prepared".into(),
-                ));
-            };
-            let plan = prepared.plan.clone();
-            let outcome = execute(prepared, &in_place_opts(state))?;
-            (Some(plan), Some(outcome))
-        }
-        (None, None) => {
-            return Err(Error::Other(
-                "internal: an in-place restore was not prepared".into(),
-            ));
-        }
-    };
-
+/// Shows what the restore did: one JSON document, the plan of a dry run, or the report.
+fn render(ctx: &Ctx, decision: &GuardDecision, done: Done) -> Result<i32> {
+    let Done { pre, plan, outcome } = done;
     if ctx.global.json {
         print_json(&Output {
             schema_version: 2,
-            guard: &decision,
+            guard: decision,
             pre_restore_snapshot: pre,
             plan: plan.as_ref(),
             outcome: outcome.as_ref(),
         })?;
         return Ok(0);
     }
-    if let Some(plan) = &plan
-        && outcome.is_none()
-    {
-        let mut out = std::io::stdout().lock();
-        let _ = print_plan(&mut out, plan, &decision, "dry run, nothing changed");
-        return Ok(0);
-    }
-    if let Some(o) = &outcome {
-        let place = if o.target == std::path::Path::new("/") {
-            "in place".to_owned()
-        } else {
-            format!("into {}", o.target.display())
-        };
-        println!(
-            "restored snapshot {} {place}: {} files, {} directories, {} in {:.1}s",
-            short(&o.snapshot),
-            o.files,
-            o.dirs,
-            bytes(o.bytes),
-            o.seconds
-        );
-        if !o.units.is_empty() {
-            for u in &o.units {
-                println!("  {:<14} {}", u.role.as_str(), u.path.display());
-            }
+    match (&plan, &outcome) {
+        (Some(plan), None) => {
+            let mut out = std::io::stdout().lock();
+            let _ = print_plan(&mut out, plan, decision, "dry run, nothing changed");
         }
-        if let Some(newest) = &o.live_was {
-            println!(
-                "  the live set was still exactly snapshot {} (its recorded state): only what that snapshot and this one differ in was compared and staged",
-                short(newest)
-            );
-        }
-        if o.carried_files > 0 {
-            println!(
-                "  fast rollback: {} unchanged files ({}) carried over from the live set without copying; the rest came from the repository",
-                o.carried_files,
-                bytes(o.carried_bytes)
-            );
-        }
-        if o.removed > 0 {
-            println!(
-                "  {} live entries the snapshot does not hold were removed",
-                o.removed
-            );
-        }
-        for k in &o.kept_replaced {
-            println!("  kept the replaced copy {}", k.display());
-        }
-        if o.cleanup_in_background {
-            println!(
-                "  the replaced copies (*.lockstep-old-*) are being removed in the background; the next lockstep command waits for that"
-            );
-        }
-        for owner in &o.missing_owners {
-            println!("  {}", describe_missing_owner(owner));
-        }
-        if !o.ownership_restored {
-            println!(
-                "  not running as root: the files belong to you, not to their recorded owners"
-            );
-        }
+        (_, Some(o)) => print_outcome(o),
+        (None, None) => {}
     }
     Ok(0)
+}
+
+/// The report of a restore that ran.
+fn print_outcome(o: &RestoreOutcome) {
+    let place = if o.target == std::path::Path::new("/") {
+        "in place".to_owned()
+    } else {
+        format!("into {}", o.target.display())
+    };
+    println!(
+        "restored snapshot {} {place}: {} files, {} directories, {} in {:.1}s",
+        short(&o.snapshot),
+        o.files,
+        o.dirs,
+        bytes(o.bytes),
+        o.seconds
+    );
+    if !o.units.is_empty() {
+        for u in &o.units {
+            println!("  {:<14} {}", u.role.as_str(), u.path.display());
+        }
+    }
+    if let Some(newest) = &o.live_was {
+        println!(
+            "  the live set was still exactly snapshot {} (its recorded state): only what that snapshot and this one differ in was compared and staged",
+            short(newest)
+        );
+    }
+    if o.carried_files > 0 {
+        println!(
+            "  fast rollback: {} unchanged files ({}) carried over from the live set without copying; the rest came from the repository",
+            o.carried_files,
+            bytes(o.carried_bytes)
+        );
+    }
+    if o.removed > 0 {
+        println!(
+            "  {} live entries the snapshot does not hold were removed",
+            o.removed
+        );
+    }
+    for k in &o.kept_replaced {
+        println!("  kept the replaced copy {}", k.display());
+    }
+    if o.cleanup_in_background {
+        println!(
+            "  the replaced copies (*.lockstep-old-*) are being removed in the background; the next lockstep command waits for that"
+        );
+    }
+    for owner in &o.missing_owners {
+        println!("  {}", describe_missing_owner(owner));
+    }
+    if !o.ownership_restored {
+        println!("  not running as root: the files belong to you, not to their recorded owners");
+    }
 }
 
 /// Prints the plan of an in-place restore (a dry run's output, and what a terminal confirms).

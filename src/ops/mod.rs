@@ -10,6 +10,7 @@
 //!   [`check`] (the repository's integrity), [`metrics`] (Prometheus textfile).
 //! - Keeping the repository: [`retention`] (what `forget` keeps), [`prune`], [`repair`].
 //! - [`hooks`]: the administrator's commands run around backups.
+//! - [`settle`]: before any command, an interrupted restore is finished or rolled back.
 
 pub mod backup;
 pub mod check;
@@ -25,4 +26,5 @@ pub mod prune;
 pub mod repair;
 pub mod restore;
 pub mod retention;
+pub mod settle;
 pub mod status;

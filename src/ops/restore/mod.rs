@@ -48,17 +48,17 @@ pub use in_place::{
 pub use owners::{Kind as OwnerKind, MissingOwner, describe as describe_missing_owner};
 
 use crate::config::is_root;
-use crate::im::drift::InventoryDiff;
-use crate::host::root::{HostRoot, clean};
-use crate::im::defaults::Mode;
-use crate::im::discover::Instance;
-use crate::im::inventory::Inventory;
-use crate::repo::manifest::{Manifest, Verdict};
 use crate::host::preflight::{PreflightOptions, preflight};
-use crate::repo::{OpenRepo, SetSnapshot};
+use crate::host::root::{HostRoot, clean};
 use crate::host::set::SyncSet;
 use crate::host::set::{Member, Role};
+use crate::im::defaults::Mode;
+use crate::im::discover::Instance;
+use crate::im::drift::InventoryDiff;
+use crate::im::inventory::Inventory;
+use crate::repo::manifest::{Manifest, Verdict};
 use crate::repo::tree::posix_perm;
+use crate::repo::{OpenRepo, SetSnapshot};
 use crate::{Error, Result};
 
 /// The repository with its full index loaded, as a restore needs it.
@@ -257,6 +257,61 @@ pub struct RestoreOutcome {
     pub live_was: Option<String>,
     /// Wall time in seconds.
     pub seconds: f64,
+}
+
+/// The units an in-place restore of `snap` replaces (`only`: of these roles), once what it
+/// needs holds: the snapshot's manifest (where each member belongs), and a live set that can
+/// be replaced — nothing running from it, not even from a profile the snapshot does not hold
+/// (`live`, the live instance, when it can be discovered).
+///
+/// # Errors
+/// Refused without a manifest or when the live set cannot be replaced now (the first reason).
+pub fn in_place_units(
+    host: &HostRoot,
+    snap: &SetSnapshot,
+    live: Option<&Instance>,
+    only: Option<&[Role]>,
+) -> Result<Vec<RestoreUnit>> {
+    let manifest = snap.manifest.as_ref().ok_or_else(|| {
+        Error::Refused(
+            "an in-place restore needs a lockstep manifest to know where each member belongs; restore with --target instead".into(),
+        )
+    })?;
+    if let Some(first) = preflight_in_place_live(host, manifest, live).first() {
+        return Err(Error::Refused(format!("{first}; nothing was restored")));
+    }
+    units(manifest, only)
+}
+
+/// Before a restore that `--force-desync` lets put IM and the products out of sync: the live
+/// set (`live`) is snapshotted first, labelled `before-forced-restore`, so the restore can be
+/// undone; members it lacks do not stop that snapshot. Returns its id.
+///
+/// # Errors
+/// Refused when the live set cannot be discovered; an error when its backup fails (nothing
+/// was restored).
+pub fn snapshot_before_forced(
+    repo: OpenRepo,
+    host: &HostRoot,
+    live: Option<&Instance>,
+    discover: crate::im::discover::DiscoverOptions,
+    host_name: String,
+) -> Result<String> {
+    let Some(live) = live else {
+        return Err(Error::Refused(
+            "--force-desync needs a snapshot of the live set first, but the live set cannot be discovered; restore the whole set instead".into(),
+        ));
+    };
+    let mut req = crate::ops::backup::BackupRequest::new(host, live, discover, host_name);
+    req.label = Some("before-forced-restore".into());
+    req.preflight.allow_missing = Role::ALL.to_vec();
+    let outcome = crate::ops::backup::backup(repo, &req).map_err(|f| {
+        Error::Other(format!(
+            "the live set could not be snapshotted before the forced restore ({}); nothing was restored",
+            f.error
+        ))
+    })?;
+    Ok(outcome.snapshot)
 }
 
 /// Checks that `target` is absent or an empty directory.
@@ -772,7 +827,8 @@ pub(crate) fn restore_unit(
     let stats = match &node.node_type {
         NodeType::Dir => {
             if let Some((live, planned)) = carry {
-                let _t = crate::util::timing::phase(format!("restore: carry {}", unit.path.display()));
+                let _t =
+                    crate::util::timing::phase(format!("restore: carry {}", unit.path.display()));
                 carried = link_carried(live, &tree.entries, planned, dest)?;
             }
             let _t = crate::util::timing::phase(format!("restore: engine {}", unit.path.display()));
