@@ -115,8 +115,7 @@ pub fn default_path() -> Option<PathBuf> {
 /// Whether lockstep runs as root.
 #[must_use]
 pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 impl Config {

@@ -7,6 +7,11 @@ fn main() {
 /// memory in each. rustic_core's restorer reads on 20 threads, so a restore's RSS was mostly freed
 /// buffers spread over arenas; two arenas keep it down at no measurable cost in time (figures:
 /// bench/FINDINGS.md, F5).
+///
+/// The one `unsafe` outside `lockstep::util` (the crate denies `unsafe_code`): mallopt is sound
+/// only before other threads allocate, which only `main` can promise, so it stays here rather
+/// than behind a safe function anyone could call later.
+#[allow(unsafe_code)]
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator tuning; it is called before any other thread exists.

@@ -66,11 +66,8 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
         ));
     }
     // A dropped terminal must not stop the guard half-way: it keeps going, quietly.
-    // SAFETY: ignoring a signal has no preconditions.
-    unsafe {
-        libc::signal(libc::SIGHUP, libc::SIG_IGN);
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
+    crate::util::sys::ignore_hangup();
+    crate::util::sys::ignore_broken_pipe();
     let host = ctx.host()?;
     let instance = ctx.instance()?;
     let interactive = std::io::stdin().is_terminal();

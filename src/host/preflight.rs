@@ -363,9 +363,13 @@ pub fn alive(pid: u32) -> bool {
     if pid_t <= 0 {
         return false;
     }
-    // SAFETY: kill with signal 0 only checks for existence and permission.
-    let exists = unsafe { libc::kill(pid_t, 0) } == 0
-        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    // signal 0 only checks for existence and permission
+    let exists = rustix::process::Pid::from_raw(pid_t).is_some_and(|pid| {
+        matches!(
+            rustix::process::test_kill_process(pid),
+            Ok(()) | Err(rustix::io::Errno::PERM)
+        )
+    });
     if !exists {
         return false;
     }
@@ -420,14 +424,8 @@ fn set_size(host: &HostRoot, instance: &Instance) -> u64 {
 #[must_use]
 pub fn free_space(dir: &Path) -> Option<(PathBuf, u64)> {
     let existing = dir.ancestors().find(|p| p.exists())?.to_path_buf();
-    let c = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes()).ok()?;
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a valid NUL-terminated path and `stat` a valid out-pointer.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut stat) } != 0 {
-        return None;
-    }
-    #[allow(clippy::unnecessary_cast)]
-    Some((existing, stat.f_bavail as u64 * stat.f_frsize as u64))
+    let stat = rustix::fs::statvfs(&existing).ok()?;
+    Some((existing, stat.f_bavail * stat.f_frsize))
 }
 
 #[cfg(test)]

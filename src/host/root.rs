@@ -181,25 +181,13 @@ pub fn clean(path: &Path) -> Result<PathBuf> {
 /// parent's does. `false` when `path` cannot be inspected. Symlinks are not followed.
 #[must_use]
 pub fn is_mount_point(path: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
+    use rustix::fs::{AtFlags, CWD, StatxAttributes, StatxFlags};
     use std::os::unix::fs::MetadataExt;
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: `statx` writes into the zeroed buffer it is given; `c` is a valid C string.
-    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
-    let rc = unsafe {
-        libc::statx(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-            0,
-            &raw mut stx,
-        )
-    };
-    let flag = libc::STATX_ATTR_MOUNT_ROOT as u64;
-    if rc == 0 && stx.stx_attributes_mask & flag != 0 {
-        return stx.stx_attributes & flag != 0;
+    let mount_root = StatxAttributes::MOUNT_ROOT;
+    if let Ok(stx) = rustix::fs::statx(CWD, path, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::empty())
+        && stx.stx_attributes_mask.contains(mount_root)
+    {
+        return stx.stx_attributes.contains(mount_root);
     }
     let (Ok(m), Some(parent)) = (std::fs::symlink_metadata(path), path.parent()) else {
         return false;

@@ -13,22 +13,22 @@
 //!    only report — always saying which state the host is in and which snapshot restores it.
 
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ops::backup::{BackupRequest, backup};
-use crate::ops::doctor::doctor;
-use crate::im::drift::InventoryDiff;
 use crate::host::root::HostRoot;
-use crate::im::discover::{DiscoverOptions, Instance, discover, select};
-use crate::repo::{OpenRepo, find_snapshot};
-use crate::ops::restore::{InPlace, preflight_in_place_live, restore_in_place, units};
 use crate::host::set::Role;
 use crate::host::state::{StateDir, write_json};
+use crate::im::discover::{DiscoverOptions, Instance, discover, select};
+use crate::im::drift::InventoryDiff;
+use crate::ops::backup::{BackupRequest, backup};
+use crate::ops::doctor::doctor;
+use crate::ops::restore::{InPlace, preflight_in_place_live, restore_in_place, units};
+use crate::repo::{OpenRepo, find_snapshot};
+use crate::util::sys::{Gate, Signal, signal_group};
 use crate::{Error, Result};
 
 /// Exit code: the command or the verification failed and the set was rolled back.
@@ -256,15 +256,8 @@ pub fn guard(
         .map_err(|e| Error::io("cannot open", &log, e))?;
     // The command waits (in a tiny sh wrapper, on fd 3) until the state file names it, so
     // `guard --status` never sees a running command the state does not know about.
-    let mut gate = [0 as libc::c_int; 2];
-    // SAFETY: pipe writes two valid descriptors into the array.
-    if unsafe { libc::pipe(gate.as_mut_ptr()) } != 0 {
-        return Err(Error::Other(format!(
-            "cannot start the maintenance command: {}",
-            std::io::Error::last_os_error()
-        )));
-    }
-    let (gate_read, gate_write) = (gate[0], gate[1]);
+    let mut gate = Gate::new()
+        .map_err(|e| Error::Other(format!("cannot start the maintenance command: {e}")))?;
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c")
         .arg("read -r _ <&3; exec 3<&-; exec \"$@\"")
@@ -274,32 +267,9 @@ pub fn guard(
         .stdout(log_file)
         .stderr(log_err)
         .env("LOCKSTEP_PRE_SNAPSHOT", &pre.snapshot);
-    // SAFETY: dup2, close, setsid and signal are async-signal-safe; nothing else runs between
-    // fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::close(gate_write);
-            if gate_read != 3 {
-                libc::dup2(gate_read, 3);
-                libc::close(gate_read);
-            }
-            libc::setsid();
-            libc::signal(libc::SIGHUP, libc::SIG_IGN);
-            Ok(())
-        });
-    }
-    let spawned = cmd.spawn();
-    // SAFETY: the parent's copy of the read end is no longer needed.
-    unsafe {
-        libc::close(gate_read);
-    }
-    let open_gate = || {
-        // SAFETY: writing one byte to and closing our own pipe descriptor.
-        unsafe {
-            libc::write(gate_write, b"g\n".as_ptr().cast(), 2);
-            libc::close(gate_write);
-        }
-    };
+    // its own session, SIGHUP ignored, the gate on fd 3
+    let spawned = gate.spawn_detached(&mut cmd);
+    let open_gate = || gate.open();
     let mut child = spawned.map_err(|e| {
         open_gate();
         Error::Other(format!(
@@ -325,13 +295,13 @@ pub fn guard(
             (None, Some(signal)) => {
                 // The command runs in a session of its own: its whole process group is asked to
                 // stop, and killed when it has not after a grace period.
-                signal_group(command_group, libc::SIGTERM);
+                signal_group(command_group, Signal::TERM);
                 stopping = Some((signal, std::time::Instant::now()));
                 state.phase = "stopping".into();
                 let _ = write_json(&req.state.guard_file(), &state);
             }
             (Some((_, since)), _) if since.elapsed() > STOP_GRACE => {
-                signal_group(command_group, libc::SIGKILL);
+                signal_group(command_group, Signal::KILL);
             }
             _ => {}
         }
@@ -512,16 +482,6 @@ impl Drop for Stop {
     fn drop(&mut self) {
         for id in self.registered.drain(..) {
             signal_hook::low_level::unregister(id);
-        }
-    }
-}
-
-/// Sends `signal` to the process group `group`.
-fn signal_group(group: u32, signal: libc::c_int) {
-    if let Ok(group) = libc::pid_t::try_from(group) {
-        // SAFETY: killpg has no memory preconditions; an exited group is ESRCH, ignored.
-        unsafe {
-            libc::killpg(group, signal);
         }
     }
 }

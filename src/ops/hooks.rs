@@ -14,6 +14,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::repo::manifest::{HookOutcome, HookPhase};
+use crate::util::sys::Signal;
 
 /// Default time a hook may run.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -138,15 +139,15 @@ fn run_one(
     });
     let timed_out = rx.recv_timeout(timeout).is_err();
     if timed_out {
-        kill_group(pgid, libc::SIGTERM);
+        kill_group(pgid, Signal::TERM);
         if rx.recv_timeout(Duration::from_secs(5)).is_err() {
-            kill_group(pgid, libc::SIGKILL);
+            kill_group(pgid, Signal::KILL);
         }
     }
     let status = waiter.join().ok().and_then(Result::ok);
     if timed_out {
         // Children of the hook may still hold the pipes open.
-        kill_group(pgid, libc::SIGKILL);
+        kill_group(pgid, Signal::KILL);
     }
     let mut output = Vec::new();
     for r in readers {
@@ -171,13 +172,9 @@ fn run_one(
     }
 }
 
-fn kill_group(pgid: u32, signal: libc::c_int) {
-    if let Ok(pgid) = libc::pid_t::try_from(pgid) {
-        // SAFETY: signalling a process group we created; failure (already gone) is harmless.
-        unsafe {
-            libc::killpg(pgid, signal);
-        }
-    }
+/// Signals a process group we created; failure (already gone) is harmless.
+fn kill_group(pgid: u32, signal: Signal) {
+    crate::util::sys::signal_group(pgid, signal);
 }
 
 #[cfg(test)]

@@ -17,10 +17,9 @@ pub fn point(name: &str) {
         return;
     };
     if action == "kill" {
-        // SAFETY: sending a signal to ourselves.
-        unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
-        }
+        // a crash at exactly this step: SIGKILL to lockstep itself
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
     } else if let Some(command) = action.strip_prefix("run:") {
         let _ = std::process::Command::new("sh")
             .arg("-c")

@@ -636,8 +636,7 @@ impl Plan {
     /// be the user's own and writable; a directory that moves must be writable itself (its
     /// `..` entry changes).
     fn swappable(&self, live: &Path, staged: &[(PathBuf, Node)]) -> bool {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let uid = unsafe { libc::geteuid() };
+        let uid = rustix::process::geteuid().as_raw();
         let own_writable = |m: &std::fs::Metadata| m.uid() == uid && m.mode() & 0o300 == 0o300;
         let meta_of = |rel: &Path| {
             if rel.as_os_str().is_empty() {

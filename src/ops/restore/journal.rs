@@ -694,10 +694,7 @@ pub enum HandOff {
 /// stays, and the next lockstep command finishes the work and reports what stops it.
 pub fn finish_in_background(state: &StateDir) -> Result<()> {
     use std::io::Write;
-    // SAFETY: ignoring SIGHUP only changes how this process reacts to its terminal closing.
-    unsafe {
-        libc::signal(libc::SIGHUP, libc::SIG_IGN);
-    }
+    crate::util::sys::ignore_hangup();
     crate::util::fault::point("restore-background-start");
     let _lock = CleanupLock::take(state, || {})?;
     {
@@ -730,7 +727,9 @@ pub fn recover(state: &StateDir, on_wait: impl FnOnce()) -> Result<Option<Recove
     let Some(mut journal) = Journal::load(state)? else {
         return Ok(None);
     };
-    if journal.pid != 0 && journal.pid != std::process::id() && crate::host::preflight::alive(journal.pid)
+    if journal.pid != 0
+        && journal.pid != std::process::id()
+        && crate::host::preflight::alive(journal.pid)
     {
         return Err(Error::Refused(format!(
             "a restore of snapshot {} is in progress (pid {}); wait for it to finish",
@@ -961,15 +960,8 @@ fn rename_only(from: &Path, to: &Path) -> Result<()> {
 /// When `path` cannot be opened or the flush fails.
 pub fn flush(path: &Path) -> Result<()> {
     let dir = std::fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-    // SAFETY: syncfs takes a valid open descriptor, which `dir` holds for the call.
-    if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&dir)) } != 0 {
-        return Err(Error::io(
-            "cannot flush the filesystem of",
-            path,
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
+    rustix::fs::syncfs(&dir)
+        .map_err(|e| Error::io("cannot flush the filesystem of", path, e.into()))
 }
 
 /// Renames and syncs the directory renamed into.
