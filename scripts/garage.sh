@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A single-node Garage S3 server on 127.0.0.1 for the S3 integration tests (tests/s3.rs).
+# A single-node Garage S3 server on 127.0.0.1 for the S3 integration tests (tests/it/s3.rs).
 #
 #   scripts/garage.sh start DIR   installs Garage 2.5.0 when absent (cargo install, ~17 CPU-min),
 #                                 starts it with data under DIR, creates a key and a bucket and

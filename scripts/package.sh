@@ -6,7 +6,7 @@
 #       both packages into DIR (default target/packages);
 #   scripts/package.sh --binary PATH [--out DIR] [--fast]
 #       packages an already built lockstep binary instead, with the same metadata (the test
-#       suite packages its own build this way: tests/package.rs). --fast compresses the .deb
+#       suite packages its own build this way: tests/it/package.rs). --fast compresses the .deb
 #       lightly.
 #
 # What goes where is Cargo.toml's [package.metadata.deb] and [package.metadata.generate-rpm].

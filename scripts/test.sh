@@ -18,7 +18,7 @@ if ! command -v restic >/dev/null 2>&1; then
   fi
 fi
 
-# The package test (tests/package.rs) builds the .deb and .rpm of the binary under test with
+# The package test (tests/it/package.rs) builds the .deb and .rpm of the binary under test with
 # scripts/package.sh, installs the .deb into this machine, uses it and purges it. It needs
 # cargo-deb and cargo-generate-rpm (cargo install --locked: about 3.5 CPU-minutes, once per
 # machine), Debian's rpm (to read the .rpm) and man-db (`man lockstep` as installed).
@@ -39,7 +39,7 @@ for tool in deb generate-rpm; do
   fi
 done
 
-# A single-node Garage S3 server on 127.0.0.1 for the S3 tests (tests/s3.rs). scripts/garage.sh
+# A single-node Garage S3 server on 127.0.0.1 for the S3 tests (tests/it/s3.rs). scripts/garage.sh
 # installs Garage 2.5.0 first when it is missing (cargo install --locked: about 17 CPU-minutes,
 # once per machine), starts it, and the tests then must run against it (LOCKSTEP_REQUIRE_S3):
 # a Garage that cannot be built or started fails the run instead of skipping tests.

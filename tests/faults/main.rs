@@ -8,9 +8,11 @@
 //! fails when the two differ (`LOCKSTEP_BLESS=1 cargo test --test faults` rewrites the document).
 //!
 //! Rows live in one file per area; a new fault is a new row there. The harness
-//! (`libtest-mimic`) runs each row as a test of its own, in parallel, with the usual filters.
+//! (`libtest-mimic`) runs each row as a test of its own, in parallel, with the usual filters. It
+//! is a test binary of its own for that harness, beside the integration tests' (`tests/it/`),
+//! whose helpers (`tests/it/common/`) it shares.
 
-#[path = "../common/mod.rs"]
+#[path = "../it/common/mod.rs"]
 mod common;
 mod harness;
 

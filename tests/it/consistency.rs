@@ -1,11 +1,9 @@
 //! Consistent snapshots: preflight refusals, change detection with retries, hooks, configuration.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
 
-use common::{Env, run};
+use crate::common::{self, Env, run};
 use lockstep_sample::Shape;
 
 /// A process that blocks until its stdin is closed, with `arg0` in its command line.

@@ -1,10 +1,8 @@
 //! The README's promise: restic reads lockstep repositories.
 
-mod common;
-
 use std::process::Command;
 
-use common::{Env, is_root, listing, require, run};
+use crate::common::{Env, is_root, listing, require, run};
 use lockstep_sample::Shape;
 use lockstep_sample::listing::{Ignore, diff};
 

@@ -1,8 +1,6 @@
 //! Discovery through the real binary on sample hosts of every shape.
 
-mod common;
-
-use common::Env;
+use crate::common::Env;
 use lockstep_sample::{Layout, SampleOptions, Shape};
 use serde_json::Value;
 

@@ -1,12 +1,12 @@
 //! The README's second set-up command: `lockstep demo` tells the whole story and exits 0.
 
-mod common;
-
-use common::run;
+use crate::common::{self, run};
 use std::process::Command;
 
 #[test]
 fn demo_succeeds_and_keeps_what_it_built() {
+    // Reads the machine's configuration, which the package test installs (common::machine).
+    let _machine = common::machine();
     let dir = tempfile::tempdir().unwrap();
     let keep = dir.path().join("kept");
     let out = run(Command::new(env!("CARGO_BIN_EXE_lockstep"))

@@ -1,8 +1,6 @@
 //! The sync guard's eyes: `status`, `diff` and `doctor` on sample hosts, through the real binary.
 
-mod common;
-
-use common::Env;
+use crate::common::Env;
 use lockstep_sample::{SampleOptions, Shape, apply_fix_pack, desync_product_files};
 use serde_json::Value;
 

@@ -2,13 +2,11 @@
 //! from the repository by host and set, with no IM on the machine; in place only when said,
 //! and confirmed on a terminal.
 
-mod common;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{Env, Run, assert_restored, listing, run};
+use crate::common::{self, Env, Run, assert_restored, listing, run};
 use lockstep_sample::{Shape, apply_fix_pack};
 
 /// A command on the host under `root`, as `host` (none: this machine's own name).

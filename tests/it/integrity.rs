@@ -1,12 +1,10 @@
 //! Integrity: `check --read-data` finds a damaged pack file and names the snapshots it hits;
 //! `drill` fails on such a snapshot and proves the others, and `snapshots` shows both.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use common::Env;
+use crate::common::{self, Env};
 use lockstep_sample::{Shape, apply_fix_pack};
 
 fn packs(env: &Env) -> BTreeSet<PathBuf> {

@@ -1,13 +1,11 @@
 //! The maintenance guard with fake `imcl` scripts: upgrade, failure with and without rollback,
 //! a dropped connection (SIGHUP), a killed guard, and `--expect-change`.
 
-mod common;
-
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{Env, is_root, listing, run};
+use crate::common::{self, Env, is_root, listing, run};
 use lockstep_sample::listing::{Ignore, diff};
 use lockstep_sample::{SampleHost, Shape, apply_fix_pack};
 

@@ -1,11 +1,9 @@
 //! In-place restore: all or nothing, proven by killing lockstep at every step; the sync guard;
 //! disk full; and nothing written outside the members.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{Env, Run, is_root, listing, run};
+use crate::common::{self, Env, Run, is_root, listing, run};
 use lockstep_sample::listing::{Ignore, Listing, diff};
 use lockstep_sample::{Shape, apply_fix_pack};
 

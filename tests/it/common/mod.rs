@@ -1,5 +1,6 @@
 //! Test harness: a fresh sample host and repository per test, and the real `lockstep` binary run
-//! against them (like ripgrep's `tests/util.rs`).
+//! against them (like ripgrep's `tests/util.rs`). Shared by the integration tests (`tests/it/`,
+//! where it is `crate::common`) and the fault suite (`tests/faults/`, through `#[path]`).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -186,6 +187,18 @@ pub fn run(cmd: &mut Command) -> Run {
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     }
+}
+
+/// Held by the tests that touch this machine's own lockstep files instead of a temporary
+/// directory: the package test installs lockstep (`/usr/bin/lockstep`, `/etc/lockstep`,
+/// `/var/lib/lockstep`) and purges it, and the demo test runs lockstep without
+/// `LOCKSTEP_CONFIG`, which as root reads `/etc/lockstep/lockstep.toml`. Each used to be a test
+/// binary of its own, run one after the other; in one binary they would overlap.
+pub fn machine() -> std::sync::MutexGuard<'static, ()> {
+    static MACHINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    MACHINE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Whether the tests run as root (owners can be restored and checked).

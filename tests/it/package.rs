@@ -9,13 +9,11 @@
 //! package, no /etc/lockstep, no /var/lib/lockstep), and purges everything it installed or
 //! created afterwards, also when it fails. Elsewhere it says SKIPPED (in CI it fails instead).
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Env, Run, have, is_root, require, run};
+use crate::common::{self, Env, Run, have, is_root, require, run};
 use lockstep_sample::{SampleOptions, Shape};
 
 const UNITS: [&str; 4] = [
@@ -54,6 +52,8 @@ fn the_example_configuration_names_only_keys_lockstep_knows() {
 
 #[test]
 fn the_deb_installs_runs_and_is_removed_without_touching_repository_or_configuration() {
+    // Installs into this machine: no other test may see it half installed (common::machine).
+    let _machine = common::machine();
     if !is_root() {
         assert!(
             std::env::var_os("CI").is_none(),

@@ -1,8 +1,6 @@
 //! Backup → restore round trips through the real binary, and incremental backups.
 
-mod common;
-
-use common::{Env, is_root, listing};
+use crate::common::{Env, is_root, listing};
 use lockstep_sample::listing::{Ignore, diff};
 use lockstep_sample::{SampleOptions, Shape, apply_fix_pack};
 use std::os::unix::fs::MetadataExt;

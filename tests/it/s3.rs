@@ -2,13 +2,11 @@
 //! exports LOCKSTEP_TEST_S3_*. Without those variables these tests say SKIPPED and pass — except
 //! when LOCKSTEP_REQUIRE_S3 is set, where their absence is a failure.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use common::s3::{S3, prefix, server as s3};
-use common::{Env, Run, listing, run};
+use crate::common::s3::{S3, prefix, server as s3};
+use crate::common::{self, Env, Run, listing, run};
 use lockstep_sample::{SampleOptions, Shape, apply_fix_pack};
 
 /// Writes a configuration naming the S3 repository at `root` (credentials from the environment,

@@ -1,11 +1,9 @@
 //! Retention: `forget` keeps exactly what each keep option says, per set and host, on
 //! snapshots with synthetic times; labels and the latest pre-maintenance snapshot survive.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::Env;
+use crate::common::Env;
 use lockstep::repo::{OpenRepo, RepoSpec};
 use lockstep_sample::Shape;
 use rustic_core::jiff::Zoned;

@@ -1,12 +1,10 @@
 //! Two tiers and many hosts on local repositories: `copy` to a remote, `backup --copy`,
-//! `restore --from remote`, and `fleet` (the S3 versions of these live in tests/s3.rs).
-
-mod common;
+//! `restore --from remote`, and `fleet` (the S3 versions of these live in tests/it/s3.rs).
 
 use std::path::Path;
 use std::process::Command;
 
-use common::{Env, Run, listing, run};
+use crate::common::{self, Env, Run, listing, run};
 use lockstep_sample::{Shape, apply_fix_pack};
 
 /// `lockstep` on `root`, recording `host`, with `env`'s repository, password and configuration.

@@ -1,11 +1,9 @@
 //! JSON everywhere: every command that reports prints ONE document with `schema_version`
 //! under `--json`, and a reader that goes away early (`| head`) does not make lockstep panic.
 
-mod common;
-
 use std::process::Stdio;
 
-use common::Env;
+use crate::common::Env;
 use lockstep_sample::{SampleOptions, Shape};
 
 #[track_caller]

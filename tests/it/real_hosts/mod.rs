@@ -5,9 +5,6 @@
 //! copied from Windows. Each test builds a host in that shape and asserts what an administrator
 //! would see from `discover`, `doctor`, `status`, `backup` and `restore`.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod layouts;
 mod records;
 mod versions;

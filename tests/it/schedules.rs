@@ -1,11 +1,9 @@
 //! Running unattended: systemd units, completions and man pages, metrics files, progress on
 //! a non-terminal, and the documented exit codes.
 
-mod common;
-
 use std::path::Path;
 
-use common::{Env, have};
+use crate::common::{Env, have};
 use lockstep_sample::Shape;
 
 #[test]
