@@ -11,16 +11,16 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::config_ini::parse_config_ini;
+use super::config_ini::{ConfigIni, parse_config_ini};
 use super::defaults::{Mode, Platform, default_locations, registry_file_candidates};
 use super::install_registry::{InstallRegistryXml, parse_install_registry};
 use super::installed::{InstalledXml, parse_installed};
 use super::profile_registry::parse_profile_registry;
-use super::registry::{is_windows_path, not_a_directory_path, parse_registry};
+use super::registry::{RegistryFile, is_windows_path, not_a_directory_path, parse_registry};
 use super::{ImError, read_properties, read_text};
 use crate::host::root::{HostRoot, clean};
-use crate::im::inventory::Inventory;
 use crate::host::set::{Member, Role, SyncSet};
+use crate::im::inventory::Inventory;
 use crate::{Error, Result};
 
 /// What discovery should look for besides IM's own records.
@@ -231,86 +231,117 @@ pub fn missing_records(host: &HostRoot, instance: &Instance) -> Result<Vec<Recor
     }])
 }
 
+/// Every instance on the host, each with the record problems lenient discovery kept (none when
+/// `lenient` is false: a damaged record is then an error), and the extra members added to each.
 fn discover_inner(
     host: &HostRoot,
     opts: &DiscoverOptions,
     lenient: bool,
 ) -> Result<Vec<(Instance, Vec<RecordProblem>)>> {
-    let mut instances: Vec<(Instance, Vec<RecordProblem>)> = Vec::new();
-    if let Some(agent_data) = &opts.agent_data {
+    let mut instances = if let Some(agent_data) = &opts.agent_data {
         let agent_data = clean(agent_data)?;
         let mut problems = Vec::new();
         let instance = from_agent_data(host, &agent_data, lenient.then_some(&mut problems))?;
-        instances.push((instance, problems));
+        vec![(instance, problems)]
     } else {
-        let mut registries: Vec<(String, Mode, PathBuf, String)> = Vec::new();
-        for candidate in registry_file_candidates(Platform::Linux, Mode::Admin, "/") {
+        from_registries(host, lenient)?
+    };
+    for (instance, _) in &mut instances {
+        add_extras(host, instance, &opts.extras)?;
+    }
+    Ok(instances)
+}
+
+/// A registry file IM may keep: the instance's name, the mode the place implies, the file's
+/// logical path and the home it lies under.
+type RegistryCandidate = (String, Mode, PathBuf, String);
+
+/// Where IM may keep its registry files on this host: the admin ones first, then those under
+/// each home [`homes`] finds, so instance names and order do not depend on the filesystem.
+fn registry_candidates(host: &HostRoot) -> Vec<RegistryCandidate> {
+    let mut registries: Vec<RegistryCandidate> = Vec::new();
+    for candidate in registry_file_candidates(Platform::Linux, Mode::Admin, "/") {
+        registries.push((
+            "admin".into(),
+            Mode::Admin,
+            candidate.into(),
+            "/root".into(),
+        ));
+    }
+    for home in homes(host) {
+        let home_str = home.path.to_string_lossy().into_owned();
+        for candidate in registry_file_candidates(Platform::Linux, Mode::NonAdmin, &home_str) {
             registries.push((
-                "admin".into(),
-                Mode::Admin,
+                home.user.clone(),
+                Mode::NonAdmin,
                 candidate.into(),
-                "/root".into(),
+                home_str.clone(),
             ));
         }
-        for home in homes(host) {
-            let home_str = home.path.to_string_lossy().into_owned();
-            for candidate in registry_file_candidates(Platform::Linux, Mode::NonAdmin, &home_str) {
-                registries.push((
-                    home.user.clone(),
-                    Mode::NonAdmin,
-                    candidate.into(),
-                    home_str.clone(),
-                ));
-            }
-        }
-        for (name, mode, registry, home) in registries {
-            if !present(host, &registry)? {
-                continue;
-            }
-            let mut problems = Vec::new();
-            let instance = from_registry(
-                host,
-                &name,
-                mode,
-                &registry,
-                &home,
-                lenient.then_some(&mut problems),
-            )?;
-            if !instances
-                .iter()
-                .any(|(i, _)| i.install.is_some() && i.install == instance.install)
-            {
-                instances.push((instance, problems));
-            }
-        }
     }
-    for (instance, _) in &mut instances {
-        for extra in &opts.extras {
-            let path = clean(extra).map_err(|e| {
-                Error::Usage(format!(
-                    "extra member '{}' (--extra or `extras` in the configuration): {e}",
-                    extra.display()
-                ))
-            })?;
-            if path == Path::new("/") {
-                return Err(Error::Usage(format!(
-                    "extra member '{}' (--extra or `extras` in the configuration) is the whole \
-                     filesystem, which no restore could put back as one directory of the set; \
-                     name the directories to add instead",
-                    extra.display()
-                )));
-            }
-            add_member(
-                host,
-                instance,
-                Role::Extra,
-                path,
-                None,
-                "--extra / configuration",
-            )?;
+    registries
+}
+
+/// The instances of every registry file present on the host, in [`registry_candidates`]'
+/// order. Two registry files naming the same IM install are one instance (the first found): a
+/// user's file can point at the admin's IM.
+fn from_registries(host: &HostRoot, lenient: bool) -> Result<Vec<(Instance, Vec<RecordProblem>)>> {
+    let mut instances: Vec<(Instance, Vec<RecordProblem>)> = Vec::new();
+    for (name, mode, registry, home) in registry_candidates(host) {
+        if !present(host, &registry)? {
+            continue;
+        }
+        let mut problems = Vec::new();
+        let instance = from_registry(
+            host,
+            &name,
+            mode,
+            &registry,
+            &home,
+            lenient.then_some(&mut problems),
+        )?;
+        if !instances
+            .iter()
+            .any(|(i, _)| i.install.is_some() && i.install == instance.install)
+        {
+            instances.push((instance, problems));
         }
     }
     Ok(instances)
+}
+
+/// Adds the administrator's extra members (`--extra`, `extras` in the configuration) to
+/// `instance`'s set.
+///
+/// # Errors
+/// A usage error for a path that is not clean or is `/`: no restore could put the whole
+/// filesystem back as one directory of the set.
+fn add_extras(host: &HostRoot, instance: &mut Instance, extras: &[PathBuf]) -> Result<()> {
+    for extra in extras {
+        let path = clean(extra).map_err(|e| {
+            Error::Usage(format!(
+                "extra member '{}' (--extra or `extras` in the configuration): {e}",
+                extra.display()
+            ))
+        })?;
+        if path == Path::new("/") {
+            return Err(Error::Usage(format!(
+                "extra member '{}' (--extra or `extras` in the configuration) is the whole \
+                 filesystem, which no restore could put back as one directory of the set; \
+                 name the directories to add instead",
+                extra.display()
+            )));
+        }
+        add_member(
+            host,
+            instance,
+            Role::Extra,
+            path,
+            None,
+            "--extra / configuration",
+        )?;
+    }
+    Ok(())
 }
 
 /// Picks the instance a command acts on.
@@ -421,6 +452,13 @@ pub fn nothing_found(host: &HostRoot) -> Error {
     ))
 }
 
+/// The instance of registry file `registry` (logical path), found under `home` for `user` in
+/// `registry_mode`, with its set: the registry file, IM's install, its agent data and what
+/// [`finish`] adds.
+///
+/// Follows IM's records in the order IM itself does: the registry file names the install,
+/// the install's `config.ini` (or else the registry file, or else the mode's default) the agent
+/// data, and the agent data's records the mode, the packages and the rest of the set.
 fn from_registry(
     host: &HostRoot,
     user: &str,
@@ -430,82 +468,20 @@ fn from_registry(
     mut problems: Option<&mut Vec<RecordProblem>>,
 ) -> Result<Instance> {
     let reg = parse_registry(&read_logical_properties(host, registry)?, registry)?;
-    let location = reg.location.clone().ok_or_else(|| {
-        Error::Im(ImError::Parse {
-            path: registry.to_path_buf(),
-            line: None,
-            msg: "no 'location' key".into(),
-        })
-    })?;
-    let install = record_dir(&location, registry, "`location`")?;
-    let mut origins = vec![
-        Origin {
-            role: Role::ImRegistry,
-            path: registry.to_path_buf(),
-            source: "registry file".into(),
-        },
-        Origin {
-            role: Role::ImInstall,
-            path: install.clone(),
-            source: format!("{} location", registry.display()),
-        },
-    ];
-
+    let install = install_location(&reg, registry)?;
     let config_logical = install.join("eclipse/configuration/config.ini");
-    let config = if present(host, &config_logical)? {
-        Some(parse_config_ini(
-            &read_logical_properties(host, &config_logical)?,
-            &config_logical,
-        )?)
-    } else {
-        None
-    };
-
-    let defaults = default_locations(Platform::Linux, registry_mode, home);
-    // A Windows path (config.ini or the registry file copied from a Windows install) cannot be
-    // this host's agent data: it is noted and the next source is used, never a reason to stop.
+    let config = read_config(host, &config_logical)?;
     let mut notes = Vec::new();
-    let mut usable = |value: Option<String>, file: &Path, what: &str| match value {
-        Some(p) if is_windows_path(&p) => {
-            if let Err(err) = record_dir(&p, file, what) {
-                notes.push(err.to_string());
-            }
-            None
-        }
-        other => other,
-    };
-    let config_value = usable(
-        config.as_ref().and_then(|c| c.app_data_location.clone()),
+    let (agent_data, agent_source) = agent_data_location(
+        &reg,
+        config.as_ref(),
         &config_logical,
-        "`cic.appDataLocation`",
-    );
-    let registry_value = usable(reg.app_data_location.clone(), registry, "`appDataLocation`");
-    let (agent_data, agent_source) = if let Some(p) = config_value {
-        (
-            record_dir(&p, &config_logical, "`cic.appDataLocation`")?,
-            format!("{} cic.appDataLocation", config_logical.display()),
-        )
-    } else if let Some(p) = registry_value {
-        (
-            record_dir(&p, registry, "`appDataLocation`")?,
-            format!("{} appDataLocation", registry.display()),
-        )
-    } else if let Some(d) = &defaults {
-        (
-            clean(Path::new(&d.agent_data))?,
-            format!("default for {} mode", registry_mode.as_str()),
-        )
-    } else {
-        return Err(Error::Other(format!(
-            "cannot tell where IM's agent data is for {}; give --agent-data DIR",
-            registry.display()
-        )));
-    };
-    origins.push(Origin {
-        role: Role::ImAgentData,
-        path: agent_data.clone(),
-        source: agent_source,
-    });
+        registry,
+        registry_mode,
+        home,
+        &mut notes,
+    )?;
+    let origins = registry_origins(registry, &install, &agent_data, agent_source);
 
     let records = read_records(host, &agent_data, problems.as_deref_mut())?;
     let mode = records
@@ -555,6 +531,118 @@ fn from_registry(
         problems,
     )?;
     Ok(instance)
+}
+
+/// IM's install directory, from the registry file's `location`: without it the registry file
+/// names no IM, which is an error in the file, not an IM to skip.
+fn install_location(reg: &RegistryFile, registry: &Path) -> Result<PathBuf> {
+    let location = reg.location.clone().ok_or_else(|| {
+        Error::Im(ImError::Parse {
+            path: registry.to_path_buf(),
+            line: None,
+            msg: "no 'location' key".into(),
+        })
+    })?;
+    record_dir(&location, registry, "`location`")
+}
+
+/// Why the registry file, IM's install and its agent data are in a registry-file instance's
+/// set: the install comes from the registry file's `location`, the agent data from
+/// `agent_source` (see [`agent_data_location`]).
+fn registry_origins(
+    registry: &Path,
+    install: &Path,
+    agent_data: &Path,
+    agent_source: String,
+) -> Vec<Origin> {
+    vec![
+        Origin {
+            role: Role::ImRegistry,
+            path: registry.to_path_buf(),
+            source: "registry file".into(),
+        },
+        Origin {
+            role: Role::ImInstall,
+            path: install.to_path_buf(),
+            source: format!("{} location", registry.display()),
+        },
+        Origin {
+            role: Role::ImAgentData,
+            path: agent_data.to_path_buf(),
+            source: agent_source,
+        },
+    ]
+}
+
+/// IM's `config.ini` at `config_logical`, when there is one (IM can run without it).
+fn read_config(host: &HostRoot, config_logical: &Path) -> Result<Option<ConfigIni>> {
+    Ok(if present(host, config_logical)? {
+        Some(parse_config_ini(
+            &read_logical_properties(host, config_logical)?,
+            config_logical,
+        )?)
+    } else {
+        None
+    })
+}
+
+/// Where a registry-file instance keeps its agent data, and which record or default says so:
+/// `config.ini`'s `cic.appDataLocation`, else the registry file's `appDataLocation`, else the
+/// default of `registry_mode` under `home` — IM's own order.
+///
+/// A Windows path (config.ini or the registry file copied from a Windows install) cannot be
+/// this host's agent data: it is said in `notes` and the next source is used, never a reason to
+/// stop.
+///
+/// # Errors
+/// When a record's path cannot be a directory, or when no record names the agent data and the
+/// mode has no default.
+fn agent_data_location(
+    reg: &RegistryFile,
+    config: Option<&ConfigIni>,
+    config_logical: &Path,
+    registry: &Path,
+    registry_mode: Mode,
+    home: &str,
+    notes: &mut Vec<String>,
+) -> Result<(PathBuf, String)> {
+    let defaults = default_locations(Platform::Linux, registry_mode, home);
+    let mut usable = |value: Option<String>, file: &Path, what: &str| match value {
+        Some(p) if is_windows_path(&p) => {
+            if let Err(err) = record_dir(&p, file, what) {
+                notes.push(err.to_string());
+            }
+            None
+        }
+        other => other,
+    };
+    let config_value = usable(
+        config.and_then(|c| c.app_data_location.clone()),
+        config_logical,
+        "`cic.appDataLocation`",
+    );
+    let registry_value = usable(reg.app_data_location.clone(), registry, "`appDataLocation`");
+    if let Some(p) = config_value {
+        Ok((
+            record_dir(&p, config_logical, "`cic.appDataLocation`")?,
+            format!("{} cic.appDataLocation", config_logical.display()),
+        ))
+    } else if let Some(p) = registry_value {
+        Ok((
+            record_dir(&p, registry, "`appDataLocation`")?,
+            format!("{} appDataLocation", registry.display()),
+        ))
+    } else if let Some(d) = &defaults {
+        Ok((
+            clean(Path::new(&d.agent_data))?,
+            format!("default for {} mode", registry_mode.as_str()),
+        ))
+    } else {
+        Err(Error::Other(format!(
+            "cannot tell where IM's agent data is for {}; give --agent-data DIR",
+            registry.display()
+        )))
+    }
 }
 
 fn from_agent_data(
@@ -640,6 +728,9 @@ fn default_shared(mode: Mode, home: &str) -> Option<String> {
 }
 
 /// Adds shared resources, package groups and WebSphere profiles to the instance's set.
+///
+/// A path in IM's records the set cannot hold is left out and said (see [`unusable`]); the
+/// other members are still added.
 fn finish(
     host: &HostRoot,
     instance: &mut Instance,
@@ -647,53 +738,7 @@ fn finish(
     default_shared: Option<String>,
     mut problems: Option<&mut Vec<RecordProblem>>,
 ) -> Result<()> {
-    let registry_xml = instance.agent_data.join("installRegistry.xml");
-    let installed_xml = instance.agent_data.join("installed.xml");
-    let recorded = if let Some(p) = records.registry.as_ref().and_then(|r| r.cache_location()) {
-        Some((p.to_owned(), registry_xml))
-    } else {
-        records
-            .installed
-            .as_ref()
-            .and_then(|i| i.cache_location())
-            .map(|p| (p.to_owned(), installed_xml))
-    };
-    match (recorded, default_shared) {
-        (Some((value, file)), _) => {
-            let what = "`cacheLocation` (the shared resources directory)";
-            match record_dir(&value, &file, what) {
-                Ok(path) => {
-                    instance.shared = Some(path.clone());
-                    let source = format!(
-                        "{} cacheLocation",
-                        file.file_name().unwrap_or_default().to_string_lossy()
-                    );
-                    add_member(host, instance, Role::ImShared, path, None, &source)?;
-                }
-                Err(err) => unusable(instance, &mut problems, &file, &err),
-            }
-        }
-        (None, Some(default)) => {
-            let path = clean(Path::new(&default))?;
-            if host.physical(&host.resolve(&path)?).is_dir() {
-                instance.shared = Some(path.clone());
-                let source = format!("default for {} mode", instance.mode.as_str());
-                add_member(host, instance, Role::ImShared, path, None, &source)?;
-            } else {
-                // IM names its shared resources with the first package it installs; before
-                // that (an IM-only host) there are none, which is not a missing member.
-                instance.notes.push(format!(
-                    "im-shared: IM's records name no shared resources directory (no \
-                     cacheLocation in installRegistry.xml or installed.xml) and the {} mode \
-                     default {} does not exist, so the set has none; IM creates it with the \
-                     first package it installs",
-                    instance.mode.as_str(),
-                    path.display()
-                ));
-            }
-        }
-        (None, None) => {}
-    }
+    add_shared(host, instance, records, default_shared, &mut problems)?;
     let groups: Vec<(String, String)> = instance
         .inventory
         .package_groups
@@ -720,48 +765,128 @@ fn finish(
             Some(id),
             "installed.xml package group",
         )?;
-        // HCL DX keeps ConfigEngine_root beside PortalServer (wpsdirstr); it is configuration
-        // that must match the Portal binaries.
-        if path.file_name().is_some_and(|n| n == "PortalServer")
-            && let Some(parent) = path.parent()
-        {
-            let config_engine = parent.join("ConfigEngine");
-            if host.physical(&host.resolve(&config_engine)?).is_dir() {
-                add_member(
-                    host,
-                    instance,
-                    Role::Extra,
-                    config_engine,
-                    None,
-                    "ConfigEngine_root beside PortalServer",
-                )?;
+        add_config_engine(host, instance, &path)?;
+        add_profiles(host, instance, &path, &mut problems)?;
+    }
+    Ok(())
+}
+
+/// Adds IM's shared resources directory: the `cacheLocation` IM's records hold
+/// (`installRegistry.xml` first), else the mode's default when it exists.
+///
+/// A default that does not exist is no missing member: IM names its shared resources with the
+/// first package it installs, so an IM-only host has none; that is said in the notes.
+fn add_shared(
+    host: &HostRoot,
+    instance: &mut Instance,
+    records: &Records,
+    default_shared: Option<String>,
+    problems: &mut Option<&mut Vec<RecordProblem>>,
+) -> Result<()> {
+    let registry_xml = instance.agent_data.join("installRegistry.xml");
+    let installed_xml = instance.agent_data.join("installed.xml");
+    let recorded = if let Some(p) = records.registry.as_ref().and_then(|r| r.cache_location()) {
+        Some((p.to_owned(), registry_xml))
+    } else {
+        records
+            .installed
+            .as_ref()
+            .and_then(|i| i.cache_location())
+            .map(|p| (p.to_owned(), installed_xml))
+    };
+    match (recorded, default_shared) {
+        (Some((value, file)), _) => {
+            let what = "`cacheLocation` (the shared resources directory)";
+            match record_dir(&value, &file, what) {
+                Ok(path) => {
+                    instance.shared = Some(path.clone());
+                    let source = format!(
+                        "{} cacheLocation",
+                        file.file_name().unwrap_or_default().to_string_lossy()
+                    );
+                    add_member(host, instance, Role::ImShared, path, None, &source)?;
+                }
+                Err(err) => unusable(instance, problems, &file, &err),
             }
         }
-        // WebSphere keeps its profiles (wp_profile, cw_profile …) where profileRegistry.xml says;
-        // they hold the runtime configuration and must be restored with the binaries.
-        let profile_registry = path.join("properties/profileRegistry.xml");
-        if present(host, &profile_registry)? {
-            let profiles =
-                parse_profile_registry(&read_logical(host, &profile_registry)?, &profile_registry)?;
-            for profile in profiles {
-                let what = format!("profile '{}'", profile.name);
-                let profile_path = match record_dir(&profile.path, &profile_registry, &what) {
-                    Ok(path) => path,
-                    Err(err) => {
-                        unusable(instance, &mut problems, &profile_registry, &err);
-                        continue;
-                    }
-                };
-                add_member(
-                    host,
-                    instance,
-                    Role::Extra,
-                    profile_path,
-                    None,
-                    &format!("{} profile {}", profile_registry.display(), profile.name),
-                )?;
+        (None, Some(default)) => {
+            let path = clean(Path::new(&default))?;
+            if host.physical(&host.resolve(&path)?).is_dir() {
+                instance.shared = Some(path.clone());
+                let source = format!("default for {} mode", instance.mode.as_str());
+                add_member(host, instance, Role::ImShared, path, None, &source)?;
+            } else {
+                // IM names its shared resources with the first package it installs; before
+                // that (an IM-only host) there are none, which is not a missing member.
+                instance.notes.push(format!(
+                    "im-shared: IM's records name no shared resources directory (no \
+                     cacheLocation in installRegistry.xml or installed.xml) and the {} mode \
+                     default {} does not exist, so the set has none; IM creates it with the \
+                     first package it installs",
+                    instance.mode.as_str(),
+                    path.display()
+                ));
             }
         }
+        (None, None) => {}
+    }
+    Ok(())
+}
+
+/// Adds HCL DX's `ConfigEngine` beside a package group at `…/PortalServer`, when it exists:
+/// DX keeps ConfigEngine_root there (wpsdirstr), configuration that must match the Portal
+/// binaries.
+fn add_config_engine(host: &HostRoot, instance: &mut Instance, group: &Path) -> Result<()> {
+    if group.file_name().is_some_and(|n| n == "PortalServer")
+        && let Some(parent) = group.parent()
+    {
+        let config_engine = parent.join("ConfigEngine");
+        if host.physical(&host.resolve(&config_engine)?).is_dir() {
+            add_member(
+                host,
+                instance,
+                Role::Extra,
+                config_engine,
+                None,
+                "ConfigEngine_root beside PortalServer",
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds the WebSphere profiles (wp_profile, cw_profile …) the package group at `group` lists
+/// in `properties/profileRegistry.xml`: they hold the runtime configuration and must be
+/// restored with the binaries. A profile path the set cannot hold is left out and said.
+fn add_profiles(
+    host: &HostRoot,
+    instance: &mut Instance,
+    group: &Path,
+    problems: &mut Option<&mut Vec<RecordProblem>>,
+) -> Result<()> {
+    let profile_registry = group.join("properties/profileRegistry.xml");
+    if !present(host, &profile_registry)? {
+        return Ok(());
+    }
+    let profiles =
+        parse_profile_registry(&read_logical(host, &profile_registry)?, &profile_registry)?;
+    for profile in profiles {
+        let what = format!("profile '{}'", profile.name);
+        let profile_path = match record_dir(&profile.path, &profile_registry, &what) {
+            Ok(path) => path,
+            Err(err) => {
+                unusable(instance, problems, &profile_registry, &err);
+                continue;
+            }
+        };
+        add_member(
+            host,
+            instance,
+            Role::Extra,
+            profile_path,
+            None,
+            &format!("{} profile {}", profile_registry.display(), profile.name),
+        )?;
     }
     Ok(())
 }

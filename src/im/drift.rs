@@ -261,135 +261,7 @@ impl InventoryDiff {
         if self.is_empty() {
             return "no inventory change".to_owned();
         }
-        // Upgrades and downgrades name each product once per group, by the offering that
-        // carries its level (a DX group moves several PORTAL offerings at once), while the
-        // count stays the number of offerings.
-        let mut upgraded = Vec::new();
-        let mut downgraded = Vec::new();
-        let (mut upgraded_count, mut downgraded_count) = (0, 0);
-        let mut added = Vec::new();
-        let mut removed = Vec::new();
-        let mut fixes_added = Vec::new();
-        let mut fixes_removed = Vec::new();
-        let mut groups_added = Vec::new();
-        let mut groups_removed = Vec::new();
-        for g in &self.groups {
-            match g.status {
-                GroupStatus::Added => groups_added.push(g.id.clone()),
-                GroupStatus::Removed => groups_removed.push(g.id.clone()),
-                GroupStatus::Changed => {
-                    let mut moved: Vec<(bool, String, &str, String)> = Vec::new();
-                    for c in &g.offerings {
-                        match c {
-                            OfferingChange::Added { offering } => added.push(format!(
-                                "{} {}",
-                                short_name(&offering.id, offering.name.as_deref()),
-                                shown(offering)
-                            )),
-                            OfferingChange::Removed { offering } => removed.push(format!(
-                                "{} {}",
-                                short_name(&offering.id, offering.name.as_deref()),
-                                shown(offering)
-                            )),
-                            OfferingChange::Upgraded {
-                                id,
-                                from,
-                                to,
-                                from_display,
-                                to_display,
-                            }
-                            | OfferingChange::Downgraded {
-                                id,
-                                from,
-                                to,
-                                from_display,
-                                to_display,
-                            } => {
-                                let up = matches!(c, OfferingChange::Upgraded { .. });
-                                if up {
-                                    upgraded_count += 1;
-                                } else {
-                                    downgraded_count += 1;
-                                }
-                                let name = short_name(id, None);
-                                let line = format!(
-                                    "{name} {} → {}",
-                                    from_display.as_deref().unwrap_or(from),
-                                    to_display.as_deref().unwrap_or(to)
-                                );
-                                match moved.iter_mut().find(|(u, n, _, _)| *u == up && *n == name) {
-                                    Some(entry) if level_rank(id) > level_rank(entry.2) => {
-                                        *entry = (up, name, id, line);
-                                    }
-                                    Some(_) => {}
-                                    None => moved.push((up, name, id, line)),
-                                }
-                            }
-                        }
-                    }
-                    for (up, _, _, line) in moved {
-                        if up {
-                            upgraded.push(line);
-                        } else {
-                            downgraded.push(line);
-                        }
-                    }
-                    for c in &g.fixes {
-                        match c {
-                            FixChange::Added { fix } => fixes_added.push(fix.id.clone()),
-                            FixChange::Removed { fix } => fixes_removed.push(fix.id.clone()),
-                        }
-                    }
-                }
-            }
-        }
-        let mut parts = Vec::new();
-        for (items, count, one, many, verb) in [
-            (
-                &upgraded,
-                upgraded_count,
-                "offering",
-                "offerings",
-                "upgraded",
-            ),
-            (
-                &downgraded,
-                downgraded_count,
-                "offering",
-                "offerings",
-                "downgraded",
-            ),
-            (&added, added.len(), "offering", "offerings", "added"),
-            (&removed, removed.len(), "offering", "offerings", "removed"),
-            (
-                &groups_added,
-                groups_added.len(),
-                "package group",
-                "package groups",
-                "added",
-            ),
-            (
-                &groups_removed,
-                groups_removed.len(),
-                "package group",
-                "package groups",
-                "removed",
-            ),
-            (&fixes_added, fixes_added.len(), "fix", "fixes", "added"),
-            (
-                &fixes_removed,
-                fixes_removed.len(),
-                "fix",
-                "fixes",
-                "removed",
-            ),
-        ] {
-            if items.is_empty() {
-                continue;
-            }
-            let noun = if count == 1 { one } else { many };
-            parts.push(format!("{count} {noun} {verb} ({})", list(items)));
-        }
+        let mut parts = Tally::of(&self.groups).parts();
         if let Some((a, b)) = &self.im_version {
             parts.push(format!(
                 "IM {} → {}",
@@ -402,6 +274,200 @@ impl InventoryDiff {
         }
         parts.join("; ")
     }
+}
+
+/// The changes of a difference's package groups sorted into the kinds a headline names, each
+/// list in the groups' order.
+#[derive(Default)]
+struct Tally {
+    /// One "product from → to" per product and group (see [`moved_products`]).
+    upgraded: Vec<String>,
+    /// Offerings upgraded: the count the headline gives, which `upgraded` may not reach.
+    upgraded_count: usize,
+    /// Like `upgraded`, for downgrades.
+    downgraded: Vec<String>,
+    /// Like `upgraded_count`, for downgrades.
+    downgraded_count: usize,
+    /// Offerings added to a group both sides have, as "product version".
+    added: Vec<String>,
+    /// Offerings removed from a group both sides have, likewise.
+    removed: Vec<String>,
+    /// Fix ids added.
+    fixes_added: Vec<String>,
+    /// Fix ids removed.
+    fixes_removed: Vec<String>,
+    /// Ids of package groups only `to` has.
+    groups_added: Vec<String>,
+    /// Ids of package groups only `from` has.
+    groups_removed: Vec<String>,
+}
+
+impl Tally {
+    /// Sorts every change of `groups`; a group added or removed whole counts as one group, not
+    /// as its offerings and fixes.
+    fn of(groups: &[GroupDiff]) -> Self {
+        let mut tally = Self::default();
+        for g in groups {
+            match g.status {
+                GroupStatus::Added => tally.groups_added.push(g.id.clone()),
+                GroupStatus::Removed => tally.groups_removed.push(g.id.clone()),
+                GroupStatus::Changed => tally.changed_group(g),
+            }
+        }
+        tally
+    }
+
+    /// Sorts the offering and fix changes of a group both sides have.
+    fn changed_group(&mut self, g: &GroupDiff) {
+        for c in &g.offerings {
+            match c {
+                OfferingChange::Added { offering } => self.added.push(offering_phrase(offering)),
+                OfferingChange::Removed { offering } => {
+                    self.removed.push(offering_phrase(offering));
+                }
+                OfferingChange::Upgraded { .. } => self.upgraded_count += 1,
+                OfferingChange::Downgraded { .. } => self.downgraded_count += 1,
+            }
+        }
+        for (up, line) in moved_products(&g.offerings) {
+            if up {
+                self.upgraded.push(line);
+            } else {
+                self.downgraded.push(line);
+            }
+        }
+        for c in &g.fixes {
+            match c {
+                FixChange::Added { fix } => self.fixes_added.push(fix.id.clone()),
+                FixChange::Removed { fix } => self.fixes_removed.push(fix.id.clone()),
+            }
+        }
+    }
+
+    /// One phrase per kind that has changes, e.g. "2 offerings upgraded (…)", in a fixed order:
+    /// upgrades and downgrades first, as they are what a fix pack does.
+    fn parts(&self) -> Vec<String> {
+        let mut parts = Vec::new();
+        for (items, count, one, many, verb) in [
+            (
+                &self.upgraded,
+                self.upgraded_count,
+                "offering",
+                "offerings",
+                "upgraded",
+            ),
+            (
+                &self.downgraded,
+                self.downgraded_count,
+                "offering",
+                "offerings",
+                "downgraded",
+            ),
+            (
+                &self.added,
+                self.added.len(),
+                "offering",
+                "offerings",
+                "added",
+            ),
+            (
+                &self.removed,
+                self.removed.len(),
+                "offering",
+                "offerings",
+                "removed",
+            ),
+            (
+                &self.groups_added,
+                self.groups_added.len(),
+                "package group",
+                "package groups",
+                "added",
+            ),
+            (
+                &self.groups_removed,
+                self.groups_removed.len(),
+                "package group",
+                "package groups",
+                "removed",
+            ),
+            (
+                &self.fixes_added,
+                self.fixes_added.len(),
+                "fix",
+                "fixes",
+                "added",
+            ),
+            (
+                &self.fixes_removed,
+                self.fixes_removed.len(),
+                "fix",
+                "fixes",
+                "removed",
+            ),
+        ] {
+            if items.is_empty() {
+                continue;
+            }
+            let noun = if count == 1 { one } else { many };
+            parts.push(format!("{count} {noun} {verb} ({})", list(items)));
+        }
+        parts
+    }
+}
+
+/// An offering added or removed, as "product version" for a headline.
+fn offering_phrase(offering: &Offering) -> String {
+    format!(
+        "{} {}",
+        short_name(&offering.id, offering.name.as_deref()),
+        shown(offering)
+    )
+}
+
+/// The upgrades and downgrades among one group's offering changes as `(upgraded, "product from
+/// → to")`, in first-seen order.
+///
+/// Each product is named once per direction, by the offering that carries its level (a DX group
+/// moves several PORTAL offerings at once), so the headline lists products, not offerings.
+fn moved_products(offerings: &[OfferingChange]) -> Vec<(bool, String)> {
+    let mut moved: Vec<(bool, String, &str, String)> = Vec::new();
+    for c in offerings {
+        let (up, id, from, to, from_display, to_display) = match c {
+            OfferingChange::Upgraded {
+                id,
+                from,
+                to,
+                from_display,
+                to_display,
+            } => (true, id, from, to, from_display, to_display),
+            OfferingChange::Downgraded {
+                id,
+                from,
+                to,
+                from_display,
+                to_display,
+            } => (false, id, from, to, from_display, to_display),
+            OfferingChange::Added { .. } | OfferingChange::Removed { .. } => continue,
+        };
+        let name = short_name(id, None);
+        let line = format!(
+            "{name} {} → {}",
+            from_display.as_deref().unwrap_or(from),
+            to_display.as_deref().unwrap_or(to)
+        );
+        match moved.iter_mut().find(|(u, n, _, _)| *u == up && *n == name) {
+            Some(entry) if level_rank(id) > level_rank(entry.2) => {
+                *entry = (up, name, id, line);
+            }
+            Some(_) => {}
+            None => moved.push((up, name, id, line)),
+        }
+    }
+    moved
+        .into_iter()
+        .map(|(up, _, _, line)| (up, line))
+        .collect()
 }
 
 /// Whether `g` is IM's own package group (it holds IM's offering), as inventories recorded

@@ -16,9 +16,10 @@ use serde::Serialize;
 
 use crate::Result;
 use crate::host::root::HostRoot;
-use crate::im::discover::{DiscoverOptions, Instance, RecordProblem, discover_lenient};
-use crate::im::product_version::{VersionCheck, check_group, product_ids};
 use crate::host::set::Role;
+use crate::im::discover::{DiscoverOptions, Instance, RecordProblem, discover_lenient};
+use crate::im::inventory::PackageGroup;
+use crate::im::product_version::{ProductFileCheck, VersionCheck, check_group, product_ids};
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -123,16 +124,37 @@ pub fn doctor(
 }
 
 /// The findings for one instance found by lenient discovery.
+///
+/// The checks run in this order, and a finding's place among those of equal severity follows it:
+/// IM's own directories, IM's records (damaged, then missing), then each package group and its
+/// products' version files.
 #[must_use]
 pub fn check_instance(
     host: &HostRoot,
     instance: &Instance,
     problems: &[RecordProblem],
 ) -> DoctorReport {
-    let mut findings = Vec::new();
     let mut checked = Checked::default();
+    let mut findings = missing_directories(instance);
+    findings.extend(damaged_records(problems));
+    findings.extend(missing_records(host, instance, problems, &mut checked));
+    findings.extend(package_groups(host, instance, &mut checked));
+    findings.sort_by_key(|f| f.severity);
+    DoctorReport {
+        instance: instance.name.clone(),
+        agent_data: instance.agent_data.clone(),
+        checked,
+        findings,
+    }
+}
 
-    // IM's own directories.
+/// IM's own directories (install, agent data, shared resources) and extra set members that are
+/// missing: without the first three IM cannot update or roll back at all.
+///
+/// A missing shared-resources directory is an error only when IM's records name it; the default
+/// location may simply never have been created.
+fn missing_directories(instance: &Instance) -> Vec<Finding> {
+    let mut findings = Vec::new();
     for m in instance.set.missing() {
         let (what, severity) = match m.role {
             Role::ImInstall => ("IM's install directory is missing", Severity::Error),
@@ -163,19 +185,35 @@ pub fn check_instance(
             },
         });
     }
+    findings
+}
 
-    // IM's records.
-    for p in problems {
-        findings.push(Finding {
-            severity: Severity::Error,
-            // a record that parses may still hold what lockstep cannot use (a Windows path)
-            what: format!("IM's record cannot be used: {}", p.message),
-            path: p.path.clone(),
-            todo: format!(
-                "IM cannot update or roll back while it is damaged (an interrupted update can cut it short): {RESTORE_WHOLE_SET}"
-            ),
-        });
-    }
+/// One error per IM record lenient discovery could not use, so a damaged record is reported
+/// instead of failing the whole check.
+fn damaged_records(problems: &[RecordProblem]) -> impl Iterator<Item = Finding> + '_ {
+    problems.iter().map(|p| Finding {
+        severity: Severity::Error,
+        // a record that parses may still hold what lockstep cannot use (a Windows path)
+        what: format!("IM's record cannot be used: {}", p.message),
+        path: p.path.clone(),
+        todo: format!(
+            "IM cannot update or roll back while it is damaged (an interrupted update can cut it short): {RESTORE_WHOLE_SET}"
+        ),
+    })
+}
+
+/// Counts the usable agent-data records (`installed.xml`, `installRegistry.xml`) in `checked`
+/// and reports each one missing from an agent data directory that exists.
+///
+/// A missing record is a warning while IM lists no package groups (IM may be empty), an error
+/// when the other record still lists some: those installs can no longer be updated.
+fn missing_records(
+    host: &HostRoot,
+    instance: &Instance,
+    problems: &[RecordProblem],
+    checked: &mut Checked,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
     for name in ["installed.xml", "installRegistry.xml"] {
         let logical = instance.agent_data.join(name);
         let damaged = problems.iter().any(|p| p.path == logical);
@@ -184,49 +222,57 @@ pub fn check_instance(
                 checked.records += 1;
             }
         } else if host.physical(&instance.agent_data).is_dir() {
-            // The other record may still list package groups: then IM has installs it cannot
-            // update, roll back or uninstall, which is an error, not an empty IM.
-            let groups = &instance.inventory.package_groups;
-            let other = if name == "installed.xml" {
-                "installRegistry.xml"
-            } else {
-                "installed.xml"
-            };
-            let (severity, what, todo) = if groups.is_empty() {
-                (
-                    Severity::Warning,
-                    format!("IM's agent data has no {name}, so IM knows of no installed packages"),
-                    format!(
-                        "if packages are installed here, IM's records are lost: {RESTORE_WHOLE_SET}"
-                    ),
-                )
-            } else {
-                (
-                    Severity::Error,
-                    format!(
-                        "IM's agent data has no {name}, though {other} lists {} package group{} \
-                         ({}): IM cannot update, roll back or uninstall them without it",
-                        groups.len(),
-                        if groups.len() == 1 { "" } else { "s" },
-                        groups
-                            .iter()
-                            .map(|g| g.id.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                    format!("IM's records are incomplete: {RESTORE_WHOLE_SET}"),
-                )
-            };
-            findings.push(Finding {
-                severity,
-                what,
-                path: logical,
-                todo,
-            });
+            findings.push(missing_record(instance, name, logical));
         }
     }
+    findings
+}
 
-    // Package groups and the products' own version files.
+/// The finding for agent-data record `name` missing at `logical`.
+fn missing_record(instance: &Instance, name: &str, logical: PathBuf) -> Finding {
+    // The other record may still list package groups: then IM has installs it cannot
+    // update, roll back or uninstall, which is an error, not an empty IM.
+    let groups = &instance.inventory.package_groups;
+    let other = if name == "installed.xml" {
+        "installRegistry.xml"
+    } else {
+        "installed.xml"
+    };
+    let (severity, what, todo) = if groups.is_empty() {
+        (
+            Severity::Warning,
+            format!("IM's agent data has no {name}, so IM knows of no installed packages"),
+            format!("if packages are installed here, IM's records are lost: {RESTORE_WHOLE_SET}"),
+        )
+    } else {
+        (
+            Severity::Error,
+            format!(
+                "IM's agent data has no {name}, though {other} lists {} package group{} \
+                 ({}): IM cannot update, roll back or uninstall them without it",
+                groups.len(),
+                if groups.len() == 1 { "" } else { "s" },
+                groups
+                    .iter()
+                    .map(|g| g.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            format!("IM's records are incomplete: {RESTORE_WHOLE_SET}"),
+        )
+    };
+    Finding {
+        severity,
+        what,
+        path: logical,
+        todo,
+    }
+}
+
+/// Each package group IM lists: its directory must exist and hold something, and its products'
+/// version files must agree with the offering IM records (counted in `checked`).
+fn package_groups(host: &HostRoot, instance: &Instance, checked: &mut Checked) -> Vec<Finding> {
+    let mut findings = Vec::new();
     // WebSphere editions name their `.product` file through `was.install.productid`.
     let ids = product_ids(host, &instance.agent_data);
     for group in &instance.inventory.package_groups {
@@ -236,83 +282,92 @@ pub fn check_instance(
             continue;
         }
         checked.package_groups += 1;
-        let logical = Path::new(&group.path);
-        let physical = host
-            .resolve(logical)
-            .map_or_else(|_| host.physical(logical), |r| host.physical(&r));
-        let state = match std::fs::read_dir(&physical) {
-            Ok(mut entries) => entries.next().is_none().then_some("empty"),
-            Err(_) => Some("missing"),
-        };
-        if let Some(state) = state {
-            findings.push(Finding {
-                severity: Severity::Error,
-                what: format!(
-                    "IM lists package group {} ({}) here, but the directory is {state}",
-                    group.id,
-                    offerings_shown(group)
-                ),
-                path: logical.to_path_buf(),
-                todo: format!(
-                    "{RESTORE_WHOLE_SET}; or, if the product is really gone, uninstall it with IM so its records match"
-                ),
-            });
+        if let Some(finding) = group_directory(host, group) {
+            findings.push(finding);
             continue;
         }
         for file in check_group(host, group, &ids) {
-            let (severity, what, todo) = match file.check {
-                VersionCheck::Agrees { .. } => {
-                    checked.version_files += 1;
-                    continue;
-                }
-                VersionCheck::Disagrees {
-                    offering,
-                    recorded,
-                    found,
-                } => {
-                    checked.version_files += 1;
-                    (
-                        Severity::Error,
-                        format!(
-                            "the product says it is at {found}, but IM records {offering} at {recorded}: the product files and IM's records are not from the same moment"
-                        ),
-                        format!(
-                            "IM cannot safely update or roll back this package group: {RESTORE_WHOLE_SET}"
-                        ),
-                    )
-                }
-                VersionCheck::Unreadable { error } => (
-                    Severity::Warning,
-                    format!("the product's version file does not parse: {error}"),
-                    format!(
-                        "the product's version tools will fail too: {RESTORE_WHOLE_SET}, or reapply the current fix pack with IM"
-                    ),
-                ),
-                VersionCheck::Unknown { reason } => (
-                    Severity::Info,
-                    format!("not compared with IM's records: {reason}"),
-                    "nothing, unless you know this file should match; check it with the product's versionInfo tool".into(),
-                ),
-            };
-            findings.push(Finding {
-                severity,
-                what,
-                path: file.path,
-                todo,
-            });
+            if let Some(finding) = version_file(file, checked) {
+                findings.push(finding);
+            }
         }
     }
-
-    findings.sort_by_key(|f| f.severity);
-    DoctorReport {
-        instance: instance.name.clone(),
-        agent_data: instance.agent_data.clone(),
-        checked,
-        findings,
-    }
+    findings
 }
 
-fn offerings_shown(group: &crate::im::inventory::PackageGroup) -> String {
+/// An error when the package group's directory is missing or empty: IM's records say a product
+/// is installed there, so the product files and IM's records no longer match.
+fn group_directory(host: &HostRoot, group: &PackageGroup) -> Option<Finding> {
+    let logical = Path::new(&group.path);
+    let physical = host
+        .resolve(logical)
+        .map_or_else(|_| host.physical(logical), |r| host.physical(&r));
+    let state = match std::fs::read_dir(&physical) {
+        Ok(mut entries) => entries.next().is_none().then_some("empty"),
+        Err(_) => Some("missing"),
+    }?;
+    Some(Finding {
+        severity: Severity::Error,
+        what: format!(
+            "IM lists package group {} ({}) here, but the directory is {state}",
+            group.id,
+            offerings_shown(group)
+        ),
+        path: logical.to_path_buf(),
+        todo: format!(
+            "{RESTORE_WHOLE_SET}; or, if the product is really gone, uninstall it with IM so its records match"
+        ),
+    })
+}
+
+/// The finding for one product version file, or none when it agrees with IM's records; a file
+/// that was compared (agreeing or not) is counted in `checked`.
+fn version_file(file: ProductFileCheck, checked: &mut Checked) -> Option<Finding> {
+    let (severity, what, todo) = match file.check {
+        VersionCheck::Agrees { .. } => {
+            checked.version_files += 1;
+            return None;
+        }
+        VersionCheck::Disagrees {
+            offering,
+            recorded,
+            found,
+        } => {
+            checked.version_files += 1;
+            (
+                Severity::Error,
+                format!(
+                    "the product says it is at {found}, but IM records {offering} at {recorded}: the product files and IM's records are not from the same moment"
+                ),
+                format!(
+                    "IM cannot safely update or roll back this package group: {RESTORE_WHOLE_SET}"
+                ),
+            )
+        }
+        VersionCheck::Unreadable { error } => (
+            Severity::Warning,
+            format!("the product's version file does not parse: {error}"),
+            format!(
+                "the product's version tools will fail too: {RESTORE_WHOLE_SET}, or reapply the current fix pack with IM"
+            ),
+        ),
+        VersionCheck::Unknown { reason } => (
+            Severity::Info,
+            format!("not compared with IM's records: {reason}"),
+            "nothing, unless you know this file should match; check it with the product's versionInfo tool".into(),
+        ),
+    };
+    Some(Finding {
+        severity,
+        what,
+        path: file.path,
+        todo,
+    })
+}
+
+/// The group's offerings as `id version` (the display version when IM records one), so a
+/// missing directory's finding says which product is gone.
+fn offerings_shown(group: &PackageGroup) -> String {
     let shown: Vec<String> = group
         .offerings
         .iter()
