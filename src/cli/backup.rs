@@ -5,12 +5,12 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{Ctx, bytes, print_json, short};
-use crate::ops::backup::{BackupOutcome, BackupRequest, backup};
-use crate::ops::hooks::{DEFAULT_TIMEOUT, Hooks};
-use crate::im::discover::Instance;
-use crate::repo::manifest::Verdict;
 use crate::host::preflight::PreflightOptions;
 use crate::host::set::Role;
+use crate::im::discover::Instance;
+use crate::ops::backup::{BackupOutcome, BackupRequest, backup};
+use crate::ops::hooks::{DEFAULT_TIMEOUT, Hooks};
+use crate::repo::manifest::Verdict;
 use crate::{Error, Result};
 
 /// The safety policy shared by `backup` and `preflight`.

@@ -12,11 +12,11 @@ use lockstep_sample::{self as sample, SampleOptions};
 use super::backup::print_outcome;
 use super::short;
 use super::{Ctx, bytes};
-use crate::ops::backup::{BackupRequest, backup};
 use crate::host::root::HostRoot;
 use crate::im::discover::{DiscoverOptions, Instance, discover, select};
-use crate::repo::{RepoSpec, find_snapshot, set_snapshots};
+use crate::ops::backup::{BackupRequest, backup};
 use crate::ops::restore::restore_to_target;
+use crate::repo::{RepoSpec, find_snapshot, set_snapshots};
 use crate::{Error, Result};
 
 /// Arguments of `demo`.

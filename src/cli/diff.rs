@@ -4,8 +4,8 @@ use super::Ctx;
 use super::short;
 use super::status::{age, print_files};
 use crate::Result;
-use crate::repo::SetSnapshot;
 use crate::ops::status::{SnapshotRef, diff_live, diff_snapshots};
+use crate::repo::SetSnapshot;
 
 /// Arguments of `diff`.
 #[derive(Debug, clap::Args)]

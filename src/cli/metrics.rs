@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use super::Ctx;
 use crate::Result;
 use crate::ops::backup::BackupOutcome;
-use crate::repo::manifest::Verdict;
 use crate::ops::metrics::{RunMetrics, record};
+use crate::repo::manifest::Verdict;
 use crate::repo::set_snapshots;
 
 /// The commands that write metrics.

@@ -4,8 +4,8 @@ use super::Ctx;
 use super::short;
 use crate::Result;
 use crate::ops::compare::FileChanges;
-use crate::repo::set_snapshots;
 use crate::ops::status::{Restored, SnapshotRef, StatusReport, Verdict, compared_with, status};
+use crate::repo::set_snapshots;
 
 /// Arguments of `status`.
 #[derive(Debug, clap::Args)]

@@ -15,10 +15,10 @@
 use rustic_core::jiff::Timestamp;
 use serde::Serialize;
 
-use crate::ops::compare::{FileChanges, compare, live_tree, snapshot_tree, union_members};
-use crate::im::drift::InventoryDiff;
 use crate::host::root::HostRoot;
 use crate::im::discover::{Instance, RecordProblem};
+use crate::im::drift::InventoryDiff;
+use crate::ops::compare::{FileChanges, compare, live_tree, snapshot_tree, union_members};
 use crate::repo::manifest::Manifest;
 use crate::repo::{OpenRepo, SetSnapshot};
 use crate::{Error, Result};
