@@ -8,6 +8,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Formatting and lints first (the [workspace.lints] table in Cargo.toml: unsafe only in
+# src/util/, pedantic clippy with its listed allows); either failing stops the run before the
+# tests start.
+if ! cargo fmt --all --check; then
+  echo "test.sh: FAILED: cargo fmt --all --check (the diff is above; run cargo fmt --all)" >&2
+  exit 1
+fi
+if ! cargo clippy --locked --workspace --all-targets -- -D warnings; then
+  echo "test.sh: FAILED: cargo clippy --locked --workspace --all-targets -- -D warnings (the lints are above)" >&2
+  exit 1
+fi
+
 if ! command -v restic >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test.sh: installing restic (Debian package) for the interoperability tests"

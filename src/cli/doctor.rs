@@ -41,7 +41,7 @@ pub fn run(ctx: &Ctx, _args: &Args) -> Result<i32> {
             print_report(r);
         }
     }
-    Ok(if errors > 0 { 1 } else { 0 })
+    Ok(i32::from(errors > 0))
 }
 
 fn print_report(r: &DoctorReport) {

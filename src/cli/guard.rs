@@ -50,7 +50,7 @@ fn emit(bytes: &[u8]) {
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let state = ctx.state()?;
     if args.status {
-        return status(ctx, &state.guard_state());
+        return status(ctx, state.guard_state().as_ref());
     }
     if args.attach {
         let end = attach(&state, &mut |b| emit(b))?;
@@ -137,7 +137,7 @@ fn print_report(ctx: &Ctx, r: &GuardReport) -> Result<()> {
     Ok(())
 }
 
-fn status(ctx: &Ctx, state: &Option<GuardState>) -> Result<i32> {
+fn status(ctx: &Ctx, state: Option<&GuardState>) -> Result<i32> {
     #[derive(Serialize)]
     struct Status<'a> {
         running: bool,
@@ -157,7 +157,7 @@ fn status(ctx: &Ctx, state: &Option<GuardState>) -> Result<i32> {
         super::print_versioned(&Status {
             running,
             command_running,
-            state: state.as_ref(),
+            state,
         })?;
         return Ok(0);
     }

@@ -527,12 +527,9 @@ fn walk_dir<'s>(
     match std::fs::read_dir(&dir) {
         Ok(children) => {
             for child in children {
-                let child = match child {
-                    Ok(c) => c,
-                    Err(_) => {
-                        fp.unreadable.push(key.clone().into());
-                        continue;
-                    }
+                let Ok(child) = child else {
+                    fp.unreadable.push(key.clone().into());
+                    continue;
                 };
                 let mut child_key = Vec::with_capacity(key.len() + 1 + child.file_name().len());
                 child_key.extend_from_slice(key.as_bytes());

@@ -41,12 +41,12 @@ impl ProgressMode {
     /// The mode for a command: `long` is whether the command does long repository work,
     /// `requested` is `--progress`, `json` is `--json`, `terminal` whether stderr is a terminal.
     #[must_use]
+    #[allow(clippy::fn_params_excessive_bools)] // four independent facts, each a yes or no
     pub fn choose(long: bool, requested: bool, json: bool, terminal: bool) -> Self {
         match (long || requested, terminal, requested) {
-            (false, _, _) => Self::Hidden,
             (true, true, _) => Self::Bars,
             (true, false, true) => Self::Lines { json },
-            (true, false, false) => Self::Hidden,
+            (false, _, _) | (true, false, false) => Self::Hidden,
         }
     }
 

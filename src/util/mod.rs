@@ -3,7 +3,7 @@
 //! formats reports share — sizes, hex, times ([`report`]) — and the system calls that need
 //! `unsafe` ([`sys`]).
 
-// The crate denies `unsafe_code` (Cargo.toml, `[lints.rust]`) everywhere but here: each unsafe
+// Cargo.toml's `[workspace.lints.rust]` rules out `unsafe_code` everywhere but here: each unsafe
 // block below sits behind a safe function and says why it is sound. rustix is used instead
 // wherever it offers the call safely.
 #![allow(unsafe_code)]

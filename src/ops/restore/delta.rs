@@ -146,7 +146,8 @@ pub fn plan_by_walk(
     let Some(live_entries) = walked else {
         return Ok(None);
     };
-    let _t = crate::util::timing::phase(format!("restore: list newest {}", unit.path.display()));
+    let listing =
+        crate::util::timing::phase(format!("restore: list newest {}", unit.path.display()));
     let newest = match newest.and_then(|snap| {
         repo.node_from_snapshot_and_path(snap, &rel(&unit.path))
             .ok()
@@ -154,7 +155,7 @@ pub fn plan_by_walk(
         Some(n) if n.is_dir() => Newest::load(repo, &n, tree)?,
         _ => Newest::default(),
     };
-    drop(_t);
+    drop(listing);
     let plan = {
         let _t = crate::util::timing::phase(format!("restore: compare {}", unit.path.display()));
         plan(repo, tree, live, &live_entries, &newest)
