@@ -347,43 +347,12 @@ fn print_plan(
         )?;
     }
     for u in &plan.units {
-        let c = &u.counts;
-        let what = match u.method {
-            Method::Difference => format!(
-                "difference: {} files, {} directories ({}) from the repository, {} unchanged files ({}) stay, {} entries removed",
-                c.files,
-                c.dirs,
-                bytes(c.bytes),
-                c.carried_files,
-                bytes(c.carried_bytes),
-                c.removed
-            ),
-            Method::WholeCopy => format!(
-                "whole copy{}: {} files, {} directories ({}) from the repository{}",
-                if u.replaces_live {
-                    ", replacing the live one"
-                } else {
-                    ""
-                },
-                c.files,
-                c.dirs,
-                bytes(c.bytes),
-                if c.carried_files > 0 {
-                    format!(
-                        ", {} unchanged files ({}) linked from the live copy",
-                        c.carried_files,
-                        bytes(c.carried_bytes)
-                    )
-                } else {
-                    String::new()
-                }
-            ),
-        };
         writeln!(
             out,
-            "  {:<14} {}  {what}",
+            "  {:<14} {}  {}",
             u.unit.role.as_str(),
-            u.unit.path.display()
+            u.unit.path.display(),
+            unit_plan(u)
         )?;
     }
     for owner in &plan.missing_owners {
@@ -415,29 +384,65 @@ fn print_plan(
         )?;
     }
     if let Some(d) = &decision.diff {
-        // IM's records change only when the agent data is among what is restored.
-        let records_restored = plan
-            .units
-            .iter()
-            .any(|u| u.unit.role == crate::host::set::Role::ImAgentData);
-        match (records_restored, d.is_empty()) {
-            (_, true) => writeln!(out, "  IM's records: the same as on the live host")?,
-            (true, false) => {
-                writeln!(out, "  IM's records change back:")?;
-                for line in d.lines() {
-                    writeln!(out, "    {line}")?;
-                }
+        print_records_change(out, plan, d)?;
+    }
+    Ok(())
+}
+
+/// How one unit is restored, in a plan's words.
+fn unit_plan(u: &crate::ops::restore::UnitPlan) -> String {
+    let c = &u.counts;
+    match u.method {
+        Method::Difference => format!(
+            "difference: {} files, {} directories ({}) from the repository, {} unchanged files ({}) stay, {} entries removed",
+            c.files,
+            c.dirs,
+            bytes(c.bytes),
+            c.carried_files,
+            bytes(c.carried_bytes),
+            c.removed
+        ),
+        Method::WholeCopy => format!(
+            "whole copy{}: {} files, {} directories ({}) from the repository{}",
+            if u.replaces_live {
+                ", replacing the live one"
+            } else {
+                ""
+            },
+            c.files,
+            c.dirs,
+            bytes(c.bytes),
+            if c.carried_files > 0 {
+                format!(
+                    ", {} unchanged files ({}) linked from the live copy",
+                    c.carried_files,
+                    bytes(c.carried_bytes)
+                )
+            } else {
+                String::new()
             }
-            (false, false) => {
-                writeln!(
-                    out,
-                    "  IM's records are not restored and stay as they are, though the snapshot's differ:"
-                )?;
-                for line in d.lines() {
-                    writeln!(out, "    {line}")?;
-                }
-            }
-        }
+        ),
+    }
+}
+
+/// What the restore does to IM's records: they change only when the agent data is among what
+/// is restored; otherwise they stay, and the plan says how the snapshot's differ.
+fn print_records_change(
+    out: &mut dyn Write,
+    plan: &InPlacePlan,
+    diff: &crate::im::drift::InventoryDiff,
+) -> std::io::Result<()> {
+    let records_restored = plan.units.iter().any(|u| u.unit.role == Role::ImAgentData);
+    match (records_restored, diff.is_empty()) {
+        (_, true) => return writeln!(out, "  IM's records: the same as on the live host"),
+        (true, false) => writeln!(out, "  IM's records change back:")?,
+        (false, false) => writeln!(
+            out,
+            "  IM's records are not restored and stay as they are, though the snapshot's differ:"
+        )?,
+    }
+    for line in diff.lines() {
+        writeln!(out, "    {line}")?;
     }
     Ok(())
 }

@@ -306,9 +306,7 @@ fn guard_around_a_hanging_fix_pack(env: &Env, rollback: &str) -> (std::process::
 
 /// Sends SIGTERM to the guard and returns its report and exit code once it ended.
 fn terminate(guard: std::process::Child) -> (i32, serde_json::Value, String) {
-    unsafe {
-        libc::kill(guard.id() as i32, libc::SIGTERM);
-    }
+    crate::common::signal(guard.id(), rustix::process::Signal::TERM);
     let out = guard.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();

@@ -627,7 +627,9 @@ fn repository_path_is_a_regular_file() {
 // ---------------------------------------------------------------------------------------------
 // permissions
 
-/// Runs lockstep in `env` with umask 022.
+/// Runs lockstep in `env` with umask 022. `pre_exec` has no safe form: the one `unsafe` of the
+/// tests, allowed here.
+#[allow(unsafe_code)]
 fn with_umask_022(env: &Env, args: &[&str]) -> Run {
     let mut cmd = env.command();
     cmd.args(args);

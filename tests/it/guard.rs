@@ -257,9 +257,7 @@ fn a_dropped_connection_does_not_stop_the_update() {
     let (guard_process, go, done) = start_waiting_guard(&env);
     let mut guard_process = guard_process;
     // The SSH session drops: the terminal's SIGHUP reaches the guard.
-    unsafe {
-        libc::kill(guard_process.id() as i32, libc::SIGHUP);
-    }
+    crate::common::signal(guard_process.id(), rustix::process::Signal::HUP);
     let status = env.run(&["guard", "--status", "--json"]).ok().json();
     assert_eq!(status["running"], true, "{status}");
     assert_eq!(status["command_running"], true, "{status}");

@@ -221,8 +221,40 @@ impl Baseline {
 struct Evidence {
     proven: Option<crate::ops::restore::delta::Proven>,
     compared: Option<std::vec::IntoIter<Result<Option<crate::ops::restore::delta::TreeDiff>>>>,
-    walks: Option<std::sync::mpsc::Receiver<Option<crate::ops::restore::delta::Walked>>>,
+    walks: Option<Walks>,
 }
+
+impl Evidence {
+    /// The evidence from the proof's result: proven (with the trees' comparisons), disproved
+    /// (with the walks it started), or not attempted (`walk`: the walks, when live files may
+    /// be kept at all).
+    fn of(
+        proof: Option<std::result::Result<crate::ops::restore::delta::Proven, Walks>>,
+        compared: Vec<Result<Option<crate::ops::restore::delta::TreeDiff>>>,
+        walk: impl FnOnce() -> Option<Walks>,
+    ) -> Self {
+        match proof {
+            Some(Ok(proven)) => Evidence {
+                proven: Some(proven),
+                compared: Some(compared.into_iter()),
+                walks: None,
+            },
+            Some(Err(walks)) => Evidence {
+                proven: None,
+                compared: None,
+                walks: Some(walks),
+            },
+            None => Evidence {
+                proven: None,
+                compared: None,
+                walks: walk(),
+            },
+        }
+    }
+}
+
+/// The live members' walks, each sent as it is ready.
+type Walks = std::sync::mpsc::Receiver<Option<crate::ops::restore::delta::Walked>>;
 
 /// Reads the index while the live set is proven to be the newest snapshot (and, meanwhile,
 /// every unit's trees are compared); when the proof fails, the live members are walked
@@ -299,25 +331,11 @@ fn gather(
         (proof, repo, compared)
     });
     let repo = repo?;
-    let evidence = match proof {
-        Some(Ok(proven)) => Evidence {
-            proven: Some(proven),
-            compared: Some(compared.into_iter()),
-            walks: None,
-        },
-        Some(Err(walks)) => Evidence {
-            proven: None,
-            compared: None,
-            walks: Some(walks),
-        },
-        None => Evidence {
-            proven: None,
-            compared: None,
-            walks: baseline
-                .keeps_live()
-                .then(|| crate::ops::restore::delta::prefetch(lives(), excludes.clone())),
-        },
-    };
+    let evidence = Evidence::of(proof, compared, || {
+        baseline
+            .keeps_live()
+            .then(|| crate::ops::restore::delta::prefetch(lives(), excludes.clone()))
+    });
     Ok((repo, evidence))
 }
 
@@ -796,71 +814,12 @@ pub fn execute(prepared: Prepared<'_>, opts: &InPlace<'_>) -> Result<RestoreOutc
         work,
         start,
     } = prepared;
-    let space = SpaceCheck::new(opts.host);
     let mut journal = journal_for(&repo, snap, &selected, opts)?;
     Journal::create(opts.state, &journal)?;
-
-    let staged = stage_all(&repo, snap, &selected, &journal, work, &space)
-        .and_then(|staged| {
-            // The staged data must be on disk before anything is swapped: the swap's renames
-            // are made durable, and cleanup then removes the replaced copies for good.
-            let _t = crate::util::timing::phase("restore: flush");
-            for unit in &journal.units {
-                crate::ops::restore::journal::flush(&unit.stage)?;
-            }
-            // What each mount point's swap moves in, in the journal before the first rename.
-            let names = journal
-                .units
-                .iter()
-                .map(|u| {
-                    u.inside
-                        .as_ref()
-                        .map(|_| top_level_names(&u.stage))
-                        .transpose()
-                })
-                .collect::<Result<Vec<_>>>()?;
-            Ok((staged, names))
-        })
-        .map_err(|e| {
-            if matches!(e, Error::Refused(_)) || is_disk_full(&e) {
-                return e;
-            }
-            // A filesystem that filled up says so itself; otherwise what staging needed where.
-            if let Some(full) = selected
-                .first()
-                .and_then(|u| disk_full(&e, &opts.host.physical(&u.path), opts.host))
-            {
-                return full;
-            }
-            let needs: Vec<String> = plan
-                .space
-                .iter()
-                .map(|s| {
-                    format!(
-                        "{} in the filesystem of {} ({} available)",
-                        crate::util::report::bytes(s.needed),
-                        s.path.display(),
-                        crate::util::report::bytes(s.available)
-                    )
-                })
-                .collect();
-            if needs.is_empty() {
-                return e;
-            }
-            Error::Other(format!("{e} (staging needs {})", needs.join(", ")))
-        });
-    let counts = match staged {
-        Ok(((counts, deltas), names)) => {
-            for ((unit, delta), names) in journal.units.iter_mut().zip(deltas).zip(names) {
-                // A delta swaps its own list of entries; a whole copy, the staged top level.
-                if let (Some(inside), Some(names), None) = (&mut unit.inside, names, &delta) {
-                    inside.staged = names;
-                }
-                unit.delta = delta;
-            }
-            counts
-        }
+    let counts = match stage_for_swap(&repo, snap, &selected, &mut journal, work, opts) {
+        Ok(counts) => counts,
         Err(e) => {
+            let e = staging_error(e, &selected, &plan, opts.host);
             let cleaned = journal.discard_stages().and_then(|()| {
                 journal.restore_parent_times();
                 Journal::close(opts.state)
@@ -873,49 +832,13 @@ pub fn execute(prepared: Prepared<'_>, opts: &InPlace<'_>) -> Result<RestoreOutc
             });
         }
     };
-
-    fault::point("restore-staged");
-    let t = crate::util::timing::phase("restore: swap");
-    journal.set_phase(opts.state, Phase::Swapping)?;
-    journal.swap_all()?;
-    journal.set_phase(opts.state, Phase::Cleanup)?;
-    drop(t);
-    fault::point("restore-cleanup");
-    let t = crate::util::timing::phase("restore: cleanup");
-    // With nothing to keep, the replaced copies can go after lockstep returns: the new set is
-    // in place, and every later lockstep command waits for their removal to end. When nothing
-    // was replaced (a rebuilt host), there is nothing to remove and nothing to say about it.
-    let replaced = journal
-        .units
-        .iter()
-        .any(|u| std::fs::symlink_metadata(&u.old).is_ok());
-    let handed = if opts.background_cleanup && !journal.keep_replaced && replaced {
-        journal.hand_off_cleanup(opts.state)?
-    } else {
-        HandOff::NotStarted
-    };
-    let background = handed == HandOff::Background;
-    let kept = if handed == HandOff::NotStarted {
-        journal.finish(opts.state)?
-    } else {
-        Vec::new()
-    };
-    drop(t);
+    let (kept, background) = swap_and_clean(&mut journal, opts)?;
     // A rebuilt host may lack the link IM's recorded path was (the data went to its target).
     if let Some(manifest) = &snap.manifest {
         let roles: Vec<Role> = selected.iter().map(|u| u.role).collect();
         recreate_links(manifest, Some(&roles), opts.host.root())?;
     }
-    let time = rustic_core::jiff::Timestamp::now().to_string();
-    let names = std::iter::once(&opts.host_name).chain(&opts.this_host);
-    for host in names {
-        opts.state.record_restore(&RestoreRecord {
-            set: opts.set.clone(),
-            host: host.clone(),
-            snapshot: snap.id(),
-            time: time.clone(),
-        })?;
-    }
+    record(snap, opts)?;
     Ok(RestoreOutcome {
         snapshot: snap.id(),
         target: PathBuf::from("/"),
@@ -933,6 +856,113 @@ pub fn execute(prepared: Prepared<'_>, opts: &InPlace<'_>) -> Result<RestoreOutc
         live_was: plan.live_was,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// Stages every unit ([`stage_all`]), makes the staged data durable, and completes the
+/// journal with what each unit's swap moves (a delta's entries, a mount point's staged top
+/// level) — all before the first rename.
+fn stage_for_swap(
+    repo: &FullRepo,
+    snap: &SetSnapshot,
+    selected: &[RestoreUnit],
+    journal: &mut Journal,
+    work: Vec<(Work, u64)>,
+    opts: &InPlace<'_>,
+) -> Result<Counts> {
+    let space = SpaceCheck::new(opts.host);
+    let (counts, deltas) = stage_all(repo, snap, selected, journal, work, &space)?;
+    // The staged data must be on disk before anything is swapped: the swap's renames are made
+    // durable, and cleanup then removes the replaced copies for good.
+    let t = crate::util::timing::phase("restore: flush");
+    for unit in &journal.units {
+        crate::ops::restore::journal::flush(&unit.stage)?;
+    }
+    drop(t);
+    for (unit, delta) in journal.units.iter_mut().zip(deltas) {
+        // A delta swaps its own list of entries; a whole copy, the staged top level.
+        if let (Some(inside), None) = (&mut unit.inside, &delta) {
+            inside.staged = top_level_names(&unit.stage)?;
+        }
+        unit.delta = delta;
+    }
+    Ok(counts)
+}
+
+/// A staging failure as the administrator needs it: a full filesystem named as such, else the
+/// error with what staging needed where.
+fn staging_error(e: Error, selected: &[RestoreUnit], plan: &InPlacePlan, host: &HostRoot) -> Error {
+    if matches!(e, Error::Refused(_)) || is_disk_full(&e) {
+        return e;
+    }
+    if let Some(full) = selected
+        .first()
+        .and_then(|u| disk_full(&e, &host.physical(&u.path), host))
+    {
+        return full;
+    }
+    let needs: Vec<String> = plan
+        .space
+        .iter()
+        .map(|s| {
+            format!(
+                "{} in the filesystem of {} ({} available)",
+                crate::util::report::bytes(s.needed),
+                s.path.display(),
+                crate::util::report::bytes(s.available)
+            )
+        })
+        .collect();
+    if needs.is_empty() {
+        return e;
+    }
+    Error::Other(format!("{e} (staging needs {})", needs.join(", ")))
+}
+
+/// Swaps every staged unit in under the journal, then removes the replaced copies — now, or
+/// after lockstep returns in a background process (the new set is in place; every later
+/// command waits for that removal). Returns the copies kept and whether removal went to the
+/// background.
+fn swap_and_clean(journal: &mut Journal, opts: &InPlace<'_>) -> Result<(Vec<PathBuf>, bool)> {
+    fault::point("restore-staged");
+    let t = crate::util::timing::phase("restore: swap");
+    journal.set_phase(opts.state, Phase::Swapping)?;
+    journal.swap_all()?;
+    journal.set_phase(opts.state, Phase::Cleanup)?;
+    drop(t);
+    fault::point("restore-cleanup");
+    let _t = crate::util::timing::phase("restore: cleanup");
+    // When nothing was replaced (a rebuilt host), there is nothing to remove and nothing to
+    // say about it.
+    let replaced = journal
+        .units
+        .iter()
+        .any(|u| std::fs::symlink_metadata(&u.old).is_ok());
+    let handed = if opts.background_cleanup && !journal.keep_replaced && replaced {
+        journal.hand_off_cleanup(opts.state)?
+    } else {
+        HandOff::NotStarted
+    };
+    let kept = if handed == HandOff::NotStarted {
+        journal.finish(opts.state)?
+    } else {
+        Vec::new()
+    };
+    Ok((kept, handed == HandOff::Background))
+}
+
+/// Records the restore in lockstep's state, under the host name and this machine's own:
+/// `status` compares the host with the snapshot last restored in place.
+fn record(snap: &SetSnapshot, opts: &InPlace<'_>) -> Result<()> {
+    let time = rustic_core::jiff::Timestamp::now().to_string();
+    for host in std::iter::once(&opts.host_name).chain(&opts.this_host) {
+        opts.state.record_restore(&RestoreRecord {
+            set: opts.set.clone(),
+            host: host.clone(),
+            snapshot: snap.id(),
+            time: time.clone(),
+        })?;
+    }
+    Ok(())
 }
 
 /// Stages and verifies every unit as planned. Returns the totals and each unit's delta

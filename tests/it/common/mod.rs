@@ -270,3 +270,10 @@ pub fn leftovers(root: &Path) -> Vec<PathBuf> {
         })
         .collect()
 }
+
+/// Sends `signal` to the process `pid` (a lockstep the test started).
+pub fn signal(pid: u32, signal: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(pid).expect("a pid fits in i32"))
+        .expect("a child's pid is not 0");
+    rustix::process::kill_process(pid, signal).expect("the process can be signalled");
+}
