@@ -8,8 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::im::install_registry::InstallRegistryXml;
-use crate::im::installed::{InstalledXml, is_agent_offering};
+use crate::im::install_registry::{InstallRegistryXml, RegistryProfile};
+use crate::im::installed::{InstalledLocation, InstalledXml, is_agent_offering};
 
 /// One installed offering (a product edition at a version).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -79,103 +79,11 @@ impl Inventory {
         im_version: Option<String>,
         mode: Option<String>,
     ) -> Self {
-        let own = installed.self_location();
-        let mut groups: Vec<PackageGroup> = installed
-            .locations
-            .iter()
-            .filter(|l| l.is_product())
-            .map(|l| {
-                let mut offerings: Vec<Offering> = l
-                    .offerings
-                    .iter()
-                    .map(|o| Offering {
-                        id: o.id.clone(),
-                        version: o.version.clone(),
-                        display_version: o.display_version.clone(),
-                        name: o.name.clone(),
-                    })
-                    .collect();
-                offerings.sort();
-                PackageGroup {
-                    id: l.id.clone(),
-                    path: l.path.clone(),
-                    offerings,
-                    fixes: l
-                        .fixes
-                        .iter()
-                        .map(|f| Fix {
-                            id: f.id.clone(),
-                            version: f.version.clone(),
-                        })
-                        .collect(),
-                }
-            })
-            .collect();
+        let mut groups = installed_groups(installed);
         if let Some(reg) = registry {
-            for profile in &reg.profiles {
-                let is_im = profile.is_self()
-                    || own.is_some_and(|o| {
-                        o.id == profile.id
-                            || profile
-                                .install_location
-                                .as_deref()
-                                .is_some_and(|p| same_dir(p, &o.path))
-                    });
-                if is_im {
-                    continue;
-                }
-                let matching = groups.iter_mut().find(|g| {
-                    g.id == profile.id
-                        || profile
-                            .install_location
-                            .as_deref()
-                            .is_some_and(|p| same_dir(p, &g.path))
-                });
-                let group = match matching {
-                    Some(g) => g,
-                    None => {
-                        // A group only installRegistry.xml knows about (installed.xml may lag
-                        // behind on a damaged host); it still belongs to the set.
-                        let Some(path) = profile.install_location.clone() else {
-                            continue;
-                        };
-                        if profile.offerings.is_empty() {
-                            continue;
-                        }
-                        groups.push(PackageGroup {
-                            id: profile.id.clone(),
-                            path,
-                            offerings: profile
-                                .offerings
-                                .iter()
-                                .filter_map(|o| {
-                                    Some(Offering {
-                                        id: o.id.clone(),
-                                        version: o.versions.last()?.clone(),
-                                        display_version: None,
-                                        name: None,
-                                    })
-                                })
-                                .collect(),
-                            fixes: Vec::new(),
-                        });
-                        let Some(last) = groups.last_mut() else {
-                            continue;
-                        };
-                        last
-                    }
-                };
-                for fix in &profile.fixes {
-                    let Some(version) = fix.versions.last() else {
-                        continue;
-                    };
-                    if !group.fixes.iter().any(|f| f.id == fix.id) {
-                        group.fixes.push(Fix {
-                            id: fix.id.clone(),
-                            version: version.clone(),
-                        });
-                    }
-                }
+            let own = installed.self_location();
+            for profile in reg.profiles.iter().filter(|p| !is_im_profile(p, own)) {
+                add_registry_profile(&mut groups, profile);
             }
         }
         for group in &mut groups {
@@ -236,6 +144,121 @@ impl Inventory {
             parts.join(", ")
         }
     }
+}
+
+/// The package groups `installed.xml` lists (IM's own location left out), each with its
+/// offerings sorted and its fixes as nested there: the record of the current state.
+fn installed_groups(installed: &InstalledXml) -> Vec<PackageGroup> {
+    installed
+        .locations
+        .iter()
+        .filter(|l| l.is_product())
+        .map(|l| {
+            let mut offerings: Vec<Offering> = l
+                .offerings
+                .iter()
+                .map(|o| Offering {
+                    id: o.id.clone(),
+                    version: o.version.clone(),
+                    display_version: o.display_version.clone(),
+                    name: o.name.clone(),
+                })
+                .collect();
+            offerings.sort();
+            PackageGroup {
+                id: l.id.clone(),
+                path: l.path.clone(),
+                offerings,
+                fixes: l
+                    .fixes
+                    .iter()
+                    .map(|f| Fix {
+                        id: f.id.clone(),
+                        version: f.version.clone(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// Whether an `installRegistry.xml` profile is IM's own: marked as such, or matching
+/// `installed.xml`'s `self` location (`own`) by id or install directory, however the files
+/// spell them.
+fn is_im_profile(profile: &RegistryProfile, own: Option<&InstalledLocation>) -> bool {
+    profile.is_self()
+        || own.is_some_and(|o| {
+            o.id == profile.id
+                || profile
+                    .install_location
+                    .as_deref()
+                    .is_some_and(|p| same_dir(p, &o.path))
+        })
+}
+
+/// Adds what a product profile of `installRegistry.xml` knows to `groups`: the fixes of the
+/// group it matches (by id or install directory) that the group lacks, or the whole group
+/// when `installed.xml` does not list it.
+fn add_registry_profile(groups: &mut Vec<PackageGroup>, profile: &RegistryProfile) {
+    let matching = groups.iter_mut().find(|g| {
+        g.id == profile.id
+            || profile
+                .install_location
+                .as_deref()
+                .is_some_and(|p| same_dir(p, &g.path))
+    });
+    let group = match matching {
+        Some(g) => g,
+        None => {
+            // A group only installRegistry.xml knows about (installed.xml may lag
+            // behind on a damaged host); it still belongs to the set.
+            let Some(group) = registry_only_group(profile) else {
+                return;
+            };
+            groups.push(group);
+            let Some(last) = groups.last_mut() else {
+                return;
+            };
+            last
+        }
+    };
+    for fix in &profile.fixes {
+        let Some(version) = fix.versions.last() else {
+            continue;
+        };
+        if !group.fixes.iter().any(|f| f.id == fix.id) {
+            group.fixes.push(Fix {
+                id: fix.id.clone(),
+                version: version.clone(),
+            });
+        }
+    }
+}
+
+/// A package group only `installRegistry.xml` records, with each offering at its last
+/// version; none when the profile names no install directory or no offering.
+fn registry_only_group(profile: &RegistryProfile) -> Option<PackageGroup> {
+    let path = profile.install_location.clone()?;
+    if profile.offerings.is_empty() {
+        return None;
+    }
+    Some(PackageGroup {
+        id: profile.id.clone(),
+        path,
+        offerings: profile
+            .offerings
+            .iter()
+            .filter_map(|o| {
+                Some(Offering {
+                    id: o.id.clone(),
+                    version: o.versions.last()?.clone(),
+                    display_version: None,
+                    name: None,
+                })
+            })
+            .collect(),
+        fixes: Vec::new(),
+    })
 }
 
 /// Whether two install paths as IM wrote them name the same directory (a trailing `/` aside).

@@ -14,8 +14,8 @@ use rustic_core::jiff::Zoned;
 use serde::Serialize;
 
 use crate::im::drift::InventoryDiff;
-use crate::ops::drill::record::{self, DrillHistory};
 use crate::im::inventory::Inventory;
+use crate::ops::drill::record::{self, DrillHistory};
 use crate::repo::{OpenRepo, SetSnapshot, set_snapshots};
 use crate::{Error, Result};
 
@@ -107,47 +107,84 @@ pub fn fleet(repo: &OpenRepo, now: &Zoned) -> Result<FleetReport> {
         let Some(latest) = list.into_iter().next_back() else {
             continue;
         };
-        let id = latest.id();
         let inventory = latest.manifest.as_ref().map(|m| m.inventory.clone());
         inventories
             .entry(set.clone())
             .or_default()
             .push(inventory.clone());
-        let age = now
-            .timestamp()
-            .as_second()
-            .saturating_sub(latest.snapshot.time.timestamp().as_second());
-        hosts.push(FleetEntry {
+        hosts.push(entry(
             set,
             host,
-            time: latest
-                .snapshot
-                .time
-                .strftime("%Y-%m-%d %H:%M:%S")
-                .to_string(),
-            age_seconds: age.max(0),
-            snapshots: count,
-            summary: inventory
-                .as_ref()
-                .map_or_else(|| "(no manifest)".to_owned(), Inventory::summary),
-            agreement: Agreement::Unknown,
-            differences: Vec::new(),
-            drill: drills.remove(&id).unwrap_or_default(),
-            bytes: latest
-                .snapshot
-                .summary
-                .as_ref()
-                .map_or(0, |s| s.total_bytes_processed),
-            latest: id,
-        });
+            count,
+            &latest,
+            inventory.as_ref(),
+            &mut drills,
+            now,
+        ));
     }
-    // Entries are grouped by set in the same order as `inventories`' vectors.
-    let mut i = 0;
+    compare_with_majority(&mut hosts, &inventories);
+    let differing = hosts
+        .iter()
+        .filter(|h| h.agreement == Agreement::Differs)
+        .count();
+    let dedup = dedup(repo, &hosts)?;
+    Ok(FleetReport {
+        hosts,
+        differing,
+        dedup,
+    })
+}
+
+/// The entry of one set and host from its latest snapshot (of `snapshots`), before it is
+/// compared with the rest of its set; the snapshot's drill is taken out of `drills`.
+fn entry(
+    set: String,
+    host: String,
+    snapshots: usize,
+    latest: &SetSnapshot,
+    inventory: Option<&Inventory>,
+    drills: &mut BTreeMap<String, DrillHistory>,
+    now: &Zoned,
+) -> FleetEntry {
+    let id = latest.id();
+    let age = now
+        .timestamp()
+        .as_second()
+        .saturating_sub(latest.snapshot.time.timestamp().as_second());
+    FleetEntry {
+        set,
+        host,
+        time: latest
+            .snapshot
+            .time
+            .strftime("%Y-%m-%d %H:%M:%S")
+            .to_string(),
+        age_seconds: age.max(0),
+        snapshots,
+        summary: inventory.map_or_else(|| "(no manifest)".to_owned(), Inventory::summary),
+        agreement: Agreement::Unknown,
+        differences: Vec::new(),
+        drill: drills.remove(&id).unwrap_or_default(),
+        bytes: latest
+            .snapshot
+            .summary
+            .as_ref()
+            .map_or(0, |s| s.total_bytes_processed),
+        latest: id,
+    }
+}
+
+/// Sets each entry's agreement with its set's majority inventory, and what differs from it.
+/// `hosts` are grouped by set in the order of `inventories`, one inventory per entry; an
+/// entry without one stays [`Agreement::Unknown`].
+fn compare_with_majority(
+    hosts: &mut [FleetEntry],
+    inventories: &BTreeMap<String, Vec<Option<Inventory>>>,
+) {
+    let mut entries = hosts.iter_mut();
     for invs in inventories.values() {
         let majority = majority(invs);
-        for inv in invs {
-            let entry = &mut hosts[i];
-            i += 1;
+        for (inv, entry) in invs.iter().zip(entries.by_ref()) {
             let Some(inv) = inv else { continue };
             (entry.agreement, entry.differences) = match (&majority, invs.len()) {
                 (_, 1) => (Agreement::Alone, Vec::new()),
@@ -163,10 +200,14 @@ pub fn fleet(repo: &OpenRepo, now: &Zoned) -> Result<FleetReport> {
             };
         }
     }
-    let differing = hosts
-        .iter()
-        .filter(|h| h.agreement == Agreement::Differs)
-        .count();
+}
+
+/// Deduplication across hosts: what the repository stores against what the latest snapshots
+/// of `hosts` reference.
+///
+/// # Errors
+/// When the repository's index cannot be read.
+fn dedup(repo: &OpenRepo, hosts: &[FleetEntry]) -> Result<Dedup> {
     let infos = repo.infos_index().map_err(|e| {
         Error::Repo(format!(
             "cannot read the repository's index: {}",
@@ -181,14 +222,10 @@ pub fn fleet(repo: &OpenRepo, now: &Zoned) -> Result<FleetReport> {
     } else {
         bytes_stored as f64 / bytes_referenced as f64
     };
-    Ok(FleetReport {
-        hosts,
-        differing,
-        dedup: Dedup {
-            bytes_referenced,
-            bytes_stored,
-            ratio,
-        },
+    Ok(Dedup {
+        bytes_referenced,
+        bytes_stored,
+        ratio,
     })
 }
 

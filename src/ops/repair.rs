@@ -99,30 +99,12 @@ pub fn repair_index(spec: &RepoSpec, repo: OpenRepo, dry_run: bool) -> Result<In
         .filter(|id| !read.contains_key(id))
         .collect();
 
-    let mut indexed = BTreeSet::new();
-    let (mut lost, mut resized, mut lost_blobs) = (BTreeSet::new(), BTreeSet::new(), 0);
-    for index in read.values() {
-        for pack in index.packs.iter().chain(&index.packs_to_delete) {
-            let id = pack.id.to_hex().as_str().to_owned();
-            match on_disk.get(&id) {
-                None => {
-                    if lost.insert(id.clone()) {
-                        lost_blobs += pack.blobs.len();
-                    }
-                }
-                Some(size) if *size != pack.pack_size() => {
-                    resized.insert(id.clone());
-                }
-                Some(_) => {}
-            }
-            indexed.insert(id);
-        }
-    }
-    let unindexed: Vec<String> = on_disk
-        .keys()
-        .filter(|id| !indexed.contains(*id))
-        .cloned()
-        .collect();
+    let Packs {
+        lost,
+        lost_blobs,
+        resized,
+        unindexed,
+    } = compare_packs(&on_disk, &read);
     let mut report = IndexRepair {
         dry_run,
         lost_packs: lost.iter().cloned().collect(),
@@ -163,6 +145,53 @@ pub fn repair_index(spec: &RepoSpec, repo: OpenRepo, dry_run: bool) -> Result<In
     report.reopened = reopen(&indexed, &snapshots, &hit)?;
     report.hit_snapshots = hit;
     Ok(report)
+}
+
+/// How the pack files the index lists compare with those the repository has.
+struct Packs {
+    /// Listed, not there (full ids).
+    lost: BTreeSet<String>,
+    /// Blobs the lost packs held.
+    lost_blobs: usize,
+    /// There, at another size than listed.
+    resized: BTreeSet<String>,
+    /// There, listed by no readable index file.
+    unindexed: Vec<String>,
+}
+
+/// Compares the packs the readable index files `read` list (packs to delete included) with
+/// `on_disk` (full id → size): what [`repair_index`] reports it changes or would change.
+fn compare_packs(on_disk: &BTreeMap<String, u32>, read: &BTreeMap<IndexId, IndexFile>) -> Packs {
+    let mut indexed = BTreeSet::new();
+    let (mut lost, mut resized, mut lost_blobs) = (BTreeSet::new(), BTreeSet::new(), 0);
+    for index in read.values() {
+        for pack in index.packs.iter().chain(&index.packs_to_delete) {
+            let id = pack.id.to_hex().as_str().to_owned();
+            match on_disk.get(&id) {
+                None => {
+                    if lost.insert(id.clone()) {
+                        lost_blobs += pack.blobs.len();
+                    }
+                }
+                Some(size) if *size != pack.pack_size() => {
+                    resized.insert(id.clone());
+                }
+                Some(_) => {}
+            }
+            indexed.insert(id);
+        }
+    }
+    let unindexed: Vec<String> = on_disk
+        .keys()
+        .filter(|id| !indexed.contains(*id))
+        .cloned()
+        .collect();
+    Packs {
+        lost,
+        lost_blobs,
+        resized,
+        unindexed,
+    }
 }
 
 /// Withdraws the "unchanged set" mark (the manifest's `set_state`) from the snapshots `hit`:

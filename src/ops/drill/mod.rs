@@ -102,21 +102,9 @@ pub fn scratch_parent(spec: &RepoSpec, chosen: Option<&Path>) -> PathBuf {
 /// machine fails the restore, or when the result cannot be recorded.
 pub fn drill(req: &DrillRequest<'_>) -> Result<DrillReport> {
     let start = Instant::now();
-    let parent = &req.scratch_parent;
-    std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
-    check_room(req.snapshot, parent)?;
-    let scratch = tempfile::Builder::new()
-        .prefix(".lockstep-drill-")
-        .tempdir_in(parent)
-        .map_err(|e| Error::io("cannot create a scratch directory in", parent, e))?;
+    let scratch = create_scratch(req)?;
     let root = scratch.path().to_path_buf();
     let snap = req.snapshot;
-
-    let mut problems: Vec<String> = Vec::new();
-    let (mut bytes, mut files, mut restore_seconds) = (0, 0, 0.0);
-    let mut entries_verified = 0;
-    let mut inventory_ok = None;
-    let mut verify_seconds = 0.0;
 
     let restored = crate::repo::contain::engine("the restore", "", || {
         let repo = req.spec.open_with_progress(req.password, req.progress)?;
@@ -136,86 +124,24 @@ pub fn drill(req: &DrillRequest<'_>) -> Result<DrillReport> {
             }
         )));
     }
-    match restored {
-        Err(e) => problems.push(match e.to_string() {
-            m if m.starts_with("the restore failed") => m,
-            m => format!("the restore failed: {m}"),
-        }),
+    let examined = match restored {
+        Err(e) => Examined::restore_failed(&e),
         Ok(outcome) => {
-            bytes = outcome.bytes;
-            files = outcome.files;
-            restore_seconds = outcome.seconds;
-            let verify_start = Instant::now();
-            let verified = crate::repo::contain::engine("the verification", "", || {
-                let repo = req
-                    .spec
-                    .open_with_progress(req.password, req.progress)?
-                    .to_indexed()?;
-                let progress = repo.progress_bytes("verifying restored files...");
-                progress.set_length(bytes);
-                verify::verify(&repo, &snap.snapshot, &root, is_root(), &progress)
-            });
-            match verified {
-                Ok(v) => {
-                    entries_verified = v.entries;
-                    problems.extend(v.problems);
-                }
-                Err(e) => problems.push(e.to_string()),
-            }
-            if let Some(manifest) = &snap.manifest {
-                let differences = inventory_differences(&root, manifest);
-                inventory_ok = Some(differences.is_empty());
-                problems.extend(
-                    differences
-                        .into_iter()
-                        .map(|d| format!("inventory of the restored agent data: {d}")),
-                );
-            }
-            verify_seconds = verify_start.elapsed().as_secs_f64();
+            let mut examined = Examined {
+                bytes: outcome.bytes,
+                files: outcome.files,
+                restore_seconds: outcome.seconds,
+                ..Examined::default()
+            };
+            examined.verify(req, &root);
+            examined
         }
-    }
+    };
 
     let scratch_removed = remove_scratch(scratch);
-    #[allow(clippy::cast_precision_loss)]
-    let throughput = if restore_seconds > 0.0 {
-        bytes as f64 / restore_seconds
-    } else {
-        0.0
-    };
-    let problem_count = problems.len();
-    problems.truncate(PROBLEMS_KEPT);
-    let result = DrillResult {
-        schema_version: RECORD_SCHEMA,
-        snapshot: snap.id(),
-        set: snap.set_name(),
-        host: snap.snapshot.hostname.clone(),
-        ok: problem_count == 0,
-        time: rfc3339(&Zoned::now()),
-        seconds: start.elapsed().as_secs_f64(),
-        restore_seconds,
-        verify_seconds,
-        bytes,
-        throughput_bytes_per_second: throughput.round(),
-        files,
-        entries_verified,
-        inventory_ok,
-        problem_count,
-        problems,
-        lockstep_version: env!("CARGO_PKG_VERSION").into(),
-    };
+    let result = examined.into_result(snap, start);
     let recorded = if req.record {
-        let repo = req.spec.open(req.password)?;
-        match record::save(&repo, snap, &result) {
-            Ok(()) => true,
-            // The drill's own failure is what the administrator must see first.
-            Err(_) if !result.ok => false,
-            Err(e) => {
-                return Err(Error::Repo(format!(
-                    "the drill of {} passed but its result could not be recorded in the repository: {e}",
-                    crate::util::report::short(&result.snapshot)
-                )));
-            }
-        }
+        record_result(req, &result)?
     } else {
         false
     };
@@ -225,6 +151,148 @@ pub fn drill(req: &DrillRequest<'_>) -> Result<DrillReport> {
         scratch_removed,
         recorded,
     })
+}
+
+/// Creates the scratch root in `req.scratch_parent` (and the parent itself), after making sure
+/// its filesystem has room for the snapshot: a drill that fills the disk says nothing about the
+/// snapshot.
+fn create_scratch(req: &DrillRequest<'_>) -> Result<tempfile::TempDir> {
+    let parent = &req.scratch_parent;
+    std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+    check_room(req.snapshot, parent)?;
+    tempfile::Builder::new()
+        .prefix(".lockstep-drill-")
+        .tempdir_in(parent)
+        .map_err(|e| Error::io("cannot create a scratch directory in", parent, e))
+}
+
+/// What a drill's restore and verification found, before it becomes a [`DrillResult`].
+#[derive(Debug, Default)]
+struct Examined {
+    /// Every problem found, in the order found (restore, entries, inventory).
+    problems: Vec<String>,
+    /// Bytes restored.
+    bytes: u64,
+    /// Files restored.
+    files: u64,
+    /// Time the restore took.
+    restore_seconds: f64,
+    /// Entries of the snapshot verified.
+    entries_verified: u64,
+    /// Whether the restored agent data's inventory matches the manifest's (none without a
+    /// manifest, or when the restore failed).
+    inventory_ok: Option<bool>,
+    /// Time the verification and the inventory comparison took.
+    verify_seconds: f64,
+}
+
+impl Examined {
+    /// A restore that failed for a reason of the snapshot or the repository: one problem,
+    /// nothing restored or verified.
+    fn restore_failed(error: &Error) -> Self {
+        Self {
+            problems: vec![match error.to_string() {
+                m if m.starts_with("the restore failed") => m,
+                m => format!("the restore failed: {m}"),
+            }],
+            ..Self::default()
+        }
+    }
+
+    /// Verifies the copy restored at `root` against the snapshot's tree, then the inventory of
+    /// its agent data against the manifest's, adding what differs to the problems. A
+    /// verification that cannot run is a problem too: the snapshot was not proven.
+    fn verify(&mut self, req: &DrillRequest<'_>, root: &Path) {
+        let snap = req.snapshot;
+        let verify_start = Instant::now();
+        let verified = crate::repo::contain::engine("the verification", "", || {
+            let repo = req
+                .spec
+                .open_with_progress(req.password, req.progress)?
+                .to_indexed()?;
+            let progress = repo.progress_bytes("verifying restored files...");
+            progress.set_length(self.bytes);
+            verify::verify(&repo, &snap.snapshot, root, is_root(), &progress)
+        });
+        match verified {
+            Ok(v) => {
+                self.entries_verified = v.entries;
+                self.problems.extend(v.problems);
+            }
+            Err(e) => self.problems.push(e.to_string()),
+        }
+        if let Some(manifest) = &snap.manifest {
+            let differences = inventory_differences(root, manifest);
+            self.inventory_ok = Some(differences.is_empty());
+            self.problems.extend(
+                differences
+                    .into_iter()
+                    .map(|d| format!("inventory of the restored agent data: {d}")),
+            );
+        }
+        self.verify_seconds = verify_start.elapsed().as_secs_f64();
+    }
+
+    /// The drill's result for `snap`, timed from `start`: it passed when nothing was found;
+    /// the problems are counted in full and the first [`PROBLEMS_KEPT`] kept.
+    fn into_result(self, snap: &SetSnapshot, start: Instant) -> DrillResult {
+        let Self {
+            mut problems,
+            bytes,
+            files,
+            restore_seconds,
+            entries_verified,
+            inventory_ok,
+            verify_seconds,
+        } = self;
+        #[allow(clippy::cast_precision_loss)]
+        let throughput = if restore_seconds > 0.0 {
+            bytes as f64 / restore_seconds
+        } else {
+            0.0
+        };
+        let problem_count = problems.len();
+        problems.truncate(PROBLEMS_KEPT);
+        DrillResult {
+            schema_version: RECORD_SCHEMA,
+            snapshot: snap.id(),
+            set: snap.set_name(),
+            host: snap.snapshot.hostname.clone(),
+            ok: problem_count == 0,
+            time: rfc3339(&Zoned::now()),
+            seconds: start.elapsed().as_secs_f64(),
+            restore_seconds,
+            verify_seconds,
+            bytes,
+            throughput_bytes_per_second: throughput.round(),
+            files,
+            entries_verified,
+            inventory_ok,
+            problem_count,
+            problems,
+            lockstep_version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+/// Records `result` in the repository; whether it was recorded.
+///
+/// A failed drill whose result cannot be recorded is still reported (its own failure is what
+/// the administrator must see first); a passed one is an error, as the proof would be lost.
+///
+/// # Errors
+/// When the repository cannot be opened, or a passed drill's result cannot be saved.
+fn record_result(req: &DrillRequest<'_>, result: &DrillResult) -> Result<bool> {
+    let repo = req.spec.open(req.password)?;
+    match record::save(&repo, req.snapshot, result) {
+        Ok(()) => Ok(true),
+        // The drill's own failure is what the administrator must see first.
+        Err(_) if !result.ok => Ok(false),
+        Err(e) => Err(Error::Repo(format!(
+            "the drill of {} passed but its result could not be recorded in the repository: {e}",
+            crate::util::report::short(&result.snapshot)
+        ))),
+    }
 }
 
 /// Refuses a drill whose scratch filesystem has no room for the snapshot's files.
