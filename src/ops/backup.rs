@@ -37,12 +37,12 @@ use crate::host::preflight::{PreflightOptions, PreflightReport, preflight};
 use crate::host::root::HostRoot;
 use crate::im::discover::{DiscoverOptions, Instance, discover_one_lenient, select};
 use crate::ops::hooks::{Hooks, run_phase};
+use crate::repo::OpenRepo;
 use crate::repo::manifest::{
     Consistency, Manifest, PreflightRecord, SCHEMA_VERSION, TAG, Verdict, set_tag,
 };
 use crate::repo::manifest::{HookOutcome, HookPhase};
 use crate::repo::tree::dir_node;
-use crate::repo::{OpenRepo, set_snapshots};
 use crate::util::fault;
 use crate::{Error, Result};
 
@@ -385,14 +385,7 @@ fn attempt(
     before_hooks: Vec<HookOutcome>,
     preflight_out: &mut Option<PreflightReport>,
 ) -> Result<BackupOutcome> {
-    let parent_snap = set_snapshots(&repo, Some(&req.set_name), Some(&req.host_name))?
-        .into_iter()
-        .rev()
-        .find(|s| {
-            s.manifest
-                .as_ref()
-                .is_some_and(|m| m.consistency.verdict == Verdict::Consistent)
-        });
+    let parent_snap = crate::repo::newest_consistent(&repo, &req.set_name, &req.host_name)?;
     let parent = parent_snap.as_ref().map(crate::repo::SetSnapshot::id);
     // Rule 6, before the set is walked or read: nothing vanishes without the administrator's
     // word, and nothing that cannot be a member is read.

@@ -758,6 +758,22 @@ pub fn all_snapshots<S: rustic_core::Open>(repo: &Repository<S>) -> Result<Vec<S
     Ok(loaded.intact)
 }
 
+/// The newest snapshot of `set` on `host` that proved itself consistent: a backup's parent, and
+/// what a rollback proves live files unchanged by.
+///
+/// # Errors
+/// When the repository cannot be read.
+pub fn newest_consistent(repo: &OpenRepo, set: &str, host: &str) -> Result<Option<SetSnapshot>> {
+    Ok(set_snapshots(repo, Some(set), Some(host))?
+        .into_iter()
+        .rev()
+        .find(|s| {
+            s.manifest.as_ref().is_some_and(|m| {
+                m.consistency.verdict == crate::repo::manifest::Verdict::Consistent
+            })
+        }))
+}
+
 /// All lockstep snapshots in the repository, oldest first, optionally only those of one set and
 /// host.
 ///

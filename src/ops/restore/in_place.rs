@@ -32,7 +32,7 @@ use crate::host::root::HostRoot;
 use crate::host::set::Role;
 use crate::host::state::{RestoreRecord, StateDir};
 use crate::ops::restore::journal::{HandOff, Journal, Phase, Unit};
-use crate::repo::manifest::{Manifest, Verdict};
+use crate::repo::manifest::Manifest;
 use crate::repo::{OpenRepo, SetSnapshot};
 use crate::util::fault;
 use crate::{Error, Result};
@@ -191,15 +191,9 @@ impl Baseline {
             return Baseline::Whole;
         }
         let _t = crate::util::timing::phase("restore: newest snapshot");
-        crate::repo::set_snapshots(repo, Some(&opts.set), Some(&opts.host_name))
+        crate::repo::newest_consistent(repo, &opts.set, &opts.host_name)
             .ok()
-            .and_then(|snaps| {
-                snaps.into_iter().rev().find(|s| {
-                    s.manifest
-                        .as_ref()
-                        .is_some_and(|m| m.consistency.verdict == Verdict::Consistent)
-                })
-            })
+            .flatten()
             .map_or(Baseline::NoSnapshot, |s| Baseline::Newest(Box::new(s)))
     }
 
