@@ -396,105 +396,23 @@ fn attempt(
         ));
     }
     unsafe_members(req)?;
-    let mut pf_opts = req.preflight.clone();
-    pf_opts.incremental = parent.is_some();
-    pf_opts.known_set_bytes = parent_snap
-        .as_ref()
-        .and_then(|s| s.snapshot.summary.as_ref())
-        .map(|s| s.total_bytes_processed);
-    let set = &req.instance.set;
-    let im_paths = role_paths(set, true);
-    let other_paths = role_paths(set, false);
-    // A first backup needs the set's size for its free-space estimate: the first attempt's
-    // fingerprints give it, so the set is walked once for both.
-    // What the backup leaves out is left out of its fingerprints too: a log it does not read
-    // may be written while it runs, and the set's state is what the snapshot holds.
-    let excludes = Excludes::new(&req.excludes, &im_paths)?;
-    let fingerprints = || {
-        let _t = crate::util::timing::phase("backup: fingerprint before");
-        (
-            Fingerprint::take(req.host, &im_paths, &excludes),
-            Fingerprint::take(req.host, &other_paths, &excludes),
-        )
-    };
+    let walk = Walk::new(req, parent)?;
     // The parent's recorded state: when the set's metadata still has exactly that digest, the
     // parent's tree *is* the set, and no file needs to be looked at again.
     let parent_state = parent_snap
         .as_ref()
         .and_then(|s| s.manifest.as_ref()?.consistency.set_state.clone());
-    let mut first_fingerprints = None;
-    if parent_state.is_some()
-        || (pf_opts.known_set_bytes.is_none() && pf_opts.repository_dir.is_some())
-    {
-        let (im, other) = fingerprints();
-        pf_opts
-            .known_set_bytes
-            .get_or_insert(im.file_bytes() + other.file_bytes());
-        first_fingerprints = Some((im, other));
-    }
-    let t = crate::util::timing::phase("backup: preflight");
-    let report = preflight(req.host, req.instance, &pf_opts);
-    drop(t);
-    *preflight_out = Some(report.clone());
-    if let Some(first) = report.refusals.first() {
-        let more = report.refusals.len() - 1;
-        return Err(Error::Refused(if more == 0 {
-            first.clone()
-        } else {
-            format!("{first} (and {more} more: see `lockstep preflight`)")
-        }));
-    }
-
-    let mut manifest = Manifest {
-        schema_version: SCHEMA_VERSION,
-        lockstep_version: env!("CARGO_PKG_VERSION").into(),
-        set: req.set_name.clone(),
-        host: req.host_name.clone(),
-        mode: req.instance.mode.as_str().into(),
-        im_version: req.instance.inventory.im_version.clone(),
-        members: set.members.clone(),
-        inventory: req.instance.inventory.clone(),
-        consistency: Consistency::default(),
-        preflight: PreflightRecord {
-            mode: report.mode.clone(),
-            process_rule: report.process_rule.clone(),
-            servers_running: report
-                .servers_running
-                .iter()
-                .map(|s| format!("{} (pid {})", s.name, s.pid))
-                .collect(),
-            missing_allowed: report.missing.iter().map(|(_, p)| p.clone()).collect(),
-            skipped: if report.space.is_none() {
-                vec!["free space: the repository is not a local directory".into()]
-            } else {
-                Vec::new()
-            },
-            accepted_smaller_set: shrink.accepted(),
-        },
-        hooks: before_hooks,
-    };
-    let digest = |im: &Fingerprint, other: &Fingerprint| {
-        state_digest(req.host, &req.instance.set, &req.excludes, [im, other])
-    };
-    let t = crate::util::timing::phase("backup: state digest");
-    let unchanged_now = match (&parent_state, &first_fingerprints) {
-        (Some(state), Some((im, other))) => digest(im, other)?.as_ref() == Some(state),
-        _ => false,
-    };
-    drop(t);
-    if unchanged_now
-        && let (Some(parent), Some(state), Some((im, other))) =
-            (&parent_snap, &parent_state, &first_fingerprints)
-        && let Some(outcome) = unchanged(
-            &repo,
-            req,
-            &mut manifest,
-            parent,
-            (im, other),
-            (&im_paths, &other_paths, &excludes),
-            state,
-        )?
-    {
+    let (pf_opts, mut first_fingerprints) =
+        walk.preflight_options(parent_snap.as_ref(), parent_state.is_some());
+    let report = walk.preflight(&pf_opts, preflight_out)?;
+    let mut manifest = walk.manifest(&report, &shrink, before_hooks);
+    if let Some(outcome) = walk.try_unchanged(
+        &repo,
+        &mut manifest,
+        parent_snap.as_ref(),
+        parent_state.as_deref(),
+        first_fingerprints.as_ref(),
+    )? {
         return Ok(BackupOutcome {
             preflight: report,
             ..outcome
@@ -508,7 +426,220 @@ fn attempt(
     let mut last_changes = Changes::default();
     let mut last_error: Option<String> = None;
     for n in 1..=attempts {
-        let (im_before, other_before) = first_fingerprints.take().unwrap_or_else(fingerprints);
+        let before = first_fingerprints
+            .take()
+            .unwrap_or_else(|| walk.fingerprints());
+        match walk.try_once(&repo, n, before, &mut manifest)? {
+            Tried::Consistent(outcome) => {
+                return Ok(BackupOutcome {
+                    preflight: report,
+                    ..*outcome
+                });
+            }
+            Tried::Moved { changes, error } => {
+                last_changes = changes;
+                last_error = error;
+            }
+        }
+    }
+    Err(Error::Refused(format!(
+        "IM's directories kept changing while they were read ({attempts} attempt{}): {}; no snapshot was kept — make sure Installation Manager is not running and nothing else writes there, then run again",
+        if attempts == 1 { "" } else { "s" },
+        last_error.unwrap_or_else(|| last_changes.sample(5))
+    )))
+}
+
+/// What one backup's steps share: the request, the parent snapshot, the set's paths (IM's and
+/// the products') and the exclude rules, which leave out of the fingerprints what they leave out
+/// of the snapshot.
+struct Walk<'r, 'a> {
+    req: &'r BackupRequest<'a>,
+    parent: Option<String>,
+    im_paths: Vec<PathBuf>,
+    other_paths: Vec<PathBuf>,
+    excludes: Excludes,
+}
+
+/// How one snapshot attempt ended.
+enum Tried {
+    /// Nothing moved while the set was read: the sealed snapshot.
+    Consistent(Box<BackupOutcome>),
+    /// The set moved (or IM's records could not be read); the snapshot was discarded.
+    Moved {
+        /// What changed under the backup.
+        changes: Changes,
+        /// Why IM's records could not be read, when that was the reason.
+        error: Option<String>,
+    },
+}
+
+impl<'r, 'a> Walk<'r, 'a> {
+    /// The set's paths split by role, and the exclude rules.
+    fn new(req: &'r BackupRequest<'a>, parent: Option<String>) -> Result<Self> {
+        let set = &req.instance.set;
+        let im_paths = role_paths(set, true);
+        let other_paths = role_paths(set, false);
+        // What the backup leaves out is left out of its fingerprints too: a log it does not read
+        // may be written while it runs, and the set's state is what the snapshot holds.
+        let excludes = Excludes::new(&req.excludes, &im_paths)?;
+        Ok(Self {
+            req,
+            parent,
+            im_paths,
+            other_paths,
+            excludes,
+        })
+    }
+
+    /// The fingerprints of IM's paths and of the products' paths, taken before data is read.
+    fn fingerprints(&self) -> (Fingerprint, Fingerprint) {
+        let _t = crate::util::timing::phase("backup: fingerprint before");
+        (
+            Fingerprint::take(self.req.host, &self.im_paths, &self.excludes),
+            Fingerprint::take(self.req.host, &self.other_paths, &self.excludes),
+        )
+    }
+
+    /// The set's state digest from its two fingerprints.
+    fn digest(&self, im: &Fingerprint, other: &Fingerprint) -> Result<Option<String>> {
+        state_digest(
+            self.req.host,
+            &self.req.instance.set,
+            &self.req.excludes,
+            [im, other],
+        )
+    }
+
+    /// The preflight options for this backup, and the first attempt's fingerprints when they are
+    /// needed before preflight: to compare with the parent's recorded state, or to give a first
+    /// backup the set's size for its free-space estimate (so the set is walked once for both).
+    fn preflight_options(
+        &self,
+        parent_snap: Option<&crate::repo::SetSnapshot>,
+        parent_state: bool,
+    ) -> (PreflightOptions, Option<(Fingerprint, Fingerprint)>) {
+        let mut pf_opts = self.req.preflight.clone();
+        pf_opts.incremental = parent_snap.is_some();
+        pf_opts.known_set_bytes = parent_snap
+            .and_then(|s| s.snapshot.summary.as_ref())
+            .map(|s| s.total_bytes_processed);
+        let mut first_fingerprints = None;
+        if parent_state || (pf_opts.known_set_bytes.is_none() && pf_opts.repository_dir.is_some()) {
+            let (im, other) = self.fingerprints();
+            pf_opts
+                .known_set_bytes
+                .get_or_insert(im.file_bytes() + other.file_bytes());
+            first_fingerprints = Some((im, other));
+        }
+        (pf_opts, first_fingerprints)
+    }
+
+    /// Runs preflight, hands its report to the caller, and refuses the backup on its first
+    /// refusal (counting the others).
+    fn preflight(
+        &self,
+        pf_opts: &PreflightOptions,
+        preflight_out: &mut Option<PreflightReport>,
+    ) -> Result<PreflightReport> {
+        let t = crate::util::timing::phase("backup: preflight");
+        let report = preflight(self.req.host, self.req.instance, pf_opts);
+        drop(t);
+        *preflight_out = Some(report.clone());
+        if let Some(first) = report.refusals.first() {
+            let more = report.refusals.len() - 1;
+            return Err(Error::Refused(if more == 0 {
+                first.clone()
+            } else {
+                format!("{first} (and {more} more: see `lockstep preflight`)")
+            }));
+        }
+        Ok(report)
+    }
+
+    /// The snapshot's manifest before any attempt: the set, its inventory and what preflight
+    /// found; the consistency is filled in by the attempt that succeeds.
+    fn manifest(
+        &self,
+        report: &PreflightReport,
+        shrink: &Shrink,
+        before_hooks: Vec<HookOutcome>,
+    ) -> Manifest {
+        let req = self.req;
+        Manifest {
+            schema_version: SCHEMA_VERSION,
+            lockstep_version: env!("CARGO_PKG_VERSION").into(),
+            set: req.set_name.clone(),
+            host: req.host_name.clone(),
+            mode: req.instance.mode.as_str().into(),
+            im_version: req.instance.inventory.im_version.clone(),
+            members: req.instance.set.members.clone(),
+            inventory: req.instance.inventory.clone(),
+            consistency: Consistency::default(),
+            preflight: PreflightRecord {
+                mode: report.mode.clone(),
+                process_rule: report.process_rule.clone(),
+                servers_running: report
+                    .servers_running
+                    .iter()
+                    .map(|s| format!("{} (pid {})", s.name, s.pid))
+                    .collect(),
+                missing_allowed: report.missing.iter().map(|(_, p)| p.clone()).collect(),
+                skipped: if report.space.is_none() {
+                    vec!["free space: the repository is not a local directory".into()]
+                } else {
+                    Vec::new()
+                },
+                accepted_smaller_set: shrink.accepted(),
+            },
+            hooks: before_hooks,
+        }
+    }
+
+    /// The no-change backup, when the set's digest now equals the parent's recorded state (see
+    /// [`unchanged`]); `None` when it does not, or the set moved meanwhile.
+    fn try_unchanged(
+        &self,
+        repo: &OpenRepo,
+        manifest: &mut Manifest,
+        parent_snap: Option<&crate::repo::SetSnapshot>,
+        parent_state: Option<&str>,
+        first_fingerprints: Option<&(Fingerprint, Fingerprint)>,
+    ) -> Result<Option<BackupOutcome>> {
+        let t = crate::util::timing::phase("backup: state digest");
+        let unchanged_now = match (parent_state, first_fingerprints) {
+            (Some(state), Some((im, other))) => self.digest(im, other)?.as_deref() == Some(state),
+            _ => false,
+        };
+        drop(t);
+        if unchanged_now
+            && let (Some(parent), Some(state), Some((im, other))) =
+                (parent_snap, parent_state, first_fingerprints)
+        {
+            return unchanged(
+                repo,
+                self.req,
+                manifest,
+                parent,
+                (im, other),
+                (&self.im_paths, &self.other_paths, &self.excludes),
+                state,
+            );
+        }
+        Ok(None)
+    }
+
+    /// Attempt `n`: reads IM's records (again, after the first), writes a snapshot and
+    /// fingerprints the set afterwards. IM's side moving discards the snapshot for another
+    /// attempt; product files moving under `--offline` refuses the backup; otherwise the
+    /// snapshot is sealed.
+    fn try_once(
+        &self,
+        repo: &IndexedRepo,
+        n: u32,
+        (im_before, other_before): (Fingerprint, Fingerprint),
+        manifest: &mut Manifest,
+    ) -> Result<Tried> {
+        let req = self.req;
         // IM's records are read after the fingerprint, so a change after this point shows.
         let inventory = if n == 1 {
             Ok(req.instance.inventory.clone())
@@ -520,9 +651,10 @@ fn attempt(
         let inventory = match inventory {
             Ok(inventory) => inventory,
             Err(e) => {
-                last_changes = Changes::default();
-                last_error = Some(e.to_string());
-                continue;
+                return Ok(Tried::Moved {
+                    changes: Changes::default(),
+                    error: Some(e.to_string()),
+                });
             }
         };
         let group_paths = |inv: &crate::im::inventory::Inventory| -> Vec<String> {
@@ -541,16 +673,55 @@ fn attempt(
             ..Consistency::default()
         };
         let t = crate::util::timing::phase("backup: engine");
-        let snap = write_snapshot(&repo, req, &manifest, parent.as_ref(), &excludes)?;
+        let snap = write_snapshot(repo, req, manifest, self.parent.as_ref(), &self.excludes)?;
         drop(t);
         let t = crate::util::timing::phase("backup: fingerprint after");
         fault::point("backup-written");
 
-        let im_after = Fingerprint::take(req.host, &im_paths, &excludes);
+        let changes = self.im_changes(&im_before, &inventory);
+        if !changes.is_empty() {
+            repo.delete_snapshots(&[snap.id])?;
+            return Ok(Tried::Moved {
+                changes,
+                error: None,
+            });
+        }
+        let product_changes = other_before.changes(&Fingerprint::take(
+            req.host,
+            &self.other_paths,
+            &self.excludes,
+        ));
+        if req.preflight.offline && !product_changes.is_empty() {
+            repo.delete_snapshots(&[snap.id])?;
+            return Err(Error::Refused(format!(
+                "product files changed while they were read ({}), which an --offline backup does not allow; the snapshot was discarded — stop whatever writes there and run again",
+                product_changes.sample(3)
+            )));
+        }
+        drop(t);
+        let outcome = self.seal_consistent(
+            repo,
+            n,
+            snap,
+            manifest,
+            &product_changes,
+            (&im_before, &other_before),
+        )?;
+        Ok(Tried::Consistent(Box::new(outcome)))
+    }
+
+    /// What moved on IM's side while the snapshot was written: IM's paths fingerprinted again,
+    /// and IM's records read again — a different inventory, or records that no longer parse
+    /// (caught half-written), mean the set moved under the backup.
+    fn im_changes(
+        &self,
+        im_before: &Fingerprint,
+        inventory: &crate::im::inventory::Inventory,
+    ) -> Changes {
+        let req = self.req;
+        let im_after = Fingerprint::take(req.host, &self.im_paths, &self.excludes);
         let mut changes = im_before.changes(&im_after);
-        // IM's records as they are now: a different inventory, or records that no longer
-        // parse (caught half-written), mean the set moved under the backup.
-        if rediscover(req).ok().as_ref() != Some(&inventory)
+        if rediscover(req).ok().as_ref() != Some(inventory)
             && !changes
                 .changed
                 .iter()
@@ -560,27 +731,27 @@ fn attempt(
                 .changed
                 .push(req.instance.agent_data.join("installed.xml"));
         }
-        if !changes.is_empty() {
-            repo.delete_snapshots(&[snap.id])?;
-            last_changes = changes;
-            last_error = None;
-            continue;
-        }
-        let product_changes =
-            other_before.changes(&Fingerprint::take(req.host, &other_paths, &excludes));
-        if req.preflight.offline && !product_changes.is_empty() {
-            repo.delete_snapshots(&[snap.id])?;
-            return Err(Error::Refused(format!(
-                "product files changed while they were read ({}), which an --offline backup does not allow; the snapshot was discarded — stop whatever writes there and run again",
-                product_changes.sample(3)
-            )));
-        }
-        drop(t);
+        changes
+    }
+
+    /// Seals a consistent attempt's snapshot: records the consistency (with the set's state
+    /// digest when nothing at all moved) and returns the outcome (its preflight report is the
+    /// caller's to fill in).
+    fn seal_consistent(
+        &self,
+        repo: &IndexedRepo,
+        n: u32,
+        snap: SnapshotFile,
+        manifest: &mut Manifest,
+        product_changes: &Changes,
+        (im_before, other_before): (&Fingerprint, &Fingerprint),
+    ) -> Result<BackupOutcome> {
+        let req = self.req;
         let paths = product_changes.paths();
         // Nothing moved while the set was read: the tree is exactly the state fingerprinted.
         let set_state = if paths.is_empty() {
             let _t = crate::util::timing::phase("backup: state digest");
-            digest(&im_before, &other_before)?
+            self.digest(im_before, other_before)?
         } else {
             None
         };
@@ -592,12 +763,12 @@ fn attempt(
             set_state,
         };
         let t = crate::util::timing::phase("backup: seal");
-        let final_id = seal(&repo, snap.clone(), &manifest)?;
+        let final_id = seal(repo, snap.clone(), manifest)?;
         drop(t);
         let summary = snap.summary.clone().unwrap_or_default();
-        return Ok(BackupOutcome {
+        Ok(BackupOutcome {
             snapshot: final_id,
-            parent,
+            parent: self.parent.clone(),
             set: req.set_name.clone(),
             host: req.host_name.clone(),
             files_new: summary.files_new,
@@ -609,15 +780,10 @@ fn attempt(
             bytes_stored: summary.data_added_packed,
             seconds: summary.total_duration,
             consistency: manifest.consistency.clone(),
-            preflight: report,
+            preflight: PreflightReport::default(),
             hooks: Vec::new(),
-        });
+        })
     }
-    Err(Error::Refused(format!(
-        "IM's directories kept changing while they were read ({attempts} attempt{}): {}; no snapshot was kept — make sure Installation Manager is not running and nothing else writes there, then run again",
-        if attempts == 1 { "" } else { "s" },
-        last_error.unwrap_or_else(|| last_changes.sample(5))
-    )))
 }
 
 /// The no-change backup. The set's metadata digest equals the parent's recorded state, so the

@@ -175,6 +175,9 @@ impl StateDir {
 /// Runs `req.command` under the guard. `open` opens the repository (it is opened several times),
 /// `out` receives the command's output as it arrives, `ask` decides on a rollback in `Ask` mode.
 ///
+/// The steps share the run's state file through [`Run`]; each writes it at the moment the
+/// phase changes, so `guard --status` and `guard --attach` always see where the run is.
+///
 /// # Errors
 /// Refused by preflight or the pre-maintenance snapshot (the command did not run); otherwise the
 /// outcome is in the report, whatever the command did.
@@ -189,131 +192,266 @@ pub fn guard(
             "give the maintenance command after --, e.g. lockstep guard -- imcl install …".into(),
         ));
     }
-    let run = format!(
-        "{}-{}",
-        rustic_core::jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S"),
-        std::process::id()
-    );
-    let log = req.state.path().join("guard").join(format!("{run}.log"));
-    let mut state = GuardState {
-        run: run.clone(),
-        guard_pid: std::process::id(),
-        guard_start: crate::host::preflight::start_time(std::process::id()),
-        command_pid: None,
-        command_start: None,
-        command: req.command.clone(),
-        started: rustic_core::jiff::Timestamp::now().to_string(),
-        log: log.clone(),
-        set: req.instance.name.clone(),
-        pre_snapshot: None,
-        phase: "snapshotting".into(),
-        report: None,
-    };
-    write_json(&req.state.guard_file(), &state)?;
+    let mut run = Run::start(req)?;
     // A shutdown (SIGTERM) or an interrupt (SIGINT) must not leave a half-installed fix pack
     // behind a guard that vanished: they are noted here, and the guard stops the command and
     // ends as it would after a failed command.
     let stop = Stop::register()?;
 
     // 1. The pre-maintenance snapshot (preflight runs inside the backup).
-    let mut pre_req = BackupRequest::new(
-        req.host,
-        req.instance,
-        req.discover.clone(),
-        req.host_name.clone(),
-    );
-    pre_req.label = Some(format!("pre-maintenance: {}", req.label));
-    pre_req.preflight.offline = !req.online;
-    let pre = backup(open()?, &pre_req).map_err(|f| {
-        let _ = std::fs::remove_file(req.state.guard_file());
-        match f.error {
-            Error::Refused(m) => {
-                Error::Refused(format!("{m}; the maintenance command was not run"))
-            }
-            e => Error::Other(format!(
-                "the pre-maintenance snapshot failed ({e}); the maintenance command was not run"
-            )),
-        }
-    })?;
-    state.pre_snapshot = Some(pre.snapshot.clone());
-    if let Some(signal) = stop.signal() {
-        let _ = std::fs::remove_file(req.state.guard_file());
-        return Err(Error::Other(format!(
-            "{signal} arrived during the pre-maintenance snapshot {}; the maintenance command was not run and the host is unchanged",
-            crate::util::report::short(&pre.snapshot)
-        )));
-    }
-
+    let pre = run.pre_snapshot(open, &stop)?;
     // 2. The command, detached.
-    if let Some(dir) = log.parent() {
-        crate::host::state::create_private_dir(dir)?;
-    }
-    // the maintenance command's output is for the administrator only
-    let log_file =
-        crate::host::state::private_file(&log).map_err(|e| Error::io("cannot create", &log, e))?;
-    let log_err = log_file
-        .try_clone()
-        .map_err(|e| Error::io("cannot open", &log, e))?;
-    // The command waits (in a tiny sh wrapper, on fd 3) until the state file names it, so
-    // `guard --status` never sees a running command the state does not know about.
-    let mut gate = Gate::new()
-        .map_err(|e| Error::Other(format!("cannot start the maintenance command: {e}")))?;
-    let mut cmd = Command::new("/bin/sh");
-    cmd.arg("-c")
-        .arg("read -r _ <&3; exec 3<&-; exec \"$@\"")
-        .arg("lockstep-guard")
-        .args(&req.command)
-        .stdin(Stdio::null())
-        .stdout(log_file)
-        .stderr(log_err)
-        .env("LOCKSTEP_PRE_SNAPSHOT", &pre.snapshot);
-    // its own session, SIGHUP ignored, the gate on fd 3
-    let spawned = gate.spawn_detached(&mut cmd);
-    let open_gate = || gate.open();
-    let mut child = spawned.map_err(|e| {
-        open_gate();
-        Error::Other(format!(
-            "cannot start {}: {e}; nothing was changed (pre-maintenance snapshot {})",
-            req.command[0],
-            crate::util::report::short(&pre.snapshot)
-        ))
-    })?;
-    state.command_pid = Some(child.id());
-    state.command_start = crate::host::preflight::start_time(child.id());
-    state.phase = "running".into();
-    let written = write_json(&req.state.guard_file(), &state);
-    open_gate();
-    written?;
-
-    let command_group = child.id();
-    let mut stopping: Option<(&'static str, std::time::Instant)> = None;
-    let status = follow(&log, out, || {
-        if let Some(exited) = child.try_wait().ok().flatten() {
-            return Some(exited);
-        }
-        match (stopping, stop.signal()) {
-            (None, Some(signal)) => {
-                // The command runs in a session of its own: its whole process group is asked to
-                // stop, and killed when it has not after a grace period.
-                signal_group(command_group, Signal::TERM);
-                stopping = Some((signal, std::time::Instant::now()));
-                state.phase = "stopping".into();
-                let _ = write_json(&req.state.guard_file(), &state);
-            }
-            (Some((_, since)), _) if since.elapsed() > STOP_GRACE => {
-                signal_group(command_group, Signal::KILL);
-            }
-            _ => {}
-        }
-        None
-    })?;
-    let exit_code = status.code();
-
+    let mut child = run.spawn(&pre)?;
+    let (status, stopping) = run.watch(&mut child, &stop, out)?;
     // 3. Verification.
-    state.phase = "verifying".into();
-    write_json(&req.state.guard_file(), &state)?;
+    run.set_phase("verifying")?;
+    let check = verify(req, status.code(), stopping);
+    let mut report = GuardReport {
+        verdict: String::new(),
+        exit_code: status.code(),
+        pre_snapshot: pre.clone(),
+        post_snapshot: None,
+        problems: check.problems.clone(),
+        inventory_changes: check.inventory_diff.lines(),
+        log: run.state.log.clone(),
+        host_state: String::new(),
+    };
+    if check.problems.is_empty() {
+        post_snapshot(open, req, check.after?, &pre, &mut report)?;
+    } else {
+        // 4. On failure: roll back, ask, or only report.
+        run.fail(open, &check.inventory_diff, ask, &pre, &mut report)?;
+    }
+    run.state.phase = "finished".into();
+    run.state.report = Some(report.clone());
+    write_json(&req.state.guard_file(), &run.state)?;
+    Ok(report)
+}
+
+/// One guarded run: the request and the state file's contents, which the steps update as the
+/// run moves from phase to phase.
+struct Run<'r, 'a> {
+    req: &'r GuardRequest<'a>,
+    state: GuardState,
+}
+
+/// What verification found after the command ended.
+struct Check {
+    /// What is wrong; empty when the maintenance succeeded.
+    problems: Vec<String>,
+    /// The instance as IM's records now describe it.
+    after: Result<Instance>,
+    /// What changed in IM's records since the pre-maintenance snapshot.
+    inventory_diff: InventoryDiff,
+}
+
+impl<'r, 'a> Run<'r, 'a> {
+    /// Names the run and writes its state file (phase `snapshotting`) before anything else, so
+    /// any other lockstep invocation sees a guard at work from the first moment.
+    fn start(req: &'r GuardRequest<'a>) -> Result<Self> {
+        let run = format!(
+            "{}-{}",
+            rustic_core::jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S"),
+            std::process::id()
+        );
+        let log = req.state.path().join("guard").join(format!("{run}.log"));
+        let state = GuardState {
+            run: run.clone(),
+            guard_pid: std::process::id(),
+            guard_start: crate::host::preflight::start_time(std::process::id()),
+            command_pid: None,
+            command_start: None,
+            command: req.command.clone(),
+            started: rustic_core::jiff::Timestamp::now().to_string(),
+            log,
+            set: req.instance.name.clone(),
+            pre_snapshot: None,
+            phase: "snapshotting".into(),
+            report: None,
+        };
+        write_json(&req.state.guard_file(), &state)?;
+        Ok(Self { req, state })
+    }
+
+    /// Sets the run's phase and writes the state file.
+    fn set_phase(&mut self, phase: &str) -> Result<()> {
+        self.state.phase = phase.into();
+        write_json(&self.req.state.guard_file(), &self.state)
+    }
+
+    /// Takes the pre-maintenance snapshot and returns its id. When it fails, or a signal arrived
+    /// meanwhile, the state file is removed (the command never ran, there is nothing to follow)
+    /// and the error says the command was not run.
+    fn pre_snapshot(&mut self, open: &dyn Fn() -> Result<OpenRepo>, stop: &Stop) -> Result<String> {
+        let req = self.req;
+        let mut pre_req = BackupRequest::new(
+            req.host,
+            req.instance,
+            req.discover.clone(),
+            req.host_name.clone(),
+        );
+        pre_req.label = Some(format!("pre-maintenance: {}", req.label));
+        pre_req.preflight.offline = !req.online;
+        let pre = backup(open()?, &pre_req).map_err(|f| {
+            let _ = std::fs::remove_file(req.state.guard_file());
+            match f.error {
+                Error::Refused(m) => {
+                    Error::Refused(format!("{m}; the maintenance command was not run"))
+                }
+                e => Error::Other(format!(
+                    "the pre-maintenance snapshot failed ({e}); the maintenance command was not run"
+                )),
+            }
+        })?;
+        self.state.pre_snapshot = Some(pre.snapshot.clone());
+        if let Some(signal) = stop.signal() {
+            let _ = std::fs::remove_file(req.state.guard_file());
+            return Err(Error::Other(format!(
+                "{signal} arrived during the pre-maintenance snapshot {}; the maintenance command was not run and the host is unchanged",
+                crate::util::report::short(&pre.snapshot)
+            )));
+        }
+        Ok(pre.snapshot)
+    }
+
+    /// Starts the command detached (its own session, SIGHUP ignored, stdin from /dev/null, output
+    /// to the log), records its pid in the state file (phase `running`), and only then lets it
+    /// go on through the gate.
+    fn spawn(&mut self, pre: &str) -> Result<std::process::Child> {
+        let req = self.req;
+        let log = &self.state.log;
+        if let Some(dir) = log.parent() {
+            crate::host::state::create_private_dir(dir)?;
+        }
+        // the maintenance command's output is for the administrator only
+        let log_file = crate::host::state::private_file(log)
+            .map_err(|e| Error::io("cannot create", log, e))?;
+        let log_err = log_file
+            .try_clone()
+            .map_err(|e| Error::io("cannot open", log, e))?;
+        // The command waits (in a tiny sh wrapper, on fd 3) until the state file names it, so
+        // `guard --status` never sees a running command the state does not know about.
+        let mut gate = Gate::new()
+            .map_err(|e| Error::Other(format!("cannot start the maintenance command: {e}")))?;
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg("read -r _ <&3; exec 3<&-; exec \"$@\"")
+            .arg("lockstep-guard")
+            .args(&req.command)
+            .stdin(Stdio::null())
+            .stdout(log_file)
+            .stderr(log_err)
+            .env("LOCKSTEP_PRE_SNAPSHOT", pre);
+        // its own session, SIGHUP ignored, the gate on fd 3
+        let spawned = gate.spawn_detached(&mut cmd);
+        let open_gate = || gate.open();
+        let child = spawned.map_err(|e| {
+            open_gate();
+            Error::Other(format!(
+                "cannot start {}: {e}; nothing was changed (pre-maintenance snapshot {})",
+                req.command[0],
+                crate::util::report::short(pre)
+            ))
+        })?;
+        self.state.command_pid = Some(child.id());
+        self.state.command_start = crate::host::preflight::start_time(child.id());
+        let written = self.set_phase("running");
+        open_gate();
+        written?;
+        Ok(child)
+    }
+
+    /// Streams the command's log to `out` until the command exits. A SIGTERM or SIGINT to the
+    /// guard is passed on to the command's process group (phase `stopping`), which is killed
+    /// when it has not stopped after [`STOP_GRACE`]. Returns the command's exit status and the
+    /// signal that stopped it, if any.
+    fn watch(
+        &mut self,
+        child: &mut std::process::Child,
+        stop: &Stop,
+        out: &mut dyn FnMut(&[u8]),
+    ) -> Result<(std::process::ExitStatus, Option<&'static str>)> {
+        let command_group = child.id();
+        let mut stopping: Option<(&'static str, std::time::Instant)> = None;
+        let log = self.state.log.clone();
+        let status = follow(&log, out, || {
+            if let Some(exited) = child.try_wait().ok().flatten() {
+                return Some(exited);
+            }
+            match (stopping, stop.signal()) {
+                (None, Some(signal)) => {
+                    // The command runs in a session of its own: its whole process group is asked
+                    // to stop, and killed when it has not after a grace period.
+                    signal_group(command_group, Signal::TERM);
+                    stopping = Some((signal, std::time::Instant::now()));
+                    let _ = self.set_phase("stopping");
+                }
+                (Some((_, since)), _) if since.elapsed() > STOP_GRACE => {
+                    signal_group(command_group, Signal::KILL);
+                }
+                _ => {}
+            }
+            None
+        })?;
+        Ok((status, stopping.map(|(signal, _)| signal)))
+    }
+
+    /// The maintenance failed: rolls the whole set back (phase `rolling-back`) when the policy
+    /// says so or the administrator agrees, else leaves the host as the command left it. Fills
+    /// in the report's verdict and the sentence on the host's state.
+    fn fail(
+        &mut self,
+        open: &dyn Fn() -> Result<OpenRepo>,
+        inventory_diff: &InventoryDiff,
+        ask: &mut dyn FnMut(&InventoryDiff) -> bool,
+        pre: &str,
+        report: &mut GuardReport,
+    ) -> Result<()> {
+        let roll = match self.req.rollback {
+            Rollback::Auto => true,
+            Rollback::Never => false,
+            Rollback::Ask => ask(inventory_diff),
+        };
+        if !roll {
+            report.verdict = if report.exit_code == Some(0) {
+                "verification-failed".into()
+            } else {
+                "failed-not-rolled-back".into()
+            };
+            report.host_state = format!(
+                "the host is left as the command left it; to return to the state before the maintenance run `lockstep restore --in-place {}`",
+                crate::util::report::short(pre)
+            );
+            return Ok(());
+        }
+        self.set_phase("rolling-back")?;
+        match roll_back(open, self.req, pre) {
+            Ok(()) => {
+                report.verdict = "rolled-back".into();
+                report.host_state = format!(
+                    "the whole set was rolled back to the pre-maintenance snapshot {}; the host is as it was before the maintenance",
+                    crate::util::report::short(pre)
+                );
+            }
+            Err(e) => {
+                report.verdict = "failed-not-rolled-back".into();
+                report.problems.push(format!("the rollback failed: {e}"));
+                report.host_state = format!(
+                    "the rollback failed and the host is in the state the command left (run `lockstep recover`, then `lockstep restore --in-place {}`)",
+                    crate::util::report::short(pre)
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks the host after the command: it was not stopped by a signal and succeeded, IM's records
+/// read back, `doctor` finds no error, and the inventory changed when `--expect-change` says it
+/// must.
+fn verify(req: &GuardRequest<'_>, exit_code: Option<i32>, stopping: Option<&str>) -> Check {
     let mut problems = Vec::new();
-    if let Some((signal, _)) = stopping {
+    if let Some(signal) = stopping {
         problems.push(format!(
             "lockstep guard received {signal} and stopped the command's process group"
         ));
@@ -349,92 +487,52 @@ pub fn guard(
                 .into(),
         );
     }
-    let command_ok = exit_code == Some(0);
-    let mut report = GuardReport {
-        verdict: String::new(),
-        exit_code,
-        pre_snapshot: pre.snapshot.clone(),
-        post_snapshot: None,
-        problems: problems.clone(),
-        inventory_changes: inventory_diff.lines(),
-        log: log.clone(),
-        host_state: String::new(),
-    };
+    Check {
+        problems,
+        after,
+        inventory_diff,
+    }
+}
 
-    if problems.is_empty() {
-        // The post-maintenance snapshot of the new state.
-        let now = after?;
-        let mut post_req =
-            BackupRequest::new(req.host, &now, req.discover.clone(), req.host_name.clone());
-        post_req.label = Some(format!("post-maintenance: {}", req.label));
-        post_req.preflight.allow_missing = Role::ALL.to_vec();
-        // The maintenance ran under the guard and verified (IM's records read, doctor found no
-        // error): a package group it removed (`imcl uninstall`) is the change the administrator
-        // asked for, not damage, and the new state's snapshot records it as accepted.
-        post_req.accept_smaller_set = true;
-        match backup(open()?, &post_req) {
-            Ok(post) => {
-                report.post_snapshot = Some(post.snapshot.clone());
-                report.verdict = "succeeded".into();
-                report.host_state = format!(
-                    "maintenance succeeded and was verified; the new state is snapshot {} (the old one is {})",
-                    crate::util::report::short(&post.snapshot),
-                    crate::util::report::short(&pre.snapshot)
-                );
-            }
-            Err(f) => {
-                report.verdict = "verification-failed".into();
-                report
-                    .problems
-                    .push(format!("the post-maintenance snapshot failed: {}", f.error));
-                report.host_state = format!(
-                    "maintenance succeeded but the new state could not be snapshotted; run `lockstep backup`, or roll back with `lockstep restore --in-place {}`",
-                    crate::util::report::short(&pre.snapshot)
-                );
-            }
-        }
-    } else {
-        let roll = match req.rollback {
-            Rollback::Auto => true,
-            Rollback::Never => false,
-            Rollback::Ask => ask(&inventory_diff),
-        };
-        if roll {
-            state.phase = "rolling-back".into();
-            write_json(&req.state.guard_file(), &state)?;
-            match roll_back(open, req, &pre.snapshot) {
-                Ok(()) => {
-                    report.verdict = "rolled-back".into();
-                    report.host_state = format!(
-                        "the whole set was rolled back to the pre-maintenance snapshot {}; the host is as it was before the maintenance",
-                        crate::util::report::short(&pre.snapshot)
-                    );
-                }
-                Err(e) => {
-                    report.verdict = "failed-not-rolled-back".into();
-                    report.problems.push(format!("the rollback failed: {e}"));
-                    report.host_state = format!(
-                        "the rollback failed and the host is in the state the command left (run `lockstep recover`, then `lockstep restore --in-place {}`)",
-                        crate::util::report::short(&pre.snapshot)
-                    );
-                }
-            }
-        } else {
-            report.verdict = if command_ok {
-                "verification-failed".into()
-            } else {
-                "failed-not-rolled-back".into()
-            };
+/// The maintenance succeeded and verified: takes the post-maintenance snapshot of the new state
+/// `now` and fills in the report's verdict and the sentence on the host's state.
+fn post_snapshot(
+    open: &dyn Fn() -> Result<OpenRepo>,
+    req: &GuardRequest<'_>,
+    now: Instance,
+    pre: &str,
+    report: &mut GuardReport,
+) -> Result<()> {
+    let mut post_req =
+        BackupRequest::new(req.host, &now, req.discover.clone(), req.host_name.clone());
+    post_req.label = Some(format!("post-maintenance: {}", req.label));
+    post_req.preflight.allow_missing = Role::ALL.to_vec();
+    // The maintenance ran under the guard and verified (IM's records read, doctor found no
+    // error): a package group it removed (`imcl uninstall`) is the change the administrator
+    // asked for, not damage, and the new state's snapshot records it as accepted.
+    post_req.accept_smaller_set = true;
+    match backup(open()?, &post_req) {
+        Ok(post) => {
+            report.post_snapshot = Some(post.snapshot.clone());
+            report.verdict = "succeeded".into();
             report.host_state = format!(
-                "the host is left as the command left it; to return to the state before the maintenance run `lockstep restore --in-place {}`",
-                crate::util::report::short(&pre.snapshot)
+                "maintenance succeeded and was verified; the new state is snapshot {} (the old one is {})",
+                crate::util::report::short(&post.snapshot),
+                crate::util::report::short(pre)
+            );
+        }
+        Err(f) => {
+            report.verdict = "verification-failed".into();
+            report
+                .problems
+                .push(format!("the post-maintenance snapshot failed: {}", f.error));
+            report.host_state = format!(
+                "maintenance succeeded but the new state could not be snapshotted; run `lockstep backup`, or roll back with `lockstep restore --in-place {}`",
+                crate::util::report::short(pre)
             );
         }
     }
-    state.phase = "finished".into();
-    state.report = Some(report.clone());
-    write_json(&req.state.guard_file(), &state)?;
-    Ok(report)
+    Ok(())
 }
 
 /// How long the command's process group has to stop after SIGTERM before it is killed.
