@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use lockstep_sample::listing::{Ignore, diff, list};
+use lockstep_sample::listing::{Ignore, Listing, diff, list};
 use lockstep_sample::{self as sample, SampleOptions};
 
 use super::backup::print_outcome;
@@ -15,8 +15,8 @@ use super::{Ctx, bytes};
 use crate::host::root::HostRoot;
 use crate::im::discover::{DiscoverOptions, Instance, discover, select};
 use crate::ops::backup::{BackupRequest, backup};
-use crate::ops::restore::restore_to_target;
-use crate::repo::{RepoSpec, find_snapshot, set_snapshots};
+use crate::ops::restore::{RestoreOutcome, restore_to_target};
+use crate::repo::{OpenRepo, RepoSpec, find_snapshot, set_snapshots};
 use crate::{Error, Result};
 
 /// Arguments of `demo`.
@@ -62,6 +62,7 @@ fn step(n: u32, title: &str) {
     println!("== {n}. {title}");
 }
 
+/// The demo's nine numbered steps, each announced by [`step`], on a sample host built in `base`.
 fn story(base: &Path) -> Result<()> {
     let host_dir = base.join("host");
     let repo_dir = base.join("repo");
@@ -103,35 +104,14 @@ fn story(base: &Path) -> Result<()> {
         5,
         "maintenance: a fix pack changes product files AND IM's records",
     );
-    let report = sample::apply_fix_pack(&built, 0)
-        .map_err(|e| Error::io("cannot apply the sample fix pack in", &host_dir, e))?;
-    println!(
-        "  {} → {}: {} files changed, {} added, {} removed",
-        report.from_version,
-        report.to_version,
-        report.files_changed,
-        report.files_added,
-        report.files_removed
-    );
-    let instance_after = find_instance(&host)?;
-    println!("  inventory now: {}", instance_after.inventory.summary());
+    let instance_after = fix_pack(&built, &host, &host_dir)?;
 
     step(6, "backup again: only the change is stored");
     run_backup(&spec, &host, &instance_after, "after fix pack")?;
 
     step(7, "snapshots");
     let repo = spec.open(PASSWORD)?;
-    for s in set_snapshots(&repo, None, None)? {
-        println!(
-            "  {}  {}  {:<16} {}",
-            short(&s.id()),
-            s.snapshot.time.strftime("%Y-%m-%d %H:%M:%S"),
-            s.snapshot.label,
-            s.manifest
-                .as_ref()
-                .map_or_else(String::new, |m| m.inventory.summary())
-        );
-    }
+    print_snapshots(&repo)?;
 
     step(8, "restore the pre-fix-pack snapshot into a scratch root");
     let snap = find_snapshot(&repo, &first, None, None)?;
@@ -148,9 +128,60 @@ fn story(base: &Path) -> Result<()> {
         9,
         "proof: the restored set equals the host before the fix pack",
     );
-    let restored = list(&scratch, &members).map_err(|e| Error::io("cannot list", &scratch, e))?;
+    prove(&before, &scratch, &members, &outcome)?;
+    println!();
+    println!(
+        "IM and the products came back from the same moment: in sync, as if the fix pack had never happened."
+    );
+    Ok(())
+}
+
+/// Step 5: applies the sample's first fix pack, says what it changed, and discovers the
+/// instance again (IM's records changed with it).
+fn fix_pack(built: &sample::SampleHost, host: &HostRoot, host_dir: &Path) -> Result<Instance> {
+    let report = sample::apply_fix_pack(built, 0)
+        .map_err(|e| Error::io("cannot apply the sample fix pack in", host_dir, e))?;
+    println!(
+        "  {} → {}: {} files changed, {} added, {} removed",
+        report.from_version,
+        report.to_version,
+        report.files_changed,
+        report.files_added,
+        report.files_removed
+    );
+    let instance_after = find_instance(host)?;
+    println!("  inventory now: {}", instance_after.inventory.summary());
+    Ok(instance_after)
+}
+
+/// Step 7: one line per snapshot in the repository.
+fn print_snapshots(repo: &OpenRepo) -> Result<()> {
+    for s in set_snapshots(repo, None, None)? {
+        println!(
+            "  {}  {}  {:<16} {}",
+            short(&s.id()),
+            s.snapshot.time.strftime("%Y-%m-%d %H:%M:%S"),
+            s.snapshot.label,
+            s.manifest
+                .as_ref()
+                .map_or_else(String::new, |m| m.inventory.summary())
+        );
+    }
+    Ok(())
+}
+
+/// Step 9: lists the restored `members` under `scratch` and compares them, entry by entry, with
+/// the listing taken `before` the fix pack (owners only when the restore could set them); any
+/// difference fails the demo.
+fn prove(
+    before: &Listing,
+    scratch: &Path,
+    members: &[PathBuf],
+    outcome: &RestoreOutcome,
+) -> Result<()> {
+    let restored = list(scratch, members).map_err(|e| Error::io("cannot list", scratch, e))?;
     let differences = diff(
-        &before,
+        before,
         &restored,
         Ignore {
             owner: !outcome.ownership_restored,
@@ -173,10 +204,6 @@ fn story(base: &Path) -> Result<()> {
         } else {
             ""
         }
-    );
-    println!();
-    println!(
-        "IM and the products came back from the same moment: in sync, as if the fix pack had never happened."
     );
     Ok(())
 }

@@ -127,64 +127,86 @@ pub fn preflight(host: &HostRoot, instance: &Instance, opts: &PreflightOptions) 
         },
         ..PreflightReport::default()
     };
+    report.check_im(host, instance);
+    report.check_servers(host, instance, opts);
+    report.check_members(host, instance, opts);
+    report.check_space(host, instance, opts);
+    report
+}
 
-    report.im_processes = im_processes(host, instance);
-    for p in &report.im_processes {
-        report.refusals.push(format!(
-            "IBM Installation Manager is running (pid {}: {}); wait for it to finish or stop it, then run again",
-            p.pid, p.command
-        ));
-    }
-
-    let (running, stale) = servers(host, instance);
-    report.servers_running = running;
-    report.stale_pid_files = stale;
-    report.mode = if report.servers_running.is_empty() {
-        "offline".into()
-    } else {
-        "online".into()
-    };
-    if !report.servers_running.is_empty() {
-        let names: Vec<String> = report
-            .servers_running
-            .iter()
-            .map(|s| format!("{} (pid {})", s.name, s.pid))
-            .collect();
-        if opts.offline {
-            report.refusals.push(format!(
-                "product servers are running: {}; stop them (stopServer.sh) for an --offline backup",
-                names.join(", ")
-            ));
-        } else {
-            report.warnings.push(format!(
-                "online backup: product servers are running ({}); their logs and caches may change while they are read",
-                names.join(", ")
+impl PreflightReport {
+    /// IM running always refuses: it may be rewriting its records.
+    fn check_im(&mut self, host: &HostRoot, instance: &Instance) {
+        self.im_processes = im_processes(host, instance);
+        for p in &self.im_processes {
+            self.refusals.push(format!(
+                "IBM Installation Manager is running (pid {}: {}); wait for it to finish or stop it, then run again",
+                p.pid, p.command
             ));
         }
     }
 
-    for m in &instance.set.members {
-        if !m.exists {
-            report.missing.push((m.role, m.path.clone()));
-            if !opts.allow_missing.contains(&m.role) {
-                report.refusals.push(format!(
-                    "set member {} {} does not exist on the host; restore it, check IM's records with `lockstep discover`, or allow it with --allow-missing {}",
-                    m.role,
-                    m.path.display(),
-                    m.role
+    /// Running product servers make the operation `online`: a warning, or a refusal with
+    /// `--offline`. Stale pid files are recorded too.
+    fn check_servers(&mut self, host: &HostRoot, instance: &Instance, opts: &PreflightOptions) {
+        let (running, stale) = servers(host, instance);
+        self.servers_running = running;
+        self.stale_pid_files = stale;
+        self.mode = if self.servers_running.is_empty() {
+            "offline".into()
+        } else {
+            "online".into()
+        };
+        if !self.servers_running.is_empty() {
+            let names: Vec<String> = self
+                .servers_running
+                .iter()
+                .map(|s| format!("{} (pid {})", s.name, s.pid))
+                .collect();
+            if opts.offline {
+                self.refusals.push(format!(
+                    "product servers are running: {}; stop them (stopServer.sh) for an --offline backup",
+                    names.join(", ")
+                ));
+            } else {
+                self.warnings.push(format!(
+                    "online backup: product servers are running ({}); their logs and caches may change while they are read",
+                    names.join(", ")
                 ));
             }
-        } else if !readable(&host.physical(m.data_path()), m.is_file) {
-            report.unreadable.push((m.role, m.path.clone()));
-            report.refusals.push(format!(
-                "set member {} {} cannot be read by this user; run lockstep as the owner of the installation (or root)",
-                m.role,
-                m.path.display()
-            ));
         }
     }
 
-    if let Some(dir) = &opts.repository_dir {
+    /// Every set member exists (unless its role may be missing) and can be read.
+    fn check_members(&mut self, host: &HostRoot, instance: &Instance, opts: &PreflightOptions) {
+        for m in &instance.set.members {
+            if !m.exists {
+                self.missing.push((m.role, m.path.clone()));
+                if !opts.allow_missing.contains(&m.role) {
+                    self.refusals.push(format!(
+                        "set member {} {} does not exist on the host; restore it, check IM's records with `lockstep discover`, or allow it with --allow-missing {}",
+                        m.role,
+                        m.path.display(),
+                        m.role
+                    ));
+                }
+            } else if !readable(&host.physical(m.data_path()), m.is_file) {
+                self.unreadable.push((m.role, m.path.clone()));
+                self.refusals.push(format!(
+                    "set member {} {} cannot be read by this user; run lockstep as the owner of the installation (or root)",
+                    m.role,
+                    m.path.display()
+                ));
+            }
+        }
+    }
+
+    /// A local repository's filesystem has room for the backup: the whole set for a first one,
+    /// a twentieth for an incremental one, at least 16 MiB.
+    fn check_space(&mut self, host: &HostRoot, instance: &Instance, opts: &PreflightOptions) {
+        let Some(dir) = &opts.repository_dir else {
+            return;
+        };
         let set_bytes = opts
             .known_set_bytes
             .unwrap_or_else(|| set_size(host, instance));
@@ -195,21 +217,20 @@ pub fn preflight(host: &HostRoot, instance: &Instance, opts: &PreflightOptions) 
         };
         if let Some((path, available)) = free_space(dir) {
             if available < needed {
-                report.refusals.push(format!(
+                self.refusals.push(format!(
                     "not enough free space for the repository: {} available in {}, the backup may need about {}; free space or use another repository",
                     crate::util::report::bytes(available),
                     path.display(),
                     crate::util::report::bytes(needed)
                 ));
             }
-            report.space = Some(Space {
+            self.space = Some(Space {
                 path,
                 available,
                 needed,
             });
         }
     }
-    report
 }
 
 /// Processes that look like IM working on this instance.

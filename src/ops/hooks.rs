@@ -79,6 +79,9 @@ pub fn run_phase(hooks: &Hooks, phase: HookPhase, env: &[(&str, String)]) -> Vec
     out
 }
 
+/// Runs one hook `command` with `sh -c` in a process group of its own (so a timeout stops its
+/// children too), with `env` and `LOCKSTEP_PHASE` set and stdin from /dev/null; the outcome
+/// keeps the tail of its output.
 fn run_one(
     phase: HookPhase,
     command: &str,
@@ -97,20 +100,40 @@ fn run_one(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let fail = |msg: String| HookOutcome {
-        phase,
-        command: command.to_owned(),
-        exit_code: None,
-        timed_out: false,
-        seconds: start.elapsed().as_secs_f64(),
-        output: msg,
-    };
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => return fail(format!("cannot start sh: {e}")),
+        Err(e) => {
+            return HookOutcome {
+                phase,
+                command: command.to_owned(),
+                exit_code: None,
+                timed_out: false,
+                seconds: start.elapsed().as_secs_f64(),
+                output: format!("cannot start sh: {e}"),
+            };
+        }
     };
-    // Output is read in threads so a chatty hook cannot block on a full pipe.
-    let readers: Vec<_> = [
+    let readers = read_output(&mut child);
+    let (status, timed_out) = wait_or_kill(child, timeout);
+    let output = tail(readers);
+    HookOutcome {
+        phase,
+        command: command.to_owned(),
+        exit_code: if timed_out {
+            None
+        } else {
+            status.and_then(|s| s.code())
+        },
+        timed_out,
+        seconds: start.elapsed().as_secs_f64(),
+        output,
+    }
+}
+
+/// Reads the hook's stdout and stderr, each in a thread of its own, so a chatty hook cannot
+/// block on a full pipe.
+fn read_output(child: &mut std::process::Child) -> Vec<std::thread::JoinHandle<Vec<u8>>> {
+    [
         child
             .stdout
             .take()
@@ -129,7 +152,17 @@ fn run_one(
             buf
         })
     })
-    .collect();
+    .collect()
+}
+
+/// Waits for the hook up to `timeout`; past it, its process group is asked to stop, killed
+/// after 5 seconds more, and killed again once the hook is gone, as its children may still
+/// hold the pipes open. Returns its exit status (when it could be read) and whether it timed
+/// out.
+fn wait_or_kill(
+    mut child: std::process::Child,
+    timeout: Duration,
+) -> (Option<std::process::ExitStatus>, bool) {
     let pgid = child.id();
     let (tx, rx) = mpsc::channel();
     let waiter = std::thread::spawn(move || {
@@ -149,6 +182,11 @@ fn run_one(
         // Children of the hook may still hold the pipes open.
         kill_group(pgid, Signal::KILL);
     }
+    (status, timed_out)
+}
+
+/// The last [`TAIL_LINES`] lines of the hook's output, stdout then stderr.
+fn tail(readers: Vec<std::thread::JoinHandle<Vec<u8>>>) -> String {
     let mut output = Vec::new();
     for r in readers {
         if let Ok(buf) = r.join() {
@@ -157,19 +195,7 @@ fn run_one(
     }
     let text = String::from_utf8_lossy(&output);
     let lines: Vec<&str> = text.lines().collect();
-    let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
-    HookOutcome {
-        phase,
-        command: command.to_owned(),
-        exit_code: if timed_out {
-            None
-        } else {
-            status.and_then(|s| s.code())
-        },
-        timed_out,
-        seconds: start.elapsed().as_secs_f64(),
-        output: tail,
-    }
+    lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
 }
 
 /// Signals a process group we created; failure (already gone) is harmless.

@@ -681,7 +681,45 @@ fn plan(
     live_entries: &HashMap<PathBuf, std::fs::Metadata>,
     newest: &Newest,
 ) -> Plan {
-    use rayon::prelude::*;
+    let FirstPass {
+        mut put,
+        dirs,
+        candidates,
+    } = walk_target(tree, live, live_entries);
+    let (kept_files, kept_bytes) = prove_files(repo, live, newest, &candidates, &mut put);
+    let removed = surplus(tree, live_entries, &put);
+    put.sort();
+    let dirs = dirs_to_set(&put, &removed, dirs, &tree.entries, tree.node.clone());
+    Plan {
+        delta: Delta {
+            put,
+            remove: removed,
+            dirs,
+            flat: true,
+        },
+        kept_files,
+        kept_bytes,
+    }
+}
+
+/// The first pass of [`plan`] over the target tree, before any file's content is looked at.
+struct FirstPass<'t> {
+    /// Entries to restore: missing, of another kind, a symlink that differs, and everything
+    /// under a directory restored whole.
+    put: Vec<PathBuf>,
+    /// Live directories whose own metadata differs from the target's.
+    dirs: Vec<(PathBuf, Node)>,
+    /// Live files of the target's kind whose content is yet to be compared.
+    candidates: Vec<(&'t PathBuf, &'t Node, &'t std::fs::Metadata)>,
+}
+
+/// Walks the target tree in order against the live entries: what surely differs is put, what
+/// surely matches is skipped, and regular files are left as candidates for [`prove_files`].
+fn walk_target<'t>(
+    tree: &'t UnitTree,
+    live: &Path,
+    live_entries: &'t HashMap<PathBuf, std::fs::Metadata>,
+) -> FirstPass<'t> {
     let mut put: Vec<PathBuf> = Vec::new();
     let mut dirs: Vec<(PathBuf, Node)> = Vec::new();
     let mut candidates: Vec<(&PathBuf, &Node, &std::fs::Metadata)> = Vec::new();
@@ -720,7 +758,24 @@ fn plan(
         }
         put.push(path.clone());
     }
-    // Files: metadata first, content proven by the newest snapshot or by hashing, on the pool.
+    FirstPass {
+        put,
+        dirs,
+        candidates,
+    }
+}
+
+/// Compares the candidate files on the I/O pool: metadata first, content proven by the newest
+/// snapshot or by hashing. A file that differs joins `put`; returns the count and bytes of the
+/// files kept.
+fn prove_files(
+    repo: &FullRepo,
+    live: &Path,
+    newest: &Newest,
+    candidates: &[(&PathBuf, &Node, &std::fs::Metadata)],
+    put: &mut Vec<PathBuf>,
+) -> (u64, u64) {
+    use rayon::prelude::*;
     let differing: Vec<(PathBuf, bool, u64)> = crate::util::par::io(|| {
         candidates
             .par_iter()
@@ -740,8 +795,16 @@ fn plan(
             put.push(path);
         }
     }
-    // Live entries the target lacks, outside anything already moved as a whole (sorted, so a
-    // directory comes before what is in it).
+    (kept_files, kept_bytes)
+}
+
+/// Live entries the target lacks, outside anything already moved as a whole: what the swap
+/// removes (sorted, so a directory comes before what is in it).
+fn surplus(
+    tree: &UnitTree,
+    live_entries: &HashMap<PathBuf, std::fs::Metadata>,
+    put: &[PathBuf],
+) -> Vec<PathBuf> {
     let target: HashSet<&PathBuf> = tree.entries.iter().map(|(p, _)| p).collect();
     let put_set: HashSet<PathBuf> = put.iter().cloned().collect();
     let mut surplus: Vec<&PathBuf> = live_entries
@@ -761,18 +824,7 @@ fn plan(
             removed.push(path.clone());
         }
     }
-    put.sort();
-    let dirs = dirs_to_set(&put, &removed, dirs, &tree.entries, tree.node.clone());
-    Plan {
-        delta: Delta {
-            put,
-            remove: removed,
-            dirs,
-            flat: true,
-        },
-        kept_files,
-        kept_bytes,
-    }
+    removed
 }
 
 /// The directories whose metadata the swap sets last, deepest first: `dirs` (their own
