@@ -26,7 +26,6 @@
 //! copy instead. `--full` and `--keep-replaced` restore every byte into whole copies.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::Instant;
@@ -34,12 +33,12 @@ use std::time::Instant;
 use rustic_core::repofile::{Node, NodeType};
 use rustic_core::{IndexedFullStatus, LocalDestination, Repository, RestoreOptions};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 pub mod delta;
 mod in_place;
 pub mod journal;
 mod owners;
+pub mod verify;
 
 pub use in_place::{
     Counts, InPlace, InPlacePlan, Method, Prepared, SpaceNeed, UnitPlan, execute, plan,
@@ -970,7 +969,7 @@ pub(crate) fn same_as_target(
                 (c.as_second(), i64::from(c.subsec_nanosecond())) == (m.ctime(), m.ctime_nsec())
             })
     });
-    proven || verify_content(repo, target, live).is_ok()
+    proven || verify::content(repo, target, live, None).is_ok()
 }
 
 /// The extended attributes of a live file, sorted like a node's.
@@ -1108,53 +1107,21 @@ pub(crate) fn verify_entries(
         }
     };
     // Every entry on the I/O pool (stat calls and content hashing), the first difference wins.
+    let checks = verify::Checks {
+        owners: is_root(),
+        content: true,
+    };
     let check = |path: &Path, node: &Node| -> Result<u64> {
-        let p = staged_path(path);
-        let m = std::fs::symlink_metadata(&p).map_err(|e| bad(path, format!("missing ({e})")))?;
-        let ft = m.file_type();
-        let kind_ok = match &node.node_type {
-            NodeType::Dir => ft.is_dir(),
-            NodeType::File => ft.is_file(),
-            NodeType::Symlink { .. } => ft.is_symlink(),
-            _ => !ft.is_dir() && !ft.is_file() && !ft.is_symlink(),
+        let checks = verify::Checks {
+            content: !proven.contains(path),
+            ..checks
         };
-        if !kind_ok {
-            return Err(bad(path, format!("type should be {}", node.node_type)));
+        let (problems, _) = verify::entry(repo, node, &staged_path(path), checks, None);
+        match problems.into_iter().next() {
+            Some(what) => Err(bad(path, what)),
+            None if node.node_type == NodeType::File => Ok(node.meta.size),
+            None => Ok(0),
         }
-        if let NodeType::Symlink { .. } = &node.node_type {
-            let target = std::fs::read_link(&p).map_err(|e| bad(path, e.to_string()))?;
-            if target != node.node_type.to_link() {
-                return Err(bad(path, "symlink target".into()));
-            }
-            return Ok(0);
-        }
-        if let Some(mode) = node.meta.mode
-            && m.mode() & 0o7777 != posix_perm(mode)
-        {
-            return Err(bad(path, format!("mode {:o}", m.mode() & 0o7777)));
-        }
-        if is_root() && (Some(m.uid()), Some(m.gid())) != (node.meta.uid, node.meta.gid) {
-            return Err(bad(path, format!("owner {}:{}", m.uid(), m.gid())));
-        }
-        if let Some(mtime) = node.meta.mtime
-            && (m.mtime(), m.mtime_nsec())
-                != (mtime.as_second(), i64::from(mtime.subsec_nanosecond()))
-        {
-            return Err(bad(path, "modification time".into()));
-        }
-        if node.node_type != NodeType::File {
-            return Ok(0);
-        }
-        if m.size() != node.meta.size {
-            return Err(bad(
-                path,
-                format!("size {} instead of {}", m.size(), node.meta.size),
-            ));
-        }
-        if !proven.contains(path) {
-            verify_content(repo, node, &p).map_err(|what| bad(path, what))?;
-        }
-        Ok(m.size())
     };
     let verified = crate::util::par::io(|| {
         use rayon::prelude::*;
@@ -1178,29 +1145,6 @@ pub(crate) fn verify_entries(
         }
     }
     Ok(verified)
-}
-
-/// Compares a file chunk by chunk with the snapshot's blob ids (SHA-256 of each chunk).
-fn verify_content(repo: &FullRepo, node: &Node, path: &Path) -> std::result::Result<(), String> {
-    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut buf = Vec::new();
-    for id in node.content.iter().flatten() {
-        let len = repo
-            .get_index_entry(id)
-            .map_err(|e| crate::error::rustic_message(&e))?
-            .data_length() as usize;
-        buf.resize(len, 0);
-        file.read_exact(&mut buf)
-            .map_err(|e| format!("content: {e}"))?;
-        if crate::util::report::hex(&Sha256::digest(&buf)) != id.to_hex().as_str() {
-            return Err("content differs".into());
-        }
-    }
-    let mut rest = [0u8; 1];
-    if file.read(&mut rest).map_err(|e| e.to_string())? != 0 {
-        return Err("content longer than in the snapshot".into());
-    }
-    Ok(())
 }
 
 /// Preflight for an in-place restore, over the snapshot's set: IM must not run, product servers
