@@ -8,14 +8,14 @@ use super::{Ctx, bytes, print_json, short};
 use crate::host::preflight::PreflightOptions;
 use crate::host::set::Role;
 use crate::im::discover::Instance;
-use crate::ops::backup::{BackupOutcome, BackupRequest, backup};
+use crate::ops::backup::{BackupReport, BackupRequest, backup};
 use crate::ops::hooks::{DEFAULT_TIMEOUT, Hooks};
 use crate::repo::manifest::Verdict;
 use crate::{Error, Result};
 
 /// The safety policy shared by `backup` and `preflight`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct Policy {
+pub struct BackupPolicy {
     /// Refuse when product servers are running (and when product files change while read).
     #[arg(long)]
     pub offline: bool,
@@ -31,7 +31,7 @@ pub struct Args {
     #[arg(long)]
     label: Option<String>,
     #[command(flatten)]
-    policy: Policy,
+    policy: BackupPolicy,
     /// Attempts after one during which IM's directories changed (default 2).
     #[arg(long, value_name = "N")]
     retries: Option<u32>,
@@ -65,7 +65,7 @@ pub struct Args {
 struct Output<'a> {
     schema_version: u32,
     #[serde(flatten)]
-    outcome: &'a BackupOutcome,
+    outcome: &'a BackupReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     copy: Option<&'a crate::ops::copy::CopyReport>,
 }
@@ -94,7 +94,7 @@ impl Ctx {
     }
 
     /// The preflight options from flags, then configuration.
-    pub fn preflight_options(&self, policy: &Policy) -> Result<PreflightOptions> {
+    pub fn preflight_options(&self, policy: &BackupPolicy) -> Result<PreflightOptions> {
         let mut allow_missing = policy.allow_missing.clone();
         for role in &self.config.backup.allow_missing {
             allow_missing.push(role.parse().map_err(|e: String| {
@@ -186,7 +186,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
 }
 
 /// The human summary of a backup.
-pub fn print_outcome(o: &BackupOutcome, instance: &Instance) {
+pub fn print_outcome(o: &BackupReport, instance: &Instance) {
     println!(
         "snapshot {} saved: set {} of {}, {} members, {}",
         short(&o.snapshot),

@@ -15,7 +15,7 @@ use super::{Ctx, bytes};
 use crate::host::root::HostRoot;
 use crate::im::discover::{DiscoverOptions, Instance, discover, select};
 use crate::ops::backup::{BackupRequest, backup};
-use crate::ops::restore::{RestoreOutcome, restore_to_target};
+use crate::ops::restore::{RestoreReport, restore_to_target};
 use crate::repo::{OpenRepo, RepoSpec, find_snapshot, set_snapshots};
 use crate::{Error, Result};
 
@@ -177,7 +177,7 @@ fn prove(
     before: &Listing,
     scratch: &Path,
     members: &[PathBuf],
-    outcome: &RestoreOutcome,
+    outcome: &RestoreReport,
 ) -> Result<()> {
     let restored = list(scratch, members).map_err(|e| Error::io("cannot list", scratch, e))?;
     let differences = diff(

@@ -6,7 +6,7 @@ use super::{Ctx, print_json, short};
 use crate::Result;
 use crate::ops::prune::{PruneReport, prune};
 use crate::ops::retention::{
-    ForgetByIds, ForgetOutcome, ForgetPlan, Policy, forget, forget_ids, plan, resolve_ids,
+    ForgetByIds, ForgetPlan, ForgetReport, RetentionPolicy, forget, forget_ids, plan, resolve_ids,
 };
 
 /// Arguments of `forget`. Each flag overrides the same key of the configuration's `[forget]`
@@ -75,7 +75,7 @@ struct Output<'a> {
 
 impl Ctx {
     /// The retention policy: flags over the configuration's `[forget]` table.
-    fn policy(&self, args: &Args) -> Policy {
+    fn policy(&self, args: &Args) -> RetentionPolicy {
         let c = &self.config.forget;
         let mut keep_labels = c.keep_labels.clone();
         for l in &args.keep_labels {
@@ -83,7 +83,7 @@ impl Ctx {
                 keep_labels.push(l.clone());
             }
         }
-        Policy {
+        RetentionPolicy {
             keep_last: args.keep_last.or(c.keep_last),
             keep_hourly: args.keep_hourly.or(c.keep_hourly),
             keep_daily: args.keep_daily.or(c.keep_daily),
@@ -108,7 +108,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let repo = ctx.open_repo()?;
     let plan = plan(&repo, &policy, args.set.as_deref())?;
     let outcome = if args.dry_run {
-        ForgetOutcome {
+        ForgetReport {
             removed: plan.removed().map(|d| d.id.clone()).collect(),
             drill_records_removed: 0,
         }
@@ -177,7 +177,7 @@ fn by_ids(ctx: &Ctx, args: &Args) -> Result<i32> {
     let repo = ctx.open_repo()?;
     let found = resolve_ids(&repo, &args.ids)?;
     let outcome = if args.dry_run {
-        ForgetOutcome {
+        ForgetReport {
             removed: found.all(),
             drill_records_removed: 0,
         }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use super::Ctx;
 use crate::Result;
-use crate::ops::backup::BackupOutcome;
+use crate::ops::backup::BackupReport;
 use crate::ops::metrics::{RunMetrics, record};
 use crate::repo::manifest::Verdict;
 use crate::repo::set_snapshots;
@@ -41,7 +41,7 @@ impl Ctx {
 
     /// Notes a successful backup: bytes added and stored, files and bytes in the set, the
     /// set's snapshot count, and that the host is in sync with the new snapshot.
-    pub fn note_backup_metrics(&self, o: &BackupOutcome) {
+    pub fn note_backup_metrics(&self, o: &BackupReport) {
         if !self.wants_metrics() {
             return;
         }

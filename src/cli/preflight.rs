@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::backup::Policy;
+use super::backup::BackupPolicy;
 use super::{Ctx, bytes, print_json};
 use crate::Result;
 use crate::error::EXIT_REFUSED;
@@ -13,7 +13,7 @@ use crate::repo::set_snapshots;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    policy: Policy,
+    policy: BackupPolicy,
 }
 
 #[derive(Serialize)]

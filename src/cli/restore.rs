@@ -9,7 +9,7 @@ use super::{Ctx, bytes, print_json, short};
 use crate::host::set::Role;
 use crate::im::discover::select;
 use crate::ops::restore::{
-    GuardDecision, InPlace, InPlacePlan, Method, RestoreOutcome, Selection, check_empty_target,
+    InPlace, InPlacePlan, Method, RestoreReport, Selection, SyncDecision, check_empty_target,
     check_rules, describe_missing_owner, execute, in_place_units, left_behind, plan,
     restore_to_target, snapshot_before_forced,
 };
@@ -76,14 +76,14 @@ impl Args {
 #[derive(Serialize)]
 struct Output<'a> {
     schema_version: u32,
-    guard: &'a GuardDecision,
+    guard: &'a SyncDecision,
     #[serde(skip_serializing_if = "Option::is_none")]
     pre_restore_snapshot: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     plan: Option<&'a InPlacePlan>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(flatten)]
-    outcome: Option<&'a RestoreOutcome>,
+    outcome: Option<&'a RestoreReport>,
 }
 
 /// What a restore did (or, with `--dry-run`, would do), for rendering.
@@ -94,7 +94,7 @@ struct Done {
     /// The in-place plan (executed, or only planned).
     plan: Option<InPlacePlan>,
     /// What the restore did (`None` for a dry run).
-    outcome: Option<RestoreOutcome>,
+    outcome: Option<RestoreReport>,
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
@@ -184,7 +184,7 @@ fn forced_pre_snapshot(
     args: &Args,
     host: &crate::host::root::HostRoot,
     live: Option<&crate::im::discover::Instance>,
-    decision: &GuardDecision,
+    decision: &SyncDecision,
 ) -> Result<Option<String>> {
     if !decision.forced_desync || args.dry_run {
         return Ok(None);
@@ -215,7 +215,7 @@ fn in_place(
     repo: crate::repo::OpenRepo,
     (snap, selected): (&SetSnapshot, &[crate::ops::restore::RestoreUnit]),
     live: Option<&crate::im::discover::Instance>,
-    decision: &GuardDecision,
+    decision: &SyncDecision,
     opts: &InPlace<'_>,
 ) -> Result<Done> {
     let mut prepared = plan(repo, snap, selected, opts)?;
@@ -249,7 +249,7 @@ fn in_place(
 }
 
 /// Shows what the restore did: one JSON document, the plan of a dry run, or the report.
-fn render(ctx: &Ctx, decision: &GuardDecision, done: Done) -> Result<i32> {
+fn render(ctx: &Ctx, decision: &SyncDecision, done: Done) -> Result<i32> {
     let Done { pre, plan, outcome } = done;
     if ctx.global.json {
         print_json(&Output {
@@ -273,7 +273,7 @@ fn render(ctx: &Ctx, decision: &GuardDecision, done: Done) -> Result<i32> {
 }
 
 /// The report of a restore that ran.
-fn print_outcome(o: &RestoreOutcome) {
+fn print_outcome(o: &RestoreReport) {
     let place = if o.target == std::path::Path::new("/") {
         "in place".to_owned()
     } else {
@@ -331,7 +331,7 @@ fn print_outcome(o: &RestoreOutcome) {
 fn print_plan(
     out: &mut dyn Write,
     plan: &InPlacePlan,
-    decision: &GuardDecision,
+    decision: &SyncDecision,
     note: &str,
 ) -> std::io::Result<()> {
     writeln!(
@@ -451,7 +451,7 @@ fn print_records_change(
 ///
 /// # Errors
 /// Refused unless the answer is yes.
-fn confirm(plan: &InPlacePlan, snap: &SetSnapshot, decision: &GuardDecision) -> Result<()> {
+fn confirm(plan: &InPlacePlan, snap: &SetSnapshot, decision: &SyncDecision) -> Result<()> {
     let mut err = std::io::stderr().lock();
     let asked = print_plan(&mut err, plan, decision, "nothing changed yet")
         .and_then(|()| {

@@ -4,7 +4,7 @@ use super::Ctx;
 use super::short;
 use crate::Result;
 use crate::ops::compare::FileChanges;
-use crate::ops::status::{Restored, SnapshotRef, StatusReport, Verdict, compared_with, status};
+use crate::ops::status::{Restored, SnapshotRef, StatusReport, SyncState, compared_with, status};
 use crate::repo::set_snapshots;
 
 /// Arguments of `status`.
@@ -66,7 +66,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
         seconds: 0.0,
         values: [(
             "in_sync".to_owned(),
-            if report.verdict == Verdict::InSync {
+            if report.verdict == SyncState::InSync {
                 1.0
             } else {
                 0.0
@@ -76,8 +76,8 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     });
     super::render(ctx, &report, print_report)?;
     Ok(match report.verdict {
-        Verdict::InSync => 0,
-        Verdict::Drift | Verdict::NoSnapshot => 1,
+        SyncState::InSync => 0,
+        SyncState::Drift | SyncState::NoSnapshot => 1,
     })
 }
 
@@ -91,7 +91,7 @@ fn print_report(r: &StatusReport) {
         return;
     };
     match r.verdict {
-        Verdict::InSync => println!("in sync with {} ({})", short(&snap.id), age(snap)),
+        SyncState::InSync => println!("in sync with {} ({})", short(&snap.id), age(snap)),
         _ => println!(
             "DRIFT since {} ({}): {}",
             short(&snap.id),
@@ -120,7 +120,7 @@ fn print_report(r: &StatusReport) {
     }
     println!("  files since the snapshot:");
     print_files(&r.files, "    ");
-    if r.verdict == Verdict::InSync && !r.files.is_empty() {
+    if r.verdict == SyncState::InSync && !r.files.is_empty() {
         println!("  (only product and extra files changed: IM and the products are still in step)");
     }
 }

@@ -41,7 +41,7 @@ use crate::repo::OpenRepo;
 use crate::repo::manifest::{
     Consistency, Manifest, PreflightRecord, SCHEMA_VERSION, TAG, Verdict, set_tag,
 };
-use crate::repo::manifest::{HookOutcome, HookPhase};
+use crate::repo::manifest::{HookPhase, HookReport};
 use crate::repo::tree::dir_node;
 use crate::util::fault;
 use crate::{Error, Result};
@@ -258,7 +258,7 @@ fn unsafe_members(req: &BackupRequest<'_>) -> Result<()> {
 
 /// What a backup did.
 #[derive(Debug, Clone, Serialize)]
-pub struct BackupOutcome {
+pub struct BackupReport {
     /// The new snapshot's id.
     pub snapshot: String,
     /// The parent snapshot used for change detection, if any.
@@ -289,7 +289,7 @@ pub struct BackupOutcome {
     /// What preflight found.
     pub preflight: PreflightReport,
     /// Every hook that ran, in order.
-    pub hooks: Vec<HookOutcome>,
+    pub hooks: Vec<HookReport>,
 }
 
 /// Why a backup failed, with what ran on the way.
@@ -298,7 +298,7 @@ pub struct BackupFailure {
     /// The error to show.
     pub error: Error,
     /// Hooks that ran (before, on-failure, finally).
-    pub hooks: Vec<HookOutcome>,
+    pub hooks: Vec<HookReport>,
     /// The preflight report, when preflight ran.
     pub preflight: Option<Box<PreflightReport>>,
 }
@@ -323,7 +323,7 @@ const PRODUCT_CHANGES_KEPT: usize = 50;
 /// # Errors
 /// Refused (exit 3) by preflight or when the set kept changing; an error when a hook failed,
 /// any file of the set could not be read (the snapshot is discarded), or the repository fails.
-pub fn backup(repo: OpenRepo, req: &BackupRequest<'_>) -> Result<BackupOutcome, BackupFailure> {
+pub fn backup(repo: OpenRepo, req: &BackupRequest<'_>) -> Result<BackupReport, BackupFailure> {
     let mut env: Vec<(&str, String)> = vec![
         ("LOCKSTEP_SET", req.set_name.clone()),
         ("LOCKSTEP_HOST", req.host_name.clone()),
@@ -344,7 +344,7 @@ pub fn backup(repo: OpenRepo, req: &BackupRequest<'_>) -> Result<BackupOutcome, 
     let result = result.and_then(|mut outcome| {
         env.push(("LOCKSTEP_SNAPSHOT", outcome.snapshot.clone()));
         let after = run_phase(&req.hooks, HookPhase::After, &env);
-        let failed = after.iter().find(|h| !h.ok()).map(HookOutcome::describe);
+        let failed = after.iter().find(|h| !h.ok()).map(HookReport::describe);
         hooks.extend(after);
         match failed {
             Some(msg) => Err(Error::Other(format!(
@@ -382,9 +382,9 @@ pub fn backup(repo: OpenRepo, req: &BackupRequest<'_>) -> Result<BackupOutcome, 
 fn attempt(
     repo: OpenRepo,
     req: &BackupRequest<'_>,
-    before_hooks: Vec<HookOutcome>,
+    before_hooks: Vec<HookReport>,
     preflight_out: &mut Option<PreflightReport>,
-) -> Result<BackupOutcome> {
+) -> Result<BackupReport> {
     let parent_snap = crate::repo::newest_consistent(&repo, &req.set_name, &req.host_name)?;
     let parent = parent_snap.as_ref().map(crate::repo::SetSnapshot::id);
     // Rule 6, before the set is walked or read: nothing vanishes without the administrator's
@@ -413,7 +413,7 @@ fn attempt(
         parent_state.as_deref(),
         first_fingerprints.as_ref(),
     )? {
-        return Ok(BackupOutcome {
+        return Ok(BackupReport {
             preflight: report,
             ..outcome
         });
@@ -431,7 +431,7 @@ fn attempt(
             .unwrap_or_else(|| walk.fingerprints());
         match walk.try_once(&repo, n, before, &mut manifest)? {
             Tried::Consistent(outcome) => {
-                return Ok(BackupOutcome {
+                return Ok(BackupReport {
                     preflight: report,
                     ..*outcome
                 });
@@ -463,7 +463,7 @@ struct Walk<'r, 'a> {
 /// How one snapshot attempt ended.
 enum Tried {
     /// Nothing moved while the set was read: the sealed snapshot.
-    Consistent(Box<BackupOutcome>),
+    Consistent(Box<BackupReport>),
     /// The set moved (or IM's records could not be read); the snapshot was discarded.
     Moved {
         /// What changed under the backup.
@@ -562,7 +562,7 @@ impl<'r, 'a> Walk<'r, 'a> {
         &self,
         report: &PreflightReport,
         shrink: &Shrink,
-        before_hooks: Vec<HookOutcome>,
+        before_hooks: Vec<HookReport>,
     ) -> Manifest {
         let req = self.req;
         Manifest {
@@ -604,7 +604,7 @@ impl<'r, 'a> Walk<'r, 'a> {
         parent_snap: Option<&crate::repo::SetSnapshot>,
         parent_state: Option<&str>,
         first_fingerprints: Option<&(Fingerprint, Fingerprint)>,
-    ) -> Result<Option<BackupOutcome>> {
+    ) -> Result<Option<BackupReport>> {
         let t = crate::util::timing::phase("backup: state digest");
         let unchanged_now = match (parent_state, first_fingerprints) {
             (Some(state), Some((im, other))) => self.digest(im, other)?.as_deref() == Some(state),
@@ -745,7 +745,7 @@ impl<'r, 'a> Walk<'r, 'a> {
         manifest: &mut Manifest,
         product_changes: &Changes,
         (im_before, other_before): (&Fingerprint, &Fingerprint),
-    ) -> Result<BackupOutcome> {
+    ) -> Result<BackupReport> {
         let req = self.req;
         let paths = product_changes.paths();
         // Nothing moved while the set was read: the tree is exactly the state fingerprinted.
@@ -766,7 +766,7 @@ impl<'r, 'a> Walk<'r, 'a> {
         let final_id = seal(repo, snap.clone(), manifest)?;
         drop(t);
         let summary = snap.summary.clone().unwrap_or_default();
-        Ok(BackupOutcome {
+        Ok(BackupReport {
             snapshot: final_id,
             parent: self.parent.clone(),
             set: req.set_name.clone(),
@@ -798,7 +798,7 @@ fn unchanged(
     (im_before, other_before): (&Fingerprint, &Fingerprint),
     (im_paths, other_paths, excludes): (&[PathBuf], &[PathBuf], &Excludes),
     state: &str,
-) -> Result<Option<BackupOutcome>> {
+) -> Result<Option<BackupReport>> {
     let started = std::time::Instant::now();
     fault::point("backup-reading");
     let t = crate::util::timing::phase("backup: fingerprint after");
@@ -846,7 +846,7 @@ fn unchanged(
     snap.summary = Some(summary.clone());
     let _t = crate::util::timing::phase("backup: seal");
     let id = save(repo, snap, None)?;
-    Ok(Some(BackupOutcome {
+    Ok(Some(BackupReport {
         snapshot: id,
         parent: Some(parent.id()),
         set: req.set_name.clone(),

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::repo::manifest::{HookOutcome, HookPhase};
+use crate::repo::manifest::{HookPhase, HookReport};
 use crate::util::sys::Signal;
 
 /// Default time a hook may run.
@@ -51,7 +51,7 @@ impl Default for Hooks {
 
 /// Runs the `on-failure` hooks, then the `finally` hooks: what a command that failed before its
 /// hooks' envelope began (no repository, a wrong password) still owes them.
-pub fn run_failure_phases(hooks: &Hooks, env: &[(&str, String)]) -> Vec<HookOutcome> {
+pub fn run_failure_phases(hooks: &Hooks, env: &[(&str, String)]) -> Vec<HookReport> {
     let mut out = run_phase(hooks, HookPhase::OnFailure, env);
     out.extend(run_phase(hooks, HookPhase::Finally, env));
     out
@@ -60,7 +60,7 @@ pub fn run_failure_phases(hooks: &Hooks, env: &[(&str, String)]) -> Vec<HookOutc
 /// Runs the hooks of `phase` in order; stops at the first failure of a `before` hook (the
 /// others phases run every hook). `env` is added to each hook's environment.
 #[must_use]
-pub fn run_phase(hooks: &Hooks, phase: HookPhase, env: &[(&str, String)]) -> Vec<HookOutcome> {
+pub fn run_phase(hooks: &Hooks, phase: HookPhase, env: &[(&str, String)]) -> Vec<HookReport> {
     let commands = match phase {
         HookPhase::Before => &hooks.before,
         HookPhase::After => &hooks.after,
@@ -87,7 +87,7 @@ fn run_one(
     command: &str,
     timeout: Duration,
     env: &[(&str, String)],
-) -> HookOutcome {
+) -> HookReport {
     let start = Instant::now();
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
@@ -103,7 +103,7 @@ fn run_one(
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
-            return HookOutcome {
+            return HookReport {
                 phase,
                 command: command.to_owned(),
                 exit_code: None,
@@ -116,7 +116,7 @@ fn run_one(
     let readers = read_output(&mut child);
     let (status, timed_out) = wait_or_kill(child, timeout);
     let output = tail(readers);
-    HookOutcome {
+    HookReport {
         phase,
         command: command.to_owned(),
         exit_code: if timed_out {

@@ -31,7 +31,7 @@ pub const PRE_MAINTENANCE: &str = "pre-maintenance";
 
 /// A retention policy, from flags and the configuration's `[forget]` table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Policy {
+pub struct RetentionPolicy {
     /// Keep the N newest snapshots.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_last: Option<u32>,
@@ -59,7 +59,7 @@ pub struct Policy {
     pub keep_labels: Vec<String>,
 }
 
-impl Policy {
+impl RetentionPolicy {
     /// Whether the policy has at least one time or count rule (labels alone would forget
     /// everything else, which lockstep refuses to guess). A rule of zero (`--keep-last 0`,
     /// `--keep-within 0d`) keeps nothing and is no rule, as in restic: a policy of zeros alone
@@ -164,7 +164,7 @@ pub struct GroupPlan {
 #[derive(Debug, Clone, Serialize)]
 pub struct ForgetPlan {
     /// The policy applied.
-    pub policy: Policy,
+    pub policy: RetentionPolicy,
     /// One entry per set and host.
     pub groups: Vec<GroupPlan>,
 }
@@ -222,7 +222,11 @@ fn restic_duration(text: &str) -> Option<Span> {
 ///
 /// # Errors
 /// When the policy has no rule or `keep_within` does not parse.
-pub fn decide(snapshots: Vec<SnapshotFile>, policy: &Policy, now: &Zoned) -> Result<Vec<Decision>> {
+pub fn decide(
+    snapshots: Vec<SnapshotFile>,
+    policy: &RetentionPolicy,
+    now: &Zoned,
+) -> Result<Vec<Decision>> {
     let keep = policy.keep_options()?;
     let pre_maintenance = snapshots
         .iter()
@@ -267,7 +271,7 @@ pub fn decide(snapshots: Vec<SnapshotFile>, policy: &Policy, now: &Zoned) -> Res
 ///
 /// # Errors
 /// On a policy without rules, or when the repository cannot be read.
-pub fn plan(repo: &OpenRepo, policy: &Policy, set: Option<&str>) -> Result<ForgetPlan> {
+pub fn plan(repo: &OpenRepo, policy: &RetentionPolicy, set: Option<&str>) -> Result<ForgetPlan> {
     let mut groups: BTreeMap<(Option<String>, String), Vec<SnapshotFile>> = BTreeMap::new();
     for s in set_snapshots(repo, set, None)? {
         groups
@@ -296,7 +300,7 @@ pub fn plan(repo: &OpenRepo, policy: &Policy, set: Option<&str>) -> Result<Forge
 
 /// What `forget` did.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct ForgetOutcome {
+pub struct ForgetReport {
     /// Ids of the snapshots removed.
     pub removed: Vec<String>,
     /// Drill records removed with them (or left behind by snapshots removed earlier).
@@ -385,7 +389,7 @@ pub fn resolve_ids(repo: &OpenRepo, ids: &[String]) -> Result<ForgetByIds> {
 ///
 /// # Errors
 /// When the repository cannot remove them.
-pub fn forget_ids(repo: &OpenRepo, found: &ForgetByIds) -> Result<ForgetOutcome> {
+pub fn forget_ids(repo: &OpenRepo, found: &ForgetByIds) -> Result<ForgetReport> {
     let ids = found
         .all()
         .iter()
@@ -397,7 +401,7 @@ pub fn forget_ids(repo: &OpenRepo, found: &ForgetByIds) -> Result<ForgetOutcome>
     if !ids.is_empty() {
         repo.delete_snapshots(&ids)?;
     }
-    Ok(ForgetOutcome {
+    Ok(ForgetReport {
         removed: found.all(),
         drill_records_removed: remove_orphan_records(repo)?,
     })
@@ -408,12 +412,12 @@ pub fn forget_ids(repo: &OpenRepo, found: &ForgetByIds) -> Result<ForgetOutcome>
 ///
 /// # Errors
 /// When the repository refuses (append-only) or fails.
-pub fn forget(repo: &OpenRepo, plan: &ForgetPlan) -> Result<ForgetOutcome> {
+pub fn forget(repo: &OpenRepo, plan: &ForgetPlan) -> Result<ForgetReport> {
     let ids: Vec<SnapshotId> = plan.removed().map(|d| d.snapshot_id).collect();
     if !ids.is_empty() {
         repo.delete_snapshots(&ids)?;
     }
-    Ok(ForgetOutcome {
+    Ok(ForgetReport {
         removed: plan.removed().map(|d| d.id.clone()).collect(),
         drill_records_removed: remove_orphan_records(repo)?,
     })
@@ -478,9 +482,9 @@ mod tests {
 
     #[test]
     fn daily_keeps_the_newest_of_each_day() {
-        let policy = Policy {
+        let policy = RetentionPolicy {
             keep_daily: Some(2),
-            ..Policy::default()
+            ..RetentionPolicy::default()
         };
         let d = decide(series(), &policy, &Zoned::now()).unwrap();
         assert_eq!(
@@ -493,10 +497,10 @@ mod tests {
 
     #[test]
     fn labels_and_pre_maintenance_survive_keep_last_1() {
-        let policy = Policy {
+        let policy = RetentionPolicy {
             keep_last: Some(1),
             keep_labels: vec!["nightly-special".into()],
-            ..Policy::default()
+            ..RetentionPolicy::default()
         };
         let mut s = series();
         s[0].label = "nightly-special".into();
@@ -509,9 +513,9 @@ mod tests {
 
     #[test]
     fn only_the_newest_pre_maintenance_is_protected() {
-        let policy = Policy {
+        let policy = RetentionPolicy {
             keep_last: Some(1),
-            ..Policy::default()
+            ..RetentionPolicy::default()
         };
         let mut s = series();
         s[0].label = "pre-maintenance CF229".into();
@@ -521,9 +525,9 @@ mod tests {
 
     #[test]
     fn within_counts_back_from_the_newest_snapshot() {
-        let policy = Policy {
+        let policy = RetentionPolicy {
             keep_within: Some("1d".into()),
-            ..Policy::default()
+            ..RetentionPolicy::default()
         };
         let mut s = series();
         s[2].label = String::new();
@@ -536,9 +540,9 @@ mod tests {
     #[test]
     fn keep_within_6m_keeps_six_months_as_in_restic() {
         let within = |text: &str| {
-            let policy = Policy {
+            let policy = RetentionPolicy {
                 keep_within: Some(text.into()),
-                ..Policy::default()
+                ..RetentionPolicy::default()
             };
             let snaps = vec![
                 snap("2025-12-01T08:00:00", ""),
@@ -558,23 +562,23 @@ mod tests {
 
     #[test]
     fn a_policy_needs_a_rule_and_a_valid_duration() {
-        let labels_only = Policy {
+        let labels_only = RetentionPolicy {
             keep_labels: vec!["x".into()],
-            ..Policy::default()
+            ..RetentionPolicy::default()
         };
         assert!(decide(series(), &labels_only, &Zoned::now()).is_err());
-        let bad = Policy {
+        let bad = RetentionPolicy {
             keep_within: Some("fortnight".into()),
-            ..Policy::default()
+            ..RetentionPolicy::default()
         };
         let err = decide(series(), &bad, &Zoned::now())
             .unwrap_err()
             .to_string();
         assert!(err.contains("fortnight") && err.contains("30d"), "{err}");
         for ok in ["30d", "2w", "6mo", "1y6mo", "12h", "6m", "1y6m", "90min"] {
-            let p = Policy {
+            let p = RetentionPolicy {
                 keep_within: Some(ok.into()),
-                ..Policy::default()
+                ..RetentionPolicy::default()
             };
             assert!(p.within().unwrap().is_some(), "{ok}");
         }

@@ -14,7 +14,7 @@
 
 use crate::Result;
 use crate::host::state::StateDir;
-use crate::ops::restore::journal::{self, Journal, Phase};
+use crate::ops::restore::journal::{self, Journal, JournalPhase};
 use crate::util::report::short;
 
 /// Settles the host before a command (see the module). `note` receives each line to show.
@@ -34,7 +34,7 @@ pub fn settle(state: &StateDir, note: &mut dyn FnMut(String)) -> Result<()> {
     }
     // pid 0 at `cleanup`: a restore that completed handed the removal of the replaced copies to
     // a background process, which is waited for (and replaced if it died).
-    let handed_off = found.pid == 0 && found.phase == Phase::Cleanup;
+    let handed_off = found.pid == 0 && found.phase == JournalPhase::Cleanup;
     if !handed_off {
         note(format!(
             "found an interrupted restore of snapshot {} ({}); recovering it first",

@@ -59,7 +59,7 @@ impl SnapshotRef {
 /// The verdict of `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Verdict {
+pub enum SyncState {
     /// IM's records and IM's files are as in the latest snapshot.
     InSync,
     /// IM's records or IM's files changed since the latest snapshot.
@@ -76,7 +76,7 @@ pub struct StatusReport {
     /// The host name the snapshots are recorded under.
     pub host: String,
     /// In sync, drift, or no snapshot.
-    pub verdict: Verdict,
+    pub verdict: SyncState,
     /// The snapshot compared with (`None` when there is none).
     pub snapshot: Option<SnapshotRef>,
     /// What changed in IM's records since the snapshot.
@@ -119,7 +119,7 @@ pub fn compared_with(
 
 /// Compares the live host with `compared` (see [`compared_with`]), a snapshot of `instance`'s
 /// set, for the host recorded as `host_name`; with none, the verdict is
-/// [`Verdict::NoSnapshot`]. `problems` are the live records' problems found by lenient
+/// [`SyncState::NoSnapshot`]. `problems` are the live records' problems found by lenient
 /// discovery: each is drift.
 ///
 /// # Errors
@@ -138,7 +138,7 @@ pub fn status(
         return Ok(StatusReport {
             set: instance.name.clone(),
             host: host_name.to_owned(),
-            verdict: Verdict::NoSnapshot,
+            verdict: SyncState::NoSnapshot,
             snapshot: None,
             inventory_diff: InventoryDiff::default(),
             files: FileChanges::default(),
@@ -164,9 +164,9 @@ pub fn status(
         && vanished.is_empty()
         && unreadable_records.is_empty()
     {
-        Verdict::InSync
+        SyncState::InSync
     } else {
-        Verdict::Drift
+        SyncState::Drift
     };
     Ok(StatusReport {
         set: instance.name.clone(),

@@ -107,7 +107,7 @@ pub struct Manifest {
     pub preflight: PreflightRecord,
     /// The `before` hooks that ran.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub hooks: Vec<HookOutcome>,
+    pub hooks: Vec<HookReport>,
 }
 
 impl Manifest {
@@ -175,7 +175,7 @@ impl HookPhase {
 
 /// How one hook ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HookOutcome {
+pub struct HookReport {
     /// Its phase.
     pub phase: HookPhase,
     /// The command.
@@ -190,7 +190,7 @@ pub struct HookOutcome {
     pub output: String,
 }
 
-impl HookOutcome {
+impl HookReport {
     /// Whether the hook succeeded.
     #[must_use]
     pub fn ok(&self) -> bool {

@@ -12,15 +12,15 @@ fn enabled() -> bool {
 
 /// A running phase; its time is printed when it is dropped.
 #[must_use = "a phase is timed until it is dropped"]
-pub struct Phase {
+pub struct Timer {
     name: String,
     start: Option<Instant>,
 }
 
 /// Starts timing the phase `name`.
-pub fn phase(name: impl Into<String>) -> Phase {
+pub fn phase(name: impl Into<String>) -> Timer {
     let start = enabled().then(Instant::now);
-    Phase {
+    Timer {
         name: if start.is_some() {
             name.into()
         } else {
@@ -30,7 +30,7 @@ pub fn phase(name: impl Into<String>) -> Phase {
     }
 }
 
-impl Drop for Phase {
+impl Drop for Timer {
     fn drop(&mut self) {
         if let Some(start) = self.start {
             eprintln!("timing: {} {:.3}", self.name, start.elapsed().as_secs_f64());

@@ -24,14 +24,14 @@ use serde::Serialize;
 
 use super::owners::{MissingOwner, Owners};
 use super::{
-    Carried, FullRepo, RestoreOutcome, RestoreUnit, UnitTree, content_bytes, disk_full,
+    Carried, FullRepo, RestoreReport, RestoreUnit, UnitTree, content_bytes, disk_full,
     is_disk_full, plan_carry, recreate_links, rel, restore_unit, verify_unit,
 };
 use crate::config::is_root;
 use crate::host::root::HostRoot;
 use crate::host::set::Role;
 use crate::host::state::{RestoreRecord, StateDir};
-use crate::ops::restore::journal::{HandOff, Journal, Phase, Unit};
+use crate::ops::restore::journal::{HandOff, Journal, JournalPhase, Unit};
 use crate::repo::manifest::Manifest;
 use crate::repo::{OpenRepo, SetSnapshot};
 use crate::util::fault;
@@ -716,7 +716,7 @@ pub fn restore_in_place(
     snap: &SetSnapshot,
     selected: &[RestoreUnit],
     opts: &InPlace<'_>,
-) -> Result<(InPlacePlan, Option<RestoreOutcome>)> {
+) -> Result<(InPlacePlan, Option<RestoreReport>)> {
     let prepared = plan(repo, snap, selected, opts)?;
     if opts.dry_run {
         return Ok((prepared.plan, None));
@@ -786,7 +786,7 @@ fn journal_for(
         set: opts.set.clone(),
         host: opts.host_name.clone(),
         keep_replaced: opts.keep_replaced,
-        phase: Phase::Staging,
+        phase: JournalPhase::Staging,
         units,
     };
     journal.version = crate::ops::restore::journal::version_for(&journal.units);
@@ -799,7 +799,7 @@ fn journal_for(
 /// # Errors
 /// Refused when space is short; an error when staging or verification fails (the live set is
 /// untouched, staging copies removed) or a swap fails (the journal lets `recover` finish).
-pub fn execute(prepared: Prepared<'_>, opts: &InPlace<'_>) -> Result<RestoreOutcome> {
+pub fn execute(prepared: Prepared<'_>, opts: &InPlace<'_>) -> Result<RestoreReport> {
     let Prepared {
         plan,
         repo,
@@ -833,7 +833,7 @@ pub fn execute(prepared: Prepared<'_>, opts: &InPlace<'_>) -> Result<RestoreOutc
         recreate_links(manifest, Some(&roles), opts.host.root())?;
     }
     record(snap, opts)?;
-    Ok(RestoreOutcome {
+    Ok(RestoreReport {
         snapshot: snap.id(),
         target: PathBuf::from("/"),
         units: selected,
@@ -919,9 +919,9 @@ fn staging_error(e: Error, selected: &[RestoreUnit], plan: &InPlacePlan, host: &
 fn swap_and_clean(journal: &mut Journal, opts: &InPlace<'_>) -> Result<(Vec<PathBuf>, bool)> {
     fault::point("restore-staged");
     let t = crate::util::timing::phase("restore: swap");
-    journal.set_phase(opts.state, Phase::Swapping)?;
+    journal.set_phase(opts.state, JournalPhase::Swapping)?;
     journal.swap_all()?;
-    journal.set_phase(opts.state, Phase::Cleanup)?;
+    journal.set_phase(opts.state, JournalPhase::Cleanup)?;
     drop(t);
     fault::point("restore-cleanup");
     let _t = crate::util::timing::phase("restore: cleanup");

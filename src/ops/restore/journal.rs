@@ -60,7 +60,7 @@ pub fn version_for(units: &[Unit]) -> u32 {
 /// Where a restore is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Phase {
+pub enum JournalPhase {
     /// Members are being staged; the live set is untouched.
     Staging,
     /// Everything is staged and verified; members are being swapped in.
@@ -321,7 +321,7 @@ pub struct Journal {
     /// Keep the replaced copies.
     pub keep_replaced: bool,
     /// The phase.
-    pub phase: Phase,
+    pub phase: JournalPhase,
     /// The members.
     pub units: Vec<Unit>,
 }
@@ -362,7 +362,7 @@ impl Journal {
     ///
     /// # Errors
     /// When it cannot be written.
-    pub fn set_phase(&mut self, state: &StateDir, phase: Phase) -> Result<()> {
+    pub fn set_phase(&mut self, state: &StateDir, phase: JournalPhase) -> Result<()> {
         self.phase = phase;
         write_json(&state.journal(), self)
     }
@@ -705,7 +705,7 @@ pub fn finish_in_background(state: &StateDir) -> Result<()> {
     let Some(journal) = Journal::load(state)? else {
         return Ok(());
     };
-    if journal.phase != Phase::Cleanup || journal.pid != 0 {
+    if journal.phase != JournalPhase::Cleanup || journal.pid != 0 {
         return Ok(());
     }
     crate::util::fault::point("restore-background-cleanup");
@@ -738,16 +738,16 @@ pub fn recover(state: &StateDir, on_wait: impl FnOnce()) -> Result<Option<Recove
         )));
     }
     let outcome = match journal.phase {
-        Phase::Staging => {
+        JournalPhase::Staging => {
             journal.discard_stages()?;
             "rolled-back"
         }
-        Phase::Swapping => {
+        JournalPhase::Swapping => {
             journal.swap_all()?;
-            journal.set_phase(state, Phase::Cleanup)?;
+            journal.set_phase(state, JournalPhase::Cleanup)?;
             "completed"
         }
-        Phase::Cleanup => "completed",
+        JournalPhase::Cleanup => "completed",
     };
     let kept = if outcome == "completed" {
         journal.cleanup()?
@@ -1035,7 +1035,7 @@ fn make_writable(p: &Path) {
 mod tests {
     use super::*;
 
-    fn journal(dir: &Path, phase: Phase) -> Journal {
+    fn journal(dir: &Path, phase: JournalPhase) -> Journal {
         Journal {
             version: VERSION,
             run: "r1".into(),
@@ -1075,7 +1075,7 @@ mod tests {
     #[test]
     fn staging_rolls_back() {
         let (dir, state) = setup();
-        Journal::create(&state, &journal(dir.path(), Phase::Staging)).unwrap();
+        Journal::create(&state, &journal(dir.path(), JournalPhase::Staging)).unwrap();
         let r = recover(&state, || {}).unwrap().unwrap();
         assert_eq!(r.outcome, "rolled-back");
         assert_eq!(content(dir.path()), "old");
@@ -1091,7 +1091,7 @@ mod tests {
                 std::fs::rename(dir.path().join("m"), dir.path().join("m.lockstep-old-r1"))
                     .unwrap();
             }
-            Journal::create(&state, &journal(dir.path(), Phase::Swapping)).unwrap();
+            Journal::create(&state, &journal(dir.path(), JournalPhase::Swapping)).unwrap();
             let r = recover(&state, || {}).unwrap().unwrap();
             assert_eq!(r.outcome, "completed");
             assert_eq!(content(dir.path()), "new");
@@ -1140,7 +1140,7 @@ mod tests {
             for (from, to) in steps.iter().take(done) {
                 std::fs::rename(d.join(from), d.join(to)).unwrap();
             }
-            let mut j = journal(d, Phase::Swapping);
+            let mut j = journal(d, JournalPhase::Swapping);
             j.units[0].delta = Some(Delta {
                 put: vec!["f".into(), "new".into()],
                 remove: vec!["gone".into()],
@@ -1201,7 +1201,7 @@ mod tests {
             for (from, to) in steps.iter().take(done) {
                 std::fs::rename(m.join(from), m.join(to)).unwrap();
             }
-            let mut j = journal(d, Phase::Swapping);
+            let mut j = journal(d, JournalPhase::Swapping);
             j.units[0].stage = m.join(".lockstep-stage-r1");
             j.units[0].old = m.join(".lockstep-old-r1");
             j.units[0].inside = Some(Inside {
@@ -1232,7 +1232,7 @@ mod tests {
         std::fs::create_dir_all(&m).unwrap();
         std::fs::write(m.join("f"), "old").unwrap();
         filetime::set_file_mtime(&m, filetime::FileTime::from_unix_time(1_000_000_000, 0)).unwrap();
-        let mut j = journal(d, Phase::Staging);
+        let mut j = journal(d, JournalPhase::Staging);
         j.units[0].stage = m.join(".lockstep-stage-r1");
         j.units[0].old = m.join(".lockstep-old-r1");
         j.units[0].inside = Some(Inside::default());
@@ -1251,7 +1251,7 @@ mod tests {
     fn a_cut_off_journal_still_names_its_copies() {
         use std::os::unix::ffi::OsStrExt;
         let dir = tempfile::tempdir().unwrap();
-        let mut j = journal(dir.path(), Phase::Staging);
+        let mut j = journal(dir.path(), JournalPhase::Staging);
         j.units[0].stage = dir
             .path()
             .join(std::ffi::OsStr::from_bytes(b"m\xff.lockstep-stage-r1"));
@@ -1282,8 +1282,8 @@ mod tests {
     #[test]
     fn a_second_restore_waits_for_recovery() {
         let (dir, state) = setup();
-        Journal::create(&state, &journal(dir.path(), Phase::Staging)).unwrap();
-        let err = Journal::create(&state, &journal(dir.path(), Phase::Staging)).unwrap_err();
+        Journal::create(&state, &journal(dir.path(), JournalPhase::Staging)).unwrap();
+        let err = Journal::create(&state, &journal(dir.path(), JournalPhase::Staging)).unwrap_err();
         assert!(err.to_string().contains("lockstep recover"));
     }
 }

@@ -76,7 +76,7 @@ pub struct Selection {
 
 /// What the guard decided.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct GuardDecision {
+pub struct SyncDecision {
     /// The inventory difference between the live host and the snapshot (what a restore changes).
     pub diff: Option<InventoryDiff>,
     /// The partial restore desyncs IM and products and goes ahead only because of
@@ -92,11 +92,11 @@ pub fn check_rules(
     snap: &SetSnapshot,
     live: Option<&Inventory>,
     sel: &Selection,
-) -> Result<GuardDecision> {
+) -> Result<SyncDecision> {
     let short = crate::util::report::short(&snap.id()).to_owned();
     let Some(manifest) = &snap.manifest else {
         if sel.force {
-            return Ok(GuardDecision::default());
+            return Ok(SyncDecision::default());
         }
         return Err(Error::Refused(format!(
             "snapshot {short} has no lockstep manifest, so lockstep cannot tell which set it holds; restore it with restic, or pass --force"
@@ -109,7 +109,7 @@ pub fn check_rules(
     }
     let diff = live.map(|l| InventoryDiff::between(l, &manifest.inventory));
     let Some(only) = &sel.only else {
-        return Ok(GuardDecision {
+        return Ok(SyncDecision {
             diff,
             forced_desync: false,
         });
@@ -147,11 +147,11 @@ pub fn check_rules(
         }
     };
     match reason {
-        None => Ok(GuardDecision {
+        None => Ok(SyncDecision {
             diff,
             forced_desync: false,
         }),
-        Some(_) if sel.force_desync => Ok(GuardDecision {
+        Some(_) if sel.force_desync => Ok(SyncDecision {
             diff,
             forced_desync: true,
         }),
@@ -213,7 +213,7 @@ pub fn units(manifest: &Manifest, only: Option<&[Role]>) -> Result<Vec<RestoreUn
 
 /// What a restore did.
 #[derive(Debug, Clone, Serialize)]
-pub struct RestoreOutcome {
+pub struct RestoreReport {
     /// The snapshot restored.
     pub snapshot: String,
     /// Where it was restored (`/` for in place).
@@ -359,7 +359,7 @@ pub fn restore_to_target(
     snap: &SetSnapshot,
     target: &Path,
     only: Option<&[Role]>,
-) -> Result<RestoreOutcome> {
+) -> Result<RestoreReport> {
     check_empty_target(target)?;
     let start = Instant::now();
     // the directories this call creates (the target and any missing parents), deepest first
@@ -404,7 +404,7 @@ pub fn restore_to_target(
     if let Some(manifest) = &snap.manifest {
         recreate_links(manifest, only, target)?;
     }
-    Ok(RestoreOutcome {
+    Ok(RestoreReport {
         snapshot: snap.id(),
         target: target.to_path_buf(),
         units: selected.unwrap_or_default(),
