@@ -6,8 +6,8 @@
 //!
 //! Each folder is one layer, and imports point down only:
 //!
-//! 1. [`cli`] — the command line: flags, one call into [`ops`], and rendering. The library
-//!    never prints; reports come back as data.
+//! 1. The command line lives in the `lockstep` binary (`src/main.rs`, `src/cli/`): flags, one
+//!    call into [`ops`], and rendering. The library never prints; reports come back as data.
 //! 2. [`ops`] — one module per operation: [`ops::backup`], [`ops::restore`] (into a target, or
 //!    in place: plan, then execute, under a journal), [`ops::guard`], [`ops::drill`],
 //!    [`ops::status`], [`ops::check`], [`ops::copy`], [`ops::retention`] (forget),
@@ -48,7 +48,6 @@
 //!   consistent snapshot, content hashes alone, or nothing (`--full`).
 //! - **tier**: the repository, and the disaster-recovery **remote** that `copy` fills.
 
-pub mod cli;
 pub mod config;
 pub mod error;
 pub mod host;

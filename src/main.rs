@@ -1,6 +1,8 @@
+mod cli;
+
 fn main() {
     limit_malloc_arenas();
-    std::process::exit(lockstep::cli::main());
+    std::process::exit(cli::main());
 }
 
 /// glibc gives every thread that allocates its own arena (up to 8 per core) and keeps freed

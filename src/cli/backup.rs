@@ -5,13 +5,13 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{Ctx, bytes, print_json, short};
-use crate::host::preflight::PreflightOptions;
-use crate::host::set::Role;
-use crate::im::discover::Instance;
-use crate::ops::backup::{BackupReport, BackupRequest, backup};
-use crate::ops::hooks::{DEFAULT_TIMEOUT, Hooks};
-use crate::repo::manifest::Verdict;
-use crate::{Error, Result};
+use lockstep::host::preflight::PreflightOptions;
+use lockstep::host::set::Role;
+use lockstep::im::discover::Instance;
+use lockstep::ops::backup::{BackupReport, BackupRequest, backup};
+use lockstep::ops::hooks::{DEFAULT_TIMEOUT, Hooks};
+use lockstep::repo::manifest::Verdict;
+use lockstep::{Error, Result};
 
 /// The safety policy shared by `backup` and `preflight`.
 #[derive(Debug, Clone, clap::Args)]
@@ -67,7 +67,7 @@ struct Output<'a> {
     #[serde(flatten)]
     outcome: &'a BackupReport,
     #[serde(skip_serializing_if = "Option::is_none")]
-    copy: Option<&'a crate::ops::copy::CopyReport>,
+    copy: Option<&'a lockstep::ops::copy::CopyReport>,
 }
 
 impl Ctx {
@@ -119,7 +119,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let prepared = ctx.host().and_then(|host| {
         // Damaged IM records do not stop discovery here: the backup refuses them, naming what
         // the set would lose, unless --accept-smaller-set.
-        let instance = crate::ops::backup::backup_instance(
+        let instance = lockstep::ops::backup::backup_instance(
             &host,
             &ctx.discover_options(),
             ctx.global.instance.as_deref(),
@@ -147,7 +147,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
                         .to_string(),
                 ),
             ];
-            crate::ops::hooks::run_failure_phases(&hooks, &env);
+            lockstep::ops::hooks::run_failure_phases(&hooks, &env);
             return Err(error);
         }
     };

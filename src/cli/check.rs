@@ -1,9 +1,9 @@
 //! `lockstep check`: the repository's integrity, and which snapshots any damage hits.
 
 use super::{Ctx, short};
-use crate::ops::check::{CheckReport, ReadData, check};
-use crate::ops::metrics::RunMetrics;
-use crate::{Error, Result};
+use lockstep::ops::check::{CheckReport, ReadData, check};
+use lockstep::ops::metrics::RunMetrics;
+use lockstep::{Error, Result};
 
 /// Arguments of `check`.
 #[derive(Debug, clap::Args)]
@@ -35,7 +35,8 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let spec = ctx.repo_spec()?;
     let repo = ctx.open_repo()?;
     let mut report = check(repo, &args.read())?;
-    report.exposed = crate::ops::check::exposed(spec.local_dir().as_deref(), ctx.state()?.path());
+    report.exposed =
+        lockstep::ops::check::exposed(spec.local_dir().as_deref(), ctx.state()?.path());
     for warning in &report.exposed {
         eprintln!("lockstep: warning: {warning}");
     }

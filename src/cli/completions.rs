@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::CommandFactory;
 
 use super::Cli;
-use crate::{Error, Result};
+use lockstep::{Error, Result};
 
 /// Arguments of `completions`.
 #[derive(Debug, clap::Args)]

@@ -1,8 +1,8 @@
 //! `lockstep copy`: copy snapshots the remote lacks to the remote.
 
 use super::{Ctx, short};
-use crate::Result;
-use crate::ops::copy::CopyReport;
+use lockstep::Result;
+use lockstep::ops::copy::CopyReport;
 
 /// Arguments of `copy`.
 #[derive(Debug, clap::Args)]

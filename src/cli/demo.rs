@@ -12,12 +12,12 @@ use lockstep_sample::{self as sample, SampleOptions};
 use super::backup::print_outcome;
 use super::short;
 use super::{Ctx, bytes};
-use crate::host::root::HostRoot;
-use crate::im::discover::{DiscoverOptions, Instance, discover, select};
-use crate::ops::backup::{BackupRequest, backup};
-use crate::ops::restore::{RestoreReport, restore_to_target};
-use crate::repo::{OpenRepo, RepoSpec, find_snapshot, set_snapshots};
-use crate::{Error, Result};
+use lockstep::host::root::HostRoot;
+use lockstep::im::discover::{DiscoverOptions, Instance, discover, select};
+use lockstep::ops::backup::{BackupRequest, backup};
+use lockstep::ops::restore::{RestoreReport, restore_to_target};
+use lockstep::repo::{OpenRepo, RepoSpec, find_snapshot, set_snapshots};
+use lockstep::{Error, Result};
 
 /// Arguments of `demo`.
 #[derive(Debug, clap::Args)]
@@ -33,7 +33,7 @@ pub fn run(_ctx: &Ctx, args: &Args) -> Result<i32> {
     let temp;
     let base: PathBuf = match &args.keep {
         Some(dir) => {
-            crate::ops::restore::check_empty_target(dir)?;
+            lockstep::ops::restore::check_empty_target(dir)?;
             std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
             std::fs::canonicalize(dir).map_err(|e| Error::io("cannot resolve", dir, e))?
         }

@@ -3,9 +3,9 @@
 use super::Ctx;
 use super::short;
 use super::status::{age, print_files};
-use crate::Result;
-use crate::ops::status::{SnapshotRef, diff_live, diff_snapshots};
-use crate::repo::SetSnapshot;
+use lockstep::Result;
+use lockstep::ops::status::{SnapshotRef, diff_live, diff_snapshots};
+use lockstep::repo::SetSnapshot;
 
 /// Arguments of `diff`.
 #[derive(Debug, clap::Args)]

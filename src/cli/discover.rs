@@ -3,8 +3,8 @@
 use serde::Serialize;
 
 use super::{Ctx, print_json};
-use crate::Result;
-use crate::im::discover::Instance;
+use lockstep::Result;
+use lockstep::im::discover::Instance;
 
 /// Arguments of `discover`.
 #[derive(Debug, clap::Args)]
@@ -32,7 +32,7 @@ pub fn run(ctx: &Ctx, _args: &Args) -> Result<i32> {
         println!("no IBM Installation Manager found on this host");
         println!(
             "({}; give --agent-data DIR for an install without a registry)",
-            crate::im::discover::searched(&host)
+            lockstep::im::discover::searched(&host)
         );
         return Ok(0);
     }

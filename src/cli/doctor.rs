@@ -3,8 +3,8 @@
 use serde::Serialize;
 
 use super::{Ctx, print_json};
-use crate::Result;
-use crate::ops::doctor::{DoctorReport, Severity, doctor};
+use lockstep::Result;
+use lockstep::ops::doctor::{DoctorReport, Severity, doctor};
 
 /// Arguments of `doctor`.
 #[derive(Debug, clap::Args)]

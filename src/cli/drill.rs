@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use super::{Ctx, bytes, print_json, short};
-use crate::ops::drill::{DrillReport, DrillRequest, drill, scratch_parent};
-use crate::ops::metrics::RunMetrics;
-use crate::{Error, Result};
+use lockstep::ops::drill::{DrillReport, DrillRequest, drill, scratch_parent};
+use lockstep::ops::metrics::RunMetrics;
+use lockstep::{Error, Result};
 
 /// Arguments of `drill`.
 #[derive(Debug, clap::Args)]
@@ -44,7 +44,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     #[allow(clippy::cast_precision_loss)]
     ctx.note_metrics(RunMetrics {
         command: "drill".into(),
-        labels: ctx.set_labels(r.set.as_deref().unwrap_or("-"), &r.host),
+        labels: Ctx::set_labels(r.set.as_deref().unwrap_or("-"), &r.host),
         success: r.ok,
         seconds: 0.0,
         values: [

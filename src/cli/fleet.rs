@@ -3,8 +3,8 @@
 use rustic_core::jiff::Zoned;
 
 use super::{Ctx, bytes, short};
-use crate::Result;
-use crate::ops::fleet::{Agreement, fleet};
+use lockstep::Result;
+use lockstep::ops::fleet::{Agreement, fleet};
 
 /// Arguments of `fleet`.
 #[derive(Debug, clap::Args)]

@@ -3,9 +3,9 @@
 use serde::Serialize;
 
 use super::{Ctx, print_json, short};
-use crate::Result;
-use crate::ops::prune::{PruneReport, prune};
-use crate::ops::retention::{
+use lockstep::Result;
+use lockstep::ops::prune::{PruneReport, prune};
+use lockstep::ops::retention::{
     ForgetByIds, ForgetPlan, ForgetReport, RetentionPolicy, forget, forget_ids, plan, resolve_ids,
 };
 
@@ -102,7 +102,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     }
     let policy = ctx.policy(args);
     if !policy.has_rule() {
-        return Err(crate::ops::retention::no_policy());
+        return Err(lockstep::ops::retention::no_policy());
     }
     policy.within()?;
     let repo = ctx.open_repo()?;

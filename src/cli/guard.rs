@@ -5,8 +5,8 @@ use std::io::{IsTerminal, Write};
 use serde::Serialize;
 
 use super::{Ctx, short};
-use crate::ops::guard::{GuardReport, GuardRequest, GuardState, Rollback, attach, guard};
-use crate::{Error, Result};
+use lockstep::ops::guard::{GuardReport, GuardRequest, GuardState, Rollback, attach, guard};
+use lockstep::{Error, Result};
 
 /// Arguments of `guard`.
 #[derive(Debug, clap::Args)]
@@ -66,8 +66,8 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
         ));
     }
     // A dropped terminal must not stop the guard half-way: it keeps going, quietly.
-    crate::util::sys::ignore_hangup();
-    crate::util::sys::ignore_broken_pipe();
+    lockstep::util::sys::ignore_hangup();
+    lockstep::util::sys::ignore_broken_pipe();
     let host = ctx.host()?;
     let instance = ctx.instance()?;
     let interactive = std::io::stdin().is_terminal();

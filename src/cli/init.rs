@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::{Ctx, print_json};
-use crate::Result;
+use lockstep::Result;
 
 /// Arguments of `init`.
 #[derive(Debug, clap::Args)]

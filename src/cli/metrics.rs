@@ -8,11 +8,11 @@
 use std::collections::BTreeMap;
 
 use super::Ctx;
-use crate::Result;
-use crate::ops::backup::BackupReport;
-use crate::ops::metrics::{RunMetrics, record};
-use crate::repo::manifest::Verdict;
-use crate::repo::set_snapshots;
+use lockstep::Result;
+use lockstep::ops::backup::BackupReport;
+use lockstep::ops::metrics::{RunMetrics, record};
+use lockstep::repo::manifest::Verdict;
+use lockstep::repo::set_snapshots;
 
 /// The commands that write metrics.
 const REPORTING: [&str; 4] = ["backup", "drill", "check", "status"];
@@ -31,7 +31,7 @@ impl Ctx {
 
     /// Labels `set` and `host`.
     #[must_use]
-    pub fn set_labels(&self, set: &str, host: &str) -> BTreeMap<String, String> {
+    pub fn set_labels(set: &str, host: &str) -> BTreeMap<String, String> {
         [
             ("set".to_owned(), set.to_owned()),
             ("host".to_owned(), host.to_owned()),
@@ -74,7 +74,7 @@ impl Ctx {
         }
         self.note_metrics(RunMetrics {
             command: "backup".into(),
-            labels: self.set_labels(&o.set, &o.host),
+            labels: Self::set_labels(&o.set, &o.host),
             success: true,
             seconds: 0.0,
             values,
@@ -140,6 +140,6 @@ impl Ctx {
             .clone()
             .or_else(|| self.instance().ok().map(|i| i.name))
             .unwrap_or_else(|| "unknown".into());
-        self.set_labels(&set, &self.host_name())
+        Self::set_labels(&set, &self.host_name())
     }
 }

@@ -7,17 +7,17 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
-use crate::error::{EXIT_OK, EXIT_USAGE};
-use crate::host::root::HostRoot;
-use crate::im::discover::{DiscoverOptions, Instance, discover, select};
-use crate::ops::metrics::RunMetrics;
-use crate::repo::progress::ProgressMode;
-use crate::repo::{
+use lockstep::config::Config;
+use lockstep::error::{EXIT_OK, EXIT_USAGE};
+use lockstep::host::root::HostRoot;
+use lockstep::im::discover::{DiscoverOptions, Instance, discover, select};
+use lockstep::ops::metrics::RunMetrics;
+use lockstep::repo::progress::ProgressMode;
+use lockstep::repo::{
     Latest, LatestOf, OpenRepo, PasswordSource, RepoSpec, SetSnapshot, find_snapshot,
     resolve_latest, set_snapshots,
 };
-use crate::{Error, Result};
+use lockstep::{Error, Result};
 
 mod backup;
 mod check;
@@ -359,7 +359,7 @@ impl Ctx {
 
     /// What `latest` means among `snaps` (lockstep snapshots, oldest first, as
     /// [`set_snapshots`] lists them) for this host ([`Ctx::host_name`]) and `set`: the one rule
-    /// ([`crate::repo::resolve_latest`]) of `restore`, `drill`, `diff`, `copy` and `status`.
+    /// ([`lockstep::repo::resolve_latest`]) of `restore`, `drill`, `diff`, `copy` and `status`.
     fn latest_among(&self, snaps: Vec<SetSnapshot>, set: Option<&str>) -> Latest {
         let host = self.host_name();
         resolve_latest(
@@ -384,8 +384,8 @@ impl Ctx {
     }
 
     /// lockstep's state directory.
-    pub fn state(&self) -> Result<crate::host::state::StateDir> {
-        crate::host::state::StateDir::resolve(self.global.state_dir.as_deref(), None)
+    pub fn state(&self) -> Result<lockstep::host::state::StateDir> {
+        lockstep::host::state::StateDir::resolve(self.global.state_dir.as_deref(), None)
     }
 
     /// Where the repository is (the remote, for `restore --from remote`).
@@ -408,7 +408,7 @@ impl Ctx {
     /// Copies `ids` (all lockstep snapshots when empty) from the repository to the remote,
     /// skipping those the remote has. The remote is opened with its own password
     /// ([`Self::remote_password_source`]).
-    pub fn copy_to_remote(&self, ids: &[String]) -> Result<crate::ops::copy::CopyReport> {
+    pub fn copy_to_remote(&self, ids: &[String]) -> Result<lockstep::ops::copy::CopyReport> {
         let from = RepoSpec::resolve(self.global.repo.as_deref(), None, &self.config)?;
         let to = self.remote_spec()?;
         let password = self.password_source().read(false)?;
@@ -426,7 +426,7 @@ impl Ctx {
             .collect::<Result<Vec<String>>>()?;
         let remote_password = self.remote_password_source().read(false)?;
         let dest = to.open_remote(&remote_password, self.progress)?;
-        crate::ops::copy::copy(source, dest, &ids, &from.describe(), &to.describe())
+        lockstep::ops::copy::copy(source, dest, &ids, &from.describe(), &to.describe())
     }
 
     /// Where the password comes from.
@@ -586,24 +586,24 @@ pub fn render<T: serde::Serialize>(ctx: &Ctx, report: &T, text: impl FnOnce(&T))
     }
 }
 
-pub use crate::util::report::{bytes, short};
+pub use lockstep::util::report::{bytes, short};
 
 /// Runs lockstep with the process's arguments and returns the exit code.
 #[must_use]
 pub fn main() -> i32 {
-    crate::repo::contain::install();
+    lockstep::repo::contain::install();
     // A restore's background clean-up (not a command: the restore starts it, with no terminal)
     let mut args = std::env::args_os().skip(1);
     if args.next().as_deref()
         == Some(std::ffi::OsStr::new(
-            crate::ops::restore::journal::FINISH_ARG,
+            lockstep::ops::restore::journal::FINISH_ARG,
         ))
     {
         let Some(dir) = args.next() else {
             return EXIT_USAGE;
         };
-        return match crate::ops::restore::journal::finish_in_background(
-            &crate::host::state::StateDir::at(dir),
+        return match lockstep::ops::restore::journal::finish_in_background(
+            &lockstep::host::state::StateDir::at(dir),
         ) {
             Ok(()) => EXIT_OK,
             Err(e) => e.exit_code(),
@@ -685,7 +685,7 @@ fn run(cli: Cli) -> Result<i32> {
     }
     // The host is settled first: an interrupted in-place restore finished or rolled back.
     if !matches!(cli.command, Command::Recover(_) | Command::Demo(_)) {
-        crate::ops::settle::settle(&ctx.state()?, &mut |note| eprintln!("lockstep: {note}"))?;
+        lockstep::ops::settle::settle(&ctx.state()?, &mut |note| eprintln!("lockstep: {note}"))?;
     }
     let start = Instant::now();
     let result = match cli.command {
@@ -713,7 +713,7 @@ fn run(cli: Cli) -> Result<i32> {
     };
     let result = result.map_err(|e| with_store(&ctx, name, e));
     // Damaged snapshot files the command skipped: one warning each, unless its error names it.
-    for damaged in crate::repo::take_damaged() {
+    for damaged in lockstep::repo::take_damaged() {
         if !matches!(&result, Err(e) if e.to_string().contains(&damaged.id)) {
             eprintln!("lockstep: warning: {}", damaged.warning());
         }

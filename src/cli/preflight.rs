@@ -4,10 +4,10 @@ use serde::Serialize;
 
 use super::backup::BackupPolicy;
 use super::{Ctx, bytes, print_json};
-use crate::Result;
-use crate::error::EXIT_REFUSED;
-use crate::host::preflight::{PreflightReport, preflight};
-use crate::repo::set_snapshots;
+use lockstep::Result;
+use lockstep::error::EXIT_REFUSED;
+use lockstep::host::preflight::{PreflightReport, preflight};
+use lockstep::repo::set_snapshots;
 
 /// Arguments of `preflight`.
 #[derive(Debug, clap::Args)]

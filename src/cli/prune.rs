@@ -1,8 +1,8 @@
 //! `lockstep prune`: reclaim the space of data no snapshot uses any more.
 
 use super::{Ctx, bytes};
-use crate::Result;
-use crate::ops::prune::{PruneReport, prune};
+use lockstep::Result;
+use lockstep::ops::prune::{PruneReport, prune};
 
 /// Arguments of `prune`.
 #[derive(Debug, clap::Args)]

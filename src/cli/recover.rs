@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::{Ctx, print_json, short};
-use crate::host::root::shown;
-use crate::ops::restore::journal::{Damaged, Recovery, discard_damaged, inspect_damaged, recover};
-use crate::{Error, Result};
+use lockstep::host::root::shown;
+use lockstep::ops::restore::journal::{
+    Damaged, Recovery, discard_damaged, inspect_damaged, recover,
+};
+use lockstep::{Error, Result};
 
 /// Arguments of `recover`.
 #[derive(Debug, clap::Args)]
@@ -70,7 +72,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
 /// way out (refused) or the journal set aside (`--discard-journal`).
 fn damaged_journal(
     ctx: &Ctx,
-    state: &crate::host::state::StateDir,
+    state: &lockstep::host::state::StateDir,
     damaged: &Damaged,
     discard: bool,
 ) -> Result<i32> {

@@ -1,8 +1,8 @@
-//! `lockstep repair index|snapshots`: mend a damaged repository (see [`crate::ops::repair`]).
+//! `lockstep repair index|snapshots`: mend a damaged repository (see [`lockstep::ops::repair`]).
 
 use super::{Ctx, render, short};
-use crate::Result;
-use crate::ops::repair::{IndexRepair, SnapshotRepair, repair_index, repair_snapshots};
+use lockstep::Result;
+use lockstep::ops::repair::{IndexRepair, SnapshotRepair, repair_index, repair_snapshots};
 
 /// Arguments of `repair`.
 #[derive(Debug, clap::Args)]

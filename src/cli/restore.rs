@@ -6,15 +6,15 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::{Ctx, bytes, print_json, short};
-use crate::host::set::Role;
-use crate::im::discover::select;
-use crate::ops::restore::{
+use lockstep::host::set::Role;
+use lockstep::im::discover::select;
+use lockstep::ops::restore::{
     InPlace, InPlacePlan, Method, RestoreReport, Selection, SyncDecision, check_empty_target,
     check_rules, describe_missing_owner, execute, in_place_units, left_behind, plan,
     restore_to_target, snapshot_before_forced,
 };
-use crate::repo::SetSnapshot;
-use crate::{Error, Result};
+use lockstep::repo::SetSnapshot;
+use lockstep::{Error, Result};
 
 /// Arguments of `restore`.
 #[derive(Debug, clap::Args)]
@@ -182,8 +182,8 @@ fn check_args(args: &Args) -> Result<()> {
 fn forced_pre_snapshot(
     ctx: &Ctx,
     args: &Args,
-    host: &crate::host::root::HostRoot,
-    live: Option<&crate::im::discover::Instance>,
+    host: &lockstep::host::root::HostRoot,
+    live: Option<&lockstep::im::discover::Instance>,
     decision: &SyncDecision,
 ) -> Result<Option<String>> {
     if !decision.forced_desync || args.dry_run {
@@ -212,9 +212,9 @@ fn forced_pre_snapshot(
 fn in_place(
     ctx: &Ctx,
     args: &Args,
-    repo: crate::repo::OpenRepo,
-    (snap, selected): (&SetSnapshot, &[crate::ops::restore::RestoreUnit]),
-    live: Option<&crate::im::discover::Instance>,
+    repo: lockstep::repo::OpenRepo,
+    (snap, selected): (&SetSnapshot, &[lockstep::ops::restore::RestoreUnit]),
+    live: Option<&lockstep::im::discover::Instance>,
     decision: &SyncDecision,
     opts: &InPlace<'_>,
 ) -> Result<Done> {
@@ -390,7 +390,7 @@ fn print_plan(
 }
 
 /// How one unit is restored, in a plan's words.
-fn unit_plan(u: &crate::ops::restore::UnitPlan) -> String {
+fn unit_plan(u: &lockstep::ops::restore::UnitPlan) -> String {
     let c = &u.counts;
     match u.method {
         Method::Difference => format!(
@@ -430,7 +430,7 @@ fn unit_plan(u: &crate::ops::restore::UnitPlan) -> String {
 fn print_records_change(
     out: &mut dyn Write,
     plan: &InPlacePlan,
-    diff: &crate::im::drift::InventoryDiff,
+    diff: &lockstep::im::drift::InventoryDiff,
 ) -> std::io::Result<()> {
     let records_restored = plan.units.iter().any(|u| u.unit.role == Role::ImAgentData);
     match (records_restored, diff.is_empty()) {

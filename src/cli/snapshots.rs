@@ -3,10 +3,10 @@
 use serde::Serialize;
 
 use super::{Ctx, print_json, short};
-use crate::Result;
-use crate::ops::drill::record::{self, DrillHistory};
-use crate::repo::manifest::Manifest;
-use crate::repo::set_snapshots;
+use lockstep::Result;
+use lockstep::ops::drill::record::{self, DrillHistory};
+use lockstep::repo::manifest::Manifest;
+use lockstep::repo::set_snapshots;
 
 /// Arguments of `snapshots`.
 #[derive(Debug, clap::Args)]
@@ -51,9 +51,9 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
             summary: s.manifest.as_ref().map_or_else(
                 || "(no manifest)".to_owned(),
                 |m| match m.consistency.verdict {
-                    crate::repo::manifest::Verdict::Consistent => m.inventory.summary(),
+                    lockstep::repo::manifest::Verdict::Consistent => m.inventory.summary(),
                     // An interrupted backup: restore refuses it without --force.
-                    crate::repo::manifest::Verdict::Unverified => {
+                    lockstep::repo::manifest::Verdict::Unverified => {
                         format!("UNVERIFIED {}", m.inventory.summary())
                     }
                 },

@@ -2,10 +2,12 @@
 
 use super::Ctx;
 use super::short;
-use crate::Result;
-use crate::ops::compare::FileChanges;
-use crate::ops::status::{Restored, SnapshotRef, StatusReport, SyncState, compared_with, status};
-use crate::repo::set_snapshots;
+use lockstep::Result;
+use lockstep::ops::compare::FileChanges;
+use lockstep::ops::status::{
+    Restored, SnapshotRef, StatusReport, SyncState, compared_with, status,
+};
+use lockstep::repo::set_snapshots;
 
 /// Arguments of `status`.
 #[derive(Debug, clap::Args)]
@@ -29,7 +31,7 @@ impl Args {
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let host = ctx.host()?;
     // Damaged IM records are drift to report, not a reason to stop.
-    let (instance, problems) = crate::im::discover::discover_one_lenient(
+    let (instance, problems) = lockstep::im::discover::discover_one_lenient(
         &host,
         &ctx.discover_options(),
         ctx.global.instance.as_deref(),
@@ -59,9 +61,9 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     if !args.verbose {
         report.files = report.files.without_paths();
     }
-    ctx.note_metrics(crate::ops::metrics::RunMetrics {
+    ctx.note_metrics(lockstep::ops::metrics::RunMetrics {
         command: "status".into(),
-        labels: ctx.set_labels(&report.set, &report.host),
+        labels: Ctx::set_labels(&report.set, &report.host),
         success: true,
         seconds: 0.0,
         values: [(
