@@ -99,17 +99,44 @@ pub struct ForgetConfig {
     pub prune: Option<bool>,
 }
 
+/// Where lockstep keeps each kind of file by default: system-wide as root, in the user's XDG
+/// base directories otherwise. The one place these defaults are decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// The configuration: `/etc/lockstep`, or `$XDG_CONFIG_HOME/lockstep` (`~/.config/lockstep`).
+    Config,
+    /// Data, the default repository's parent: `/var/lib/lockstep`, or `$XDG_DATA_HOME/lockstep`
+    /// (`~/.local/share/lockstep`).
+    Data,
+    /// lockstep's state (journal, records): `/var/lib/lockstep/state`, or
+    /// `$XDG_STATE_HOME/lockstep` (`~/.local/state/lockstep`).
+    State,
+}
+
+impl Place {
+    /// The directory; `None` for a user without `HOME` (and no XDG variable).
+    #[must_use]
+    pub fn dir(self) -> Option<PathBuf> {
+        let (system, xdg, under_home) = match self {
+            Place::Config => ("/etc/lockstep", "XDG_CONFIG_HOME", ".config"),
+            Place::Data => ("/var/lib/lockstep", "XDG_DATA_HOME", ".local/share"),
+            Place::State => ("/var/lib/lockstep/state", "XDG_STATE_HOME", ".local/state"),
+        };
+        if is_root() {
+            return Some(PathBuf::from(system));
+        }
+        let base = std::env::var_os(xdg)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(under_home)))?;
+        Some(base.join("lockstep"))
+    }
+}
+
 /// The default configuration file for this user.
 #[must_use]
 pub fn default_path() -> Option<PathBuf> {
-    if is_root() {
-        return Some(PathBuf::from("/etc/lockstep/lockstep.toml"));
-    }
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    Some(base.join("lockstep/lockstep.toml"))
+    Place::Config.dir().map(|d| d.join("lockstep.toml"))
 }
 
 /// Whether lockstep runs as root.

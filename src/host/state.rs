@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::is_root;
 use crate::{Error, Result};
 
 /// The state directory.
@@ -48,21 +47,10 @@ impl StateDir {
                 dir: dir.to_path_buf(),
             });
         }
-        if is_root() {
-            return Ok(Self {
-                dir: PathBuf::from("/var/lib/lockstep/state"),
-            });
-        }
-        let base = std::env::var_os("XDG_STATE_HOME")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-            .ok_or_else(|| {
-                Error::Usage("no state directory: set LOCKSTEP_STATE_DIR or HOME".into())
-            })?;
-        Ok(Self {
-            dir: base.join("lockstep"),
-        })
+        let dir = crate::config::Place::State.dir().ok_or_else(|| {
+            Error::Usage("no state directory: set LOCKSTEP_STATE_DIR or HOME".into())
+        })?;
+        Ok(Self { dir })
     }
 
     /// A state directory at `dir`.

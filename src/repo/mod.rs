@@ -27,7 +27,7 @@ use rustic_core::{
     ConfigOptions, Credentials, KeyOptions, OpenStatus, Repository, RepositoryOptions,
 };
 
-use crate::config::{Config, is_root};
+use crate::config::Config;
 use crate::repo::manifest::{Manifest, TAG, set_tag};
 use crate::repo::progress::{ProgressMode, Reporter};
 use crate::{Error, Result};
@@ -484,17 +484,10 @@ fn first_clause(msg: &str) -> &str {
 }
 
 fn default_location() -> Result<String> {
-    if is_root() {
-        return Ok("/var/lib/lockstep/repo".into());
-    }
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .ok_or_else(|| {
-            Error::Usage("no repository given and no HOME to put one in: use --repo DIR".into())
-        })?;
-    Ok(base.join("lockstep/repo").to_string_lossy().into_owned())
+    let base = crate::config::Place::Data.dir().ok_or_else(|| {
+        Error::Usage("no repository given and no HOME to put one in: use --repo DIR".into())
+    })?;
+    Ok(base.join("repo").to_string_lossy().into_owned())
 }
 
 /// Where the password comes from, in order: `LOCKSTEP_PASSWORD_FILE`, `LOCKSTEP_PASSWORD`, the

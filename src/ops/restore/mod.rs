@@ -1,29 +1,31 @@
 //! Restore: a snapshot of the set into a scratch root, or in place onto the live host.
 //!
-//! **The sync guard** ([`check_rules`]) runs first, for every target: a snapshot without a
-//! manifest or not verified consistent is refused without `--force`; a partial restore
-//! (`--only ROLE…`) is refused when, for the package groups involved, the snapshot's inventory
-//! differs from the live one — restoring product files without IM (or IM without the products)
-//! from another fix-pack level is the case HCL calls *not recoverable*. The IM roles count as one
-//! unit. `--force-desync` overrides after the caller snapshots the live set.
+//! 1. **The sync rule** ([`check_rules`], this file) runs first, for every target: a snapshot
+//!    without a manifest or not verified consistent is refused without `--force`; a partial
+//!    restore (`--only ROLE…`) is refused when, for the package groups involved, the snapshot's
+//!    inventory differs from the live one — restoring product files without IM (or IM without
+//!    the products) from another fix-pack level is the case HCL calls *not recoverable*. The IM
+//!    roles count as one unit. `--force-desync` overrides after the live set is snapshotted
+//!    ([`snapshot_before_forced`]).
+//! 2. **Into a scratch root** ([`restore_to_target`], this file; `--target DIR`, empty or new):
+//!    every selected member lands under DIR at its logical path, exactly.
+//! 3. **In place, planned** ([`plan`], `in_place.rs`): the units
+//!    ([`in_place_units`]), what proves live files unchanged, and per unit a difference
+//!    ([`delta`]) or a whole copy; counts, bytes and space. A dry run stops here.
+//! 4. **In place, executed** ([`execute`]): every unit staged beside its live path (same
+//!    filesystem; a mount point inside itself), verified against the snapshot ([`verify`], the
+//!    verifier drills use too), and only then swapped in with renames recorded in the
+//!    [`journal`]. A crash leaves the old or the new set; `lockstep recover` finishes or rolls
+//!    back. Nothing outside the members' paths is written, except missing parent directories of
+//!    a member that no longer exists.
+//! 5. **Owners** ([`MissingOwner`], `owners.rs`): owners are restored by number; those with no
+//!    account on this host are named.
 //!
-//! **Into a scratch root** (`--target DIR`, empty or new): every selected member lands under DIR
-//! at its logical path, exactly.
-//!
-//! **In place**: every member is restored into a staging copy beside its live path (same
-//! filesystem), verified against the snapshot (content hashes of every chunk, type, mode, owner,
-//! times, link targets, no extra entries), and only then are all members swapped in with
-//! renames recorded in the [`journal`](crate::ops::restore::journal). A crash leaves the old or the new set;
-//! `lockstep recover` finishes or rolls back. Nothing outside the members' paths is written,
-//! except missing parent directories of a member that no longer exists. A member that is a
-//! mount point is staged inside itself and its contents are swapped instead
-//! ([`Inside`](crate::ops::restore::journal::Inside)), with the same guarantees.
-//!
-//! **The fast rollback** (the default when the set has a consistent snapshot to prove live
-//! files by): only the entries that differ from the target are staged, verified and swapped in
-//! one by one under the same journal ([`crate::ops::restore::delta`]); unchanged files stay where they are.
-//! Where a delta cannot be planned safely, unchanged files are hard-linked into a whole staging
-//! copy instead. `--full` and `--keep-replaced` restore every byte into whole copies.
+//! The fast rollback (the default when the set has a consistent snapshot to prove live files
+//! by) stages only the entries that differ and swaps them in one by one under the same
+//! journal; unchanged files stay where they are. Where a difference cannot be planned safely,
+//! unchanged files are hard-linked into a whole staging copy instead. `--full` and
+//! `--keep-replaced` restore every byte into whole copies.
 
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
