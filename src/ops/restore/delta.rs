@@ -37,28 +37,13 @@ use crate::host::fingerprint::Fingerprint;
 use crate::host::root::HostRoot;
 use crate::ops::restore::journal::Delta;
 use crate::ops::restore::{
-    FullRepo, RestoreUnit, UnitTree, content_bytes, list, list_skipping, live_xattrs, rel,
+    Counts, FullRepo, RestoreUnit, UnitTree, content_bytes, list, list_skipping, live_xattrs, rel,
     restore_tree, same_as_target, stays_inside, verify_entries, xattrs_of,
 };
 use crate::repo::SetSnapshot;
 use crate::repo::manifest::Verdict;
 use crate::repo::tree::posix_perm;
 use crate::{Error, Result};
-
-/// What a delta staging did.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Counts {
-    /// Files restored from the repository.
-    pub files: u64,
-    /// Directories restored from the repository.
-    pub dirs: u64,
-    /// Bytes restored from the repository.
-    pub bytes: u64,
-    /// Live files left in place because they already are the target's.
-    pub kept_files: u64,
-    /// Their bytes.
-    pub kept_bytes: u64,
-}
 
 /// A delta planned for one unit and not yet staged: the swap's lists, the target's entries to
 /// stage, and what stays.
@@ -76,8 +61,9 @@ impl Planned {
     #[must_use]
     pub fn counts(&self) -> Counts {
         let mut counts = Counts {
-            kept_files: self.plan.kept_files,
-            kept_bytes: self.plan.kept_bytes,
+            carried_files: self.plan.kept_files,
+            carried_bytes: self.plan.kept_bytes,
+            removed: self.removed(),
             ..Counts::default()
         };
         for (_, n) in &self.staged {
@@ -345,16 +331,15 @@ fn build(
         })
         .collect::<Result<Vec<_>>>()?;
     drop(number);
-    let (files, dirs, bytes) = restore_tree(repo, &staged, stage, &HashSet::new())?;
+    let restored = restore_tree(repo, &staged, stage, &HashSet::new())?;
     Ok(Staging {
-        delta: plan.delta,
         counts: Counts {
-            files,
-            dirs,
-            bytes,
-            kept_files: plan.kept_files,
-            kept_bytes: plan.kept_bytes,
+            carried_files: plan.kept_files,
+            carried_bytes: plan.kept_bytes,
+            removed: plan.delta.remove.len() as u64,
+            ..restored
         },
+        delta: plan.delta,
         staged,
     })
 }

@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use super::owners::{MissingOwner, Owners};
 use super::{
-    Carried, FullRepo, RestoreReport, RestoreUnit, UnitTree, content_bytes, disk_full,
+    Carried, Counts, FullRepo, RestoreReport, RestoreUnit, UnitTree, content_bytes, disk_full,
     is_disk_full, plan_carry, recreate_links, rel, restore_unit, verify_unit,
 };
 use crate::config::is_root;
@@ -88,35 +88,6 @@ pub enum Method {
     /// The whole member is staged (live files that already are the target's hard-linked into
     /// it) and swapped for the live one.
     WholeCopy,
-}
-
-/// What a restore restores, keeps and removes: of one unit, or of the whole set.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    /// Regular files restored from the repository.
-    pub files: u64,
-    /// Directories restored from the repository.
-    pub dirs: u64,
-    /// Bytes read from the repository.
-    pub bytes: u64,
-    /// Live files kept as they are because they already hold the target's content and
-    /// metadata.
-    pub carried_files: u64,
-    /// Their bytes.
-    pub carried_bytes: u64,
-    /// Live entries moved aside because the target lacks them (a difference).
-    pub removed: u64,
-}
-
-impl Counts {
-    fn add(&mut self, other: &Counts) {
-        self.files += other.files;
-        self.dirs += other.dirs;
-        self.bytes += other.bytes;
-        self.carried_files += other.carried_files;
-        self.carried_bytes += other.carried_bytes;
-        self.removed += other.removed;
-    }
 }
 
 /// One unit's part of a plan.
@@ -508,20 +479,12 @@ fn summarize_delta(
     planned: &crate::ops::restore::delta::Planned,
     live: &Path,
 ) -> (UnitPlan, u64) {
-    let c = planned.counts();
     let summary = UnitPlan {
         unit: unit.clone(),
         method: Method::Difference,
         size: planned.size,
         replaces_live: std::fs::symlink_metadata(live).is_ok(),
-        counts: Counts {
-            files: c.files,
-            dirs: c.dirs,
-            bytes: c.bytes,
-            carried_files: c.kept_files,
-            carried_bytes: c.kept_bytes,
-            removed: planned.removed(),
-        },
+        counts: planned.counts(),
     };
     (summary, planned.space_needed())
 }
@@ -988,17 +951,8 @@ fn stage_all(
         space.check(unit, need)?;
         match work {
             Work::Delta(planned) => {
-                let removed = planned.removed();
                 let staging = planned.build(repo, unit, &ju.stage).map_err(failed)?;
-                let c = staging.counts;
-                total.add(&Counts {
-                    files: c.files,
-                    dirs: c.dirs,
-                    bytes: c.bytes,
-                    carried_files: c.kept_files,
-                    carried_bytes: c.kept_bytes,
-                    removed,
-                });
+                total.add(&staging.counts);
                 fault::point(&format!("restore-stage-{i}"));
                 staging.verify(repo, unit, &ju.stage)?;
                 // The staged data goes to disk while the next unit is staged; the flush before
@@ -1019,15 +973,12 @@ fn stage_all(
                     }
                 };
                 let carry = carried.as_ref().map(|c| (ju.live.as_path(), c));
-                let ((files, dirs, bytes), linked) =
+                let (counts, linked) =
                     restore_unit(repo, &tree, unit, &ju.stage, carry).map_err(failed)?;
                 total.add(&Counts {
-                    files,
-                    dirs,
-                    bytes,
                     carried_files: linked.paths.len() as u64,
                     carried_bytes: linked.bytes,
-                    removed: 0,
+                    ..counts
                 });
                 deltas.push(None);
                 fault::point(&format!("restore-stage-{i}"));

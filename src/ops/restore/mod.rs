@@ -43,8 +43,7 @@ mod owners;
 pub mod verify;
 
 pub use in_place::{
-    Counts, InPlace, InPlacePlan, Method, Prepared, SpaceNeed, UnitPlan, execute, plan,
-    restore_in_place,
+    InPlace, InPlacePlan, Method, Prepared, SpaceNeed, UnitPlan, execute, plan, restore_in_place,
 };
 pub use owners::{Kind as OwnerKind, MissingOwner, describe as describe_missing_owner};
 
@@ -64,6 +63,37 @@ use crate::{Error, Result};
 
 /// The repository with its full index loaded, as a restore needs it.
 pub(crate) type FullRepo = Repository<IndexedFullStatus>;
+
+/// What a restore restores, keeps and removes — of one tree, one unit or the whole set: the one
+/// counting type of restores (the engine's passes, a difference, a whole copy, a plan).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Regular files restored from the repository.
+    pub files: u64,
+    /// Directories restored from the repository.
+    pub dirs: u64,
+    /// Bytes read from the repository.
+    pub bytes: u64,
+    /// Live files kept as they are because they already hold the target's content and
+    /// metadata.
+    pub carried_files: u64,
+    /// Their bytes.
+    pub carried_bytes: u64,
+    /// Live entries moved aside because the target lacks them (a difference).
+    pub removed: u64,
+}
+
+impl Counts {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &Counts) {
+        self.files += other.files;
+        self.dirs += other.dirs;
+        self.bytes += other.bytes;
+        self.carried_files += other.carried_files;
+        self.carried_bytes += other.carried_bytes;
+        self.removed += other.removed;
+    }
+}
 
 /// Which members to restore and how far the guard may be overridden.
 #[derive(Debug, Clone, Default)]
@@ -374,26 +404,25 @@ pub fn restore_to_target(
         _ => None,
     };
     let mut owners = owners::Owners::default();
-    let restored = || -> Result<(u64, u64, u64)> {
+    let restored = || -> Result<Counts> {
         let repo = repo.to_indexed()?;
         std::fs::create_dir_all(target).map_err(|e| Error::io("cannot create", target, e))?;
         let Some(list) = &selected else {
             return restore_whole(&repo, snap, target, &mut owners);
         };
-        let (mut files, mut dirs, mut bytes) = (0, 0, 0);
+        let mut counts = Counts::default();
         for unit in list {
             let dest = target.join(unit.path.strip_prefix("/").unwrap_or(&unit.path));
             let tree = UnitTree::load(&repo, snap, unit)?;
             owners.note(&unit.path, &tree.node);
             owners.note_tree(&unit.path, &tree.entries);
-            let s = restore_unit(&repo, &tree, unit, &dest, None)?.0;
-            files += s.0;
-            dirs += s.1;
-            bytes += s.2;
+            counts.add(&restore_unit(&repo, &tree, unit, &dest, None)?.0);
         }
-        Ok((files, dirs, bytes))
+        Ok(counts)
     };
-    let (files, dirs, bytes) = restored()
+    let Counts {
+        files, dirs, bytes, ..
+    } = restored()
         .map_err(|e| disk_full(&e, target, &HostRoot::default()).unwrap_or(e))
         .inspect_err(|_| {
             for dir in &created {
@@ -524,12 +553,12 @@ fn restore_whole(
     snap: &SetSnapshot,
     target: &Path,
     owners: &mut owners::Owners,
-) -> Result<(u64, u64, u64)> {
+) -> Result<Counts> {
     let members: Vec<RestoreUnit> = match &snap.manifest {
         Some(m) => units(m, None)?.into_iter().filter(|u| !u.is_file).collect(),
         None => Vec::new(),
     };
-    let (mut files, mut dirs, mut bytes) = (0, 0, 0);
+    let mut counts = Counts::default();
     let mut split: HashSet<PathBuf> = HashSet::new();
     for unit in &members {
         let node = repo.node_from_snapshot_and_path(&snap.snapshot, &rel(&unit.path))?;
@@ -543,17 +572,14 @@ fn restore_whole(
         std::fs::create_dir_all(&dest).map_err(|e| Error::io("cannot create", &dest, e))?;
         let entries = list(repo, &node)?;
         owners.note_tree(&unit.path, &entries);
-        let s = restore_tree(repo, &entries, &dest, &HashSet::new())?;
-        files += s.0;
-        dirs += s.1;
-        bytes += s.2;
+        counts.add(&restore_tree(repo, &entries, &dest, &HashSet::new())?);
         split.insert(relative);
     }
     let root = repo.node_from_snapshot_and_path(&snap.snapshot, "")?;
     let rest = list_skipping(repo, &root, &|path, _| split.contains(path))?;
     owners.note_tree(Path::new("/"), &rest);
-    let s = restore_tree(repo, &rest, target, &HashSet::new())?;
-    Ok((files + s.0, dirs + s.1, bytes + s.2))
+    counts.add(&restore_tree(repo, &rest, target, &HashSet::new())?);
+    Ok(counts)
 }
 
 /// Most file content one engine pass restores. rustic_core's restorer keeps what it has read
@@ -574,7 +600,7 @@ pub(crate) fn restore_tree(
     entries: &[(PathBuf, Node)],
     dest: &Path,
     skip: &HashSet<PathBuf>,
-) -> Result<(u64, u64, u64)> {
+) -> Result<Counts> {
     let dest_str = dest.to_str().ok_or_else(|| {
         Error::Usage(format!(
             "restore path {} is not valid UTF-8; choose another path",
@@ -641,7 +667,12 @@ pub(crate) fn restore_tree(
         })?;
         crate::util::par::release_free_memory();
     }
-    Ok((files, dirs, bytes))
+    Ok(Counts {
+        files,
+        dirs,
+        bytes,
+        ..Counts::default()
+    })
 }
 
 /// The bytes restoring the regular files among `files` reads from the repository: a file
@@ -819,7 +850,7 @@ pub(crate) fn restore_unit(
     unit: &RestoreUnit,
     dest: &Path,
     carry: Option<(&Path, &Carried)>,
-) -> Result<((u64, u64, u64), Carried)> {
+) -> Result<(Counts, Carried)> {
     let node = &tree.node;
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
@@ -841,7 +872,11 @@ pub(crate) fn restore_unit(
             repo.dump(node, &mut file)?;
             file.sync_all()
                 .map_err(|e| Error::io("cannot write", dest, e))?;
-            (1, 0, node.meta.size)
+            Counts {
+                files: 1,
+                bytes: node.meta.size,
+                ..Counts::default()
+            }
         }
         other => {
             return Err(Error::Other(format!(
