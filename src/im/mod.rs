@@ -9,6 +9,15 @@
 //! files, either XML quote style, any attribute order, elements and keys IBM adds in later
 //! releases) and strict about what a backup depends on: a missing install path or a damaged
 //! file is an error, never a guess.
+//!
+//! 1. Where IM is: [`defaults`] (each platform's and install mode's default locations),
+//!    [`registry`] (`InstallationManager.dat`), [`config_ini`] (the agent data's location).
+//! 2. What IM believes is installed: [`installed`] (`installed.xml`), [`install_registry`]
+//!    (`installRegistry.xml`), [`profile_registry`] (WebSphere profiles), [`product_version`]
+//!    (products' own version files).
+//! 3. The instances and their sets: [`discover`].
+//! 4. The inventory those records give ([`inventory`]) and how two inventories differ
+//!    ([`drift`]: upgrades, downgrades, fixes added or removed).
 
 pub mod config_ini;
 pub mod defaults;

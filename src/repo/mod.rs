@@ -6,6 +6,14 @@
 //! opens it, turns the engine's errors into one line that says what to do, and finds a set's
 //! snapshots.
 //!
+//! 1. Where and with what: [`RepoSpec`] resolves the repository (flag, environment,
+//!    configuration, default) and the remote tier; [`PasswordSource`] finds the password.
+//! 2. Opening and errors: the engine's errors become one line that says what to do
+//!    ([`explain`]); [`contain`] keeps the engine's panics from reaching the administrator.
+//! 3. Snapshots of a set: [`set_snapshots`], [`newest_consistent`], [`resolve_latest`]; each
+//!    carries its [`manifest`] (the set, IM's inventory, the consistency verdict).
+//! 4. Trees: [`tree`] lists and builds snapshot trees; [`progress`] shows long repository work.
+//!
 //! Two things it adds to the engine. Snapshot files are read one by one ([`load_snapshots`]):
 //! the engine's own listing fails on the first damaged file, which would lock every command out
 //! of every intact snapshot; a damaged file is skipped and named instead ([`take_damaged`] is

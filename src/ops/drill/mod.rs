@@ -11,6 +11,11 @@
 //! The scratch root is a new directory beside a local repository (same disk as the data it
 //! reads, and never inside the live set), else under `$TMPDIR`, or inside `--scratch DIR`.
 //! A drill never touches the live host.
+//!
+//! 1. A scratch root is made ([`drill`]: beside a local repository, else under `$TMPDIR`).
+//! 2. The snapshot is restored into it as `restore --target` does.
+//! 3. Every entry is verified ([`verify`]) and IM's records read back for the inventory.
+//! 4. The scratch copy is removed and the result recorded in the repository ([`record`]).
 
 pub mod record;
 pub mod verify;
