@@ -4,9 +4,8 @@
 //! The variant decides the exit code, which is documented for scripts and schedulers:
 //! 0 ok, 1 error, 2 usage, 3 refused by a safety rule.
 
-use std::path::PathBuf;
-
-use crate::im::ImError;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 /// Exit code: success.
 pub const EXIT_OK: i32 = 0;
@@ -86,7 +85,7 @@ impl From<Box<rustic_core::RusticError>> for Error {
     fn from(err: Box<rustic_core::RusticError>) -> Self {
         // The causes carry what an administrator acts on: an object store's HTTP status, a
         // refused connection, the OS error.
-        Self::Repo(crate::repo::explain(&err))
+        Self::Repo(explain(&err))
     }
 }
 
@@ -115,6 +114,235 @@ pub fn rustic_message(err: &rustic_core::RusticError) -> String {
         .join(" ")
         .trim_end_matches([' ', '.', ':'])
         .to_owned()
+}
+
+/// Errors reading IM's files. Messages say what happened and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ImError {
+    /// The file could not be read at all (missing, unreadable, a directory…).
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The file lockstep tried to read.
+        path: PathBuf,
+        /// What the operating system reported.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but its content is not what IM writes.
+    ///
+    /// `line` is 1-based where known. Display:
+    /// `<path>:<line>: <msg> (IM's records may be damaged; check the file or restore it from a
+    /// lockstep snapshot)`, with `:<line>` left out when the line is unknown.
+    #[error("{}", ParseDisplay { path, line: *line, msg })]
+    Parse {
+        /// The file whose content is wrong.
+        path: PathBuf,
+        /// 1-based line of the problem, where known.
+        line: Option<u32>,
+        /// What is wrong, in a sentence without a trailing full stop.
+        msg: String,
+    },
+}
+
+impl ImError {
+    /// The same error naming `path` instead (a file read under `--root` is reported by the path
+    /// the host knows it by).
+    #[must_use]
+    pub fn with_path(self, path: &Path) -> ImError {
+        match self {
+            ImError::Io { source, .. } => ImError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+            ImError::Parse { line, msg, .. } => ImError::Parse {
+                path: path.to_path_buf(),
+                line,
+                msg,
+            },
+        }
+    }
+
+    /// A [`ImError::Parse`] for `path`, at `line` when known.
+    pub(crate) fn parse(path: &Path, line: Option<u32>, msg: impl Into<String>) -> ImError {
+        ImError::Parse {
+            path: path.to_path_buf(),
+            line,
+            msg: msg.into(),
+        }
+    }
+}
+
+/// Formats [`ImError::Parse`]; kept apart so the optional line reads naturally.
+struct ParseDisplay<'a> {
+    path: &'a Path,
+    line: Option<u32>,
+    msg: &'a str,
+}
+
+impl fmt::Display for ParseDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        write!(
+            f,
+            ": {} (IM's records may be damaged; check the file or restore it from a lockstep snapshot)",
+            self.msg
+        )
+    }
+}
+
+/// One line for an engine error: rustic's message with its causes, an object store's status
+/// turned into what to check ([`store_message`]).
+#[must_use]
+pub fn explain(e: &rustic_core::RusticError) -> String {
+    local_message(&store_message(&with_causes(e)))
+}
+
+/// Whether `path` has the shape of a restic repository file: a 64-digit hex name in
+/// `index/`, `snapshots/`, `keys/`, `locks/` or `data/XX/`.
+fn is_repository_file(path: &str) -> bool {
+    let path = Path::new(path);
+    let named = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.len() == 64 && n.chars().all(|c| c.is_ascii_hexdigit()));
+    fn dir(p: Option<&Path>) -> Option<&str> {
+        p.and_then(Path::file_name).and_then(|n| n.to_str())
+    }
+    let parent = path.parent();
+    named
+        && (matches!(dir(parent), Some("index" | "snapshots" | "keys" | "locks"))
+            || dir(parent.and_then(Path::parent)) == Some("data"))
+}
+
+/// A damaged repository file or a local filesystem's refusal made plain: which file, and what
+/// to do. Other messages pass through.
+#[must_use]
+pub fn local_message(msg: &str) -> String {
+    let undecryptable = msg.contains("ecryption failed") || msg.contains("MAC check failed");
+    // "error processing Index:00195ec4: ..." names the file's kind and short id
+    let file = msg.split("error processing ").nth(1).and_then(|rest| {
+        let (kind, rest) = rest.split_once(':')?;
+        let id: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+        Some((kind.to_owned(), id))
+    });
+    match (undecryptable, file) {
+        (true, Some((kind, _))) if kind == "Config" => {
+            return "the repository's config file is damaged (it does not decrypt): put back `config` from a copy of the repository".into();
+        }
+        (true, Some((kind, id))) if kind == "Index" => {
+            return format!(
+                "index file {id}… of the repository is damaged (it does not decrypt): run `lockstep repair index`, which replaces it from the pack files"
+            );
+        }
+        (true, Some((kind, id))) if kind == "Snapshot" => {
+            return format!(
+                "snapshot file {id}… is damaged (it does not decrypt): `lockstep repair snapshots` removes it"
+            );
+        }
+        (true, Some((kind, id))) => {
+            return format!(
+                "{} file {id}… of the repository is damaged (it does not decrypt): run `lockstep check`",
+                kind.to_lowercase()
+            );
+        }
+        _ => {}
+    }
+    let path = msg
+        .split('`')
+        .nth(1)
+        .filter(|p| p.starts_with('/'))
+        .map(|p| p.trim_end_matches("-tmp-"));
+    let at = path.map(|p| format!(" ({p})")).unwrap_or_default();
+    let full = msg.contains("os error 28") || msg.contains("No space left");
+    // The engine also writes outside the repository (a restore's files): only a repository
+    // file's disk is the repository's.
+    match path {
+        Some(p) if full && !is_repository_file(p) => {
+            return format!(
+                "the filesystem holding {p} is full: free space there (`df -h`, `df -i`) and run it again"
+            );
+        }
+        _ => {}
+    }
+    if full {
+        format!(
+            "the repository's disk is full{at}: nothing was kept of this run; free space there (`lockstep forget --prune` removes old snapshots) and run it again"
+        )
+    } else if msg.contains("os error 30") || msg.contains("Read-only file system") {
+        format!(
+            "the repository is on a read-only filesystem{at}: remount it read-write, or use another repository"
+        )
+    } else if msg.contains("os error 13") || msg.contains("ermission denied") {
+        format!(
+            "permission denied in the repository{at}: run lockstep as the repository's owner, or fix its permissions"
+        )
+    } else {
+        msg.to_owned()
+    }
+}
+
+/// rustic's message followed by its causes (where an object store's HTTP status and connection
+/// errors are).
+#[must_use]
+pub fn with_causes(e: &rustic_core::RusticError) -> String {
+    let mut msg = crate::error::rustic_message(e);
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        // a cause that is itself rustic's error: its short message, not its report (context,
+        // nonces, backtrace hints)
+        let text = match cause.downcast_ref::<rustic_core::RusticError>() {
+            Some(inner) => crate::error::rustic_message(inner),
+            None => cause.to_string(),
+        };
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = cause.source();
+    }
+    msg.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// An object store's error made short: the HTTP status first when there is one, and a hint on
+/// what to check. Other messages pass through.
+#[must_use]
+pub fn store_message(msg: &str) -> String {
+    let status = msg.split("status: ").nth(1).and_then(|rest| {
+        let code: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        code.parse::<u16>().ok()
+    });
+    match status {
+        Some(code @ (401 | 403)) => format!(
+            "the store refused access (HTTP {code}): check the access key, secret and bucket permissions"
+        ),
+        // A missing bucket, but also a missing object (a pack lost from the store).
+        Some(404) if msg.contains("NoSuchBucket") => {
+            "the store has no such bucket (HTTP 404): create it, or fix `bucket`".to_owned()
+        }
+        Some(404) => format!(
+            "the store has no such object (HTTP 404): {}; check `bucket` and `root`, and run `lockstep check`",
+            first_clause(msg)
+        ),
+        Some(code) => format!("the store answered HTTP {code}: {}", first_clause(msg)),
+        None if msg.contains("onnection refused")
+            || msg.contains("error sending request")
+            || msg.contains("dns error") =>
+        {
+            format!(
+                "the store is unreachable ({}): check `endpoint` and that the server runs",
+                first_clause(msg)
+            )
+        }
+        None => msg.to_owned(),
+    }
+}
+
+fn first_clause(msg: &str) -> &str {
+    let cut = msg.find(", context:").unwrap_or(msg.len()).min(300);
+    msg.get(..cut).unwrap_or(msg)
 }
 
 #[cfg(test)]

@@ -5,11 +5,11 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{Ctx, bytes, print_json, short};
-use lockstep::host::preflight::PreflightOptions;
 use lockstep::host::set::Role;
 use lockstep::im::discover::Instance;
 use lockstep::ops::backup::{BackupReport, BackupRequest, backup};
 use lockstep::ops::hooks::{DEFAULT_TIMEOUT, Hooks};
+use lockstep::ops::preflight::PreflightOptions;
 use lockstep::repo::manifest::Verdict;
 use lockstep::{Error, Result};
 

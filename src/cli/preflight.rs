@@ -6,7 +6,7 @@ use super::backup::BackupPolicy;
 use super::{Ctx, bytes, print_json};
 use lockstep::Result;
 use lockstep::error::EXIT_REFUSED;
-use lockstep::host::preflight::{PreflightReport, preflight};
+use lockstep::ops::preflight::{PreflightReport, preflight};
 use lockstep::repo::set_snapshots;
 
 /// Arguments of `preflight`.

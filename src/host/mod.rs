@@ -6,15 +6,13 @@
 //! 3. [`excludes`]: what a backup leaves out (never inside IM's directories).
 //! 4. [`fingerprint`]: the set's metadata walked once; [`digest`] makes it the state digest that
 //!    proves a snapshot still describes the host.
-//! 5. [`preflight`]: what must hold before a backup or restore (IM not running, space, access).
-//! 6. [`prefetch`]: file contents read ahead of the engine.
-//! 7. [`state`]: lockstep's own state on the host (the restore journal, restore records).
+//! 5. [`prefetch`]: file contents read ahead of the engine.
+//! 6. [`state`]: lockstep's own state on the host (the restore journal, restore records).
 
 pub mod digest;
 pub mod excludes;
 pub mod fingerprint;
 pub mod prefetch;
-pub mod preflight;
 pub mod root;
 pub mod set;
 pub mod state;

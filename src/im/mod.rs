@@ -33,64 +33,9 @@ mod text;
 mod xml;
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// Errors reading IM's files. Messages say what happened and what to do.
-#[derive(Debug, thiserror::Error)]
-pub enum ImError {
-    /// The file could not be read at all (missing, unreadable, a directory…).
-    #[error("cannot read {}: {source}", path.display())]
-    Io {
-        /// The file lockstep tried to read.
-        path: PathBuf,
-        /// What the operating system reported.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file was read but its content is not what IM writes.
-    ///
-    /// `line` is 1-based where known. Display:
-    /// `<path>:<line>: <msg> (IM's records may be damaged; check the file or restore it from a
-    /// lockstep snapshot)`, with `:<line>` left out when the line is unknown.
-    #[error("{}", ParseDisplay { path, line: *line, msg })]
-    Parse {
-        /// The file whose content is wrong.
-        path: PathBuf,
-        /// 1-based line of the problem, where known.
-        line: Option<u32>,
-        /// What is wrong, in a sentence without a trailing full stop.
-        msg: String,
-    },
-}
-
-impl ImError {
-    /// The same error naming `path` instead (a file read under `--root` is reported by the path
-    /// the host knows it by).
-    #[must_use]
-    pub fn with_path(self, path: &Path) -> ImError {
-        match self {
-            ImError::Io { source, .. } => ImError::Io {
-                path: path.to_path_buf(),
-                source,
-            },
-            ImError::Parse { line, msg, .. } => ImError::Parse {
-                path: path.to_path_buf(),
-                line,
-                msg,
-            },
-        }
-    }
-
-    /// A [`ImError::Parse`] for `path`, at `line` when known.
-    pub(crate) fn parse(path: &Path, line: Option<u32>, msg: impl Into<String>) -> ImError {
-        ImError::Parse {
-            path: path.to_path_buf(),
-            line,
-            msg: msg.into(),
-        }
-    }
-}
+pub use crate::error::ImError;
 
 /// A map value, with an empty or blank value read as absent: IM writes `key=` or `value=''`
 /// for settings it has no value for.
@@ -98,27 +43,6 @@ pub(crate) fn non_empty<'m>(map: &'m BTreeMap<String, String>, key: &str) -> Opt
     map.get(key)
         .map(String::as_str)
         .filter(|v| !v.trim().is_empty())
-}
-
-/// Formats [`ImError::Parse`]; kept apart so the optional line reads naturally.
-struct ParseDisplay<'a> {
-    path: &'a Path,
-    line: Option<u32>,
-    msg: &'a str,
-}
-
-impl fmt::Display for ParseDisplay<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.path.display())?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-        }
-        write!(
-            f,
-            ": {} (IM's records may be damaged; check the file or restore it from a lockstep snapshot)",
-            self.msg
-        )
-    }
 }
 
 /// The largest IM record lockstep reads (real `installed.xml` files are 1.5–2.5 MB): a record
@@ -221,6 +145,8 @@ pub fn read_properties(path: &Path) -> Result<String, ImError> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     fn scratch_dir(name: &str) -> PathBuf {

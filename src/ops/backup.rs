@@ -33,10 +33,10 @@ use serde::Serialize;
 use crate::host::digest::state_digest;
 use crate::host::excludes::{Excludes, role_paths};
 use crate::host::fingerprint::{Changes, Fingerprint};
-use crate::host::preflight::{PreflightOptions, PreflightReport, preflight};
 use crate::host::root::HostRoot;
 use crate::im::discover::{DiscoverOptions, Instance, discover_one_lenient, select};
 use crate::ops::hooks::{Hooks, run_phase};
+use crate::ops::preflight::{PreflightOptions, PreflightReport, preflight};
 use crate::repo::OpenRepo;
 use crate::repo::manifest::{
     Consistency, Manifest, PreflightRecord, SCHEMA_VERSION, TAG, Verdict, set_tag,

@@ -81,7 +81,7 @@ pub struct GuardState {
     pub run: String,
     /// The guard's pid.
     pub guard_pid: u32,
-    /// When the guard's process started (see [`crate::host::preflight::start_time`]), so a pid
+    /// When the guard's process started (see [`crate::ops::preflight::start_time`]), so a pid
     /// reused after the guard died is not taken for it.
     #[serde(default)]
     pub guard_start: Option<u64>,
@@ -133,14 +133,14 @@ impl GuardState {
     #[must_use]
     pub fn guard_alive(&self) -> bool {
         self.guard_pid != std::process::id()
-            && crate::host::preflight::alive_since(self.guard_pid, self.guard_start)
+            && crate::ops::preflight::alive_since(self.guard_pid, self.guard_start)
     }
 
     /// Whether the guarded command still runs.
     #[must_use]
     pub fn command_alive(&self) -> bool {
         self.command_pid
-            .is_some_and(|pid| crate::host::preflight::alive_since(pid, self.command_start))
+            .is_some_and(|pid| crate::ops::preflight::alive_since(pid, self.command_start))
     }
 }
 
@@ -258,7 +258,7 @@ impl<'r, 'a> Run<'r, 'a> {
         let state = GuardState {
             run: run.clone(),
             guard_pid: std::process::id(),
-            guard_start: crate::host::preflight::start_time(std::process::id()),
+            guard_start: crate::ops::preflight::start_time(std::process::id()),
             command_pid: None,
             command_start: None,
             command: req.command.clone(),
@@ -354,7 +354,7 @@ impl<'r, 'a> Run<'r, 'a> {
             ))
         })?;
         self.state.command_pid = Some(child.id());
-        self.state.command_start = crate::host::preflight::start_time(child.id());
+        self.state.command_start = crate::ops::preflight::start_time(child.id());
         let written = self.set_phase("running");
         open_gate();
         written?;

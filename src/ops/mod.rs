@@ -9,6 +9,8 @@
 //!   [`doctor`] (IM's records against the disk), [`fleet`] (every host of a repository),
 //!   [`check`] (the repository's integrity), [`metrics`] (Prometheus textfile).
 //! - Keeping the repository: [`retention`] (what `forget` keeps), [`prune`], [`repair`].
+//! - [`preflight`]: what must hold before a backup or restore (IM not running, servers
+//!   stopped, space, access).
 //! - [`hooks`]: the administrator's commands run around backups.
 //! - [`settle`]: before any command, an interrupted restore is finished or rolled back.
 
@@ -22,6 +24,7 @@ pub mod fleet;
 pub mod guard;
 pub mod hooks;
 pub mod metrics;
+pub mod preflight;
 pub mod prune;
 pub mod repair;
 pub mod restore;

@@ -28,7 +28,7 @@ pub fn settle(state: &StateDir, note: &mut dyn FnMut(String)) -> Result<()> {
     let Some(found) = Journal::load(state)? else {
         return Ok(());
     };
-    if found.pid != 0 && crate::host::preflight::alive(found.pid) {
+    if found.pid != 0 && crate::ops::preflight::alive(found.pid) {
         // Another lockstep restores right now: its own journal, not an interrupted one.
         return Ok(());
     }

@@ -310,7 +310,7 @@ fn check_room(snap: &crate::repo::SetSnapshot, parent: &Path) -> Result<()> {
     else {
         return Ok(());
     };
-    let Some((fs, free)) = crate::host::preflight::free_space(parent) else {
+    let Some((fs, free)) = crate::ops::preflight::free_space(parent) else {
         return Ok(());
     };
     if free >= needed {
@@ -365,7 +365,7 @@ fn machine_fault(root: &Path, error: &Error) -> Option<String> {
     }
     // The engine does not always say why a write failed: a filesystem left without room is
     // the machine's fault whatever the message.
-    match crate::host::preflight::free_space(root) {
+    match crate::ops::preflight::free_space(root) {
         Some((_, free)) if free < FULL_BELOW => Some(full()),
         _ => None,
     }

@@ -544,7 +544,7 @@ fn space_need(host: &HostRoot, unit: &RestoreUnit, needed: u64) -> (u64, SpaceNe
             .to_path_buf()
     };
     let dev = std::fs::metadata(&anchor).map(|m| m.dev()).unwrap_or(0);
-    let available = crate::host::preflight::free_space(&anchor).map_or(u64::MAX, |(_, a)| a);
+    let available = crate::ops::preflight::free_space(&anchor).map_or(u64::MAX, |(_, a)| a);
     (
         dev,
         SpaceNeed {

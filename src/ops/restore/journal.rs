@@ -729,7 +729,7 @@ pub fn recover(state: &StateDir, on_wait: impl FnOnce()) -> Result<Option<Recove
     };
     if journal.pid != 0
         && journal.pid != std::process::id()
-        && crate::host::preflight::alive(journal.pid)
+        && crate::ops::preflight::alive(journal.pid)
     {
         return Err(Error::Refused(format!(
             "a restore of snapshot {} is in progress (pid {}); wait for it to finish",

@@ -48,7 +48,6 @@ pub use in_place::{
 pub use owners::{Kind as OwnerKind, MissingOwner, describe as describe_missing_owner};
 
 use crate::config::is_root;
-use crate::host::preflight::{PreflightOptions, preflight};
 use crate::host::root::{HostRoot, clean};
 use crate::host::set::SyncSet;
 use crate::host::set::{Member, Role};
@@ -56,6 +55,7 @@ use crate::im::defaults::Mode;
 use crate::im::discover::Instance;
 use crate::im::drift::InventoryDiff;
 use crate::im::inventory::Inventory;
+use crate::ops::preflight::{PreflightOptions, preflight};
 use crate::repo::manifest::{Manifest, Verdict};
 use crate::repo::tree::posix_perm;
 use crate::repo::{OpenRepo, SetSnapshot};
