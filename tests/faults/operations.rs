@@ -328,7 +328,7 @@ fn guard_stopped_by_sigterm_rolls_back() {
         "{report}"
     );
     assert!(
-        !lockstep::host::preflight::alive(command),
+        !lockstep::ops::preflight::alive(command),
         "the command still runs"
     );
     let d = lockstep_sample::listing::diff(
@@ -362,7 +362,7 @@ fn guard_stopped_by_sigterm_reports_what_it_left() {
         "{report}"
     );
     assert!(
-        !lockstep::host::preflight::alive(command),
+        !lockstep::ops::preflight::alive(command),
         "the command still runs"
     );
     // the host is as the command left it: IM's records are damaged
