@@ -358,17 +358,7 @@ fn print_plan(
     for owner in &plan.missing_owners {
         writeln!(out, "  {}", describe_missing_owner(owner))?;
     }
-    let c = &plan.counts;
-    writeln!(
-        out,
-        "  in all: {} files and {} directories ({}) from the repository, {} unchanged files ({}) kept, {} entries removed",
-        c.files,
-        c.dirs,
-        bytes(c.bytes),
-        c.carried_files,
-        bytes(c.carried_bytes),
-        c.removed
-    )?;
+    writeln!(out, "  in all: {}", counts_text(&plan.counts, "kept"))?;
     for s in &plan.space {
         writeln!(
             out,
@@ -389,19 +379,25 @@ fn print_plan(
     Ok(())
 }
 
+/// What a plan restores, keeps (`kept`: the verb for the live files left as they are) and
+/// removes, in words.
+fn counts_text(c: &lockstep::ops::restore::Counts, kept: &str) -> String {
+    format!(
+        "{} files, {} directories ({}) from the repository, {} unchanged files ({}) {kept}, {} entries removed",
+        c.files,
+        c.dirs,
+        bytes(c.bytes),
+        c.carried_files,
+        bytes(c.carried_bytes),
+        c.removed
+    )
+}
+
 /// How one unit is restored, in a plan's words.
 fn unit_plan(u: &lockstep::ops::restore::UnitPlan) -> String {
     let c = &u.counts;
     match u.method {
-        Method::Difference => format!(
-            "difference: {} files, {} directories ({}) from the repository, {} unchanged files ({}) stay, {} entries removed",
-            c.files,
-            c.dirs,
-            bytes(c.bytes),
-            c.carried_files,
-            bytes(c.carried_bytes),
-            c.removed
-        ),
+        Method::Difference => format!("difference: {}", counts_text(c, "stay")),
         Method::WholeCopy => format!(
             "whole copy{}: {} files, {} directories ({}) from the repository{}",
             if u.replaces_live {
