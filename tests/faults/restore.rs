@@ -652,8 +652,8 @@ fn disk_full_staging_in_place() {
         let line = one_line(
             &out,
             code,
-            // The whole sample host is one filesystem: the plan names it by the first member
-            // staged in it, staging by the member that filled it.
+            // The whole sample host is one filesystem: the plan names it by its mount point
+            // (the host's root), staging by the member that filled it.
             &["the filesystem of /", "free space"],
         );
         assert!(!line.contains("needs )"), "{line}");

@@ -545,10 +545,19 @@ fn space_need(host: &HostRoot, unit: &RestoreUnit, needed: u64) -> (u64, SpaceNe
     };
     let dev = std::fs::metadata(&anchor).map(|m| m.dev()).unwrap_or(0);
     let available = crate::ops::preflight::free_space(&anchor).map_or(u64::MAX, |(_, a)| a);
+    // The filesystem is named by where it is mounted (within the host), not by whichever
+    // member was planned first in it.
+    let mount = anchor
+        .ancestors()
+        .take_while(|p| p.starts_with(host.root()))
+        .take_while(|p| std::fs::metadata(p).is_ok_and(|m| m.dev() == dev))
+        .last()
+        .unwrap_or(&anchor)
+        .to_path_buf();
     (
         dev,
         SpaceNeed {
-            path: host.logical(&anchor).unwrap_or(anchor),
+            path: host.logical(&mount).unwrap_or(mount),
             needed,
             available,
         },
