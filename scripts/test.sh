@@ -51,7 +51,9 @@ for tool in deb generate-rpm; do
   fi
 done
 
-# A single-node Garage S3 server on 127.0.0.1 for the S3 tests (tests/it/s3.rs). scripts/garage.sh
+# A single-node Garage S3 server on 127.0.0.1 for the S3 tests (tests/it/s3.rs; the cluster tests,
+# tests/it/cluster.rs, start three-node clusters of their own with the same script and run
+# whenever this server runs). scripts/garage.sh
 # installs Garage 2.5.0 first when it is missing (cargo install --locked: about 17 CPU-minutes,
 # once per machine), starts it, and the tests then must run against it (LOCKSTEP_REQUIRE_S3):
 # a Garage that cannot be built or started fails the run instead of skipping tests.

@@ -326,6 +326,11 @@ pub fn store_message(msg: &str) -> String {
             "the store has no such object (HTTP 404): {}; check `bucket` and `root`, and run `lockstep check`",
             first_clause(msg)
         ),
+        // Garage without quorum (too few nodes of a cluster up), an overloaded or restarting
+        // server: worth another try later, but not by the engine, which has retried already.
+        Some(code @ (500 | 502 | 503 | 504)) => format!(
+            "the store is unavailable (HTTP {code}) and stayed so through the retries (`retry` in the repository's options): a cluster may have too few nodes up, or the server is overloaded or restarting; run again once the store is healthy"
+        ),
         Some(code) => format!("the store answered HTTP {code}: {}", first_clause(msg)),
         None if msg.contains("onnection refused")
             || msg.contains("error sending request")
@@ -347,6 +352,30 @@ fn first_clause(msg: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_store_s_status_says_what_to_check() {
+        let said = |status: &str| {
+            super::store_message(&format!(
+                "Unexpected (persistent) at stat, context: {{ status: {status} }} => ..."
+            ))
+        };
+        assert!(said("403 Forbidden").contains("refused access (HTTP 403)"));
+        assert!(said("404 Not Found").contains("no such object (HTTP 404)"));
+        for code in ["500", "502", "503", "504"] {
+            let msg = said(code);
+            assert!(
+                msg.contains(&format!("unavailable (HTTP {code})"))
+                    && msg.contains("too few nodes up"),
+                "{msg}"
+            );
+        }
+        assert!(said("409 Conflict").starts_with("the store answered HTTP 409"));
+        assert!(
+            super::store_message("error sending request: Connection refused")
+                .contains("unreachable")
+        );
+    }
+
     #[test]
     fn engine_reports_lose_their_decorations() {
         let err = rustic_core::RusticError::new(

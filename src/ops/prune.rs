@@ -69,6 +69,9 @@ pub fn prune(repo: &OpenRepo, dry_run: bool) -> Result<PruneReport> {
         packs_unindexed: s.packs_unref,
     };
     if !dry_run {
+        // Where the concurrency tests step in: planned from the index as it was, not yet
+        // carried out (backups finishing here are what the two phases protect).
+        crate::util::fault::point("prune-planned");
         repo.prune(&opts, plan)?;
     }
     Ok(report)

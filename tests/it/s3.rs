@@ -2,40 +2,9 @@
 //! exports LOCKSTEP_TEST_S3_*. Without those variables these tests say SKIPPED and pass — except
 //! when LOCKSTEP_REQUIRE_S3 is set, where their absence is a failure.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-
-use crate::common::s3::{S3, prefix, server as s3};
+use crate::common::s3::{Garage, S3, command, configure, prefix, server as s3};
 use crate::common::{self, Env, Run, listing, run};
-use lockstep_sample::{SampleOptions, Shape, apply_fix_pack};
-
-/// Writes a configuration naming the S3 repository at `root` (credentials from the environment,
-/// as an administrator would keep them out of the file), plus `extra` lines.
-fn configure(env: &Env, s3: &S3, root: &str, extra: &str) {
-    std::fs::write(
-        env.path("lockstep.toml"),
-        format!("{extra}\n{}", s3.toml("repository", root, false)),
-    )
-    .unwrap();
-}
-
-fn command(env: &Env, s3: &S3, root: &Path, host: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockstep"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", env.dir.path())
-        .env("AWS_ACCESS_KEY_ID", &s3.key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &s3.secret)
-        .env("LOCKSTEP_PASSWORD_FILE", env.path("password"))
-        .env("LOCKSTEP_CONFIG", env.path("lockstep.toml"))
-        .env("LOCKSTEP_STATE_DIR", env.path(&format!("state-{host}")))
-        .arg("--root")
-        .arg(root)
-        .arg("--host")
-        .arg(host)
-        .args(args);
-    cmd
-}
+use lockstep_sample::{SampleOptions, Shape};
 
 fn lockstep(env: &Env, s3: &S3, args: &[&str]) -> Run {
     run(&mut command(env, s3, &env.root(), "dx-test", args))
@@ -65,147 +34,13 @@ fn s3_init_backup_snapshots_restore_check() {
 }
 
 #[test]
-fn three_nodes_back_up_concurrently_and_fleet_flags_the_one_behind() {
-    let Some(s3) = s3() else { return };
-    let nodes: Vec<Env> = (0..3)
-        .map(|i| {
-            Env::bare(SampleOptions {
-                shape: Shape::Admin,
-                ..SampleOptions::default()
-            })
-            .tap(|e| {
-                std::fs::write(e.physical(&format!("/opt/node-{i}.txt")), format!("{i}")).unwrap()
-            })
-        })
-        .collect();
-    let root = prefix("fleet");
-    configure(&nodes[0], &s3, &root, "");
-    lockstep(&nodes[0], &s3, &["init"]).ok();
-    // node3 stays one fix pack behind.
-    apply_fix_pack(&nodes[0].host, 0).unwrap();
-    apply_fix_pack(&nodes[1].host, 0).unwrap();
-    let children: Vec<Child> = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            command(
-                &nodes[0],
-                &s3,
-                &n.root(),
-                &format!("node{}", i + 1),
-                &["backup"],
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-        })
-        .collect();
-    for c in children {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let env = &nodes[0];
-    let snaps = lockstep(env, &s3, &["snapshots", "--json"]).ok().json();
-    assert_eq!(snaps["snapshots"].as_array().unwrap().len(), 3);
-    lockstep(env, &s3, &["check"]).ok();
-    let fleet = lockstep(env, &s3, &["fleet", "--json"]).ok().json();
-    let ratio = fleet["dedup"]["ratio"].as_f64().unwrap();
-    eprintln!("three nodes on S3: stored/referenced = {ratio:.3}");
-    assert!(ratio > 0.0 && ratio < 0.6, "{fleet}");
-    for h in fleet["hosts"].as_array().unwrap() {
-        let expected = if h["host"] == "node3" {
-            "differs"
-        } else {
-            "majority"
-        };
-        assert_eq!(h["agreement"], expected, "{h}");
-    }
-}
-
-trait Tap: Sized {
-    fn tap(self, f: impl FnOnce(&Self)) -> Self {
-        f(&self);
-        self
-    }
-}
-impl<T> Tap for T {}
-
-/// A Garage of its own for one test (started by scripts/garage.sh), so stopping it does not
-/// disturb the tests sharing the suite's server. Stopped when dropped.
-struct PrivateGarage {
-    dir: tempfile::TempDir,
-    s3: S3,
-    config: String,
-    bin: String,
-}
-
-impl PrivateGarage {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("bash")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/garage.sh"))
-            .arg("start")
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "scripts/garage.sh start failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let vars: std::collections::HashMap<String, String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        let var = |k: &str| {
-            vars.get(k)
-                .cloned()
-                .unwrap_or_else(|| panic!("{k} missing"))
-        };
-        Self {
-            s3: S3 {
-                endpoint: var("LOCKSTEP_TEST_S3_ENDPOINT"),
-                bucket: var("LOCKSTEP_TEST_S3_BUCKET"),
-                region: var("LOCKSTEP_TEST_S3_REGION"),
-                key_id: var("LOCKSTEP_TEST_S3_KEY_ID"),
-                secret: var("LOCKSTEP_TEST_S3_SECRET"),
-            },
-            config: var("LOCKSTEP_TEST_GARAGE_CONFIG"),
-            bin: var("LOCKSTEP_TEST_GARAGE_BIN"),
-            dir,
-        }
-    }
-
-    fn pid_file(&self) -> std::path::PathBuf {
-        self.dir.path().join("garage.pid")
-    }
-}
-
-impl Drop for PrivateGarage {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/garage.sh"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
-#[test]
 fn garage_stopped_mid_backup_leaves_no_snapshot_and_the_next_backup_succeeds() {
     // Runs where the suite's Garage runs (the binary is then installed).
     if s3().is_none() {
         return;
     }
-    let garage = PrivateGarage::start();
+    let garage = Garage::single();
     let s3 = &garage.s3;
-    let pid_file = garage.pid_file();
     let env = Env::bare(SampleOptions {
         files: 3000,
         bytes: 256 << 20,
@@ -221,11 +56,7 @@ fn garage_stopped_mid_backup_leaves_no_snapshot_and_the_next_backup_succeeds() {
     lockstep(&env, s3, &["init"]).ok();
     // Garage stops once the backup has read the index and fingerprinted the set, just before
     // the first file is read and uploaded (the fault point `backup-reading`).
-    let stop = format!(
-        "run:kill $(cat '{}') && while kill -0 $(cat '{}') 2>/dev/null; do :; done",
-        pid_file.display(),
-        pid_file.display()
-    );
+    let stop = format!("run:{}", garage.kill_command(1));
     let out = command(&env, s3, &env.root(), "dx-test", &["backup"])
         .env("LOCKSTEP_FAULT_BACKUP_READING", stop)
         .output()
@@ -245,16 +76,7 @@ fn garage_stopped_mid_backup_leaves_no_snapshot_and_the_next_backup_succeeds() {
         stderr.contains(&s3.bucket) && stderr.contains(&s3.endpoint),
         "{stderr}"
     );
-    // Restart Garage on the same data; the guard stops it through the pid file.
-    #[allow(clippy::zombie_processes)]
-    let server = Command::new(&garage.bin)
-        .arg("server")
-        .env("GARAGE_CONFIG_FILE", &garage.config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::fs::write(&pid_file, server.id().to_string()).unwrap();
+    garage.restart(1);
     // Wait (bounded) until the restarted server answers.
     let mut snaps = None;
     for _ in 0..100 {
