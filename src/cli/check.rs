@@ -43,7 +43,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     #[allow(clippy::cast_precision_loss)]
     ctx.note_metrics(RunMetrics {
         command: "check".into(),
-        labels: [("repository".to_owned(), spec.location.clone())].into(),
+        labels: [("repository".to_owned(), spec.describe())].into(),
         success: report.ok,
         seconds: 0.0,
         values: [

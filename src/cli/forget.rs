@@ -8,6 +8,7 @@ use lockstep::ops::prune::{PruneReport, prune};
 use lockstep::ops::retention::{
     ForgetByIds, ForgetPlan, ForgetReport, RetentionPolicy, forget, forget_ids, plan, resolve_ids,
 };
+use lockstep::repo::OpenRepo;
 
 /// Arguments of `forget`. Each flag overrides the same key of the configuration's `[forget]`
 /// table; labels from both are kept.
@@ -94,6 +95,15 @@ impl Ctx {
             keep_labels,
         }
     }
+
+    /// `forget --prune`'s prune, noted as a prune run for the metrics (failed until it returns).
+    fn pruned(&self, repo: &OpenRepo) -> Result<PruneReport> {
+        self.note_prune_started();
+        let start = std::time::Instant::now();
+        let report = prune(repo, false)?;
+        self.note_prune_metrics(&report, start.elapsed().as_secs_f64());
+        Ok(report)
+    }
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
@@ -108,6 +118,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let repo = ctx.open_repo()?;
     let plan = plan(&repo, &policy, args.set.as_deref())?;
     let outcome = if args.dry_run {
+        ctx.skip_metrics();
         ForgetReport {
             removed: plan.removed().map(|d| d.id.clone()).collect(),
             drill_records_removed: 0,
@@ -115,9 +126,12 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     } else {
         forget(&repo, &plan)?
     };
+    if !args.dry_run {
+        ctx.note_forget_metrics(outcome.removed.len(), Some(plan.kept()));
+    }
     let do_prune = !args.dry_run && (args.prune || ctx.config.forget.prune.unwrap_or(false));
     let pruned = if do_prune {
-        Some(prune(&repo, false)?)
+        Some(ctx.pruned(&repo)?)
     } else {
         None
     };
@@ -177,6 +191,7 @@ fn by_ids(ctx: &Ctx, args: &Args) -> Result<i32> {
     let repo = ctx.open_repo()?;
     let found = resolve_ids(&repo, &args.ids)?;
     let outcome = if args.dry_run {
+        ctx.skip_metrics();
         ForgetReport {
             removed: found.all(),
             drill_records_removed: 0,
@@ -184,8 +199,11 @@ fn by_ids(ctx: &Ctx, args: &Args) -> Result<i32> {
     } else {
         forget_ids(&repo, &found)?
     };
+    if !args.dry_run {
+        ctx.note_forget_metrics(outcome.removed.len(), None);
+    }
     let pruned = if args.prunes() {
-        Some(prune(&repo, false)?)
+        Some(ctx.pruned(&repo)?)
     } else {
         None
     };

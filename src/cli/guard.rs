@@ -49,6 +49,10 @@ fn emit(bytes: &[u8]) {
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let state = ctx.state()?;
+    if args.status || args.attach {
+        // A look at a guarded run is not one: the guard itself writes the metrics.
+        ctx.skip_metrics();
+    }
     if args.status {
         return status(ctx, state.guard_state().as_ref());
     }
@@ -108,6 +112,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
                 && matches!(answer.trim(), "y" | "Y" | "yes")
         },
     )?;
+    ctx.note_guard_metrics(&report);
     print_report(ctx, &report)?;
     Ok(report.exit_code())
 }

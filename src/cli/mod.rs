@@ -11,7 +11,6 @@ use lockstep::config::Config;
 use lockstep::error::{EXIT_OK, EXIT_USAGE};
 use lockstep::host::root::HostRoot;
 use lockstep::im::discover::{DiscoverOptions, Instance, discover, select};
-use lockstep::ops::metrics::RunMetrics;
 use lockstep::repo::progress::ProgressMode;
 use lockstep::repo::{
     Latest, LatestOf, OpenRepo, PasswordSource, RepoSpec, SetSnapshot, find_snapshot,
@@ -115,8 +114,8 @@ pub struct GlobalArgs {
     /// --json). On a terminal, long commands show progress bars anyway.
     #[arg(long, global = true)]
     progress: bool,
-    /// After backup, drill, check and status, update this Prometheus textfile-collector file
-    /// (written atomically; other commands' samples in it are kept).
+    /// After backup, drill, check, status, copy, prune, forget and guard, update this Prometheus
+    /// textfile-collector file (written atomically; other commands' samples in it are kept).
     #[arg(long, global = true, value_name = "PATH")]
     metrics_file: Option<PathBuf>,
 }
@@ -227,7 +226,7 @@ pub struct Ctx {
     /// How repository work shows progress.
     pub progress: ProgressMode,
     /// What the command reports for `--metrics-file`.
-    metrics: RefCell<Option<RunMetrics>>,
+    metrics: RefCell<metrics::Noted>,
     /// Whether the command works on the remote instead of the repository (`restore --from
     /// remote`, `status --from remote`).
     use_remote: bool,
@@ -243,7 +242,7 @@ impl Ctx {
             global,
             config,
             progress,
-            metrics: RefCell::new(None),
+            metrics: RefCell::default(),
             use_remote: false,
             offers_remote: false,
         })

@@ -15,6 +15,11 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let repo = ctx.open_repo()?;
     let report = prune(&repo, args.dry_run)?;
+    if args.dry_run {
+        ctx.skip_metrics();
+    } else {
+        ctx.note_prune_metrics(&report, 0.0);
+    }
     super::render(ctx, &report, print_report)?;
     Ok(0)
 }

@@ -22,6 +22,7 @@ mod inplace;
 mod integrity;
 mod interop;
 mod json;
+mod metrics;
 mod package;
 mod real_hosts;
 mod recovery;
