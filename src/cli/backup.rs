@@ -158,6 +158,12 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     req.retries = args.retries.or(ctx.config.backup.retries).unwrap_or(2);
     req.hooks = hooks;
     req.accept_smaller_set = args.accept_smaller_set;
+    // What was last restored in place here: the backup right after a rollback need not read
+    // what the restore verified.
+    req.last_restore = ctx
+        .state()
+        .ok()
+        .and_then(|state| state.last_restore(&req.host_name, &req.set_name));
     let outcome = backup(repo, &req).map_err(|f| f.error)?;
     ctx.note_backup_metrics(&outcome);
     let copied = if args.copy {

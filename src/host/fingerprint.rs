@@ -28,6 +28,21 @@ struct Stamp {
     owner: (u32, u32),
 }
 
+/// Some of an entry's metadata, as [`Fingerprint::changed_after`] gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    /// A directory.
+    pub is_dir: bool,
+    /// A regular file.
+    pub is_file: bool,
+    /// Its size (0 for a directory).
+    pub size: u64,
+    /// Its mtime (seconds, nanoseconds).
+    pub mtime: (i64, i64),
+    /// Its ctime (seconds, nanoseconds).
+    pub ctime: (i64, i64),
+}
+
 /// The metadata of every entry under some members, by logical path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fingerprint {
@@ -408,6 +423,59 @@ impl Fingerprint {
         self.entries.stamps.is_empty()
     }
 
+    /// Whether every entry could be listed.
+    #[must_use]
+    pub fn complete(&self) -> bool {
+        self.unreadable.is_empty()
+    }
+
+    /// The entries whose ctime is later than `after` (seconds, nanoseconds), by logical path,
+    /// with what a proof needs of their metadata, and the latest ctime of any entry.
+    #[must_use]
+    pub fn changed_after(&self, after: (i64, i64)) -> (Vec<(PathBuf, Seen)>, Option<(i64, i64)>) {
+        let mut found = Vec::new();
+        let mut latest = None;
+        let mut c = self.entries.cursor_at(0);
+        while let Some((key, stamp)) = c.get() {
+            if stamp.ctime > after {
+                found.push((
+                    PathBuf::from(OsStr::from_bytes(key)),
+                    Seen {
+                        is_dir: stamp.kind == libc::S_IFDIR,
+                        is_file: stamp.kind == libc::S_IFREG,
+                        size: stamp.size,
+                        mtime: stamp.mtime,
+                        ctime: stamp.ctime,
+                    },
+                ));
+            }
+            latest = latest.max(Some(stamp.ctime));
+            c.advance();
+        }
+        (found, latest)
+    }
+
+    /// The names of the entries directly under the logical directory `dir`, in byte order.
+    #[must_use]
+    pub fn children(&self, dir: &Path) -> Vec<OsString> {
+        let mut prefix = dir.as_os_str().as_bytes().to_vec();
+        if !prefix.ends_with(b"/") {
+            prefix.push(b'/');
+        }
+        let mut names = Vec::new();
+        let mut c = self.entries.seek(&prefix);
+        while let Some((key, _)) = c.get() {
+            let Some(rest) = key.strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            if !rest.is_empty() && !rest.contains(&b'/') {
+                names.push(OsString::from_vec(rest.to_vec()));
+            }
+            c.advance();
+        }
+        names
+    }
+
     /// What changed from `self` (earlier) to `later`.
     #[must_use]
     pub fn changes(&self, later: &Fingerprint) -> Changes {
@@ -682,6 +750,42 @@ mod tests {
         assert_eq!(fp.files_under(Path::new("/opt/App")), Some((5, 19)));
         assert_eq!(fp.files_under(Path::new("/opt/App/top.xml")), Some((1, 3)));
         assert_eq!(fp.files_under(Path::new("/opt/App/li")), None);
+    }
+
+    #[test]
+    fn children_and_changes_after_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = HostRoot::new(dir.path()).unwrap();
+        for path in [
+            "opt/App/lib/a.jar",
+            "opt/App/lib/b.jar",
+            "opt/App/lib.bak",
+            "opt/App/top",
+        ] {
+            let file = dir.path().join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, "x").unwrap();
+        }
+        let fp = Fingerprint::take(&host, &[PathBuf::from("/opt/App")], &Excludes::default());
+        assert_eq!(
+            fp.children(Path::new("/opt/App")),
+            vec![OsString::from("lib"), "lib.bak".into(), "top".into()]
+        );
+        assert_eq!(
+            fp.children(Path::new("/opt/App/lib")),
+            vec![OsString::from("a.jar"), "b.jar".into()]
+        );
+        assert!(fp.children(Path::new("/opt/App/top")).is_empty());
+        let (all, latest) = fp.changed_after((0, 0));
+        assert_eq!(all.len(), fp.len());
+        let (none, _) = fp.changed_after(latest.unwrap());
+        assert!(none.is_empty());
+        let jar = all
+            .iter()
+            .find(|(p, _)| p == Path::new("/opt/App/lib/a.jar"))
+            .unwrap();
+        assert!(jar.1.is_file && !jar.1.is_dir && jar.1.size == 1);
+        assert!(fp.complete());
     }
 
     /// Many paths sharing prefixes (and restarts falling anywhere), with stamps that differ

@@ -34,6 +34,58 @@ pub struct RestoreRecord {
     pub snapshot: String,
     /// When the restore finished (RFC 3339).
     pub time: String,
+    /// The clock readings that let the next backup prove the live set is still this snapshot
+    /// without reading it ([`RestoreProof`]); absent for restores that could not take them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<RestoreProof>,
+}
+
+/// A reading of the clock the kernel stamps ctimes with, on one boot of the machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockMark {
+    /// The kernel's boot id: ctimes of another boot may come from a clock set differently.
+    pub boot: String,
+    /// The ctime of a file created at that moment (seconds, nanoseconds).
+    pub ctime: (i64, i64),
+}
+
+/// When an in-place restore planned and when it had swapped its last entry in, on one boot.
+///
+/// Every change to an entry sets its ctime to the kernel's clock, and nothing can set it back.
+/// So an entry whose ctime is not later than `planned` has not changed since the restore
+/// planned (and the plan proved it to be the snapshot's); an entry changed after that and not
+/// later than `swapped` was put there by the restore or touched while it ran (the next backup
+/// compares those with the snapshot's tree); a later ctime is a change after the restore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreProof {
+    /// The boot both readings were taken on.
+    pub boot: String,
+    /// Before the restore looked at the live set.
+    pub planned: (i64, i64),
+    /// After the last entry was swapped in and its directory's metadata set.
+    pub swapped: (i64, i64),
+}
+
+impl RestoreProof {
+    /// The proof of a restore planned at `planned` and swapped by `swapped`; `None` unless both
+    /// were taken on the same boot.
+    #[must_use]
+    pub fn of(planned: Option<&ClockMark>, swapped: Option<&ClockMark>) -> Option<Self> {
+        let (planned, swapped) = (planned?, swapped?);
+        (planned.boot == swapped.boot).then(|| Self {
+            boot: planned.boot.clone(),
+            planned: planned.ctime,
+            swapped: swapped.ctime,
+        })
+    }
+}
+
+/// The kernel's id of this boot, when it tells.
+#[must_use]
+pub fn boot_id() -> Option<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id = id.trim();
+    (!id.is_empty()).then(|| id.to_owned())
 }
 
 impl StateDir {
@@ -95,6 +147,25 @@ impl StateDir {
     pub fn record_restore(&self, record: &RestoreRecord) -> Result<()> {
         let path = self.record_path(&record.host, &record.set);
         write_json(&path, record)
+    }
+
+    /// Reads the ctime clock now: creates a file in the state directory, reads its ctime and
+    /// removes it. `None` when that is not possible (no boot id, a state directory that cannot
+    /// be written): the restore then records no [`RestoreProof`].
+    #[must_use]
+    pub fn clock_mark(&self) -> Option<ClockMark> {
+        use std::os::unix::fs::MetadataExt;
+        let boot = boot_id()?;
+        create_private_dir(&self.dir).ok()?;
+        let file = tempfile::Builder::new()
+            .prefix(".clock-")
+            .tempfile_in(&self.dir)
+            .ok()?;
+        let meta = file.as_file().metadata().ok()?;
+        Some(ClockMark {
+            boot,
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        })
     }
 
     /// What was last restored in place for `set` on `host`, if anything.
@@ -179,7 +250,44 @@ mod tests {
             host: "dx1".into(),
             snapshot: "ab".into(),
             time: "2026-01-01T00:00:00Z".into(),
+            proof: None,
         }
+    }
+
+    #[test]
+    fn the_clock_mark_orders_changes_before_and_after_it() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::at(dir.path().join("state"));
+        let ctime = |p: &Path| {
+            let m = std::fs::metadata(p).unwrap();
+            (m.ctime(), m.ctime_nsec())
+        };
+        let before = dir.path().join("before");
+        std::fs::write(&before, "x").unwrap();
+        let Some(mark) = state.clock_mark() else {
+            // no boot id (not Linux): no proof is ever recorded
+            assert!(boot_id().is_none());
+            return;
+        };
+        assert_eq!(Some(&mark.boot), boot_id().as_ref());
+        let after = dir.path().join("after");
+        std::fs::write(&after, "y").unwrap();
+        assert!(ctime(&before) <= mark.ctime);
+        assert!(ctime(&after) >= mark.ctime);
+        // The marker file is gone; the state directory is private.
+        assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 0);
+        let again = state.clock_mark().unwrap();
+        assert_eq!(
+            RestoreProof::of(Some(&mark), Some(&again)).map(|p| p.planned),
+            Some(mark.ctime)
+        );
+        let other_boot = ClockMark {
+            boot: "another".into(),
+            ..again
+        };
+        assert_eq!(RestoreProof::of(Some(&mark), Some(&other_boot)), None);
+        assert_eq!(RestoreProof::of(None, Some(&mark)), None);
     }
 
     #[test]

@@ -34,6 +34,7 @@ use crate::host::digest::state_digest;
 use crate::host::excludes::{Excludes, role_paths};
 use crate::host::fingerprint::{Changes, Fingerprint};
 use crate::host::root::HostRoot;
+use crate::host::state::RestoreRecord;
 use crate::im::discover::{DiscoverOptions, Instance, discover_one_lenient, select};
 use crate::ops::hooks::{Hooks, run_phase};
 use crate::ops::preflight::{PreflightOptions, PreflightReport, preflight};
@@ -76,6 +77,10 @@ pub struct BackupRequest<'a> {
     /// snapshot, or IM's records cannot be read (`--accept-smaller-set`); recorded in the
     /// manifest.
     pub accept_smaller_set: bool,
+    /// What was last restored in place for this set and host (lockstep's state directory):
+    /// the backup right after a rollback proves the live set is that snapshot from metadata
+    /// alone ([`crate::ops::restore::proof`]).
+    pub last_restore: Option<RestoreRecord>,
 }
 
 impl<'a> BackupRequest<'a> {
@@ -100,6 +105,7 @@ impl<'a> BackupRequest<'a> {
             retries: 2,
             hooks: Hooks::default(),
             accept_smaller_set: false,
+            last_restore: None,
         }
     }
 }
@@ -396,7 +402,7 @@ fn attempt(
         ));
     }
     unsafe_members(req)?;
-    let walk = Walk::new(req, parent)?;
+    let mut walk = Walk::new(req, parent)?;
     // The parent's recorded state: when the set's metadata still has exactly that digest, the
     // parent's tree *is* the set, and no file needs to be looked at again.
     let parent_state = parent_snap
@@ -421,6 +427,17 @@ fn attempt(
     let t = crate::util::timing::phase("backup: index");
     let repo = repo.to_indexed_ids()?;
     drop(t);
+    if let Some(outcome) = walk.try_restored(
+        &repo,
+        &mut manifest,
+        parent_snap.as_ref(),
+        &mut first_fingerprints,
+    )? {
+        return Ok(BackupReport {
+            preflight: report,
+            ..outcome
+        });
+    }
 
     let attempts = req.retries + 1;
     let mut last_changes = Changes::default();
@@ -455,6 +472,10 @@ fn attempt(
 struct Walk<'r, 'a> {
     req: &'r BackupRequest<'a>,
     parent: Option<String>,
+    /// The engine may take a file as the parent's when its mtime and size are (not its inode
+    /// and ctime): after an in-place restore, whose proof covers every entry but those changed
+    /// since, and those differ from the parent in mtime or size ([`crate::ops::restore::proof`]).
+    trust_mtime: bool,
     im_paths: Vec<PathBuf>,
     other_paths: Vec<PathBuf>,
     excludes: Excludes,
@@ -485,6 +506,7 @@ impl<'r, 'a> Walk<'r, 'a> {
         Ok(Self {
             req,
             parent,
+            trust_mtime: false,
             im_paths,
             other_paths,
             excludes,
@@ -574,6 +596,7 @@ impl<'r, 'a> Walk<'r, 'a> {
             im_version: req.instance.inventory.im_version.clone(),
             members: req.instance.set.members.clone(),
             inventory: req.instance.inventory.clone(),
+            excludes: Some(req.excludes.clone()),
             consistency: Consistency::default(),
             preflight: PreflightRecord {
                 mode: report.mode.clone(),
@@ -628,6 +651,99 @@ impl<'r, 'a> Walk<'r, 'a> {
         Ok(None)
     }
 
+    /// The backups after an in-place restore, while every snapshot of the set taken since has
+    /// the restored snapshot's tree: when the restore's proof covers the live set
+    /// ([`crate::ops::restore::proof`]), a set unchanged since is a new snapshot with that tree,
+    /// as a no-change backup reuses its parent's; a set changed since goes the ordinary way with
+    /// the restored snapshot as parent, the engine taking files by mtime and size (the proof
+    /// covers the others; the changed ones differ in one or the other), so only the changes
+    /// are read. `None` to go the ordinary way (the fingerprints, taken here when the caller
+    /// had none, are left for it).
+    fn try_restored(
+        &mut self,
+        repo: &IndexedRepo,
+        manifest: &mut Manifest,
+        parent_snap: Option<&crate::repo::SetSnapshot>,
+        first_fingerprints: &mut Option<(Fingerprint, Fingerprint)>,
+    ) -> Result<Option<BackupReport>> {
+        let req = self.req;
+        let Some((record, proof)) = req
+            .last_restore
+            .as_ref()
+            .and_then(|r| Some((r, r.proof.as_ref()?)))
+        else {
+            return Ok(None);
+        };
+        let Some(snapshot) = repo
+            .get_snapshots(&[record.snapshot.as_str()])
+            .ok()
+            .and_then(|mut s| s.pop())
+        else {
+            return Ok(None);
+        };
+        let restored = crate::repo::SetSnapshot {
+            manifest: Manifest::from_description(snapshot.description.as_deref())
+                .ok()
+                .flatten(),
+            snapshot,
+        };
+        // A snapshot taken since the restore with another tree recorded the set as it is.
+        let restored_at = record.time.parse::<rustic_core::jiff::Timestamp>().ok();
+        let parent = match parent_snap {
+            Some(p) if Some(p.snapshot.time.timestamp()) >= restored_at => {
+                if p.snapshot.tree != restored.snapshot.tree {
+                    return Ok(None);
+                }
+                p
+            }
+            _ => &restored,
+        };
+        // The restored snapshot's tree is this backup's only if it was taken of the same set,
+        // members and excludes, and proved consistent.
+        let Some(taken) = restored.manifest.as_ref() else {
+            return Ok(None);
+        };
+        if taken.set != req.set_name
+            || taken.consistency.verdict != Verdict::Consistent
+            || taken.members != req.instance.set.members
+            || taken.excludes.as_ref() != Some(&req.excludes)
+        {
+            return Ok(None);
+        }
+        let t = crate::util::timing::phase("backup: prove the restored set");
+        let (im, other) = first_fingerprints.get_or_insert_with(|| self.fingerprints());
+        let since = crate::ops::restore::proof::prove(
+            repo,
+            &restored.snapshot,
+            proof,
+            req.host,
+            [im, other],
+        )?;
+        drop(t);
+        match since {
+            None => Ok(None),
+            Some(since) if since.is_empty() => {
+                let Some(state) = self.digest(im, other)? else {
+                    return Ok(None);
+                };
+                unchanged(
+                    repo,
+                    req,
+                    manifest,
+                    parent,
+                    (im, other),
+                    (&self.im_paths, &self.other_paths, &self.excludes),
+                    &state,
+                )
+            }
+            Some(_) => {
+                self.parent = Some(parent.id());
+                self.trust_mtime = true;
+                Ok(None)
+            }
+        }
+    }
+
     /// Attempt `n`: reads IM's records (again, after the first), writes a snapshot and
     /// fingerprints the set afterwards. IM's side moving discards the snapshot for another
     /// attempt; product files moving under `--offline` refuses the backup; otherwise the
@@ -673,7 +789,13 @@ impl<'r, 'a> Walk<'r, 'a> {
             ..Consistency::default()
         };
         let t = crate::util::timing::phase("backup: engine");
-        let snap = write_snapshot(repo, req, manifest, self.parent.as_ref(), &self.excludes)?;
+        let snap = write_snapshot(
+            repo,
+            req,
+            manifest,
+            (self.parent.as_ref(), self.trust_mtime),
+            &self.excludes,
+        )?;
         drop(t);
         let t = crate::util::timing::phase("backup: fingerprint after");
         fault::point("backup-written");
@@ -790,8 +912,8 @@ impl<'r, 'a> Walk<'r, 'a> {
 /// parent's tree is the set as it is now: the new snapshot points at that tree, and no file is
 /// read or listed by the engine. The set is fingerprinted again afterwards, as every backup is;
 /// when anything moved, `None` sends the caller down the ordinary path.
-fn unchanged(
-    repo: &crate::repo::OpenRepo,
+fn unchanged<S: rustic_core::Open>(
+    repo: &rustic_core::Repository<S>,
     req: &BackupRequest<'_>,
     manifest: &mut Manifest,
     parent: &crate::repo::SetSnapshot,
@@ -882,7 +1004,7 @@ fn write_snapshot(
     repo: &IndexedRepo,
     req: &BackupRequest<'_>,
     manifest: &Manifest,
-    parent: Option<&String>,
+    (parent, trust_mtime): (Option<&String>, bool),
     excludes: &Excludes,
 ) -> Result<SnapshotFile> {
     let mut snap_opts = SnapshotOptions::default()
@@ -897,7 +1019,14 @@ fn write_snapshot(
     let mut opts = BackupOptions::default();
     opts.no_scan = true;
     match parent {
-        Some(id) => opts.parent_opts.parents = vec![id.clone()],
+        Some(id) => {
+            opts.parent_opts.parents = vec![id.clone()];
+            opts.parent_opts.ignore_ctime = trust_mtime;
+            // Inodes are not compared either way: rustic_core 0.13's parent match (archiver/
+            // parent.rs, `is_parent`) reads `ignore_inode` inverted — it compares inodes only
+            // when told to ignore them — so the default leaves them out, as `trust_mtime`
+            // needs. Setting it here would make every restored file (new inode) a change.
+        }
         // Never let rustic pick a parent from another set by its own grouping.
         None => opts.parent_opts.force = true,
     }

@@ -99,6 +99,10 @@ pub struct Manifest {
     pub members: Vec<Member>,
     /// What IM said was installed when the snapshot was taken.
     pub inventory: Inventory,
+    /// The exclude patterns the snapshot was taken with (absent from snapshots of lockstep
+    /// versions that did not record them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excludes: Option<Vec<String>>,
     /// The consistency check.
     #[serde(default)]
     pub consistency: Consistency,
@@ -235,6 +239,7 @@ mod tests {
             im_version: Some("1.9.2".into()),
             members: vec![],
             inventory: Inventory::default(),
+            excludes: Some(vec!["/opt/x/logs/**".into()]),
             consistency: Consistency::default(),
             preflight: PreflightRecord::default(),
             hooks: Vec::new(),

@@ -1220,3 +1220,114 @@ fn a_crash_while_restoring_a_mount_point_leaves_the_old_or_the_new_set() {
         }
     }
 }
+
+/// The tree of snapshot `id` in `env`'s repository.
+fn tree_of(env: &Env, id: &str) -> String {
+    let spec = lockstep::repo::RepoSpec {
+        location: env.repo().to_string_lossy().into_owned(),
+        options: Default::default(),
+    };
+    let repo = spec.open("test-password").unwrap();
+    let snap = repo.get_snapshots(&[id]).unwrap().pop().unwrap();
+    snap.tree.to_string()
+}
+
+/// The backup right after a rollback: reads no file (the restore proved the set is the
+/// snapshot it restored, from metadata alone), writes a consistent snapshot with the restored
+/// snapshot's tree, and the backup after a change made then stores that change.
+#[track_caller]
+fn assert_backup_after_rollback_reads_nothing(s: &Story) {
+    s.env.wait_for_cleanup();
+    let after = s.env.backup(&[]);
+    for (count, expected) in [("files_new", 0), ("files_changed", 0), ("bytes_added", 0)] {
+        assert_eq!(after[count], expected, "{count}: {after}");
+    }
+    assert_eq!(after["unchanged"], true, "{after}");
+    assert_eq!(after["parent"], s.s1.as_str(), "{after}");
+    assert_eq!(after["consistency"]["verdict"], "consistent", "{after}");
+    let id = after["snapshot"].as_str().unwrap();
+    assert_eq!(tree_of(&s.env, id), tree_of(&s.env, &s.s1));
+    let status = s.env.run(&["status", "--json"]).ok().json();
+    assert_eq!(status["verdict"], "in-sync", "{status}");
+
+    // A file changed after the rollback is read and stored, and restores as changed.
+    let (logical, _) = s
+        .at_s1
+        .iter()
+        .find(|(p, e)| e.kind == "file" && p.to_string_lossy().contains("/PortalServer/"))
+        .expect("a Portal file");
+    let body = b"changed after the rollback\n";
+    std::fs::write(s.env.physical(logical.to_str().unwrap()), body).unwrap();
+    let changed = s.env.backup(&[]);
+    assert_eq!(changed["unchanged"], false, "{changed}");
+    assert_eq!(changed["files_changed"], 1, "{changed}");
+    assert!(changed["bytes_added"].as_u64().unwrap() > 0, "{changed}");
+    let target = s.env.path("after-change");
+    s.env
+        .run(&["restore", "latest", "--target", target.to_str().unwrap()])
+        .ok();
+    let restored = target.join(logical.strip_prefix("/").unwrap());
+    assert_eq!(std::fs::read(restored).unwrap(), body);
+}
+
+#[test]
+fn the_backup_after_a_rollback_reads_no_file_and_a_later_change_is_stored() {
+    let s = story();
+    s.restore(&[&s.s1]).ok();
+    assert_backup_after_rollback_reads_nothing(&s);
+}
+
+#[test]
+fn the_backup_after_a_rollback_that_recover_completed_reads_no_file() {
+    let s = story();
+    let killed = run(s
+        .env
+        .command()
+        .env("LOCKSTEP_FAULT_RESTORE_CLEANUP", "kill")
+        .args(["restore", "--in-place", &s.s1]));
+    assert_eq!(killed.code, -1, "not killed: {}", killed.stderr);
+    let recovered = s.env.run(&["recover", "--json"]).ok().json();
+    assert_eq!(
+        recovered["recovered"]["outcome"], "completed",
+        "{recovered}"
+    );
+    assert_backup_after_rollback_reads_nothing(&s);
+}
+
+/// Without the restore's proof the backup after a rollback is an ordinary one: a file changed
+/// behind the restore's back between its swap and the backup, its mtime and size put back, is
+/// read again (its ctime is later than the restore's last swap).
+#[test]
+fn a_file_touched_after_the_rollback_is_read_again() {
+    let s = story();
+    s.restore(&[&s.s1]).ok();
+    s.env.wait_for_cleanup();
+    let (logical, entry) = s
+        .at_s1
+        .iter()
+        .find(|(p, e)| {
+            e.kind == "file" && e.size > 4 && p.to_string_lossy().contains("/AppServer/")
+        })
+        .expect("an AppServer file");
+    let file = &s.env.physical(logical.to_str().unwrap());
+    let mut body = std::fs::read(file).unwrap();
+    body[0] ^= 0xff;
+    let mtime = std::fs::metadata(file).unwrap().modified().unwrap();
+    std::fs::write(file, &body).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(file)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    assert_eq!(std::fs::metadata(file).unwrap().len(), entry.size);
+    let after = s.env.backup(&[]);
+    assert_eq!(after["unchanged"], false, "{after}");
+    assert!(after["files_changed"].as_u64().unwrap() >= 1, "{after}");
+    let target = s.env.path("touched");
+    s.env
+        .run(&["restore", "latest", "--target", target.to_str().unwrap()])
+        .ok();
+    let restored = target.join(logical.strip_prefix("/").unwrap());
+    assert_eq!(std::fs::read(restored).unwrap(), body);
+}

@@ -30,7 +30,7 @@ use super::{
 use crate::config::is_root;
 use crate::host::root::HostRoot;
 use crate::host::set::Role;
-use crate::host::state::{RestoreRecord, StateDir};
+use crate::host::state::{ClockMark, RestoreProof, RestoreRecord, StateDir};
 use crate::ops::restore::journal::{HandOff, Journal, JournalPhase, Unit};
 use crate::repo::manifest::Manifest;
 use crate::repo::{OpenRepo, SetSnapshot};
@@ -335,6 +335,8 @@ pub struct Prepared<'s> {
     selected: Vec<RestoreUnit>,
     work: Vec<(Work, u64)>,
     start: Instant,
+    /// The ctime clock before the live set was looked at (the restore's [`RestoreProof`]).
+    planned: Option<ClockMark>,
 }
 
 /// Plans an in-place restore of `selected` units of `snap`: how each unit is staged, what it
@@ -352,6 +354,8 @@ pub fn plan<'s>(
     opts: &InPlace<'_>,
 ) -> Result<Prepared<'s>> {
     let start = Instant::now();
+    // Before anything live is looked at (a dry run writes nothing, not even the state dir).
+    let planned = (!opts.dry_run).then(|| opts.state.clock_mark()).flatten();
     let manifest = snap
         .manifest
         .as_ref()
@@ -418,6 +422,7 @@ pub fn plan<'s>(
         selected: selected.to_vec(),
         work,
         start,
+        planned,
     })
 }
 
@@ -760,6 +765,7 @@ fn journal_for(
         keep_replaced: opts.keep_replaced,
         phase: JournalPhase::Staging,
         units,
+        planned: None,
     };
     journal.version = crate::ops::restore::journal::version_for(&journal.units);
     Ok(journal)
@@ -779,8 +785,10 @@ pub fn execute(prepared: Prepared<'_>, opts: &InPlace<'_>) -> Result<RestoreRepo
         selected,
         work,
         start,
+        planned,
     } = prepared;
     let mut journal = journal_for(&repo, snap, &selected, opts)?;
+    journal.planned = planned;
     Journal::create(opts.state, &journal)?;
     let counts = match stage_for_swap(&repo, snap, &selected, &mut journal, work, opts) {
         Ok(counts) => counts,
@@ -798,13 +806,17 @@ pub fn execute(prepared: Prepared<'_>, opts: &InPlace<'_>) -> Result<RestoreRepo
             });
         }
     };
-    let (kept, background) = swap_and_clean(&mut journal, opts)?;
+    let (kept, background, swapped) = swap_and_clean(&mut journal, opts)?;
     // A rebuilt host may lack the link IM's recorded path was (the data went to its target).
     if let Some(manifest) = &snap.manifest {
         let roles: Vec<Role> = selected.iter().map(|u| u.role).collect();
         recreate_links(manifest, Some(&roles), opts.host.root())?;
     }
-    record(snap, opts)?;
+    record(
+        snap,
+        opts,
+        RestoreProof::of(journal.planned.as_ref(), swapped.as_ref()),
+    )?;
     Ok(RestoreReport {
         snapshot: snap.id(),
         target: PathBuf::from("/"),
@@ -886,13 +898,17 @@ fn staging_error(e: Error, selected: &[RestoreUnit], plan: &InPlacePlan, host: &
 
 /// Swaps every staged unit in under the journal, then removes the replaced copies — now, or
 /// after lockstep returns in a background process (the new set is in place; every later
-/// command waits for that removal). Returns the copies kept and whether removal went to the
-/// background.
-fn swap_and_clean(journal: &mut Journal, opts: &InPlace<'_>) -> Result<(Vec<PathBuf>, bool)> {
+/// command waits for that removal). Returns the copies kept, whether removal went to the
+/// background and the ctime clock right after the swap.
+fn swap_and_clean(
+    journal: &mut Journal,
+    opts: &InPlace<'_>,
+) -> Result<(Vec<PathBuf>, bool, Option<ClockMark>)> {
     fault::point("restore-staged");
     let t = crate::util::timing::phase("restore: swap");
     journal.set_phase(opts.state, JournalPhase::Swapping)?;
     journal.swap_all()?;
+    let swapped = opts.state.clock_mark();
     journal.set_phase(opts.state, JournalPhase::Cleanup)?;
     drop(t);
     fault::point("restore-cleanup");
@@ -913,12 +929,12 @@ fn swap_and_clean(journal: &mut Journal, opts: &InPlace<'_>) -> Result<(Vec<Path
     } else {
         Vec::new()
     };
-    Ok((kept, handed == HandOff::Background))
+    Ok((kept, handed == HandOff::Background, swapped))
 }
 
 /// Records the restore in lockstep's state, under the host name and this machine's own:
 /// `status` compares the host with the snapshot last restored in place.
-fn record(snap: &SetSnapshot, opts: &InPlace<'_>) -> Result<()> {
+fn record(snap: &SetSnapshot, opts: &InPlace<'_>, proof: Option<RestoreProof>) -> Result<()> {
     let time = rustic_core::jiff::Timestamp::now().to_string();
     for host in std::iter::once(&opts.host_name).chain(&opts.this_host) {
         opts.state.record_restore(&RestoreRecord {
@@ -926,6 +942,7 @@ fn record(snap: &SetSnapshot, opts: &InPlace<'_>) -> Result<()> {
             host: host.clone(),
             snapshot: snap.id(),
             time: time.clone(),
+            proof: proof.clone(),
         })?;
     }
     Ok(())

@@ -324,6 +324,10 @@ pub struct Journal {
     pub phase: JournalPhase,
     /// The members.
     pub units: Vec<Unit>,
+    /// The ctime clock before the restore looked at the live set: recovery completing the
+    /// restore records its proof with it ([`crate::host::state::RestoreProof`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned: Option<crate::host::state::ClockMark>,
 }
 
 /// What recovery did.
@@ -766,6 +770,12 @@ pub fn recover(state: &StateDir, on_wait: impl FnOnce()) -> Result<Option<Recove
             host: journal.host.clone(),
             snapshot: journal.snapshot.clone(),
             time: rustic_core::jiff::Timestamp::now().to_string(),
+            // Taken now, after the swap the recovery (or the restore before it) did: later
+            // than the swap, so the proof only widens what the next backup compares.
+            proof: crate::host::state::RestoreProof::of(
+                journal.planned.as_ref(),
+                state.clock_mark().as_ref(),
+            ),
         })?;
     }
     Journal::close(state)?;
@@ -1055,6 +1065,7 @@ mod tests {
                 delta: None,
                 inside: None,
             }],
+            planned: None,
         }
     }
 

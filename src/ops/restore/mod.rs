@@ -40,6 +40,7 @@ pub mod delta;
 mod in_place;
 pub mod journal;
 mod owners;
+pub mod proof;
 pub mod verify;
 
 pub use in_place::{
@@ -1436,6 +1437,7 @@ mod tests {
                 member(Role::Extra, "/opt/HCL/WebSphere/AppServer/profiles/cw"),
             ],
             inventory: inv,
+            excludes: None,
             consistency: Consistency {
                 verdict,
                 attempts: 1,

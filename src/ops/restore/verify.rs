@@ -35,9 +35,27 @@ pub fn entry<S: IndexedFull>(
     checks: Checks,
     progress: Option<&Progress>,
 ) -> (Vec<String>, u64) {
+    let (mut problems, same_size) = entry_metadata(node, path, checks.owners);
+    let mut hashed = 0;
+    if same_size && checks.content && matches!(node.node_type, NodeType::File) {
+        match content(repo, node, path, progress) {
+            Ok(bytes) => hashed = bytes,
+            Err(problem) => problems.push(problem),
+        }
+    }
+    (problems, hashed)
+}
+
+/// Every difference between the entry at `path` and `node` but their content: type, mode,
+/// mtime, size, link target, extended attributes and, with `owners`, the numeric owner. The
+/// second value is whether the entry is of the node's type and size (its content can be
+/// compared).
+pub fn entry_metadata(node: &Node, path: &Path, owners: bool) -> (Vec<String>, bool) {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
-        Err(e) => return (vec![format!("missing from the restored copy ({e})")], 0),
+        Err(e) => {
+            return (vec![format!("missing from the restored copy ({e})")], false);
+        }
     };
     let link = meta
         .file_type()
@@ -49,11 +67,11 @@ pub fn entry<S: IndexedFull>(
     if want.kind != have.kind {
         return (
             vec![format!("type {:?} restored as {:?}", want.kind, have.kind)],
-            0,
+            false,
         );
     }
-    let mut problems = metadata(&want, &have, checks.owners);
-    let mut hashed = 0;
+    let mut problems = metadata(&want, &have, owners);
+    let mut same_size = true;
     match &node.node_type {
         NodeType::Symlink { .. } if want.link != have.link => {
             problems.push(format!(
@@ -62,18 +80,15 @@ pub fn entry<S: IndexedFull>(
             ));
         }
         NodeType::File if want.size != have.size => {
+            same_size = false;
             problems.push(format!("size {} restored as {}", want.size, have.size));
         }
-        NodeType::File if checks.content => match content(repo, node, path, progress) {
-            Ok(bytes) => hashed = bytes,
-            Err(problem) => problems.push(problem),
-        },
         _ => {}
     }
-    if let Some(problem) = xattrs(node, path, checks.owners) {
+    if let Some(problem) = xattrs(node, path, owners) {
         problems.push(problem);
     }
-    (problems, hashed)
+    (problems, same_size)
 }
 
 /// Mode (not a symlink's), mtime and, with `owners`, the numeric owner.
