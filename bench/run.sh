@@ -155,6 +155,8 @@ rollback_with() { # TOOL
       t1=$(date +%s.%N)
       printf 'e-rollback\t%s\tbackground clean-up, ended after the return %.3f\n' "$round" \
         "$(awk "BEGIN {print $t1 - $t0}")" >> "$work/timings.tsv"
+      # (g) the backup right after the rollback: the restore's proof lets it read nothing.
+      measure g-backup-after-rollback lockstep "$work/lockstep" --repo "$work/repo-lockstep" backup
       reset_host_to "$s2" ;;
     rustic)
       for d in "${dirs[@]}"; do
