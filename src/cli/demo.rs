@@ -46,15 +46,36 @@ pub fn run(_ctx: &Ctx, args: &Args) -> Result<i32> {
         }
     };
     story(&base)?;
-    if let Some(dir) = &args.keep {
+    if args.keep.is_some() {
         println!();
-        println!("kept in {}: explore it with", dir.display());
-        println!(
-            "  LOCKSTEP_PASSWORD_FILE={0}/password lockstep --root {0}/host --repo {0}/repo snapshots",
-            base.display()
-        );
+        for line in keep_hint(&base) {
+            println!("{line}");
+        }
     }
     Ok(0)
+}
+
+/// How to explore a kept demo: the variables that name its host, repository, password, state
+/// and host name (its snapshots are of host `dx-demo`), then commands that work as printed.
+fn keep_hint(base: &std::path::Path) -> Vec<String> {
+    let at = |name: &str| {
+        shell_escape::unix::escape(base.join(name).to_string_lossy().into_owned().into())
+            .into_owned()
+    };
+    vec![
+        format!("kept in {}: explore it in a shell with", base.display()),
+        format!(
+            "  export LOCKSTEP_ROOT={} LOCKSTEP_REPOSITORY={} LOCKSTEP_PASSWORD_FILE={} LOCKSTEP_STATE_DIR={} LOCKSTEP_HOST=dx-demo",
+            at("host"),
+            at("repo"),
+            at("password"),
+            at("state")
+        ),
+        "  lockstep snapshots".into(),
+        "  lockstep status".into(),
+        "  lockstep diff latest".into(),
+        "  lockstep drill latest".into(),
+    ]
 }
 
 fn step(n: u32, title: &str) {
