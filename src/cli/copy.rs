@@ -13,7 +13,6 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let report = ctx.copy_to_remote(&args.snapshots)?;
-    ctx.note_copy_metrics(&report);
     super::render(ctx, &report, print_report)?;
     Ok(0)
 }

@@ -7,8 +7,9 @@
 //! A run that changes nothing (a dry run, `guard --status`) writes nothing
 //! ([`Ctx::skip_metrics`]): it must not stand in for the last real run.
 //!
-//! One command can note runs of others: `forget --prune` notes a `prune` run too, so "when did
-//! the repository last reclaim space" has one answer whichever command did it.
+//! One command can note runs of others: `forget --prune` notes a `prune` run too, and
+//! `backup --copy` a `copy` run, so "when did the repository last reclaim space" or "reach the
+//! remote" has one answer whichever command did it.
 
 use std::collections::BTreeMap;
 
@@ -143,6 +144,18 @@ impl Ctx {
             success: true,
             seconds: 0.0,
             values,
+        });
+    }
+
+    /// Notes a copy that is about to start as failed, so that a copy that fails inside another
+    /// command (`backup --copy`) still shows as a failed copy.
+    pub fn note_copy_started(&self) {
+        self.note_metrics(RunMetrics {
+            command: "copy".into(),
+            labels: self.repository_labels(),
+            success: false,
+            seconds: 0.0,
+            values: BTreeMap::new(),
         });
     }
 

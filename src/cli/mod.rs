@@ -408,6 +408,8 @@ impl Ctx {
     /// skipping those the remote has. The remote is opened with its own password
     /// ([`Self::remote_password_source`]).
     pub fn copy_to_remote(&self, ids: &[String]) -> Result<lockstep::ops::copy::CopyReport> {
+        // `copy` and `backup --copy` alike: a copy run for the metrics, failed until it returns.
+        self.note_copy_started();
         let from = RepoSpec::resolve(self.global.repo.as_deref(), None, &self.config)?;
         let to = self.remote_spec()?;
         let password = self.password_source().read(false)?;
@@ -425,7 +427,10 @@ impl Ctx {
             .collect::<Result<Vec<String>>>()?;
         let remote_password = self.remote_password_source().read(false)?;
         let dest = to.open_remote(&remote_password, self.progress)?;
-        lockstep::ops::copy::copy(source, dest, &ids, &from.describe(), &to.describe())
+        let report =
+            lockstep::ops::copy::copy(source, dest, &ids, &from.describe(), &to.describe())?;
+        self.note_copy_metrics(&report);
+        Ok(report)
     }
 
     /// Where the password comes from.

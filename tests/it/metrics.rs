@@ -194,7 +194,7 @@ fn queried_metrics(dashboard: &serde_json::Value) -> Vec<String> {
     names
 }
 
-/// A day of a fleet host, every job writing one metrics file: backup, a guarded fix pack,
+/// A day of a fleet host, every job writing one metrics file: backup --copy, a guarded fix pack,
 /// status, drill, check, copy to the remote, `forget --prune`, prune. The file then holds the
 /// host's offerings at the level the fix pack brought (the old level's series gone), every
 /// job's last run as a success, what copy, prune, forget and guard did; and every metric the
@@ -214,16 +214,21 @@ fn the_dashboard_queries_what_a_fleet_hosts_jobs_write() {
     let m = prom.to_str().unwrap();
     let read = || samples(&std::fs::read_to_string(&prom).unwrap());
 
-    // The backup writes the inventory it snapshotted: every offering with its version.
+    // The backup writes the inventory it snapshotted: every offering with its version; its
+    // copy to the remote counts as a copy.
     let before = discovered_offerings(&env);
     let backup = env
-        .run(&["--metrics-file", m, "backup", "--json"])
+        .run(&["--metrics-file", m, "backup", "--copy", "--json"])
         .ok()
         .json();
     let set = backup["set"].as_str().unwrap().to_owned();
     let host = backup["host"].as_str().unwrap().to_owned();
     assert!(before.len() >= 3, "IM and the products: {before:?}");
     assert_eq!(inventory_info(&read(), &set, &host), before);
+    assert_eq!(
+        value(&read(), "lockstep_copy_copied_snapshots", "copy"),
+        Some(1.0)
+    );
     assert!(
         read()
             .iter()
@@ -274,11 +279,15 @@ fn the_dashboard_queries_what_a_fleet_hosts_jobs_write() {
             "{command}"
         );
     }
-    // The backup, pre- and post-maintenance snapshots went to the remote; forget counts as
-    // it reports (the pre-maintenance snapshot stays with the newest).
+    // The pre- and post-maintenance snapshots went to the remote beside the backup's copy;
+    // forget counts as it reports (the pre-maintenance snapshot stays with the newest).
     assert_eq!(
         value(&all, "lockstep_copy_copied_snapshots", "copy"),
-        Some(3.0)
+        Some(2.0)
+    );
+    assert_eq!(
+        value(&all, "lockstep_copy_present_snapshots", "copy"),
+        Some(1.0)
     );
     let removed = forget["removed"].as_array().unwrap().len();
     assert!(removed >= 1, "{forget}");
