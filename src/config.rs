@@ -29,9 +29,17 @@ pub struct Config {
     pub remote_options: BTreeMap<String, String>,
     /// File holding the repository password (first line).
     pub password_file: Option<PathBuf>,
-    /// File holding the remote's password (first line); without it the remote is opened with
-    /// the repository's password. `LOCKSTEP_REMOTE_PASSWORD_FILE` overrides it.
+    /// Command printing the repository password on its first line (run with `sh -c`, as
+    /// restic's `--password-command`), e.g. a vault client. `password-file` and the
+    /// environment come first (`lockstep::repo::password` has the order).
+    pub password_command: Option<String>,
+    /// File holding the remote's password (first line); without it (or
+    /// `remote-password-command`) the remote is opened with the repository's password.
+    /// `LOCKSTEP_REMOTE_PASSWORD_FILE` overrides it.
     pub remote_password_file: Option<PathBuf>,
+    /// Command printing the remote's password, as `password-command`;
+    /// `remote-password-file` and the environment come first.
+    pub remote_password_command: Option<String>,
     /// The host name recorded in snapshots (default: this machine's host name).
     pub host: Option<String>,
     /// Extra members added to the set (profiles, custom files), as logical paths.
@@ -206,6 +214,16 @@ mod tests {
         assert_eq!(c.repository.as_deref(), Some("/srv/repo"));
         assert_eq!(c.extras, vec![PathBuf::from("/opt/custom")]);
         assert_eq!(c.repository_options["bucket"], "b");
+        let c = Config::parse(
+            "password-command = 'vault kv get -field=pw secret/lockstep'\nremote-password-command = 'pass show dr'\n",
+            Path::new("/c.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.password_command.as_deref(),
+            Some("vault kv get -field=pw secret/lockstep")
+        );
+        assert_eq!(c.remote_password_command.as_deref(), Some("pass show dr"));
     }
 
     #[test]

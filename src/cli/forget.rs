@@ -52,6 +52,11 @@ pub struct Args {
     /// Prune afterwards (`lockstep prune`).
     #[arg(long)]
     prune: bool,
+    /// With the prune: delete unused data now, not a day later (`prune --instant-delete`, for
+    /// a full disk). UNSAFE while any backup runs against the repository: a running backup may
+    /// reference data this deletes. Stop every backup first.
+    #[arg(long)]
+    instant_delete: bool,
 }
 
 impl Args {
@@ -97,16 +102,23 @@ impl Ctx {
     }
 
     /// `forget --prune`'s prune, noted as a prune run for the metrics (failed until it returns).
-    fn pruned(&self, repo: &OpenRepo) -> Result<PruneReport> {
+    fn pruned(&self, repo: &OpenRepo, args: &Args) -> Result<PruneReport> {
         self.note_prune_started();
         let start = std::time::Instant::now();
-        let report = prune(repo, false)?;
+        let report = prune(repo, false, super::prune::deletion(args.instant_delete))?;
         self.note_prune_metrics(&report, start.elapsed().as_secs_f64());
         Ok(report)
     }
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
+    let prune_asked = args.prune || (args.ids.is_empty() && ctx.config.forget.prune == Some(true));
+    if args.instant_delete && !prune_asked {
+        return Err(lockstep::Error::Usage(
+            "--instant-delete says how `forget --prune` deletes; add --prune (or leave it out)"
+                .into(),
+        ));
+    }
     if !args.ids.is_empty() {
         return by_ids(ctx, args);
     }
@@ -131,7 +143,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     }
     let do_prune = !args.dry_run && (args.prune || ctx.config.forget.prune.unwrap_or(false));
     let pruned = if do_prune {
-        Some(ctx.pruned(&repo)?)
+        Some(ctx.pruned(&repo, args)?)
     } else {
         None
     };
@@ -203,7 +215,7 @@ fn by_ids(ctx: &Ctx, args: &Args) -> Result<i32> {
         ctx.note_forget_metrics(outcome.removed.len(), None);
     }
     let pruned = if args.prunes() {
-        Some(ctx.pruned(&repo)?)
+        Some(ctx.pruned(&repo, args)?)
     } else {
         None
     };

@@ -50,9 +50,12 @@ Exit codes:
      existing repository); nothing was changed
   141  stdout was closed by its reader (`| head`), as for a program ended by SIGPIPE
 
-Environment: LOCKSTEP_REPOSITORY, LOCKSTEP_PASSWORD_FILE, LOCKSTEP_PASSWORD, LOCKSTEP_CONFIG,
-LOCKSTEP_ROOT, LOCKSTEP_HOST, LOCKSTEP_REMOTE_PASSWORD_FILE. The password is never taken from the
-command line.";
+Environment: LOCKSTEP_REPOSITORY, LOCKSTEP_PASSWORD_FILE, LOCKSTEP_PASSWORD_COMMAND,
+LOCKSTEP_PASSWORD, LOCKSTEP_CONFIG, LOCKSTEP_ROOT, LOCKSTEP_HOST, LOCKSTEP_REMOTE_PASSWORD_FILE,
+LOCKSTEP_REMOTE_PASSWORD_COMMAND. The password is never taken from the command line; its sources,
+first found wins: LOCKSTEP_PASSWORD_FILE, LOCKSTEP_PASSWORD_COMMAND (run with `sh -c`, the first
+line it prints), LOCKSTEP_PASSWORD, the configuration's `password-file`, then `password-command`,
+then a prompt on a terminal.";
 
 /// lockstep: back up and restore IBM Installation Manager and the products it manages
 /// (WebSphere, HCL Digital Experience) as one consistent set.
@@ -433,25 +436,30 @@ impl Ctx {
         Ok(report)
     }
 
-    /// Where the password comes from.
+    /// Where the password comes from (`lockstep::repo::password` has the order).
     pub fn password_source(&self) -> PasswordSource {
         PasswordSource {
-            file_env: std::env::var_os("LOCKSTEP_PASSWORD_FILE")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
+            file_env: env_path("LOCKSTEP_PASSWORD_FILE"),
+            command_env: env_command("LOCKSTEP_PASSWORD_COMMAND"),
             env: std::env::var("LOCKSTEP_PASSWORD").ok(),
             file_config: self.config.password_file.clone(),
+            command_config: self.config.password_command.clone(),
+            ..PasswordSource::default()
         }
     }
 
-    /// Where the remote's password comes from: `LOCKSTEP_REMOTE_PASSWORD_FILE`, then the
-    /// configuration's `remote-password-file`, else the repository's own sources.
+    /// Where the remote's password comes from: `LOCKSTEP_REMOTE_PASSWORD_FILE`,
+    /// `LOCKSTEP_REMOTE_PASSWORD_COMMAND`, then the configuration's `remote-password-file` and
+    /// `remote-password-command`, else the repository's own sources.
     pub fn remote_password_source(&self) -> PasswordSource {
         PasswordSource::remote(
-            std::env::var_os("LOCKSTEP_REMOTE_PASSWORD_FILE")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
-            self.config.remote_password_file.clone(),
+            PasswordSource {
+                file_env: env_path("LOCKSTEP_REMOTE_PASSWORD_FILE"),
+                command_env: env_command("LOCKSTEP_REMOTE_PASSWORD_COMMAND"),
+                file_config: self.config.remote_password_file.clone(),
+                command_config: self.config.remote_password_command.clone(),
+                ..PasswordSource::default()
+            },
             self.password_source(),
         )
     }
@@ -499,6 +507,18 @@ impl Ctx {
             spec.open_with_progress(&password, self.progress)
         }
     }
+}
+
+/// A path from the environment variable `name`; unset and empty are the same.
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// A shell command from the environment variable `name`; unset and blank are the same.
+fn env_command(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 /// One snapshot `latest` could mean, as the ambiguity lists it.

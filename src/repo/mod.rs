@@ -22,14 +22,16 @@
 //! key file and packs are an offline attack on the password for anyone who can copy them.
 
 pub use crate::error::{explain, local_message, store_message, with_causes};
+pub use password::PasswordSource;
 
 pub mod contain;
 pub mod manifest;
+pub mod password;
 pub mod progress;
 pub mod tree;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rustic_backend::BackendOptions;
 use rustic_core::repofile::SnapshotFile;
@@ -317,12 +319,14 @@ impl RepoSpec {
             } else if e.is_incorrect_password() {
                 Error::Repo(match tier {
                     Tier::Repository => format!(
-                        "wrong password for repository {}: check LOCKSTEP_PASSWORD_FILE / LOCKSTEP_PASSWORD",
-                        self.describe()
+                        "wrong password for repository {}: check the first of these that is set: {}",
+                        self.describe(),
+                        PasswordSource::all_names(tier)
                     ),
                     Tier::Remote => format!(
-                        "wrong password for the remote repository {}: check LOCKSTEP_REMOTE_PASSWORD_FILE / `remote-password-file` (without either, the remote is opened with the repository's password)",
-                        self.describe()
+                        "wrong password for the remote repository {}: check the first of these that is set: {} (without any, the remote is opened with the repository's password)",
+                        self.describe(),
+                        PasswordSource::all_names(tier)
                     ),
                 })
             } else {
@@ -332,10 +336,12 @@ impl RepoSpec {
     }
 }
 
-/// Which of the two repositories a [`RepoSpec`] is opened as: only the messages differ.
-#[derive(Debug, Clone, Copy)]
-enum Tier {
+/// Which of the two repositories a [`RepoSpec`] is opened as (or a [`PasswordSource`] is
+/// for): only the messages differ.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Tier {
     /// The repository backups go to.
+    #[default]
     Repository,
     /// The disaster-recovery copy (`remote` in the configuration).
     Remote,
@@ -346,97 +352,6 @@ fn default_location() -> Result<String> {
         Error::Usage("no repository given and no HOME to put one in: use --repo DIR".into())
     })?;
     Ok(base.join("repo").to_string_lossy().into_owned())
-}
-
-/// Where the password comes from, in order: `LOCKSTEP_PASSWORD_FILE`, `LOCKSTEP_PASSWORD`, the
-/// configuration's `password-file`, then a prompt when stdin is a terminal. Never argv.
-#[derive(Debug, Clone, Default)]
-pub struct PasswordSource {
-    /// `LOCKSTEP_PASSWORD_FILE`.
-    pub file_env: Option<PathBuf>,
-    /// `LOCKSTEP_PASSWORD`.
-    pub env: Option<String>,
-    /// The configuration's `password-file`.
-    pub file_config: Option<PathBuf>,
-}
-
-impl PasswordSource {
-    /// Where the remote's password comes from: `LOCKSTEP_REMOTE_PASSWORD_FILE` (`file_env`),
-    /// then the configuration's `remote-password-file` (`file_config`), else the repository's
-    /// own sources (`local`), so a remote without a key of its own is opened as before.
-    #[must_use]
-    pub fn remote(
-        file_env: Option<PathBuf>,
-        file_config: Option<PathBuf>,
-        local: PasswordSource,
-    ) -> PasswordSource {
-        match (file_env, file_config) {
-            (Some(file), _) => PasswordSource {
-                file_env: Some(file),
-                ..PasswordSource::default()
-            },
-            (None, Some(file)) => PasswordSource {
-                file_config: Some(file),
-                ..PasswordSource::default()
-            },
-            (None, None) => local,
-        }
-    }
-
-    /// Reads the password. `confirm` asks twice on a terminal (for `init`).
-    ///
-    /// # Errors
-    /// When the file cannot be read, is empty, or no source is available.
-    pub fn read(&self, confirm: bool) -> Result<String> {
-        if let Some(file) = &self.file_env {
-            return read_password_file(file);
-        }
-        if let Some(p) = &self.env {
-            if p.is_empty() {
-                return Err(Error::Usage(
-                    "LOCKSTEP_PASSWORD is empty; set it or use LOCKSTEP_PASSWORD_FILE".into(),
-                ));
-            }
-            return Ok(p.clone());
-        }
-        if let Some(file) = &self.file_config {
-            return read_password_file(file);
-        }
-        use std::io::IsTerminal;
-        if !std::io::stdin().is_terminal() {
-            return Err(Error::Usage(
-                "no repository password: set LOCKSTEP_PASSWORD_FILE (or LOCKSTEP_PASSWORD), or run on a terminal to be asked".into(),
-            ));
-        }
-        let first = rpassword::prompt_password("repository password: ")
-            .map_err(|e| Error::Usage(format!("cannot read the password: {e}")))?;
-        if confirm {
-            let second = rpassword::prompt_password("repeat password: ")
-                .map_err(|e| Error::Usage(format!("cannot read the password: {e}")))?;
-            if first != second {
-                return Err(Error::Usage(
-                    "the passwords differ; nothing was created".into(),
-                ));
-            }
-        }
-        if first.is_empty() {
-            return Err(Error::Usage("an empty password is not allowed".into()));
-        }
-        Ok(first)
-    }
-}
-
-fn read_password_file(path: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Usage(format!("cannot read password file {}: {e}", path.display())))?;
-    let first = text.lines().next().unwrap_or_default().to_owned();
-    if first.is_empty() {
-        return Err(Error::Usage(format!(
-            "password file {} is empty",
-            path.display()
-        )));
-    }
-    Ok(first)
 }
 
 /// A lockstep snapshot with its manifest.
@@ -1104,48 +1019,5 @@ mod tests {
         );
         let m = store_message("NoSuchBucket, context: { status: 404 }");
         assert!(m.contains("no such bucket"), "{m}");
-    }
-
-    #[test]
-    fn password_file_wins_and_empty_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("pw");
-        std::fs::write(&file, "secret\nignored\n").unwrap();
-        let src = PasswordSource {
-            file_env: Some(file.clone()),
-            env: Some("other".into()),
-            file_config: None,
-        };
-        assert_eq!(src.read(false).unwrap(), "secret");
-        let src = PasswordSource {
-            file_env: None,
-            env: Some("fromenv".into()),
-            file_config: Some(file.clone()),
-        };
-        assert_eq!(src.read(false).unwrap(), "fromenv");
-        std::fs::write(&file, "\n").unwrap();
-        let src = PasswordSource {
-            file_env: Some(file),
-            ..PasswordSource::default()
-        };
-        assert!(src.read(false).is_err());
-    }
-
-    #[test]
-    fn remote_password_env_beats_config_and_falls_back_to_the_repository() {
-        let dir = tempfile::tempdir().unwrap();
-        let (env, config) = (dir.path().join("env"), dir.path().join("config"));
-        std::fs::write(&env, "from-env\n").unwrap();
-        std::fs::write(&config, "from-config\n").unwrap();
-        let local = || PasswordSource {
-            env: Some("local".into()),
-            ..PasswordSource::default()
-        };
-        let remote = PasswordSource::remote(Some(env), Some(config.clone()), local());
-        assert_eq!(remote.read(false).unwrap(), "from-env");
-        let remote = PasswordSource::remote(None, Some(config), local());
-        assert_eq!(remote.read(false).unwrap(), "from-config");
-        let remote = PasswordSource::remote(None, None, local());
-        assert_eq!(remote.read(false).unwrap(), "local");
     }
 }

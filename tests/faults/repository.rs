@@ -84,6 +84,13 @@ pub fn rows() -> Vec<Fault> {
             test: wrong_password,
         },
         Fault {
+            id: "repository_password_command_fails",
+            area: Repository,
+            fault: "The password command (`LOCKSTEP_PASSWORD_COMMAND` or `password-command`, a vault client) fails: it exits non-zero, prints nothing, or cannot be found.",
+            outcome: "Exit 1, one line naming where the command was set and its exit status with the first line it wrote on stderr (never the command itself, which may carry a token); nothing is written.",
+            test: password_command_fails,
+        },
+        Fault {
             id: "repository_missing_config_file",
             area: Repository,
             fault: "The repository's config file was deleted.",
@@ -533,6 +540,47 @@ fn wrong_password() {
     let state = State::of(&env);
     let run = env.run(&["snapshots"]);
     one_line(&run, 1, &["wrong password", "LOCKSTEP_PASSWORD_FILE"]);
+    state.assert_unchanged(&env);
+}
+
+fn password_command_fails() {
+    let env = Env::new(Shape::Admin);
+    backup_id(&env, &[]);
+    let state = State::of(&env);
+    for (command, needles) in [
+        (
+            "echo 'vault: permission denied' >&2; exit 2",
+            &[
+                "LOCKSTEP_PASSWORD_COMMAND",
+                "exited 2: vault: permission denied",
+            ][..],
+        ),
+        (
+            "true",
+            &["LOCKSTEP_PASSWORD_COMMAND", "printed no password"],
+        ),
+        (
+            "no-such-vault-client --token=s3cr3t",
+            &["LOCKSTEP_PASSWORD_COMMAND", "127"],
+        ),
+    ] {
+        for args in [&["backup"][..], &["snapshots"]] {
+            let mut cmd = env.command();
+            cmd.env_remove("LOCKSTEP_PASSWORD_FILE")
+                .env("LOCKSTEP_PASSWORD_COMMAND", command)
+                .args(args);
+            let line = one_line(&run(&mut cmd), 1, needles);
+            assert!(!line.contains("s3cr3t"), "the command was repeated: {line}");
+        }
+    }
+    std::fs::write(env.path("lockstep.toml"), "password-command = 'exit 4'\n").unwrap();
+    let mut cmd = env.command();
+    cmd.env_remove("LOCKSTEP_PASSWORD_FILE").arg("backup");
+    one_line(
+        &run(&mut cmd),
+        1,
+        &["`password-command` in the configuration", "exited 4"],
+    );
     state.assert_unchanged(&env);
 }
 

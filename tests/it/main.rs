@@ -14,6 +14,7 @@ mod cluster;
 mod common;
 
 mod consistency;
+mod conventions;
 mod demo;
 mod discover;
 mod drift;
