@@ -1,12 +1,13 @@
 //! The fleet one can look at: `--metrics-file` after copy, prune, forget and guard, the host's
 //! inventory as `lockstep_inventory_info`, and the Grafana dashboard in `contrib/grafana/`,
-//! which must query only metrics lockstep writes.
+//! which must query only metrics lockstep writes (and, where promtool is installed, parse as
+//! PromQL over a file Prometheus accepts).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{Env, run};
+use crate::common::{Env, have, run};
 use lockstep_sample::{SampleHost, Shape, apply_fix_pack};
 
 /// One sample of a metrics file: name, labels, value.
@@ -334,6 +335,54 @@ fn the_dashboard_queries_what_a_fleet_hosts_jobs_write() {
             assert_eq!(panel["datasource"]["uid"], "${DS_PROMETHEUS}", "{panel}");
         }
     }
+    promtool_checks(&env, &prom, &dashboard);
+}
+
+/// Prometheus's own checks, where promtool is installed (Debian's `prometheus`): the file
+/// parses and passes its lint, and every query of the dashboard parses as PromQL (each one as
+/// a recording rule; a rules file may be JSON, which is YAML).
+fn promtool_checks(env: &Env, prom: &Path, dashboard: &serde_json::Value) {
+    if !have("promtool") {
+        eprintln!(
+            "SKIPPED: promtool is not installed; the metrics file and the dashboard's PromQL were not checked by Prometheus"
+        );
+        return;
+    }
+    let out = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(prom).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut rules = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            rules.push(serde_json::json!({
+                "record": format!("lockstep:panel_{}_{}", panel["id"], target["refId"].as_str().unwrap()),
+                "expr": target["expr"],
+            }));
+        }
+    }
+    assert!(rules.len() > 10, "{rules:?}");
+    let file = env.path("dashboard-rules.json");
+    let groups = serde_json::json!({"groups": [{"name": "dashboard", "rules": rules}]});
+    std::fs::write(&file, groups.to_string()).unwrap();
+    let out = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check rules (the dashboard's queries):\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A fix pack that fails and is rolled back: the guard's last run is a failure, marked rolled
