@@ -245,9 +245,13 @@ impl Ctx {
             Some(m) => Self::set_labels(&m.set, &m.host),
             None => self.fallback_labels("guard"),
         };
-        let now_at = match (&r.post_snapshot, r.verdict.as_str()) {
-            (Some(post), _) => find(post),
-            (None, "rolled-back") => pre,
+        // The newest snapshot of the set is the guard's own: the post-maintenance one, else the
+        // pre-maintenance one, whatever the maintenance did.
+        let post = r.post_snapshot.as_deref().and_then(find);
+        let newest = post.as_ref().or(pre.as_ref());
+        let now_at = match (&post, r.verdict.as_str()) {
+            (Some(post), _) => Some(post),
+            (None, "rolled-back") => pre.as_ref(),
             _ => None,
         };
         let mut values: BTreeMap<String, f64> = [
@@ -262,13 +266,11 @@ impl Ctx {
             ("guard_problems".to_owned(), count(r.problems.len())),
         ]
         .into();
-        if let Some(snap) = &now_at {
-            if r.post_snapshot.is_some() {
-                values.insert("latest_snapshot_timestamp_seconds".into(), taken(snap));
-            }
-            if let Some(m) = &snap.manifest {
-                self.note_inventory(InventoryInfo::new(&m.set, &m.host, &m.inventory));
-            }
+        if let Some(snap) = newest {
+            values.insert("latest_snapshot_timestamp_seconds".into(), taken(snap));
+        }
+        if let Some(m) = now_at.and_then(|s| s.manifest.as_ref()) {
+            self.note_inventory(InventoryInfo::new(&m.set, &m.host, &m.inventory));
         }
         self.note_metrics(RunMetrics {
             command: "guard".into(),

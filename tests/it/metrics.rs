@@ -413,6 +413,8 @@ fn a_rolled_back_maintenance_is_a_failed_guard_and_keeps_the_levels() {
         value(&all, "lockstep_last_success_timestamp_seconds", "guard"),
         None
     );
+    // The pre-maintenance snapshot is the set's newest, and the dashboard's snapshot age says so.
+    assert!(value(&all, "lockstep_latest_snapshot_timestamp_seconds", "guard").is_some());
     let labels = &all
         .iter()
         .find(|s| s.name == "lockstep_guard_rolled_back")
