@@ -430,11 +430,10 @@ impl Fingerprint {
     }
 
     /// The entries whose ctime is later than `after` (seconds, nanoseconds), by logical path,
-    /// with what a proof needs of their metadata, and the latest ctime of any entry.
+    /// with what a proof needs of their metadata.
     #[must_use]
-    pub fn changed_after(&self, after: (i64, i64)) -> (Vec<(PathBuf, Seen)>, Option<(i64, i64)>) {
+    pub fn changed_after(&self, after: (i64, i64)) -> Vec<(PathBuf, Seen)> {
         let mut found = Vec::new();
-        let mut latest = None;
         let mut c = self.entries.cursor_at(0);
         while let Some((key, stamp)) = c.get() {
             if stamp.ctime > after {
@@ -449,10 +448,9 @@ impl Fingerprint {
                     },
                 ));
             }
-            latest = latest.max(Some(stamp.ctime));
             c.advance();
         }
-        (found, latest)
+        found
     }
 
     /// The names of the entries directly under the logical directory `dir`, in byte order.
@@ -776,10 +774,10 @@ mod tests {
             vec![OsString::from("a.jar"), "b.jar".into()]
         );
         assert!(fp.children(Path::new("/opt/App/top")).is_empty());
-        let (all, latest) = fp.changed_after((0, 0));
+        let all = fp.changed_after((0, 0));
         assert_eq!(all.len(), fp.len());
-        let (none, _) = fp.changed_after(latest.unwrap());
-        assert!(none.is_empty());
+        let latest = all.iter().map(|(_, s)| s.ctime).max().unwrap();
+        assert!(fp.changed_after(latest).is_empty());
         let jar = all
             .iter()
             .find(|(p, _)| p == Path::new("/opt/App/lib/a.jar"))

@@ -330,6 +330,7 @@ const PRODUCT_CHANGES_KEPT: usize = 50;
 /// Refused (exit 3) by preflight or when the set kept changing; an error when a hook failed,
 /// any file of the set could not be read (the snapshot is discarded), or the repository fails.
 pub fn backup(repo: OpenRepo, req: &BackupRequest<'_>) -> Result<BackupReport, BackupFailure> {
+    let _step = crate::repo::progress::step("backup");
     let mut env: Vec<(&str, String)> = vec![
         ("LOCKSTEP_SET", req.set_name.clone()),
         ("LOCKSTEP_HOST", req.host_name.clone()),
@@ -789,12 +790,14 @@ impl<'r, 'a> Walk<'r, 'a> {
             ..Consistency::default()
         };
         let t = crate::util::timing::phase("backup: engine");
+        let set_bytes = im_before.file_bytes() + other_before.file_bytes();
         let snap = write_snapshot(
             repo,
             req,
             manifest,
             (self.parent.as_ref(), self.trust_mtime),
             &self.excludes,
+            Some(set_bytes),
         )?;
         drop(t);
         let t = crate::util::timing::phase("backup: fingerprint after");
@@ -1006,6 +1009,7 @@ fn write_snapshot(
     manifest: &Manifest,
     (parent, trust_mtime): (Option<&String>, bool),
     excludes: &Excludes,
+    set_bytes: Option<u64>,
 ) -> Result<SnapshotFile> {
     let mut snap_opts = SnapshotOptions::default()
         .host(req.host_name.clone())
@@ -1017,7 +1021,10 @@ fn write_snapshot(
     let snap = snap_opts.to_snapshot()?;
 
     let mut opts = BackupOptions::default();
-    opts.no_scan = true;
+    // The engine would walk the set a second time to learn its size; the fingerprint knows it
+    // (the source answers the engine's question from it), so the bar has its total and ETA
+    // from the start.
+    opts.no_scan = set_bytes.is_none();
     match parent {
         Some(id) => {
             opts.parent_opts.parents = vec![id.clone()];
@@ -1032,6 +1039,7 @@ fn write_snapshot(
     }
     let paths = req.instance.set.top_level_paths();
     let mut source = SetSource::new(req.host.clone(), paths.clone(), excludes.clone());
+    source.known_size = set_bytes;
     // With no parent the engine reads every file of the set: read ahead of it.
     source.read_ahead(parent.is_none());
     let problems = source.problems();
@@ -1056,6 +1064,8 @@ fn describe(manifest: &Manifest) -> Result<String> {
 
 /// Replaces the unverified snapshot by one carrying the final manifest; returns its id.
 fn seal(repo: &IndexedRepo, snap: SnapshotFile, manifest: &Manifest) -> Result<String> {
+    // Bookkeeping, not a step anyone waits for: no "removing snapshots..." in a backup's log.
+    let _quiet = crate::repo::progress::step(crate::repo::progress::QUIET);
     let old = snap.id;
     let mut sealed = snap;
     sealed.description = Some(describe(manifest)?);
@@ -1102,6 +1112,9 @@ pub struct SetSource {
     excludes: Excludes,
     problems: Problems,
     read_ahead: bool,
+    /// The bytes of the set's files, when a fingerprint has counted them: the engine's
+    /// question for the size of the source, answered without a walk.
+    pub known_size: Option<u64>,
 }
 
 impl SetSource {
@@ -1115,6 +1128,7 @@ impl SetSource {
             excludes,
             problems: Arc::default(),
             read_ahead: false,
+            known_size: None,
         }
     }
 
@@ -1140,7 +1154,7 @@ impl ReadSource for SetSource {
     type Iter = Box<dyn Iterator<Item = Entry> + Send>;
 
     fn size(&self) -> RusticResult<Option<u64>> {
-        Ok(None)
+        Ok(self.known_size)
     }
 
     fn entries(&self) -> Self::Iter {

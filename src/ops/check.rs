@@ -132,6 +132,7 @@ pub struct CheckReport {
 /// When `read` is an invalid subset or the repository cannot be read at all; damage found is a
 /// report with `ok == false`.
 pub fn check(repo: OpenRepo, read: &ReadData) -> Result<CheckReport> {
+    let _step = crate::repo::progress::step("check");
     let start = Instant::now();
     let opts = read.options()?;
     let advice = "the repository is damaged in a way the check cannot describe; copy it before changing anything and run `restic check` on the copy";

@@ -81,12 +81,113 @@ fn title(prefix: &str) -> String {
     }
 }
 
+/// The operation the engine's progress belongs to ([`step`]), named in progress lines.
+static STEP: Mutex<Option<&'static str>> = Mutex::new(None);
+
+/// Marks the engine work until the guard is dropped as part of `name` (`backup`, `restore`,
+/// `check`), unless it already is part of another step: progress lines say it (`lockstep backup: backing up... 1.2 GiB / 2.0 GiB`), and
+/// JSON lines carry it as `step`. [`QUIET`] hides the engine's progress meanwhile (lockstep's
+/// own bookkeeping, such as replacing an unsealed snapshot by its sealed one, is not a step
+/// the administrator waits for).
+#[must_use = "the step lasts until the guard is dropped"]
+pub fn step(name: &'static str) -> Step {
+    let previous = STEP.lock().ok().and_then(|mut s| {
+        let previous = *s;
+        // An operation within another (a drill's restore) is part of the outer one.
+        if name == QUIET || previous.is_none() {
+            *s = Some(name);
+        }
+        previous
+    });
+    Step { previous }
+}
+
+/// The step name that hides the engine's progress ([`step`]).
+pub const QUIET: &str = "";
+
+/// The guard of [`step`]: puts the previous step back.
+#[derive(Debug)]
+pub struct Step {
+    previous: Option<&'static str>,
+}
+
+impl Drop for Step {
+    fn drop(&mut self) {
+        if let Ok(mut s) = STEP.lock() {
+            *s = self.previous;
+        }
+    }
+}
+
+fn current_step() -> Option<&'static str> {
+    STEP.lock().ok().and_then(|s| *s)
+}
+
+/// The bar of a run of several engine steps ([`run_bytes`]), while one is open.
+static RUN: Mutex<Option<Progress>> = Mutex::new(None);
+
+/// One bar for a run of several engine steps that each report bytes (an in-place restore's
+/// units and passes, a restore's members): while the returned guard lives, the byte progress the
+/// engine starts adds to this bar instead of starting one of its own, so the run shows one bar
+/// from 0 to `total` (0: unknown) instead of one per step. The bar ends with the guard.
+#[must_use = "the run's bar ends when the guard is dropped"]
+pub fn run_bytes<S>(repo: &rustic_core::Repository<S>, title: &str, total: u64) -> RunBar {
+    let bar = repo.progress_bytes(title);
+    if total > 0 {
+        bar.set_length(total);
+    }
+    if let Ok(mut run) = RUN.lock() {
+        *run = Some(bar.clone());
+    }
+    RunBar(bar)
+}
+
+/// The guard of [`run_bytes`].
+#[derive(Debug)]
+pub struct RunBar(Progress);
+
+impl Drop for RunBar {
+    fn drop(&mut self) {
+        if let Ok(mut run) = RUN.lock() {
+            *run = None;
+        }
+        self.0.finish();
+    }
+}
+
+/// An engine step's byte progress while a run's bar is open: counts into that bar, and leaves
+/// its length, title and end to the run.
+#[derive(Debug)]
+struct Joined(Progress);
+
+impl RusticProgress for Joined {
+    fn is_hidden(&self) -> bool {
+        self.0.is_hidden()
+    }
+    fn set_length(&self, _len: u64) {}
+    fn set_title(&self, _title: &str) {}
+    fn inc(&self, inc: u64) {
+        self.0.inc(inc);
+    }
+    fn finish(&self) {}
+}
+
 impl ProgressBars for Reporter {
     fn progress(&self, kind: ProgressType, prefix: &str) -> Progress {
+        if current_step() == Some(QUIET) {
+            return Progress::hidden();
+        }
+        if matches!(kind, ProgressType::Bytes)
+            && let Some(run) = RUN.lock().ok().and_then(|r| r.clone())
+        {
+            return Progress::new(Joined(run));
+        }
         match self.mode {
             ProgressMode::Hidden => Progress::hidden(),
             ProgressMode::Bars => Progress::new(Bar::new(kind, &title(prefix))),
-            ProgressMode::Lines { json } => Progress::new(Line::new(kind, &title(prefix), json)),
+            ProgressMode::Lines { json } => {
+                Progress::new(Line::new(kind, &title(prefix), json, current_step()))
+            }
         }
     }
 }
@@ -151,6 +252,8 @@ impl RusticProgress for Bar {
 #[derive(Debug)]
 struct Line {
     kind: ProgressType,
+    /// The operation it belongs to ([`step`]).
+    step: Option<&'static str>,
     title: Mutex<String>,
     json: bool,
     total: AtomicU64,
@@ -160,10 +263,11 @@ struct Line {
 }
 
 impl Line {
-    fn new(kind: ProgressType, title: &str, json: bool) -> Self {
+    fn new(kind: ProgressType, title: &str, json: bool, step: Option<&'static str>) -> Self {
         let now = Instant::now();
         Self {
             kind,
+            step,
             title: Mutex::new(title.to_owned()),
             json,
             total: AtomicU64::new(0),
@@ -185,6 +289,7 @@ impl Line {
         };
         let line = if self.json {
             serde_json::json!({
+                "step": self.step,
                 "progress": title,
                 "unit": unit,
                 "done": done,
@@ -194,7 +299,13 @@ impl Line {
             })
             .to_string()
         } else {
-            line_text(&title, self.kind, done, total, seconds, finished)
+            line_text(
+                self.step,
+                &title,
+                (self.kind, done, total),
+                seconds,
+                finished,
+            )
         };
         // A closed stderr is no reason to stop a backup.
         let _ = writeln!(std::io::stderr().lock(), "{line}");
@@ -203,10 +314,9 @@ impl Line {
 
 /// The text of one progress line.
 fn line_text(
+    step: Option<&str>,
     title: &str,
-    kind: ProgressType,
-    done: u64,
-    total: u64,
+    (kind, done, total): (ProgressType, u64, u64),
     seconds: f64,
     finished: bool,
 ) -> String {
@@ -214,7 +324,10 @@ fn line_text(
         ProgressType::Bytes => crate::util::report::bytes(n),
         _ => n.to_string(),
     };
-    let mut text = format!("lockstep: {title}");
+    let mut text = match step {
+        Some(step) => format!("lockstep {step}: {title}"),
+        None => format!("lockstep: {title}"),
+    };
     if !matches!(kind, ProgressType::Spinner) {
         text.push(' ');
         text.push_str(&amount(done));
@@ -295,18 +408,20 @@ mod tests {
     #[test]
     fn lines_say_amount_rate_and_eta() {
         let t = line_text(
+            Some("restore"),
             "restoring file contents...",
-            ProgressType::Bytes,
-            50 << 20,
-            100 << 20,
+            (ProgressType::Bytes, 50 << 20, 100 << 20),
             5.0,
             false,
         );
-        assert!(t.contains("restoring file contents"), "{t}");
+        assert!(
+            t.starts_with("lockstep restore: restoring file contents"),
+            "{t}"
+        );
         assert!(t.contains("(50%)"), "{t}");
         assert!(t.contains("/s"), "{t}");
         assert!(t.contains("ETA 5s"), "{t}");
-        let done = line_text("checking", ProgressType::Counter, 3, 3, 1.0, true);
+        let done = line_text(None, "checking", (ProgressType::Counter, 3, 3), 1.0, true);
         assert!(done.contains("3 / 3") && done.contains("done in"), "{done}");
     }
 }

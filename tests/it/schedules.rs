@@ -174,10 +174,26 @@ fn progress_shows_on_a_non_terminal_only_when_asked() {
     let env = Env::new(Shape::Admin);
     let quiet = env.run(&["backup"]).ok();
     assert!(quiet.stderr.is_empty(), "{}", quiet.stderr);
+    std::fs::write(env.physical("/opt/IBM/InstallationManager/new.txt"), "new").unwrap();
     let lines = env.run(&["--progress", "backup"]).ok();
+    eprintln!("{}", lines.stderr);
     assert!(lines.stderr.lines().count() >= 2, "{}", lines.stderr);
+    // Every line says which step it belongs to; the backup's own bookkeeping (replacing the
+    // unsealed snapshot by the sealed one) is not shown; the engine's bar has its total.
     assert!(
-        lines.stderr.lines().all(|l| l.starts_with("lockstep: ")),
+        lines
+            .stderr
+            .lines()
+            .all(|l| l.starts_with("lockstep backup: ")),
+        "{}",
+        lines.stderr
+    );
+    assert!(!lines.stderr.contains("removing"), "{}", lines.stderr);
+    assert!(
+        lines
+            .stderr
+            .lines()
+            .any(|l| l.contains("backing up") && l.contains("(100%)")),
         "{}",
         lines.stderr
     );
@@ -187,10 +203,86 @@ fn progress_shows_on_a_non_terminal_only_when_asked() {
         let v: serde_json::Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("progress line is not JSON ({e}): {line}"));
         assert!(v["progress"].is_string(), "{line}");
+        assert_eq!(v["step"], "drill", "{line}");
     }
     assert!(
         json.stderr.contains("verifying restored files"),
         "{}",
         json.stderr
     );
+}
+
+/// A restore shows one bar for the whole run, not one per member and pass: its progress
+/// lines end once, at the snapshot's size.
+#[test]
+fn a_restore_shows_one_bar_for_the_whole_run() {
+    let env = Env::new(Shape::Admin);
+    env.backup(&[]);
+    let target = env.path("restored");
+    let r = env
+        .run(&[
+            "--progress",
+            "restore",
+            "latest",
+            "--target",
+            target.to_str().unwrap(),
+        ])
+        .ok();
+    let ends: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("restoring file contents") && l.contains("done in"))
+        .collect();
+    assert_eq!(ends.len(), 1, "{}", r.stderr);
+    assert!(ends[0].starts_with("lockstep restore: "), "{}", ends[0]);
+    assert!(ends[0].contains("(100%)"), "{}", ends[0]);
+}
+
+/// Under a terminal (a pty, through `script`), a backup's bar has its total from the start:
+/// lockstep knows the set's size from its fingerprint before the engine reads a file.
+#[test]
+fn a_backup_on_a_terminal_shows_its_total_and_eta() {
+    if !crate::common::require("script") {
+        return;
+    }
+    let env = Env::with(lockstep_sample::SampleOptions {
+        files: 3000,
+        bytes: 192 << 20,
+        ..lockstep_sample::SampleOptions::default()
+    });
+    let mut cmd = env.command();
+    let program = std::path::Path::new(env!("CARGO_BIN_EXE_lockstep"));
+    cmd.arg("backup");
+    let line = std::iter::once(program.as_os_str())
+        .chain(cmd.get_args())
+        .map(|a| shell_escape::unix::escape(a.to_string_lossy().into_owned().into()).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut script = std::process::Command::new("script");
+    script.args(["-q", "-e", "-c", &line, "/dev/null"]);
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => script.env(k, v),
+            None => script.env_remove(k),
+        };
+    }
+    let out = crate::common::run(&mut script).ok();
+    let screen = out.stdout;
+    let total = shows_a_total(&screen);
+    assert!(total, "no bar with a total: {screen:?}");
+    assert!(screen.contains("ETA"), "{screen:?}");
+}
+
+/// Whether the terminal output shows a byte count out of a total (`12.00 MiB/192.00 MiB`).
+fn shows_a_total(screen: &str) -> bool {
+    screen.split("iB/").skip(1).any(|rest| {
+        let digits: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        !digits.is_empty()
+            && rest[digits.len()..]
+                .trim_start()
+                .starts_with(['K', 'M', 'G'])
+    })
 }

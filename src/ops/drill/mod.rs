@@ -106,6 +106,7 @@ pub fn scratch_parent(spec: &RepoSpec, chosen: Option<&Path>) -> PathBuf {
 /// When the scratch directory cannot be created or has no room for the snapshot, when the
 /// machine fails the restore, or when the result cannot be recorded.
 pub fn drill(req: &DrillRequest<'_>) -> Result<DrillReport> {
+    let _step = crate::repo::progress::step("drill");
     let start = Instant::now();
     let scratch = create_scratch(req)?;
     let root = scratch.path().to_path_buf();

@@ -353,6 +353,7 @@ pub fn plan<'s>(
     selected: &[RestoreUnit],
     opts: &InPlace<'_>,
 ) -> Result<Prepared<'s>> {
+    let _step = crate::repo::progress::step("restore");
     let start = Instant::now();
     // Before anything live is looked at (a dry run writes nothing, not even the state dir).
     let planned = (!opts.dry_run).then(|| opts.state.clock_mark()).flatten();
@@ -778,6 +779,7 @@ fn journal_for(
 /// Refused when space is short; an error when staging or verification fails (the live set is
 /// untouched, staging copies removed) or a swap fails (the journal lets `recover` finish).
 pub fn execute(prepared: Prepared<'_>, opts: &InPlace<'_>) -> Result<RestoreReport> {
+    let _step = crate::repo::progress::step("restore");
     let Prepared {
         plan,
         repo,
@@ -790,7 +792,12 @@ pub fn execute(prepared: Prepared<'_>, opts: &InPlace<'_>) -> Result<RestoreRepo
     let mut journal = journal_for(&repo, snap, &selected, opts)?;
     journal.planned = planned;
     Journal::create(opts.state, &journal)?;
-    let counts = match stage_for_swap(&repo, snap, &selected, &mut journal, work, opts) {
+    // One bar for every unit's staging, from 0 to what the plan restores.
+    let bar =
+        crate::repo::progress::run_bytes(&repo, "restoring file contents...", plan.counts.bytes);
+    let staged = stage_for_swap(&repo, snap, &selected, &mut journal, work, opts);
+    drop(bar);
+    let counts = match staged {
         Ok(counts) => counts,
         Err(e) => {
             let e = staging_error(e, &selected, &plan, opts.host);

@@ -393,6 +393,7 @@ pub fn restore_to_target(
     target: &Path,
     only: Option<&[Role]>,
 ) -> Result<RestoreReport> {
+    let _step = crate::repo::progress::step("restore");
     check_empty_target(target)?;
     let start = Instant::now();
     // the directories this call creates (the target and any missing parents), deepest first
@@ -561,6 +562,13 @@ fn restore_whole(
     };
     let mut counts = Counts::default();
     let mut split: HashSet<PathBuf> = HashSet::new();
+    // One bar for the whole set, not one per member and pass.
+    let total = snap
+        .snapshot
+        .summary
+        .as_ref()
+        .map_or(0, |s| s.total_bytes_processed);
+    let _bar = crate::repo::progress::run_bytes(repo, "restoring file contents...", total);
     for unit in &members {
         let node = repo.node_from_snapshot_and_path(&snap.snapshot, &rel(&unit.path))?;
         if !node.is_dir() {

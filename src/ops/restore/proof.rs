@@ -58,7 +58,7 @@ pub fn prove<S: IndexedTree>(
     let mut trees = Trees::new(repo, snap.tree);
     let mut since = Vec::new();
     for fp in fingerprints {
-        let (changed, _) = fp.changed_after(proof.planned);
+        let changed = fp.changed_after(proof.planned);
         for (path, stamp) in changed {
             let node = trees.node(&path)?;
             if stamp.ctime > proof.swapped {
