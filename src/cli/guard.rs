@@ -5,7 +5,9 @@ use std::io::{IsTerminal, Write};
 use serde::Serialize;
 
 use super::{Ctx, short};
-use lockstep::ops::guard::{GuardReport, GuardRequest, GuardState, Rollback, attach, guard};
+use lockstep::ops::guard::{
+    Failure, GuardReport, GuardRequest, GuardStart, GuardState, Rollback, attach, guard,
+};
 use lockstep::{Error, Result};
 
 /// Arguments of `guard`.
@@ -96,17 +98,26 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let report = guard(
         &|| ctx.open_repo(),
         &req,
+        &mut |start| {
+            // Before the command's first line: with --json, stdout is the report's alone.
+            let text = start_text(start);
+            if json {
+                eprint!("{text}");
+            } else {
+                emit(text.as_bytes());
+            }
+        },
         &mut |b| {
             if !json {
                 emit(b);
             }
         },
-        &mut |diff| {
-            eprintln!("lockstep: the maintenance failed. IM's records changed:");
-            for line in diff.lines() {
-                eprintln!("  {line}");
-            }
-            eprint!("roll the whole set back to the pre-maintenance snapshot? [y/N] ");
+        &mut |failure| {
+            eprint!("{}", failure_text(failure));
+            eprint!(
+                "roll the whole set back to the pre-maintenance snapshot {}? [y/N] ",
+                short(failure.pre_snapshot)
+            );
             let mut answer = String::new();
             std::io::stdin().read_line(&mut answer).is_ok()
                 && matches!(answer.trim(), "y" | "Y" | "yes")
@@ -115,6 +126,88 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     ctx.note_guard_metrics(&report);
     print_report(ctx, &report)?;
     Ok(report.exit_code())
+}
+
+/// What the guard is about to do, in lines, told before the command starts.
+fn start_text(start: &GuardStart) -> String {
+    let on_failure = match start.rollback {
+        Rollback::Auto => format!(
+            "the whole set is rolled back to {} at once",
+            short(&start.pre_snapshot)
+        ),
+        Rollback::Ask => format!(
+            "you are asked whether to roll the whole set back to {}",
+            short(&start.pre_snapshot)
+        ),
+        Rollback::Never => format!(
+            "the host is left as the command leaves it (`lockstep restore --in-place {}` rolls it back)",
+            short(&start.pre_snapshot)
+        ),
+    };
+    format!(
+        "lockstep guard: pre-maintenance snapshot {} saved\n  running: {}\n  its output: here and in {}\n  on failure ({}): {on_failure}\n",
+        short(&start.pre_snapshot),
+        start.command.join(" "),
+        start.log.display(),
+        match start.rollback {
+            Rollback::Auto => "--rollback auto",
+            Rollback::Ask => "--rollback ask",
+            Rollback::Never => "--rollback never",
+        },
+    )
+}
+
+/// What a failed maintenance changed since the pre-maintenance snapshot, for the question
+/// whether to roll back: IM's records (offerings, fixes) and the files of each role.
+fn failure_text(f: &Failure<'_>) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "lockstep: the maintenance failed ({}){}",
+        f.exit_code
+            .map_or_else(|| "killed by a signal".to_owned(), |c| format!("exit {c}")),
+        if f.problems.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", f.problems.join("; "))
+        }
+    );
+    let _ = writeln!(
+        text,
+        "since the pre-maintenance snapshot {}:",
+        short(f.pre_snapshot)
+    );
+    let lines = f.inventory_diff.lines();
+    if let Err(e) = &f.records {
+        let _ = writeln!(text, "  IM's records changed and no longer read back: {e}");
+    } else if lines.is_empty() {
+        let _ = writeln!(text, "  IM's records: unchanged");
+    } else {
+        let _ = writeln!(text, "  IM's records:");
+        for line in lines {
+            let _ = writeln!(text, "    {line}");
+        }
+    }
+    match &f.files {
+        Ok(files) if files.is_empty() => {
+            let _ = writeln!(text, "  files: unchanged");
+        }
+        Ok(files) => {
+            let _ = writeln!(text, "  files:");
+            for (role, c) in files.roles.iter().filter(|(_, c)| c.total() > 0) {
+                let _ = writeln!(
+                    text,
+                    "    {role}: {} added, {} changed, {} removed",
+                    c.added, c.changed, c.removed
+                );
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(text, "  files: not compared ({e})");
+        }
+    }
+    text
 }
 
 fn print_report(ctx: &Ctx, r: &GuardReport) -> Result<()> {

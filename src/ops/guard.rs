@@ -172,8 +172,42 @@ impl StateDir {
     }
 }
 
+/// What the guard is about to do, told before the maintenance command starts.
+#[derive(Debug, Clone, Serialize)]
+pub struct GuardStart {
+    /// The pre-maintenance snapshot (taken).
+    pub pre_snapshot: String,
+    /// The command and its arguments.
+    pub command: Vec<String>,
+    /// Where the command's output goes.
+    pub log: PathBuf,
+    /// What happens when the maintenance fails.
+    pub rollback: Rollback,
+}
+
+/// What a failed maintenance changed, for the administrator deciding on a rollback (`ask`).
+#[derive(Debug, Clone)]
+pub struct Failure<'a> {
+    /// The pre-maintenance snapshot a rollback restores.
+    pub pre_snapshot: &'a str,
+    /// The command's exit code (`None`: killed by a signal).
+    pub exit_code: Option<i32>,
+    /// What verification found wrong.
+    pub problems: &'a [String],
+    /// What changed in IM's records since the pre-maintenance snapshot.
+    pub inventory_diff: &'a InventoryDiff,
+    /// Why IM's records could not be read after the command, if they could not (the
+    /// inventory's changes are then unknown).
+    pub records: std::result::Result<(), String>,
+    /// What changed in the set's files since then, by role (`None` when it could not be
+    /// compared; the error says why).
+    pub files: std::result::Result<crate::ops::compare::FileChanges, String>,
+}
+
 /// Runs `req.command` under the guard. `open` opens the repository (it is opened several times),
-/// `out` receives the command's output as it arrives, `ask` decides on a rollback in `Ask` mode.
+/// `started` is told what the guard is about to do once the pre-maintenance snapshot is taken
+/// and before the command starts, `out` receives the command's output as it arrives, `ask`
+/// decides on a rollback in `Ask` mode.
 ///
 /// The steps share the run's state file through [`Run`]; each writes it at the moment the
 /// phase changes, so `guard --status` and `guard --attach` always see where the run is.
@@ -184,8 +218,9 @@ impl StateDir {
 pub fn guard(
     open: &dyn Fn() -> Result<OpenRepo>,
     req: &GuardRequest<'_>,
+    started: &mut dyn FnMut(&GuardStart),
     out: &mut dyn FnMut(&[u8]),
-    ask: &mut dyn FnMut(&InventoryDiff) -> bool,
+    ask: &mut dyn FnMut(&Failure<'_>) -> bool,
 ) -> Result<GuardReport> {
     if req.command.is_empty() {
         return Err(Error::Usage(
@@ -200,6 +235,12 @@ pub fn guard(
 
     // 1. The pre-maintenance snapshot (preflight runs inside the backup).
     let pre = run.pre_snapshot(open, &stop)?;
+    started(&GuardStart {
+        pre_snapshot: pre.clone(),
+        command: req.command.clone(),
+        log: run.state.log.clone(),
+        rollback: req.rollback,
+    });
     // 2. The command, detached.
     let mut child = run.spawn(&pre)?;
     let (status, stopping) = run.watch(&mut child, &stop, out)?;
@@ -220,12 +261,23 @@ pub fn guard(
         post_snapshot(open, req, check.after?, &pre, &mut report)?;
     } else {
         // 4. On failure: roll back, ask, or only report.
-        run.fail(open, &check.inventory_diff, ask, &pre, &mut report)?;
+        run.fail(open, &check, ask, &pre, &mut report)?;
     }
     run.state.phase = "finished".into();
     run.state.report = Some(report.clone());
     write_json(&req.state.guard_file(), &run.state)?;
     Ok(report)
+}
+
+/// What changed in the set's files since the pre-maintenance snapshot `pre`, by role.
+fn changed_files(
+    open: &dyn Fn() -> Result<OpenRepo>,
+    req: &GuardRequest<'_>,
+    pre: &str,
+) -> Result<crate::ops::compare::FileChanges> {
+    let repo = open()?;
+    let snap = crate::repo::find_snapshot(&repo, pre, None, None)?;
+    Ok(crate::ops::status::diff_live(repo, &snap, req.host, req.instance)?.files)
 }
 
 /// One guarded run: the request and the state file's contents, which the steps update as the
@@ -402,15 +454,22 @@ impl<'r, 'a> Run<'r, 'a> {
     fn fail(
         &mut self,
         open: &dyn Fn() -> Result<OpenRepo>,
-        inventory_diff: &InventoryDiff,
-        ask: &mut dyn FnMut(&InventoryDiff) -> bool,
+        check: &Check,
+        ask: &mut dyn FnMut(&Failure<'_>) -> bool,
         pre: &str,
         report: &mut GuardReport,
     ) -> Result<()> {
         let roll = match self.req.rollback {
             Rollback::Auto => true,
             Rollback::Never => false,
-            Rollback::Ask => ask(inventory_diff),
+            Rollback::Ask => ask(&Failure {
+                pre_snapshot: pre,
+                exit_code: report.exit_code,
+                problems: &report.problems,
+                inventory_diff: &check.inventory_diff,
+                records: check.after.as_ref().map(drop).map_err(ToString::to_string),
+                files: changed_files(open, self.req, pre).map_err(|e| e.to_string()),
+            }),
         };
         if !roll {
             report.verdict = if report.exit_code == Some(0) {

@@ -295,3 +295,86 @@ fn a_killed_guard_leaves_the_command_running_and_says_so() {
         "the command finished: {log}"
     );
 }
+
+/// Before the maintenance command prints its first line, the guard has said what it is about
+/// to do: the pre-maintenance snapshot taken, the command, where its output goes, and what
+/// happens on failure.
+#[test]
+fn guard_tells_its_plan_before_the_command_runs() {
+    let env = Env::new(Shape::Admin);
+    let imcl = upgrade_script(&env);
+    let out = guard(&env, &["--label", "CF220"], &imcl);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let first_output = out
+        .stdout
+        .find("installing CF220")
+        .expect("the command's output");
+    let plan = &out.stdout[..first_output];
+    let pre = labels(&env);
+    assert_eq!(pre[0], "pre-maintenance: CF220");
+    let pre_id = env.run(&["snapshots", "--json"]).ok().json()["snapshots"][0]["id"]
+        .as_str()
+        .unwrap()[..8]
+        .to_owned();
+    for part in [
+        format!("pre-maintenance snapshot {pre_id} saved"),
+        format!("running: sh {}", imcl.display()),
+        format!("{}", env.path("state").join("guard").display()),
+        "on failure (--rollback never)".to_owned(),
+    ] {
+        assert!(
+            plan.contains(&part),
+            "no {part:?} before the command's output:\n{plan}"
+        );
+    }
+}
+
+/// Asked whether to roll back, the administrator sees what the failed maintenance changed: IM's
+/// records (the offerings' new versions) and how many files of each role.
+#[test]
+fn the_rollback_question_lists_what_the_maintenance_changed() {
+    let env = Env::new(Shape::Admin);
+    let upgrade = upgrade_script(&env);
+    let failing = script(
+        &env,
+        "imcl-half",
+        &format!(
+            "sh '{}'\necho 'CRIMA1217E failed' >&2\nexit 1",
+            upgrade.display()
+        ),
+    );
+    let mut cmd = env.command();
+    cmd.args(["guard", "--rollback", "ask", "--", "sh"])
+        .arg(&failing)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"n\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(21), "{stderr}");
+    assert!(
+        stderr.contains("the maintenance failed (exit 1)"),
+        "{stderr}"
+    );
+    let records = stderr
+        .split("IM's records:")
+        .nth(1)
+        .and_then(|rest| rest.split("files:").next())
+        .unwrap_or_default();
+    assert!(
+        records.lines().filter(|l| !l.trim().is_empty()).count() >= 1
+            && records.contains("9.0.5.18"),
+        "IM's changes are not listed: {stderr}"
+    );
+    let files = stderr.split("files:").nth(1).unwrap_or_default();
+    assert!(
+        files.contains("product: ") && files.contains("changed"),
+        "no file counts per role: {stderr}"
+    );
+    assert!(
+        stderr.contains("roll the whole set back to the pre-maintenance snapshot"),
+        "{stderr}"
+    );
+}
