@@ -42,6 +42,11 @@ pub struct Config {
     pub remote_password_command: Option<String>,
     /// The host name recorded in snapshots (default: this machine's host name).
     pub host: Option<String>,
+    /// The name of the set this host's snapshots belong to (e.g. `dx-prod-cell1`): the hosts of
+    /// one WebSphere cell or DX farm share it, and `fleet` compares hosts within a set. Default:
+    /// the IM instance's name (its install mode: `admin`, `nonAdmin`, `group`…). `--set`
+    /// overrides it.
+    pub set: Option<String>,
     /// Extra members added to the set (profiles, custom files), as logical paths.
     pub extras: Vec<PathBuf>,
     /// Glob patterns (on logical paths) left out of product and extra members, e.g.

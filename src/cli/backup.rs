@@ -30,6 +30,10 @@ pub struct Args {
     /// A label for the snapshot (e.g. "before CF220").
     #[arg(long)]
     label: Option<String>,
+    /// The set the snapshot belongs to, e.g. dx-prod-cell1 (default: the configuration's `set`,
+    /// else the IM instance's name); `fleet` compares the hosts of a set.
+    #[arg(long, value_name = "NAME")]
+    set: Option<String>,
     #[command(flatten)]
     policy: BackupPolicy,
     /// Attempts after one during which IM's directories changed (default 2).
@@ -152,6 +156,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
         }
     };
     let mut req = BackupRequest::new(&host, &instance, ctx.discover_options(), ctx.host_name());
+    req.set_name = ctx.set_for(&instance, args.set.as_deref())?;
     req.label = args.label.clone();
     req.excludes = ctx.config.excludes.clone();
     req.preflight = preflight;

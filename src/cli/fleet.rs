@@ -12,7 +12,16 @@ pub struct Args {}
 
 pub fn run(ctx: &Ctx, _args: &Args) -> Result<i32> {
     let repo = ctx.open_repo()?;
-    let report = fleet(&repo, &Zoned::now())?;
+    let mut report = fleet(&repo, &Zoned::now())?;
+    // Each host is compared with its whole set; `--host` only limits what is shown.
+    if let Some(host) = ctx.host_filter() {
+        report.hosts.retain(|h| h.host == host);
+        report.differing = report
+            .hosts
+            .iter()
+            .filter(|h| h.agreement == Agreement::Differs)
+            .count();
+    }
     if ctx.global.json {
         super::print_versioned(&report)?;
         return Ok(0);

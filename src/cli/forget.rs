@@ -128,7 +128,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     }
     policy.within()?;
     let repo = ctx.open_repo()?;
-    let plan = plan(&repo, &policy, args.set.as_deref())?;
+    let plan = plan(&repo, &policy, args.set.as_deref(), ctx.host_filter())?;
     let outcome = if args.dry_run {
         ctx.skip_metrics();
         ForgetReport {

@@ -31,6 +31,10 @@ pub struct Args {
     /// Allow running product servers (an online maintenance).
     #[arg(long)]
     online: bool,
+    /// The set the snapshots belong to (default: the configuration's `set`, else the IM
+    /// instance's name).
+    #[arg(long, value_name = "NAME")]
+    set: Option<String>,
     /// Follow the output of the guarded command that is running now.
     #[arg(long, conflicts_with_all = ["status", "command"])]
     attach: bool,
@@ -87,6 +91,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
         instance: &instance,
         discover: ctx.discover_options(),
         host_name: ctx.host_name(),
+        set_name: ctx.set_for(&instance, args.set.as_deref())?,
         label: args.label.clone(),
         rollback,
         expect_change: args.expect_change,

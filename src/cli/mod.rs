@@ -299,6 +299,14 @@ impl Ctx {
             .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned())
     }
 
+    /// The host whose snapshots `snapshots`, `forget` and `fleet` are limited to: the one named
+    /// with `--host` or `LOCKSTEP_HOST` (as restic's `--host` and `RESTIC_HOST` filter), none
+    /// otherwise — a host name taken from the configuration or the machine names what a backup
+    /// records, not what a listing shows.
+    pub fn host_filter(&self) -> Option<&str> {
+        self.global.host_name.as_deref()
+    }
+
     /// Whether the host name was named (`--host`, `LOCKSTEP_HOST`, the configuration's `host`)
     /// rather than taken from this machine.
     fn host_named(&self) -> bool {
@@ -308,11 +316,40 @@ impl Ctx {
     /// The set the live host's IM instance syncs (`--instance` names it): none on a machine
     /// without IM, or with several instances and none chosen — the repository decides then.
     fn live_set(&self) -> Option<String> {
+        if let Some(set) = &self.config.set {
+            return Some(set.clone());
+        }
         if let Some(name) = &self.global.instance {
             return Some(name.clone());
         }
         let all = self.instances().ok()?;
         select(&all, None).ok().map(|i| i.name.clone())
+    }
+
+    /// The name of the set `instance`'s snapshots go to: `--set` (`flag`), else the
+    /// configuration's `set`, else the instance's name. A name is what a snapshot's tag
+    /// `set=NAME` carries: letters, digits, `.`, `_` and `-`.
+    ///
+    /// # Errors
+    /// A usage error naming the value and where it came from when it is not such a name.
+    pub fn set_for(&self, instance: &Instance, flag: Option<&str>) -> Result<String> {
+        let (name, from) = match (flag, &self.config.set) {
+            (Some(name), _) => (name.to_owned(), "--set"),
+            (None, Some(name)) => (name.clone(), "the configuration's `set`"),
+            (None, None) => return Ok(instance.name.clone()),
+        };
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if valid {
+            Ok(name)
+        } else {
+            Err(Error::Usage(format!(
+                "set name {name:?} from {from} is not usable: use 1 to 64 letters, digits, '.', '_' or '-' (e.g. dx-prod-cell1)"
+            )))
+        }
     }
 
     /// The snapshot `id` names: an id prefix, or `latest` — the newest snapshot of the host

@@ -11,7 +11,7 @@ use lockstep::repo::set_snapshots;
 /// Arguments of `snapshots`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Only snapshots of this set.
+    /// Only snapshots of this set (`--host NAME`, or `LOCKSTEP_HOST`, limits them to a host).
     #[arg(long)]
     set: Option<String>,
 }
@@ -39,7 +39,7 @@ struct Output {
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let repo = ctx.open_repo()?;
     let mut drills = record::history(&record::all(&repo)?);
-    let rows: Vec<Row> = set_snapshots(&repo, args.set.as_deref(), None)?
+    let rows: Vec<Row> = set_snapshots(&repo, args.set.as_deref(), ctx.host_filter())?
         .into_iter()
         .map(|s| Row {
             id: s.id(),

@@ -19,6 +19,10 @@ pub struct Args {
     /// repository: on a machine rebuilt from the remote, whose local repository was lost.
     #[arg(long, value_name = "TIER", value_parser = ["repository", "remote"], default_value = "repository")]
     from: String,
+    /// The set the host is compared as (default: the configuration's `set`, else the IM
+    /// instance's name).
+    #[arg(long, value_name = "NAME")]
+    set: Option<String>,
 }
 
 impl Args {
@@ -40,16 +44,14 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let host_name = ctx.host_name();
     // What the host should equal: `latest` as every command means it, or what was restored
     // in place since.
+    let set = ctx.set_for(&instance, args.set.as_deref())?;
     let snaps = set_snapshots(&repo, None, None)?;
-    let restored = ctx
-        .state()?
-        .last_restore(&host_name, &instance.name)
-        .and_then(|r| {
-            let when = r.time.parse().ok()?;
-            let snap = snaps.iter().find(|s| s.id() == r.snapshot)?.clone();
-            Some(Restored { snap, when })
-        });
-    let compared = compared_with(ctx.latest_of_host(snaps, &instance.name), restored);
+    let restored = ctx.state()?.last_restore(&host_name, &set).and_then(|r| {
+        let when = r.time.parse().ok()?;
+        let snap = snaps.iter().find(|s| s.id() == r.snapshot)?.clone();
+        Some(Restored { snap, when })
+    });
+    let compared = compared_with(ctx.latest_of_host(snaps, &set), restored);
     let mut report = status(
         repo,
         &host,
@@ -58,6 +60,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
         compared.as_ref(),
         &problems,
     )?;
+    report.set = set;
     if !args.verbose {
         report.files = report.files.without_paths();
     }

@@ -60,6 +60,8 @@ pub struct GuardRequest<'a> {
     pub discover: DiscoverOptions,
     /// The host name recorded in snapshots.
     pub host_name: String,
+    /// The set the snapshots belong to (the configuration's `set`, else the instance's name).
+    pub set_name: String,
     /// Free text for the snapshots' labels.
     pub label: String,
     /// The failure policy.
@@ -316,7 +318,7 @@ impl<'r, 'a> Run<'r, 'a> {
             command: req.command.clone(),
             started: rustic_core::jiff::Timestamp::now().to_string(),
             log,
-            set: req.instance.name.clone(),
+            set: req.set_name.clone(),
             pre_snapshot: None,
             phase: "snapshotting".into(),
             report: None,
@@ -342,6 +344,7 @@ impl<'r, 'a> Run<'r, 'a> {
             req.discover.clone(),
             req.host_name.clone(),
         );
+        pre_req.set_name.clone_from(&req.set_name);
         pre_req.label = Some(format!("pre-maintenance: {}", req.label));
         pre_req.preflight.offline = !req.online;
         let pre = backup(open()?, &pre_req).map_err(|f| {
@@ -564,6 +567,7 @@ fn post_snapshot(
 ) -> Result<()> {
     let mut post_req =
         BackupRequest::new(req.host, &now, req.discover.clone(), req.host_name.clone());
+    post_req.set_name.clone_from(&req.set_name);
     post_req.label = Some(format!("post-maintenance: {}", req.label));
     post_req.preflight.allow_missing = Role::ALL.to_vec();
     // The maintenance ran under the guard and verified (IM's records read, doctor found no
@@ -663,7 +667,7 @@ fn roll_back(open: &dyn Fn() -> Result<OpenRepo>, req: &GuardRequest<'_>, pre: &
         &InPlace {
             host: req.host,
             state: req.state,
-            set: req.instance.name.clone(),
+            set: req.set_name.clone(),
             host_name: req.host_name.clone(),
             this_host: None,
             keep_replaced: false,

@@ -267,13 +267,19 @@ pub fn decide(
         .collect())
 }
 
-/// Plans `forget` over every lockstep snapshot (or those of `set`), grouped by set and host.
+/// Plans `forget` over every lockstep snapshot (or those of `set`, of `host`), grouped by set
+/// and host.
 ///
 /// # Errors
 /// On a policy without rules, or when the repository cannot be read.
-pub fn plan(repo: &OpenRepo, policy: &RetentionPolicy, set: Option<&str>) -> Result<ForgetPlan> {
+pub fn plan(
+    repo: &OpenRepo,
+    policy: &RetentionPolicy,
+    set: Option<&str>,
+    host: Option<&str>,
+) -> Result<ForgetPlan> {
     let mut groups: BTreeMap<(Option<String>, String), Vec<SnapshotFile>> = BTreeMap::new();
-    for s in set_snapshots(repo, set, None)? {
+    for s in set_snapshots(repo, set, host)? {
         groups
             .entry((s.set_name(), s.snapshot.hostname.clone()))
             .or_default()

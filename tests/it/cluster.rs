@@ -45,15 +45,9 @@ fn finish(child: Child) -> Run {
 
 /// The snapshots in the repository: (id, host).
 fn snapshots(config: &Env, s3: &S3, env: &Env) -> Vec<(String, String)> {
-    let out = run(&mut as_host(
-        config,
-        s3,
-        env,
-        "any",
-        &["snapshots", "--json"],
-    ))
-    .ok()
-    .json();
+    let out = run(&mut as_host(config, s3, env, "", &["snapshots", "--json"]))
+        .ok()
+        .json();
     out["snapshots"]
         .as_array()
         .expect("snapshots")
@@ -75,7 +69,7 @@ fn assert_restores(config: &Env, s3: &S3, id: &str, expected: &Listing, members:
         config,
         s3,
         config,
-        "any",
+        "",
         &["restore", id, "--target", target.to_str().expect("utf-8")],
     ))
     .ok();
@@ -442,15 +436,9 @@ fn eight_hosts_back_up_at_once_while_forget_prune_runs_and_nothing_is_lost() {
     }
 
     // fleet: the five hosts at level 2 are the majority; node5..node7, left behind, differ.
-    let fleet = run(&mut as_host(
-        config,
-        s3,
-        config,
-        "node0",
-        &["fleet", "--json"],
-    ))
-    .ok()
-    .json();
+    let fleet = run(&mut as_host(config, s3, config, "", &["fleet", "--json"]))
+        .ok()
+        .json();
     let ratio = fleet["dedup"]["ratio"].as_f64().expect("ratio");
     assert!(ratio > 0.0 && ratio < 0.5, "{fleet}");
     let entries = fleet["hosts"].as_array().expect("hosts");

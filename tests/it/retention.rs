@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::common::Env;
+use crate::common::{Env, run};
 use lockstep::repo::{OpenRepo, RepoSpec};
 use lockstep_sample::Shape;
 use rustic_core::jiff::Zoned;
@@ -64,9 +64,26 @@ fn name_of(time: &str) -> &'static str {
 fn kept(env: &Env, host: &str, flags: &[&str]) -> BTreeSet<&'static str> {
     let mut args = vec!["forget", "--dry-run", "--json"];
     args.extend_from_slice(flags);
-    let out = env.run(&args).ok().json();
+    // `--host` limits forget to that host's snapshots, as in restic.
+    let out = run(env
+        .bare_command(std::path::Path::new(env!("CARGO_BIN_EXE_lockstep")))
+        .arg("--root")
+        .arg(env.root())
+        .arg("--host")
+        .arg(host)
+        .args(&args))
+    .ok()
+    .json();
     assert_eq!(out["schema_version"], 1);
     assert_eq!(out["dry_run"], true);
+    assert!(
+        out["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["host"] == host),
+        "{out}"
+    );
     let group = out["groups"]
         .as_array()
         .unwrap()

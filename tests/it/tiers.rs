@@ -12,10 +12,12 @@ fn lockstep(env: &Env, root: &Path, host: &str, args: &[&str]) -> Run {
     let mut cmd = env.bare_command(Path::new(env!("CARGO_BIN_EXE_lockstep")));
     cmd.env("LOCKSTEP_STATE_DIR", env.path(&format!("state-{host}")))
         .arg("--root")
-        .arg(root)
-        .arg("--host")
-        .arg(host)
-        .args(args);
+        .arg(root);
+    // An empty host: none named, so `fleet` and `snapshots` show every host.
+    if !host.is_empty() {
+        cmd.arg("--host").arg(host);
+    }
+    cmd.args(args);
     run(&mut cmd)
 }
 
@@ -110,7 +112,7 @@ fn fleet_flags_the_node_left_one_fix_pack_behind() {
         let name = format!("node{}", i + 1);
         lockstep(repo_env, &node.root(), &name, &["backup"]).ok();
     }
-    let out = lockstep(repo_env, &nodes[0].root(), "node1", &["fleet", "--json"])
+    let out = lockstep(repo_env, &nodes[0].root(), "", &["fleet", "--json"])
         .ok()
         .json();
     assert_eq!(out["schema_version"], 1);
@@ -134,7 +136,7 @@ fn fleet_flags_the_node_left_one_fix_pack_behind() {
     eprintln!("fleet dedup: stored/referenced = {ratio:.3}");
     assert!(ratio > 0.0 && ratio < 0.6, "{out}");
 
-    let text = lockstep(repo_env, &nodes[0].root(), "node1", &["fleet"]).ok();
+    let text = lockstep(repo_env, &nodes[0].root(), "", &["fleet"]).ok();
     assert!(
         text.stdout.contains("DIFFERS") && text.stdout.contains("node3"),
         "{}",
@@ -300,4 +302,111 @@ fn a_remote_with_its_own_password_is_created_copied_to_and_restored_from() {
         "nothing written to the repository"
     );
     assert!(!env.path("nowhere").exists());
+}
+
+/// Sets are named by the administrator (`set` in the configuration, `--set`), not after IM's
+/// install mode: `fleet` compares the hosts of a set with each other only, so a test node one fix
+/// pack behind production is not flagged against it; `--host` limits what `snapshots`, `fleet`
+/// and `forget` show, as restic's does.
+#[test]
+fn hosts_in_different_sets_are_not_compared_by_fleet() {
+    let nodes: Vec<Env> = (0..3).map(|_| Env::bare(Default::default())).collect();
+    let repo_env = &nodes[0];
+    std::fs::write(repo_env.path("lockstep.toml"), "set = 'dx-prod-cell1'\n").unwrap();
+    lockstep(repo_env, &nodes[0].root(), "prod1", &["init"]).ok();
+    // Production got the fix pack; the test node did not.
+    apply_fix_pack(&nodes[0].host, 0).unwrap();
+    apply_fix_pack(&nodes[1].host, 0).unwrap();
+    lockstep(repo_env, &nodes[0].root(), "prod1", &["backup"]).ok();
+    lockstep(repo_env, &nodes[1].root(), "prod2", &["backup"]).ok();
+    lockstep(
+        repo_env,
+        &nodes[2].root(),
+        "test1",
+        &["backup", "--set", "dx-test"],
+    )
+    .ok();
+
+    let all = lockstep(repo_env, &nodes[0].root(), "", &["snapshots", "--json"])
+        .ok()
+        .json();
+    let sets: Vec<(&str, &str)> = all["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["host"].as_str().unwrap(), s["set"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        sets,
+        vec![
+            ("prod1", "dx-prod-cell1"),
+            ("prod2", "dx-prod-cell1"),
+            ("test1", "dx-test")
+        ]
+    );
+    for s in all["snapshots"].as_array().unwrap() {
+        assert_eq!(s["manifest"]["set"], s["set"], "{s}");
+        // The mode stays what it is: a property of the instance.
+        assert_eq!(s["manifest"]["mode"], "admin", "{s}");
+    }
+
+    let fleet = lockstep(repo_env, &nodes[0].root(), "", &["fleet", "--json"])
+        .ok()
+        .json();
+    assert_eq!(fleet["differing"], 0, "{fleet}");
+    for h in fleet["hosts"].as_array().unwrap() {
+        let expected = if h["host"] == "test1" {
+            "alone"
+        } else {
+            "majority"
+        };
+        assert_eq!(h["agreement"], expected, "{h}");
+    }
+
+    // --host limits what is shown.
+    let mine = lockstep(
+        repo_env,
+        &nodes[0].root(),
+        "prod2",
+        &["snapshots", "--json"],
+    )
+    .ok()
+    .json();
+    let hosts: Vec<&str> = mine["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, vec!["prod2"]);
+    let one = lockstep(repo_env, &nodes[0].root(), "test1", &["fleet", "--json"])
+        .ok()
+        .json();
+    assert_eq!(one["hosts"].as_array().unwrap().len(), 1, "{one}");
+
+    // `status` on a host compares it with its own set's snapshot.
+    let status = lockstep(
+        repo_env,
+        &nodes[2].root(),
+        "test1",
+        &["status", "--set", "dx-test", "--json"],
+    )
+    .ok()
+    .json();
+    assert_eq!(status["verdict"], "in-sync", "{status}");
+    assert_eq!(status["set"], "dx-test", "{status}");
+
+    // A set name that cannot be a tag is one clear line.
+    let bad = lockstep(
+        repo_env,
+        &nodes[2].root(),
+        "test1",
+        &["backup", "--set", "dx test,1"],
+    );
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("set name") && bad.stderr.contains("--set"),
+        "{}",
+        bad.stderr
+    );
 }

@@ -167,9 +167,13 @@ impl Env {
         }
     }
 
-    /// Number of snapshots in the repository.
+    /// Number of snapshots in the repository (of every host: no `--host` limits the listing).
     pub fn snapshot_count(&self) -> usize {
-        self.run(&["snapshots", "--json"]).ok().json()["snapshots"]
+        let mut cmd = self.bare_command(Path::new(env!("CARGO_BIN_EXE_lockstep")));
+        cmd.arg("--root")
+            .arg(self.root())
+            .args(["snapshots", "--json"]);
+        run(&mut cmd).ok().json()["snapshots"]
             .as_array()
             .expect("snapshots")
             .len()

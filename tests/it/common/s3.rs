@@ -61,10 +61,12 @@ pub fn command(env: &Env, s3: &S3, root: &Path, host: &str, args: &[&str]) -> Co
         .env("LOCKSTEP_CONFIG", env.path("lockstep.toml"))
         .env("LOCKSTEP_STATE_DIR", env.path(&format!("state-{host}")))
         .arg("--root")
-        .arg(root)
-        .arg("--host")
-        .arg(host)
-        .args(args);
+        .arg(root);
+    // An empty host name: none named, so `snapshots`, `forget` and `fleet` see every host.
+    if !host.is_empty() {
+        cmd.arg("--host").arg(host);
+    }
+    cmd.args(args);
     cmd
 }
 
