@@ -127,7 +127,8 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let done = match &args.target {
         Some(target) => {
             let pre = forced_pre_snapshot(ctx, args, &host, live, &decision)?;
-            let outcome = restore_to_target(ctx.open_repo()?, &snap, target, only.as_deref())
+            // The repository opened above: opening it again would derive the key again.
+            let outcome = restore_to_target(repo, &snap, target, only.as_deref())
                 .map_err(|e| left_behind(e, target))?;
             Done {
                 pre,
