@@ -6,7 +6,7 @@ use super::{Ctx, print_json, short};
 use lockstep::Result;
 use lockstep::ops::drill::record::{self, DrillHistory};
 use lockstep::repo::manifest::Manifest;
-use lockstep::repo::set_snapshots;
+use lockstep::repo::{all_snapshots, set_snapshots_among};
 
 /// Arguments of `snapshots`.
 #[derive(Debug, clap::Args)]
@@ -38,8 +38,10 @@ struct Output {
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let repo = ctx.open_repo()?;
-    let mut drills = record::history(&record::all(&repo)?);
-    let rows: Vec<Row> = set_snapshots(&repo, args.set.as_deref(), ctx.host_filter())?
+    // The snapshot files are read once, for the sets' snapshots and the drill records.
+    let all = all_snapshots(&repo)?;
+    let mut drills = record::history(&record::among(&all));
+    let rows: Vec<Row> = set_snapshots_among(all, args.set.as_deref(), ctx.host_filter())
         .into_iter()
         .map(|s| Row {
             id: s.id(),

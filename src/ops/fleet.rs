@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::im::drift::InventoryDiff;
 use crate::im::inventory::Inventory;
 use crate::ops::drill::record::{self, DrillHistory};
-use crate::repo::{OpenRepo, SetSnapshot, set_snapshots};
+use crate::repo::{OpenRepo, SetSnapshot};
 use crate::{Error, Result};
 
 /// How a host's inventory compares with the others of its set.
@@ -90,8 +90,10 @@ pub struct FleetReport {
 /// # Errors
 /// When the repository cannot be read.
 pub fn fleet(repo: &OpenRepo, now: &Zoned) -> Result<FleetReport> {
-    let snaps = set_snapshots(repo, None, None)?;
-    let mut drills = record::history(&record::all(repo)?);
+    // The snapshot files are read once, for the sets' snapshots and the drill records.
+    let all = crate::repo::all_snapshots(repo)?;
+    let mut drills = record::history(&record::among(&all));
+    let snaps = crate::repo::set_snapshots_among(all, None, None);
     let mut groups: BTreeMap<(String, String), Vec<SetSnapshot>> = BTreeMap::new();
     for s in snaps {
         let set = s.set_name().unwrap_or_else(|| "-".to_owned());

@@ -550,8 +550,19 @@ pub fn set_snapshots(
     set: Option<&str>,
     host: Option<&str>,
 ) -> Result<Vec<SetSnapshot>> {
+    Ok(set_snapshots_among(all_snapshots(repo)?, set, host))
+}
+
+/// [`set_snapshots`] among snapshot files already read ([`all_snapshots`]): for a command that
+/// also needs the others (drill records), so the repository's snapshot files are read once.
+#[must_use]
+pub fn set_snapshots_among(
+    all: Vec<SnapshotFile>,
+    set: Option<&str>,
+    host: Option<&str>,
+) -> Vec<SetSnapshot> {
     let set_tag = set.map(set_tag);
-    let mut snaps: Vec<SetSnapshot> = all_snapshots(repo)?
+    let mut snaps: Vec<SetSnapshot> = all
         .into_iter()
         .filter(|s| s.tags.contains(TAG))
         .filter(|s| set_tag.as_ref().is_none_or(|t| s.tags.contains(t)))
@@ -564,7 +575,7 @@ pub fn set_snapshots(
         })
         .collect();
     snaps.sort_by(|a, b| a.snapshot.time.cmp(&b.snapshot.time));
-    Ok(snaps)
+    snaps
 }
 
 /// Finds one snapshot by id prefix or `latest` (of the given set and host when given).

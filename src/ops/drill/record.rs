@@ -104,8 +104,14 @@ impl DrillRecord {
 /// # Errors
 /// When the repository cannot be read.
 pub fn all(repo: &OpenRepo) -> Result<Vec<DrillRecord>> {
-    let mut records: Vec<(SnapshotFile, DrillResult)> = crate::repo::all_snapshots(repo)?
-        .into_iter()
+    Ok(among(&crate::repo::all_snapshots(repo)?))
+}
+
+/// [`all`] among snapshot files already read ([`crate::repo::all_snapshots`]).
+#[must_use]
+pub fn among(files: &[SnapshotFile]) -> Vec<DrillRecord> {
+    let mut records: Vec<(&SnapshotFile, DrillResult)> = files
+        .iter()
         .filter(|s| s.tags.contains(DRILL_TAG))
         .filter_map(|s| {
             let result: DrillResult = serde_json::from_str(s.description.as_deref()?).ok()?;
@@ -113,10 +119,10 @@ pub fn all(repo: &OpenRepo) -> Result<Vec<DrillRecord>> {
         })
         .collect();
     records.sort_by(|a, b| a.0.time.cmp(&b.0.time));
-    Ok(records
+    records
         .into_iter()
         .map(|(s, result)| DrillRecord { id: s.id, result })
-        .collect())
+        .collect()
 }
 
 /// The latest drill of a snapshot, and its latest successful one.
