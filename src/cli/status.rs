@@ -54,7 +54,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let compared = compared_with(ctx.latest_of_host(snaps, &set), restored);
     let mut report = status(
         repo,
-        &host,
+        (&host, &ctx.config.excludes),
         &instance,
         &host_name,
         compared.as_ref(),

@@ -127,7 +127,7 @@ pub fn compared_with(
 /// can read.
 pub fn status(
     repo: OpenRepo,
-    host: &HostRoot,
+    (host, excludes): (&HostRoot, &[String]),
     instance: &Instance,
     host_name: &str,
     compared: Option<&SetSnapshot>,
@@ -158,7 +158,27 @@ pub fn status(
                 .collect()
         })
         .unwrap_or_default();
-    let d = diff_live(repo, latest, host, instance)?;
+    // When the live set's state digest is the one the snapshot recorded, the live set *is* the
+    // snapshot, entry by entry: no tree needs reading (a large host's tree takes seconds).
+    let unchanged = vanished.is_empty()
+        && latest
+            .manifest
+            .as_ref()
+            .is_some_and(|m| m.members == instance.set.members)
+        && crate::ops::restore::delta::Proven::check(host, latest, excludes).is_some();
+    let d = if unchanged {
+        let manifest = latest.manifest.as_ref().map(|m| &m.inventory);
+        SetDiff {
+            from: SnapshotRef::of(latest),
+            to: None,
+            inventory_diff: manifest
+                .map(|m| InventoryDiff::between(m, &instance.inventory))
+                .unwrap_or_default(),
+            files: FileChanges::default(),
+        }
+    } else {
+        diff_live(repo, latest, host, instance)?
+    };
     let verdict = if d.inventory_diff.is_empty()
         && !d.files.im_changed()
         && vanished.is_empty()
