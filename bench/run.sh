@@ -2,9 +2,10 @@
 # lockstep's benchmark against its peers (restic, rustic, tar+zstd) on an IM-like host.
 # Not part of the test suite; see bench/README.md.
 #
-#   bench/run.sh [xs|s|m] [WORKDIR]
+#   bench/run.sh [xs|s|m|l] [WORKDIR]
 #
-# Environment: LOCKSTEP_BIN (default: a release build made here), INSTALL=0 to skip installing
+# Environment: LOCKSTEP_BIN (default: a release build made here), TOOLS (default: every tool
+# installed, e.g. TOOLS=lockstep for lockstep's own rows at scale l), INSTALL=0 to skip installing
 # missing peers (their rows are then marked "not installed"), ROUNDS (default 3): how many times
 # (a), (d) and (e) are measured, the tools taking turns to go first; the report gives medians.
 set -euo pipefail
@@ -69,12 +70,17 @@ measure() {
 reset_host_to() { # SNAPSHOT: put the host back in a known state and back it up (not timed), so
   # the next rollback starts, as an administrator's would, from a host whose newest snapshot is
   # the state it is in
-  lockstep --repo "$work/repo-lockstep" restore "$1" --full >/dev/null
+  lockstep --repo "$work/repo-lockstep" restore "$1" --in-place --full >/dev/null
   lockstep --repo "$work/repo-lockstep" backup >/dev/null
 }
-tools=(lockstep restic)
-have rustic && tools+=(rustic)
-tools+=(tar+zstd)
+if [ -n "${TOOLS:-}" ]; then
+  read -r -a tools <<< "$TOOLS"
+else
+  tools=(lockstep restic)
+  have rustic && tools+=(rustic)
+  tools+=(tar+zstd)
+fi
+uses() { [[ " ${tools[*]} " == *" $1 "* ]]; }
 in_turn() { # the tools, a different one first in each round (the disk's state moves with each step)
   local n=${#tools[@]} i
   for ((i = 0; i < n; i++)); do echo "${tools[$(((i + round - 1) % n))]}"; done
@@ -106,8 +112,8 @@ backup_all() { # SCENARIO
 for ((round = 1; round <= rounds; round++)); do
   rm -rf "$work/repo-lockstep" "$work/repo-restic" "$work/repo-rustic" "$work/state"
   lockstep --repo "$work/repo-lockstep" init >/dev/null
-  restic -r "$work/repo-restic" init -q
-  have rustic && rustic -r "$work/repo-rustic" init >/dev/null 2>&1 || true
+  if uses restic; then restic -r "$work/repo-restic" init -q; fi
+  if uses rustic; then rustic -r "$work/repo-rustic" init >/dev/null 2>&1 || true; fi
   backup_all a-first-backup
 done
 round=1
@@ -116,8 +122,8 @@ s1=$(lockstep --repo "$work/repo-lockstep" --json snapshots | python3 -c 'import
 python3 "$gen" "$host" --fixpack 1 >/dev/null
 backup_all c-after-fix-pack
 s2=$(lockstep --repo "$work/repo-lockstep" --json snapshots | python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][-1]["id"])')
-restic_s1=$(restic -r "$work/repo-restic" snapshots --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
-rustic_s1=$(have rustic && rustic -r "$work/repo-rustic" snapshots --json 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[0]["snapshots"][0]["id"])' || true)
+restic_s1=$(uses restic && restic -r "$work/repo-restic" snapshots --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])' || true)
+rustic_s1=$(uses rustic && rustic -r "$work/repo-rustic" snapshots --json 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[0]["snapshots"][0]["id"])' || true)
 
 # --- (d) full restore into an empty root ---------------------------------------------------
 restore_with() { # TOOL
@@ -137,8 +143,20 @@ done
 # Before (e): its resets back the host up again, which adds snapshots (new trees) to lockstep's
 # repository only.
 measure f-check-read-data lockstep "$work/lockstep" --repo "$work/repo-lockstep" check --read-data
-measure f-check-read-data restic restic -r "$work/repo-restic" check --read-data -q
-have rustic && measure f-check-read-data rustic rustic -r "$work/repo-rustic" check --read-data
+if uses restic; then measure f-check-read-data restic restic -r "$work/repo-restic" check --read-data -q; fi
+if uses rustic; then measure f-check-read-data rustic rustic -r "$work/repo-rustic" check --read-data; fi
+
+# --- (h) the interactive commands, warm (after one run to warm the caches) -------------------
+if uses lockstep; then
+  for cmd in status "diff latest" doctor snapshots; do
+    lockstep --repo "$work/repo-lockstep" $cmd >/dev/null 2>&1 || true
+    LOCKSTEP_TIMINGS=1 /usr/bin/time -f "%e %U %S %M" -o "$work/time.out" \
+      "$work/lockstep" --repo "$work/repo-lockstep" $cmd >"$work/last.log" 2>&1 || true
+    read -r wall user sys rss < "$work/time.out"
+    printf '%s\t%s\t%s\t%.2f\t%d\t%d\n' "h-${cmd%% *}-warm" lockstep "$wall" \
+      "$(awk "BEGIN {print $user + $sys}")" "$((rss / 1024))" 1 >> "$results"
+  done
+fi
 
 # --- (e) roll the live host back from the fix pack to the snapshot before it ----------------
 # Every tool starts from the fix-pack state (s2); the host is put back after each one that
@@ -146,7 +164,7 @@ have rustic && measure f-check-read-data rustic rustic -r "$work/repo-rustic" ch
 rollback_with() { # TOOL
   case $1 in
     lockstep)
-      measure e-rollback lockstep "$work/lockstep" --repo "$work/repo-lockstep" restore "$s1"
+      measure e-rollback lockstep "$work/lockstep" --repo "$work/repo-lockstep" restore "$s1" --in-place
       # It returns once the set is rolled back; the replaced copies are removed in the
       # background. How long after the return that ended (any lockstep command waits for it):
       local t0 t1
@@ -182,7 +200,7 @@ out="$top/bench/results/$(date +%Y-%m-%d)-$scale.md"
 n=2
 while [ -e "$out" ]; do out="$top/bench/results/$(date +%Y-%m-%d)-$scale-run$n.md"; n=$((n + 1)); done
 python3 - "$results" "$out" "$scale" "$set_bytes" "$set_files" "$limit_read" "$limit_cp" "$work/timings.tsv" \
-  "$(du -sb "$work/repo-lockstep" | cut -f1)" "$(du -sb "$work/repo-restic" | cut -f1)" \
+  "$(du -sb "$work/repo-lockstep" | cut -f1)" "$( [ -d "$work/repo-restic" ] && du -sb "$work/repo-restic" | cut -f1 || echo 0)" \
   "$( [ -d "$work/repo-rustic" ] && du -sb "$work/repo-rustic" | cut -f1 || echo -)" <<'PY'
 import sys, collections, statistics
 res, out, scale, nbytes, nfiles, lread, lcp, tim, rl, rr, ru = sys.argv[1:]
@@ -223,7 +241,7 @@ for (scen, tool), rs in runs.items():
         lines.append(f"| {scen} | {tool} | failed | - | - | - | - |")
         continue
     b = base.get(scen)
-    ratio = f"{s[0] / b[0]:.2f}" if b else "-"
+    ratio = f"{s[0] / b[0]:.2f}" if b and b[0] > 0 else "-"
     lines.append(f"| {scen} | {tool} | {s[0]:.2f} | {s[1]:.2f} | {s[2]} | {ratio} | {s[3]} |")
 phases = [l.rstrip("\n").split("\t") for l in open(tim) if l.strip()]
 if phases:
