@@ -142,14 +142,7 @@ fn a_node_killed_mid_backup_leaves_quorum_backups_restores_and_copies_go_on() {
             .expect("a snapshot of every host");
         assert_restores(config, s3, id, listing, &members);
     }
-    run(&mut as_host(
-        config,
-        s3,
-        config,
-        "node0",
-        &["check", "--read-data"],
-    ))
-    .ok();
+    check_read_data(config, s3);
 
     let local = Env::new(Shape::Admin);
     let remote_root = prefix("node-loss-copy");
@@ -178,14 +171,7 @@ fn a_node_killed_mid_backup_leaves_quorum_backups_restores_and_copies_go_on() {
     // Node 3 comes back (without the objects written while it was away); every pack still
     // reads back.
     garage.restart(3);
-    run(&mut as_host(
-        config,
-        s3,
-        config,
-        "node0",
-        &["check", "--read-data"],
-    ))
-    .ok();
+    check_read_data(config, s3);
     // The copy's remote checks too (s3.init left a configuration naming it as the repository).
     run(local
         .command()
@@ -275,11 +261,16 @@ fn two_nodes_down_fails_within_the_retry_bound_naming_the_store() {
     run(&mut as_host(&env, s3, &env, "node0", &["backup"])).ok();
     let snaps = snapshots(&env, s3, &env);
     assert_eq!(snaps.len(), 2, "{snaps:?}");
+    check_read_data(&env, s3);
+}
+
+/// `check --read-data` of the repository `config` names passes: every pack reads back.
+fn check_read_data(config: &Env, s3: &S3) {
     run(&mut as_host(
-        &env,
+        config,
         s3,
-        &env,
-        "node0",
+        config,
+        "",
         &["check", "--read-data"],
     ))
     .ok();
@@ -421,14 +412,7 @@ fn eight_hosts_back_up_at_once_while_forget_prune_runs_and_nothing_is_lost() {
     assert_eq!(snaps.len(), expected.len(), "{snaps:?}");
     // Nothing any snapshot needs was deleted: the repository checks, reading every pack, and
     // every snapshot kept restores exactly what its host had.
-    run(&mut as_host(
-        config,
-        s3,
-        config,
-        "node0",
-        &["check", "--read-data"],
-    ))
-    .ok();
+    check_read_data(config, s3);
     for (id, listing) in &expected {
         if snaps.iter().any(|(s, _)| s == id) {
             assert_restores(config, s3, id, listing, &members);

@@ -6,38 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::common::{self, Env, is_root, listing, run};
+use lockstep_sample::Shape;
 use lockstep_sample::listing::{Ignore, diff};
-use lockstep_sample::{SampleHost, Shape, apply_fix_pack};
-
-/// A copy of the host with the next fix pack applied, and a fake imcl that installs it.
-fn upgrade_script(env: &Env) -> PathBuf {
-    let fixed = env.path("fixed");
-    let copied = Command::new("cp")
-        .arg("-a")
-        .arg(env.root())
-        .arg(&fixed)
-        .status()
-        .unwrap();
-    assert!(copied.success());
-    let mut copy: SampleHost = env.host.clone();
-    copy.root = fixed.clone();
-    apply_fix_pack(&copy, 0).unwrap();
-    script(
-        env,
-        "imcl-upgrade",
-        &format!(
-            "echo installing CF220\ncp -a '{}/.' '{}/'\necho installed",
-            fixed.display(),
-            env.root().display()
-        ),
-    )
-}
-
-fn script(env: &Env, name: &str, body: &str) -> PathBuf {
-    let path = env.path(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    path
-}
 
 fn guard(env: &Env, args: &[&str], script: &Path) -> common::Run {
     let mut cmd = env.command();
@@ -57,7 +27,7 @@ fn labels(env: &Env) -> Vec<String> {
 #[test]
 fn a_successful_upgrade_ends_with_two_snapshots_in_sync() {
     let env = Env::new(Shape::Admin);
-    let imcl = upgrade_script(&env);
+    let imcl = common::fix_pack_script(&env);
     let out = guard(
         &env,
         &["--label", "CF220", "--expect-change", "--json"],
@@ -84,7 +54,7 @@ fn a_successful_upgrade_ends_with_two_snapshots_in_sync() {
 fn corrupting_script(env: &Env) -> PathBuf {
     let agent = env.host.instances[0].agent_data.clone();
     let installed = env.physical(&format!("{agent}/installed.xml"));
-    script(
+    common::script(
         env,
         "imcl-broken",
         &format!(
@@ -191,7 +161,7 @@ fn a_failed_update_asks_before_rolling_back() {
 #[test]
 fn expect_change_with_a_command_that_changes_nothing_fails_verification() {
     let env = Env::new(Shape::Admin);
-    let noop = script(&env, "imcl-noop", "echo nothing to do");
+    let noop = common::script(&env, "imcl-noop", "echo nothing to do");
     let out = guard(&env, &["--expect-change", "--rollback", "never"], &noop);
     assert_eq!(out.code, 22, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("--expect-change"), "{}", out.stdout);
@@ -208,7 +178,7 @@ fn waiting_script(env: &Env) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     for f in [&ready, &go, &done] {
         mkfifo(f);
     }
-    let s = script(
+    let s = common::script(
         env,
         "imcl-wait",
         &format!(
@@ -302,7 +272,7 @@ fn a_killed_guard_leaves_the_command_running_and_says_so() {
 #[test]
 fn guard_tells_its_plan_before_the_command_runs() {
     let env = Env::new(Shape::Admin);
-    let imcl = upgrade_script(&env);
+    let imcl = common::fix_pack_script(&env);
     let out = guard(&env, &["--label", "CF220"], &imcl);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let first_output = out
@@ -334,8 +304,8 @@ fn guard_tells_its_plan_before_the_command_runs() {
 #[test]
 fn the_rollback_question_lists_what_the_maintenance_changed() {
     let env = Env::new(Shape::Admin);
-    let upgrade = upgrade_script(&env);
-    let failing = script(
+    let upgrade = common::fix_pack_script(&env);
+    let failing = common::script(
         &env,
         "imcl-half",
         &format!(

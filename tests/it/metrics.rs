@@ -4,11 +4,11 @@
 //! PromQL over a file Prometheus accepts).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use crate::common::{Env, have, run};
-use lockstep_sample::{SampleHost, Shape, apply_fix_pack};
+use crate::common::{self, Env, have, run};
+use lockstep_sample::Shape;
 
 /// One sample of a metrics file: name, labels, value.
 #[derive(Debug, Clone)]
@@ -116,33 +116,6 @@ fn inventory_info(all: &[Sample], set: &str, host: &str) -> Vec<(String, String,
     out
 }
 
-/// A fake `imcl` that brings the host to the next fix pack (a copy of the host with the fix
-/// pack applied, copied over it).
-fn fix_pack_script(env: &Env) -> PathBuf {
-    let fixed = env.path("fixed");
-    let copied = Command::new("cp")
-        .arg("-a")
-        .arg(env.root())
-        .arg(&fixed)
-        .status()
-        .unwrap();
-    assert!(copied.success());
-    let mut copy: SampleHost = env.host.clone();
-    copy.root = fixed.clone();
-    apply_fix_pack(&copy, 0).unwrap();
-    script(
-        env,
-        "imcl-fixpack",
-        &format!("cp -a '{}/.' '{}/'", fixed.display(), env.root().display()),
-    )
-}
-
-fn script(env: &Env, name: &str, body: &str) -> PathBuf {
-    let path = env.path(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    path
-}
-
 fn guard(env: &Env, metrics: &str, args: &[&str], script: &Path) -> crate::common::Run {
     let mut cmd = env.command();
     cmd.args(["--metrics-file", metrics, "guard"])
@@ -238,7 +211,7 @@ fn the_dashboard_queries_what_a_fleet_hosts_jobs_write() {
     );
 
     // A guarded fix pack: the levels move to what the host now runs, nothing stale is left.
-    let imcl = fix_pack_script(&env);
+    let imcl = common::fix_pack_script(&env);
     let out = guard(&env, m, &["--label", "CF220", "--expect-change"], &imcl);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let after = discovered_offerings(&env);
@@ -393,8 +366,8 @@ fn a_rolled_back_maintenance_is_a_failed_guard_and_keeps_the_levels() {
     let prom = env.path("lockstep.prom");
     let m = prom.to_str().unwrap();
     let before = discovered_offerings(&env);
-    let imcl = fix_pack_script(&env);
-    let failing = script(
+    let imcl = common::fix_pack_script(&env);
+    let failing = common::script(
         &env,
         "imcl-fails",
         &format!("sh '{}'\necho 'CRIMA1217E' >&2\nexit 1", imcl.display()),

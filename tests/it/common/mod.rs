@@ -281,3 +281,36 @@ pub fn signal(pid: u32, signal: rustix::process::Signal) {
         .expect("a child's pid is not 0");
     rustix::process::kill_process(pid, signal).expect("the process can be signalled");
 }
+
+/// A shell script named `name` in `env`'s directory running `body`: a fake `imcl` for the
+/// guard's tests.
+pub fn script(env: &Env, name: &str, body: &str) -> PathBuf {
+    let path = env.path(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write the script");
+    path
+}
+
+/// A fake `imcl` that brings `env`'s host to the next fix pack: a copy of the host with the fix
+/// pack applied, copied over it between the lines `installing CF220` and `installed`.
+pub fn fix_pack_script(env: &Env) -> PathBuf {
+    let fixed = env.path("fixed");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(env.root())
+        .arg(&fixed)
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    let mut copy: SampleHost = env.host.clone();
+    copy.root = fixed.clone();
+    lockstep_sample::apply_fix_pack(&copy, 0).expect("fix pack");
+    script(
+        env,
+        "imcl-upgrade",
+        &format!(
+            "echo installing CF220\ncp -a '{}/.' '{}/'\necho installed",
+            fixed.display(),
+            env.root().display()
+        ),
+    )
+}
