@@ -11,7 +11,8 @@
 #
 # What goes where is Cargo.toml's [package.metadata.deb] and [package.metadata.generate-rpm].
 # Generated here, by the binary being packaged, into <target>/release/lockstep-package/: the
-# man pages (`lockstep man --dir`), the bash, zsh and fish completions (`lockstep completions`)
+# man pages (`lockstep man --dir`, gzipped: lockstep*.1.gz, lockstep.toml.5.gz), the bash, zsh
+# and fish completions (`lockstep completions`)
 # and contrib/systemd's units with ExecStart at /usr/bin/lockstep instead of /usr/local/bin.
 # Needs cargo-deb and cargo-generate-rpm: installed with `cargo install --locked` when missing
 # (about 3.5 CPU-minutes, once per machine).
@@ -58,6 +59,9 @@ rm -rf "$gen"
 mkdir -p "$gen/completions" "$gen/systemd"
 
 "$bin" man --dir "$gen/man"
+# Debian policy and RPM distributions ship man pages compressed; -n keeps the build reproducible
+# (no name or time stamp in the .gz).
+gzip -9n "$gen"/man/*.1 "$gen"/man/*.5
 "$bin" completions bash > "$gen/completions/lockstep.bash"
 "$bin" completions zsh > "$gen/completions/_lockstep"
 "$bin" completions fish > "$gen/completions/lockstep.fish"

@@ -13,6 +13,8 @@ use serde::Deserialize;
 
 use crate::{Error, Result};
 
+pub mod keys;
+
 /// The configuration file's contents.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]

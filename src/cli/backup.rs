@@ -20,7 +20,7 @@ pub struct BackupPolicy {
     #[arg(long)]
     pub offline: bool,
     /// Allow members of ROLE to be missing (repeatable, or comma-separated).
-    #[arg(long, value_name = "ROLE", value_delimiter = ',')]
+    #[arg(long, value_name = "ROLE", value_delimiter = ',', value_parser = super::completions::roles())]
     pub allow_missing: Vec<Role>,
 }
 

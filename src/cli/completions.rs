@@ -1,12 +1,13 @@
-//! `lockstep completions SHELL` and `lockstep man`: generated from the clap definitions, so
-//! they always match the binary.
+//! `lockstep completions SHELL`: generated from the clap definitions, so it always matches the
+//! binary; options that take a role offer the role names.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use clap::CommandFactory;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 use super::Cli;
+use lockstep::host::set::Role;
 use lockstep::{Error, Result};
 
 /// Arguments of `completions`.
@@ -16,15 +17,6 @@ pub struct Args {
     shell: clap_complete::Shell,
 }
 
-/// Arguments of `man`.
-#[derive(Debug, clap::Args)]
-pub struct ManArgs {
-    /// Write lockstep.1 and one page per command (lockstep-backup.1 …) into DIR instead of
-    /// printing lockstep.1.
-    #[arg(long, value_name = "DIR")]
-    dir: Option<PathBuf>,
-}
-
 /// Prints the completion script.
 pub fn run(args: &Args) -> Result<i32> {
     let mut out = Vec::new();
@@ -32,22 +24,8 @@ pub fn run(args: &Args) -> Result<i32> {
     write_stdout(&out)
 }
 
-/// Prints (or writes) the manual pages.
-pub fn man(args: &ManArgs) -> Result<i32> {
-    if let Some(dir) = &args.dir {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
-        clap_mangen::generate_to(Cli::command(), dir)
-            .map_err(|e| Error::io("cannot write manual pages into", dir, e))?;
-        return Ok(0);
-    }
-    let mut out = Vec::new();
-    clap_mangen::Man::new(Cli::command())
-        .render(&mut out)
-        .map_err(|e| Error::Other(format!("cannot render the manual page: {e}")))?;
-    write_stdout(&out)
-}
-
-fn write_stdout(bytes: &[u8]) -> Result<i32> {
+/// Writes `bytes` to stdout; a reader that went away (`| head`) is not an error.
+pub(super) fn write_stdout(bytes: &[u8]) -> Result<i32> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
@@ -55,4 +33,10 @@ fn write_stdout(bytes: &[u8]) -> Result<i32> {
         }
         _ => Ok(0),
     }
+}
+
+/// The value parser of an option that takes a role: the role names are its possible values, so
+/// `--help` lists them, the shells complete them, and a wrong name is a usage error naming them.
+pub fn roles() -> impl TypedValueParser<Value = Role> {
+    PossibleValuesParser::new(Role::ALL.map(Role::as_str)).try_map(|name| name.parse::<Role>())
 }

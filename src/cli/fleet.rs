@@ -2,7 +2,7 @@
 
 use rustic_core::jiff::Zoned;
 
-use super::{Ctx, bytes, short};
+use super::{Ctx, bytes, short, table};
 use lockstep::Result;
 use lockstep::ops::fleet::{Agreement, fleet};
 
@@ -30,33 +30,47 @@ pub fn run(ctx: &Ctx, _args: &Args) -> Result<i32> {
         println!("no lockstep snapshots yet: run `lockstep backup` on each host");
         return Ok(0);
     }
-    println!(
-        "{:<10}  {:<14}  {:<8}  {:<8}  {:<10}  {:<10}  inventory",
-        "set", "host", "latest", "age", "drill", "agreement"
-    );
+    let mut t = table::new(&[
+        "set",
+        "host",
+        "latest",
+        "age",
+        "drill",
+        "agreement",
+        "inventory",
+    ]);
     for h in &report.hosts {
-        println!(
-            "{:<10}  {:<14}  {:<8}  {:<8}  {:<10}  {:<10}  {}",
-            h.set,
-            h.host,
-            short(&h.latest),
+        t.add_row(vec![
+            h.set.clone(),
+            h.host.clone(),
+            short(&h.latest).to_owned(),
             age(h.age_seconds),
             match &h.drill.last {
                 Some(d) if d.ok => "ok",
                 Some(_) => "FAILED",
                 None => "-",
-            },
+            }
+            .to_owned(),
             match h.agreement {
                 Agreement::Majority => "same",
                 Agreement::Differs => "DIFFERS",
                 Agreement::NoMajority => "no-majority",
                 Agreement::Alone => "alone",
                 Agreement::Unknown => "unknown",
-            },
-            h.summary
-        );
-        for line in &h.differences {
-            println!("    {line}");
+            }
+            .to_owned(),
+            h.summary.clone(),
+        ]);
+    }
+    // one line per host (no cell spans lines), each followed by what differs
+    let mut lines = table::lines(t).into_iter();
+    if let Some(header) = lines.next() {
+        println!("{header}");
+    }
+    for (h, line) in report.hosts.iter().zip(lines) {
+        println!("{line}");
+        for difference in &h.differences {
+            println!("    {difference}");
         }
     }
     let d = &report.dedup;

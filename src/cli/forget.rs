@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Ctx, print_json, short};
+use super::{Ctx, print_json, short, table};
 use lockstep::Result;
 use lockstep::ops::prune::{PruneReport, prune};
 use lockstep::ops::retention::{
@@ -259,15 +259,16 @@ fn print_plan(plan: &ForgetPlan, dry_run: bool) {
             if dry_run { "would remove" } else { "remove" },
             g.snapshots.len() - keep
         );
+        let mut t = table::new(&[]);
         for d in &g.snapshots {
-            println!(
-                "  {:<6}  {}  {}  {:<24}  {}",
-                if d.keep { "keep" } else { "remove" },
-                short(&d.id),
+            t.add_row(vec![
+                if d.keep { "keep" } else { "remove" }.to_owned(),
+                short(&d.id).to_owned(),
                 d.time.get(..16).unwrap_or(&d.time).replace('T', " "),
-                d.label,
-                d.reasons.join(", ")
-            );
+                d.label.clone(),
+                d.reasons.join(", "),
+            ]);
         }
+        table::print(t, "  ");
     }
 }

@@ -31,6 +31,7 @@ mod fleet;
 mod forget;
 mod guard;
 mod init;
+mod man;
 mod metrics;
 mod preflight;
 mod prune;
@@ -39,28 +40,12 @@ mod repair;
 mod restore;
 mod snapshots;
 mod status;
-
-const AFTER_HELP: &str = "\
-Exit codes:
-  0  ok
-  1  error; also: `status` found drift or no snapshot, `doctor` found an error, `check` found
-     damage, a `drill` failed
-  2  usage or configuration error (bad flag, unknown key, no password source)
-  3  refused by a safety rule (missing set member, IM running, non-empty restore target,
-     existing repository); nothing was changed
-  141  stdout was closed by its reader (`| head`), as for a program ended by SIGPIPE
-
-Environment: LOCKSTEP_REPOSITORY, LOCKSTEP_PASSWORD_FILE, LOCKSTEP_PASSWORD_COMMAND,
-LOCKSTEP_PASSWORD, LOCKSTEP_CONFIG, LOCKSTEP_ROOT, LOCKSTEP_HOST, LOCKSTEP_REMOTE_PASSWORD_FILE,
-LOCKSTEP_REMOTE_PASSWORD_COMMAND. The password is never taken from the command line; its sources,
-first found wins: LOCKSTEP_PASSWORD_FILE, LOCKSTEP_PASSWORD_COMMAND (run with `sh -c`, the first
-line it prints), LOCKSTEP_PASSWORD, the configuration's `password-file`, then `password-command`,
-then a prompt on a terminal.";
+mod table;
 
 /// lockstep: back up and restore IBM Installation Manager and the products it manages
 /// (WebSphere, HCL Digital Experience) as one consistent set.
 #[derive(Debug, Parser)]
-#[command(name = "lockstep", version, about, after_help = AFTER_HELP)]
+#[command(name = "lockstep", version, about, after_help = man::after_help())]
 pub struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
@@ -68,8 +53,9 @@ pub struct Cli {
     command: Command,
 }
 
-/// Options every command understands.
+/// Options every command understands (its `--help` shows them after its own).
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Treat DIR as the host's filesystem root (a mounted or unpacked host). Paths shown and
     /// stored stay as the host sees them.
@@ -166,7 +152,7 @@ enum Command {
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::Args),
     /// Print the manual page (roff) to stdout.
-    Man(completions::ManArgs),
+    Man(man::ManArgs),
 }
 
 impl Command {
@@ -589,20 +575,17 @@ fn print_candidates(ctx: &Ctx, candidates: &[SetSnapshot]) -> Result<()> {
         return print_versioned(&serde_json::json!({ "candidates": rows }));
     }
     println!("snapshots `latest` could mean (the newest of each host and set):");
-    println!(
-        "  {:<8}  {:<16}  {:<16}  {:<19}  inventory",
-        "id", "host", "set", "time"
-    );
+    let mut t = table::new(&["id", "host", "set", "time", "inventory"]);
     for r in &rows {
-        println!(
-            "  {:<8}  {:<16}  {:<16}  {:<19}  {}",
-            short(&r.id),
-            r.host,
-            r.set.as_deref().unwrap_or("-"),
-            r.time,
-            r.inventory
-        );
+        t.add_row(vec![
+            short(&r.id).to_owned(),
+            r.host.clone(),
+            r.set.clone().unwrap_or_else(|| "-".to_owned()),
+            r.time.clone(),
+            r.inventory.clone(),
+        ]);
     }
+    table::print(t, "  ");
     Ok(())
 }
 
@@ -770,7 +753,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Copy(args) => copy::run(&ctx, &args),
         Command::Fleet(args) => fleet::run(&ctx, &args),
         Command::Completions(args) => completions::run(&args),
-        Command::Man(args) => completions::man(&args),
+        Command::Man(args) => man::run(&args),
     };
     let result = result.map_err(|e| with_store(&ctx, name, e));
     // Damaged snapshot files the command skipped: one warning each, unless its error names it.

@@ -36,7 +36,7 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     set: Option<String>,
     /// Restore only members of these roles (refused when that would desync IM and products).
-    #[arg(long, value_name = "ROLE", value_delimiter = ',')]
+    #[arg(long, value_name = "ROLE", value_delimiter = ',', value_parser = super::completions::roles())]
     only: Vec<Role>,
     /// Restore a partial set even though IM and the products would be out of sync; lockstep
     /// first snapshots the live set (label `before-forced-restore`).

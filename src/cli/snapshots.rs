@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Ctx, print_json, short};
+use super::{Ctx, print_json, short, table};
 use lockstep::Result;
 use lockstep::ops::drill::record::{self, DrillHistory};
 use lockstep::repo::manifest::Manifest;
@@ -75,22 +75,19 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
         println!("no lockstep snapshots yet: run `lockstep backup`");
         return Ok(0);
     }
-    println!(
-        "{:<8}  {:<19}  {:<12}  {:<10}  {:<16}  {:<17}  inventory",
-        "id", "time", "host", "set", "label", "proven"
-    );
+    let mut t = table::new(&["id", "time", "host", "set", "label", "proven", "inventory"]);
     for r in &rows {
-        println!(
-            "{:<8}  {:<19}  {:<12}  {:<10}  {:<16}  {:<17}  {}",
-            short(&r.id),
-            r.time,
-            r.host,
-            r.set.as_deref().unwrap_or("-"),
-            r.label,
+        t.add_row(vec![
+            short(&r.id).to_owned(),
+            r.time.clone(),
+            r.host.clone(),
+            r.set.clone().unwrap_or_else(|| "-".to_owned()),
+            r.label.clone(),
             proven(&r.drill),
-            r.summary
-        );
+            r.summary.clone(),
+        ]);
     }
+    table::print(t, "");
     println!(
         "{} snapshot{}",
         rows.len(),

@@ -10,6 +10,7 @@
 //! temporary directory (the machine's `/etc/lockstep`, an installed package) says so and takes
 //! [`common::machine`].
 
+mod cli_surface;
 mod cluster;
 mod common;
 

@@ -207,9 +207,10 @@ fn check_rpm(rpm: &Path) {
     let files: Vec<&str> = files.lines().collect();
     let mut expected = vec![
         "/usr/bin/lockstep".to_string(),
-        "/usr/share/man/man1/lockstep.1".into(),
-        "/usr/share/man/man1/lockstep-backup.1".into(),
-        "/usr/share/man/man1/lockstep-restore.1".into(),
+        "/usr/share/man/man1/lockstep.1.gz".into(),
+        "/usr/share/man/man1/lockstep-backup.1.gz".into(),
+        "/usr/share/man/man1/lockstep-restore.1.gz".into(),
+        "/usr/share/man/man5/lockstep.toml.5.gz".into(),
         "/usr/share/bash-completion/completions/lockstep".into(),
         "/usr/share/zsh/site-functions/_lockstep".into(),
         "/usr/share/fish/vendor_completions.d/lockstep.fish".into(),
@@ -223,6 +224,16 @@ fn check_rpm(rpm: &Path) {
             "{path} not in the rpm:\n{files:#?}"
         );
     }
+    // man pages ship gzipped, as the distributions' own do
+    let pages: Vec<&Path> = files
+        .iter()
+        .filter(|f| f.contains("/man/man"))
+        .map(Path::new)
+        .collect();
+    assert!(
+        pages.len() > 20 && pages.iter().all(|f| f.extension() == Some("gz".as_ref())),
+        "{pages:#?}"
+    );
     let config = run(Command::new("rpm").arg("-qcp").arg(rpm)).ok().stdout;
     assert_eq!(config.trim(), "/etc/lockstep/lockstep.toml");
     let long = run(Command::new("rpm").arg("-qlvp").arg(rpm)).ok().stdout;
@@ -247,17 +258,76 @@ fn check_rpm(rpm: &Path) {
     assert_eq!(mode_of("/usr/bin/lockstep"), "-rwxr-xr-x");
 }
 
-/// `man lockstep`, tab completion in bash, and the systemd units pointing at the installed
-/// binary (verified by systemd-analyze where it is installed).
+/// `man lockstep` and `man 5 lockstep.toml` (gzipped pages), tab completion in bash, and the
+/// systemd units pointing at the installed binary (verified by systemd-analyze where it is
+/// installed).
 fn check_man_completions_and_units() {
+    let installed_pages: Vec<PathBuf> = ["/usr/share/man/man1", "/usr/share/man/man5"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten())
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("lockstep")
+        })
+        .collect();
+    for page in [
+        "/usr/share/man/man1/lockstep.1.gz",
+        "/usr/share/man/man1/lockstep-backup.1.gz",
+        "/usr/share/man/man5/lockstep.toml.5.gz",
+    ] {
+        assert!(
+            installed_pages.contains(&PathBuf::from(page)),
+            "{page}: {installed_pages:?}"
+        );
+    }
+    for page in &installed_pages {
+        // gzip's magic number, not only the name
+        let head = std::fs::read(page).unwrap();
+        assert!(
+            head.starts_with(&[0x1f, 0x8b]),
+            "{} is not gzipped",
+            page.display()
+        );
+    }
     if require("man") {
-        for page in ["lockstep", "lockstep-backup"] {
-            let out = run(Command::new("man").env("MANPAGER", "cat").arg(page));
+        // `man -w` finds the installed page; it is rendered from that file (`man PAGE` may show
+        // a formatted copy man-db cached from an earlier install of the same date).
+        for (section, page, file, heading) in [
+            (None, "lockstep", "man1/lockstep.1.gz", "EXIT STATUS"),
+            (
+                None,
+                "lockstep-backup",
+                "man1/lockstep-backup.1.gz",
+                "GLOBAL OPTIONS",
+            ),
+            (
+                Some("5"),
+                "lockstep.toml",
+                "man5/lockstep.toml.5.gz",
+                "keep-within",
+            ),
+        ] {
+            let found = run(Command::new("man").arg("-w").args(section).arg(page));
+            assert_eq!(
+                found.stdout.trim(),
+                format!("/usr/share/man/{file}"),
+                "man -w {page}: {}",
+                found.stderr
+            );
+            let out = run(Command::new("man")
+                .env("MANPAGER", "cat")
+                .arg("-l")
+                .arg(found.stdout.trim()));
             assert_eq!(out.code, 0, "man {page}: {}", out.stderr);
-            assert!(out.stdout.contains(page), "man {page}:\n{}", out.stdout);
+            assert!(
+                out.stdout.contains(page) && out.stdout.contains(heading),
+                "man {page}:\n{}",
+                out.stdout
+            );
         }
-        let page = run(Command::new("man").env("MANPAGER", "cat").arg("lockstep")).stdout;
-        assert!(page.contains("Exit codes"), "{page}");
     }
     if have("bash") {
         let complete = run(Command::new("bash")

@@ -70,7 +70,7 @@ fn completions_and_man_pages_come_from_the_command_line_definitions() {
         "{page}"
     );
     assert!(
-        page.contains("Exit codes"),
+        page.contains(".SH \"EXIT STATUS\""),
         "the man page documents the exit codes"
     );
     let dir = env.path("man");
@@ -80,6 +80,7 @@ fn completions_and_man_pages_come_from_the_command_line_definitions() {
         "lockstep-drill.1",
         "lockstep-forget.1",
         "lockstep-check.1",
+        "lockstep.toml.5",
     ] {
         assert!(dir.join(page).is_file(), "{page}");
     }
