@@ -60,6 +60,52 @@ pub struct Config {
     pub backup: BackupConfig,
     /// The retention policy `forget` applies.
     pub forget: ForgetConfig,
+    /// Commands told how an unattended command ended.
+    pub notify: NotifyConfig,
+}
+
+/// `[notify]`: commands run when `backup`, `guard`, `drill`, `check`, `copy`, `forget`,
+/// `prune` or `status` ends, with the hooks' environment and the command's JSON document on
+/// stdin (`lockstep::ops::hooks::notify`). Each key takes one command or a list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Run when the command fails (any exit code but 0, drift aside).
+    #[serde(deserialize_with = "one_or_many")]
+    pub on_failure: Vec<String>,
+    /// Run when the command succeeds.
+    #[serde(deserialize_with = "one_or_many")]
+    pub on_success: Vec<String>,
+    /// Run when `status` finds the live host out of step with its latest snapshot.
+    #[serde(deserialize_with = "one_or_many")]
+    pub on_drift: Vec<String>,
+    /// Seconds each command may run (default 60).
+    pub timeout: Option<u64>,
+}
+
+impl NotifyConfig {
+    /// Whether any notification command is configured.
+    #[must_use]
+    pub fn is_set(&self) -> bool {
+        !(self.on_failure.is_empty() && self.on_success.is_empty() && self.on_drift.is_empty())
+    }
+}
+
+/// A key that takes one command (`"mail …"`) or a list of them.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let value = OneOrMany::deserialize(d).map_err(|_| {
+        serde::de::Error::custom("expected a command (a string) or a list of commands")
+    })?;
+    Ok(match value {
+        OneOrMany::One(command) => vec![command],
+        OneOrMany::Many(commands) => commands,
+    })
 }
 
 /// `[hooks]`: commands run around a backup.
@@ -231,6 +277,24 @@ mod tests {
             Some("vault kv get -field=pw secret/lockstep")
         );
         assert_eq!(c.remote_password_command.as_deref(), Some("pass show dr"));
+    }
+
+    #[test]
+    fn parses_the_notify_table_with_one_command_or_a_list() {
+        let c = Config::parse(
+            "[notify]\non-failure = 'page-oncall'\non-success = ['a', 'b']\ntimeout = 10\n",
+            Path::new("/c.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.notify.on_failure, vec!["page-oncall".to_owned()]);
+        assert_eq!(c.notify.on_success, vec!["a".to_owned(), "b".to_owned()]);
+        assert!(c.notify.on_drift.is_empty());
+        assert_eq!(c.notify.timeout, Some(10));
+        let err = Config::parse("[notify]\non-fail = 'x'\n", Path::new("/c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("on-fail"), "{err}");
+        assert!(Config::parse("[notify]\non-drift = 3\n", Path::new("/c.toml")).is_err());
     }
 
     #[test]

@@ -71,6 +71,62 @@ impl Error {
         }
     }
 
+    /// The error's kind, as the JSON error document names it (`docs/json.md`): `usage`,
+    /// `refused`, `repository`, `io`, `disk_full`, `im_records` or `other`.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Im(_) => "im_records",
+            Self::Usage(_) => "usage",
+            Self::Refused(_) => "refused",
+            Self::Repo(_) => "repository",
+            Self::Io { .. } => "io",
+            Self::DiskFull(_) => "disk_full",
+            Self::Other(_) => "other",
+        }
+    }
+
+    /// What to do about an error of this kind, in general; the message says it for the case.
+    #[must_use]
+    pub fn todo(&self) -> &'static str {
+        match self {
+            Self::Im(_) => {
+                "check the IM record the message names (`lockstep doctor` lists what is wrong), or restore it from a lockstep snapshot, then run the command again"
+            }
+            Self::Usage(_) => {
+                "correct the command line, the environment or the configuration as the message says (`lockstep COMMAND --help`); nothing was changed"
+            }
+            Self::Refused(_) => {
+                "a safety rule refused and nothing was changed: resolve what the message names, or override it only in the way the message says"
+            }
+            Self::Repo(_) => {
+                "act on the message (password, object store, `lockstep check` or `lockstep repair`), then run the command again"
+            }
+            Self::Io { .. } => {
+                "fix the path or its permissions as the message says, then run the command again"
+            }
+            Self::DiskFull(_) => {
+                "free space (or raise the quota) on the filesystem the message names, then run the command again"
+            }
+            Self::Other(_) => "act on the message, then run the command again",
+        }
+    }
+
+    /// The error as one JSON document (`docs/json.md`, "Errors"): what `--json` prints on
+    /// stdout when `command` fails, and what an `on-failure` notification reads on stdin.
+    #[must_use]
+    pub fn document(&self, command: &str) -> ErrorDocument {
+        ErrorDocument {
+            schema_version: 1,
+            ok: false,
+            command: command.to_owned(),
+            exit_code: self.exit_code(),
+            kind: self.kind(),
+            message: self.to_string(),
+            todo: self.todo(),
+        }
+    }
+
     /// Shorthand for an [`Error::Io`].
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
@@ -79,6 +135,27 @@ impl Error {
             source,
         }
     }
+}
+
+/// A failed command as one JSON document (see [`Error::document`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ErrorDocument {
+    /// The document's schema version (1).
+    pub schema_version: u32,
+    /// Always `false`: tells an error document from a report at a glance.
+    pub ok: bool,
+    /// The command that failed (`backup`, `restore` …; `lockstep` when the command line could
+    /// not be read).
+    pub command: String,
+    /// The process's exit code.
+    pub exit_code: i32,
+    /// The error's kind ([`Error::kind`]).
+    pub kind: &'static str,
+    /// The one line lockstep prints on stderr (without `lockstep: `): what happened and what to
+    /// do in this case.
+    pub message: String,
+    /// What to do about errors of this kind ([`Error::todo`]).
+    pub todo: &'static str,
 }
 
 impl From<Box<rustic_core::RusticError>> for Error {
@@ -352,6 +429,29 @@ fn first_clause(msg: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_error_document_carries_the_exit_code_kind_message_and_what_to_do() {
+        let e = super::Error::Refused("IM is running (pid 42): stop it first".into());
+        let doc = serde_json::to_value(e.document("backup")).unwrap();
+        assert_eq!(doc["schema_version"], 1);
+        assert_eq!(doc["ok"], false);
+        assert_eq!(doc["command"], "backup");
+        assert_eq!(doc["exit_code"], 3);
+        assert_eq!(doc["kind"], "refused");
+        assert_eq!(doc["message"], "IM is running (pid 42): stop it first");
+        assert!(
+            doc["todo"]
+                .as_str()
+                .unwrap()
+                .contains("nothing was changed")
+        );
+        assert_eq!(
+            super::Error::Usage(String::new()).document("x").exit_code,
+            2
+        );
+        assert_eq!(super::Error::DiskFull(String::new()).kind(), "disk_full");
+    }
+
     #[test]
     fn a_store_s_status_says_what_to_check() {
         let said = |status: &str| {

@@ -181,13 +181,15 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     } else {
         None
     };
+    let output = Output {
+        schema_version: 1,
+        outcome: &outcome,
+        copy: copied.as_ref(),
+    };
     if ctx.global.json {
-        print_json(&Output {
-            schema_version: 1,
-            outcome: &outcome,
-            copy: copied.as_ref(),
-        })?;
+        print_json(&output)?;
     } else {
+        ctx.keep_document(&output);
         print_outcome(&outcome, &instance);
         if let Some(r) = &copied {
             super::copy::print_report(r);

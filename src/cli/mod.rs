@@ -33,6 +33,7 @@ mod guard;
 mod init;
 mod man;
 mod metrics;
+mod notify;
 mod preflight;
 mod prune;
 mod recover;
@@ -187,6 +188,22 @@ impl Command {
     /// story for people, completions and man pages are scripts and roff.
     fn has_json(&self) -> bool {
         !matches!(self, Self::Demo(_) | Self::Completions(_) | Self::Man(_))
+    }
+
+    /// Whether the command tells the `[notify]` commands how it ended: the commands that run
+    /// unattended (timers, schedulers, `guard`).
+    fn notifies(&self) -> bool {
+        matches!(
+            self,
+            Self::Backup(_)
+                | Self::Guard(_)
+                | Self::Drill(_)
+                | Self::Check(_)
+                | Self::Copy(_)
+                | Self::Forget(_)
+                | Self::Prune(_)
+                | Self::Status(_)
+        )
     }
 
     /// Whether the command does long repository work that shows progress on a terminal.
@@ -589,12 +606,45 @@ fn print_candidates(ctx: &Ctx, candidates: &[SetSnapshot]) -> Result<()> {
     Ok(())
 }
 
+/// The JSON document of the command's result, for the `[notify]` commands: what `--json`
+/// printed, or what a text run kept ([`Ctx::keep_document`]).
+static DOCUMENT: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Whether a JSON document went to stdout: a command that fails after printing one (the
+/// snapshots `latest` could mean) prints no error document after it, so stdout keeps one.
+static PRINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn keep(text: String) {
+    if let Ok(mut doc) = DOCUMENT.lock() {
+        *doc = Some(text);
+    }
+}
+
+/// The command's JSON document, when it printed or kept one.
+fn take_document() -> Option<String> {
+    DOCUMENT.lock().ok().and_then(|mut doc| doc.take())
+}
+
+impl Ctx {
+    /// Keeps `document` (what `--json` would print) for the `[notify]` commands, when a text
+    /// run has some to tell.
+    pub fn keep_document<T: serde::Serialize>(&self, document: &T) {
+        if self.config.notify.is_set()
+            && let Ok(text) = serde_json::to_string_pretty(document)
+        {
+            keep(text);
+        }
+    }
+}
+
 /// Prints `value` as pretty JSON: one document on stdout. A reader that went away (`| head`)
 /// is not an error: the command's exit code stands.
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     use std::io::Write;
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Error::Other(format!("cannot encode JSON output: {e}")))?;
+    keep(text.clone());
+    PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{text}").and_then(|()| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
@@ -625,6 +675,10 @@ pub fn render<T: serde::Serialize>(ctx: &Ctx, report: &T, text: impl FnOnce(&T))
     if ctx.global.json {
         print_versioned(report)
     } else {
+        ctx.keep_document(&Versioned {
+            schema_version: 1,
+            body: report,
+        });
         text(report);
         Ok(())
     }
@@ -663,17 +717,55 @@ pub fn main() -> i32 {
                 let _ = e.print();
                 return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
             }
-            eprintln!("lockstep: {}", usage_line(&e.render().to_string()));
+            let line = usage_line(&e.render().to_string());
+            eprintln!("lockstep: {line}");
+            if std::env::args().skip(1).any(|a| a == "--json") {
+                let _ = print_json(&Error::Usage(line).document(&command_in_args()));
+            }
             return EXIT_USAGE;
         }
     };
+    // a command without JSON output refuses --json and prints nothing on stdout
+    let (json, name) = (
+        cli.global.json && cli.command.has_json(),
+        cli.command.name(),
+    );
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("lockstep: {e}");
+            if !SHOWN.load(std::sync::atomic::Ordering::Relaxed) {
+                show_error(&e, json, name);
+            }
             e.exit_code()
         }
     }
+}
+
+/// Whether the command's error was shown already (before its notifications ran).
+static SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Shows `command`'s error: its one line on stderr, and with `json` its error document on
+/// stdout, unless a document went there already (stdout carries one).
+fn show_error(e: &Error, json: bool, command: &str) {
+    SHOWN.store(true, std::sync::atomic::Ordering::Relaxed);
+    eprintln!("lockstep: {e}");
+    if json && !PRINTED.load(std::sync::atomic::Ordering::Relaxed) {
+        let _ = print_json(&e.document(command));
+    }
+}
+
+/// The subcommand named on the command line, for an error found before it could be parsed
+/// (`lockstep` when none is).
+fn command_in_args() -> String {
+    use clap::CommandFactory;
+    let names: Vec<String> = Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect();
+    std::env::args()
+        .skip(1)
+        .find(|a| names.contains(a))
+        .unwrap_or_else(|| "lockstep".to_owned())
 }
 
 /// clap's error (message, tips, usage, "for more information") as one line: what is wrong,
@@ -715,6 +807,7 @@ fn waiting_for_cleanup() {
 fn run(cli: Cli) -> Result<i32> {
     let name = cli.command.name();
     let long = cli.command.is_long();
+    let notifies = cli.command.notifies();
     let mut ctx = Ctx::new(cli.global, long)?;
     (ctx.offers_remote, ctx.use_remote) = match &cli.command {
         Command::Restore(args) => (true, args.uses_remote()),
@@ -763,6 +856,13 @@ fn run(cli: Cli) -> Result<i32> {
         }
     }
     ctx.write_metrics(name, &result, start.elapsed().as_secs_f64())?;
+    if notifies {
+        // The command's own line first: a notification may take its time.
+        if let Err(e) = &result {
+            show_error(e, ctx.global.json, name);
+        }
+        notify::after(&ctx, name, &result);
+    }
     result
 }
 

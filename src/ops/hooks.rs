@@ -1,4 +1,5 @@
-//! Hooks: commands run around a backup (`stopServer.sh` before, `startServer.sh` after …).
+//! Hooks: commands run around a backup (`stopServer.sh` before, `startServer.sh` after …), and
+//! notifications: commands told how an unattended command ended ([`notify`]).
 //!
 //! Four phases, as rustic has them: `before` (a failure aborts the backup), `after` (only after
 //! a successful backup), `on-failure` (when the command is going to fail, for whatever reason)
@@ -6,6 +7,11 @@
 //! stdin from /dev/null, its output captured, and a timeout after which the whole group is
 //! killed. The environment carries `LOCKSTEP_PHASE`, `LOCKSTEP_SET`, `LOCKSTEP_HOST`,
 //! `LOCKSTEP_ROOT` and, after a backup, `LOCKSTEP_SNAPSHOT`.
+//!
+//! Notifications (`[notify]`: `on-failure`, `on-success`, `on-drift`) run the same way, once the
+//! command has ended, with the same environment plus `LOCKSTEP_EVENT`, `LOCKSTEP_COMMAND` and
+//! `LOCKSTEP_EXIT_CODE`, and the command's JSON document (its report, or the error document)
+//! on stdin instead of /dev/null. A notification never changes the command's exit code.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -18,6 +24,9 @@ use crate::util::sys::Signal;
 
 /// Default time a hook may run.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Default time a notification command may run.
+pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Lines of a hook's output kept in reports.
 const TAIL_LINES: usize = 20;
@@ -89,13 +98,48 @@ fn run_one(
     env: &[(&str, String)],
 ) -> HookReport {
     let start = Instant::now();
+    let mut env = env.to_vec();
+    env.push(("LOCKSTEP_PHASE", phase.as_str().to_owned()));
+    let ran = run_shell(command, timeout, &env, None);
+    HookReport {
+        phase,
+        command: command.to_owned(),
+        exit_code: ran.exit_code,
+        timed_out: ran.timed_out,
+        seconds: start.elapsed().as_secs_f64(),
+        output: ran.output,
+    }
+}
+
+/// How a command run by [`run_shell`] ended.
+struct Ran {
+    /// Its exit code; `None` when it timed out, died of a signal or could not start.
+    exit_code: Option<i32>,
+    /// It was killed after its time.
+    timed_out: bool,
+    /// The tail of its output (stdout, then stderr), or why it could not start.
+    output: String,
+}
+
+/// Runs `command` with `sh -c` in a process group of its own (so a timeout stops its children
+/// too), with `env`, stdin from `input` (or /dev/null), its output captured, killed after
+/// `timeout`.
+fn run_shell(
+    command: &str,
+    timeout: Duration,
+    env: &[(&str, String)],
+    input: Option<Vec<u8>>,
+) -> Ran {
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg(command)
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .env("LOCKSTEP_PHASE", phase.as_str())
         .process_group(0);
     for (k, v) in env {
         cmd.env(k, v);
@@ -103,31 +147,112 @@ fn run_one(
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
-            return HookReport {
-                phase,
-                command: command.to_owned(),
+            return Ran {
                 exit_code: None,
                 timed_out: false,
-                seconds: start.elapsed().as_secs_f64(),
                 output: format!("cannot start sh: {e}"),
             };
         }
     };
+    // Written from a thread of its own: a command that does not read its stdin must not block
+    // lockstep (it only costs the write an EPIPE).
+    let writer = child.stdin.take().zip(input).map(|(mut stdin, input)| {
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&input);
+        })
+    });
     let readers = read_output(&mut child);
     let (status, timed_out) = wait_or_kill(child, timeout);
-    let output = tail(readers);
-    HookReport {
-        phase,
-        command: command.to_owned(),
+    if let Some(writer) = writer {
+        let _ = writer.join();
+    }
+    Ran {
         exit_code: if timed_out {
             None
         } else {
             status.and_then(|s| s.code())
         },
         timed_out,
-        seconds: start.elapsed().as_secs_f64(),
-        output,
+        output: tail(readers),
     }
+}
+
+/// How a notified command ended: which `[notify]` commands run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// It failed (`on-failure`).
+    Failure,
+    /// It succeeded (`on-success`).
+    Success,
+    /// `status` found the live host out of step with its latest snapshot (`on-drift`).
+    Drift,
+}
+
+impl Event {
+    /// The event's name, as `LOCKSTEP_EVENT` carries it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Failure => "failure",
+            Self::Success => "success",
+            Self::Drift => "drift",
+        }
+    }
+
+    /// The configuration key of its commands.
+    #[must_use]
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Failure => "on-failure",
+            Self::Success => "on-success",
+            Self::Drift => "on-drift",
+        }
+    }
+}
+
+/// Runs the notification `commands` of `event` one after the other, each as a hook runs (see
+/// the module documentation) with `env` and `LOCKSTEP_EVENT`, the JSON `document` on stdin.
+/// Returns one line for each command that did not succeed, for a warning; a notification
+/// never fails the command it reports on. The lines name a command by its first word only: a
+/// notification's command line may carry a webhook's token.
+#[must_use]
+pub fn notify(
+    commands: &[String],
+    event: Event,
+    document: &[u8],
+    env: &[(&str, String)],
+    timeout: Duration,
+) -> Vec<String> {
+    let mut env = env.to_vec();
+    env.push(("LOCKSTEP_EVENT", event.as_str().to_owned()));
+    let mut failed = Vec::new();
+    for command in commands {
+        let ran = run_shell(command, timeout, &env, Some(document.to_vec()));
+        let how = if ran.timed_out {
+            format!("was stopped after {}s", timeout.as_secs())
+        } else {
+            match ran.exit_code {
+                Some(0) => continue,
+                Some(code) => format!("exited {code}"),
+                None => "did not run to its end".to_owned(),
+            }
+        };
+        let said = ran
+            .output
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(|l| format!(": {l}"))
+            .unwrap_or_default();
+        let program = command.split_whitespace().next().unwrap_or_default();
+        failed.push(format!(
+            "the [notify] {} command `{program} …` {how}{said}; the command's own result stands",
+            event.key()
+        ));
+    }
+    failed
 }
 
 /// Reads the hook's stdout and stderr, each in a thread of its own, so a chatty hook cannot
@@ -242,6 +367,51 @@ mod tests {
             "{}",
             out[0].describe()
         );
+    }
+
+    #[test]
+    fn a_notification_reads_the_document_on_stdin_with_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("got");
+        let failed = notify(
+            &[format!(
+                "{{ echo \"$LOCKSTEP_EVENT $LOCKSTEP_HOST\"; cat; }} > '{}'",
+                out.display()
+            )],
+            Event::Failure,
+            b"{\"ok\": false}",
+            &[("LOCKSTEP_HOST", "dx1".into())],
+            Duration::from_secs(5),
+        );
+        assert!(failed.is_empty(), "{failed:?}");
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "failure dx1\n{\"ok\": false}"
+        );
+    }
+
+    #[test]
+    fn a_failing_notification_is_one_line_without_its_arguments() {
+        let failed = notify(
+            &[
+                "webhook-x --token s3cr3t; echo down >&2; exit 7".into(),
+                "true".into(),
+                "sleep 30".into(),
+            ],
+            Event::Success,
+            b"{}",
+            &[],
+            Duration::from_millis(300),
+        );
+        assert_eq!(failed.len(), 2, "{failed:?}");
+        assert!(
+            failed[0].contains("on-success")
+                && failed[0].contains("`webhook-x …` exited 7: down")
+                && !failed[0].contains("s3cr3t"),
+            "{}",
+            failed[0]
+        );
+        assert!(failed[1].contains("stopped after"), "{}", failed[1]);
     }
 
     #[test]

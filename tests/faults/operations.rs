@@ -46,6 +46,17 @@ pub fn rows() -> Vec<Fault> {
             test: unwritable_metrics_file_after_a_backup,
         },
         Fault {
+            id: "notification_commands_fail_or_hang",
+            area: Area::Operations,
+            fault: "A `[notify]` command fails, cannot be found or hangs (a mail relay or a \
+                    webhook that is down)",
+            outcome: "One warning line per command on stderr naming the event and the program \
+                      (not its arguments, which may carry a token) and what it said; a hung one \
+                      is stopped with its children after `timeout` (default 60 s). The \
+                      command's own exit code, output and snapshot stand.",
+            test: notification_commands_fail_or_hang,
+        },
+        Fault {
             id: "drill_scratch_without_room",
             area: Area::Machine,
             fault: "`drill` whose scratch filesystem has less room than the snapshot holds",
@@ -176,6 +187,59 @@ fn unwritable_metrics_file_after_a_backup() {
     crate::harness::no_internals(&run.stderr);
     assert!(run.stdout.contains("saved"), "{}", run.stdout);
     assert_eq!(env.snapshot_count(), 1);
+}
+
+fn notification_commands_fail_or_hang() {
+    let env = Env::new(Shape::Admin);
+    std::fs::write(
+        env.path("lockstep.toml"),
+        "[notify]\ntimeout = 1\non-success = ['mailx -s done --token=s3cr3t root; echo relay down >&2; exit 4', \
+         'no-such-notifier', 'sleep 60 & sleep 60']\non-failure = 'exit 9'\n",
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let run = env.run(&["backup", "--json"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        start.elapsed().as_secs() < 30,
+        "the hung notification was not stopped"
+    );
+    run.json();
+    let warnings: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(warnings.len(), 3, "{}", run.stderr);
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.starts_with("lockstep: warning: the [notify] on-success command"))
+    );
+    assert!(
+        warnings[0].contains("`mailx …` exited 4: relay down"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        warnings[1].contains("`no-such-notifier …` exited 127"),
+        "{}",
+        warnings[1]
+    );
+    assert!(warnings[2].contains("stopped after 1s"), "{}", warnings[2]);
+    assert!(!run.stderr.contains("s3cr3t"), "{}", run.stderr);
+    crate::harness::no_internals(&run.stderr);
+    assert_eq!(env.snapshot_count(), 1);
+    // a failing on-failure notification leaves the failure's one line and exit code
+    std::fs::write(env.path("password"), "wrong\n").unwrap();
+    let run = env.run(&["backup"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .lines()
+            .next()
+            .unwrap()
+            .contains("wrong password"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// The drill's exit, line and the proof that nothing was recorded against the snapshot.

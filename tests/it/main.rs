@@ -25,6 +25,7 @@ mod integrity;
 mod interop;
 mod json;
 mod metrics;
+mod notify;
 mod package;
 mod real_hosts;
 mod recovery;

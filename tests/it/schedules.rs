@@ -28,7 +28,11 @@ fn the_systemd_units_pass_systemd_analyze_verify() {
         paths.push(copy);
     }
     paths.sort();
-    assert_eq!(paths.len(), 4, "a service and a timer for backup and drill");
+    assert_eq!(
+        paths.len(),
+        5,
+        "a service and a timer for backup and drill, and the failure report"
+    );
     // The man page is generated (`lockstep man`), not installed here: don't look it up.
     let out = std::process::Command::new("systemd-analyze")
         .arg("verify")
