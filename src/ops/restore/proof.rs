@@ -124,6 +124,9 @@ impl<'r, S: IndexedTree> Trees<'r, S> {
     /// The tree of the logical directory `path`, `None` when the snapshot has no directory
     /// there.
     fn dir(&mut self, path: &Path) -> Result<Option<&Tree>> {
+        // The entries come in path order: only the directories on the way to this one are
+        // needed again, so the others are dropped (a large rollback touches thousands).
+        self.dirs.retain(|dir, _| path.starts_with(dir));
         // Load every missing ancestor first, from the root down.
         let missing: Vec<PathBuf> = path
             .ancestors()
