@@ -60,6 +60,8 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     if ctx.global.json {
         print_json(&report)?;
     } else {
+        // for the [notify] commands: what --json would have printed
+        ctx.keep_document(&report);
         print_report(&report);
     }
     if r.ok {

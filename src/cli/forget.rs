@@ -147,18 +147,21 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     } else {
         None
     };
+    let output = Output {
+        schema_version: 1,
+        dry_run: args.dry_run,
+        plan: &plan,
+        removed: outcome.removed.clone(),
+        kept: plan.kept(),
+        drill_records_removed: outcome.drill_records_removed,
+        prune: pruned,
+    };
     if ctx.global.json {
-        print_json(&Output {
-            schema_version: 1,
-            dry_run: args.dry_run,
-            plan: &plan,
-            removed: outcome.removed.clone(),
-            kept: plan.kept(),
-            drill_records_removed: outcome.drill_records_removed,
-            prune: pruned,
-        })?;
+        print_json(&output)?;
         return Ok(0);
     }
+    // for the [notify] commands: what --json would have printed
+    ctx.keep_document(&output);
     print_plan(&plan, args.dry_run);
     let n = outcome.removed.len();
     let s = if n == 1 { "" } else { "s" };
@@ -177,7 +180,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
             },
             plan.kept()
         );
-        match &pruned {
+        match &output.prune {
             Some(report) => super::prune::print_report(report),
             None if n > 0 => {
                 println!("  their data stays in the repository until `lockstep prune`");

@@ -219,6 +219,11 @@ fn print_report(ctx: &Ctx, r: &GuardReport) -> Result<()> {
     if ctx.global.json {
         return super::print_versioned(r);
     }
+    // for the [notify] commands: what --json would have printed
+    if let Ok(serde_json::Value::Object(mut doc)) = serde_json::to_value(r) {
+        doc.insert("schema_version".into(), 1.into());
+        ctx.keep_document(&doc);
+    }
     let mut text = String::new();
     text.push_str(&format!("\nlockstep guard: {}\n", r.verdict));
     for p in &r.problems {

@@ -196,3 +196,28 @@ fn the_failure_unit_reports_a_failed_service_to_the_configured_command() {
         )
     );
 }
+
+/// A failed guarded maintenance run as text tells its notification the whole guard report
+/// (what `--json` would print), not only the exit code.
+#[test]
+fn a_failed_guard_passes_its_report_to_on_failure() {
+    let env = Env::new(Shape::Admin);
+    notify_to_files(&env);
+    let failing = crate::common::script(&env, "imcl-fails", "echo CRIMA1217E >&2\nexit 1");
+    let run = crate::common::run(
+        env.command()
+            .args(["guard", "--label", "CF220", "--", "sh"])
+            .arg(&failing),
+    );
+    assert_eq!(run.code, 21, "{}\n{}", run.stdout, run.stderr);
+    let (doc, vars) = notified(&env, "failure").expect("on-failure did not run");
+    assert_eq!(doc["schema_version"], 1, "{doc}");
+    assert_eq!(doc["verdict"], "failed-not-rolled-back", "{doc}");
+    assert!(
+        doc["pre_snapshot"]
+            .as_str()
+            .is_some_and(|id| id.len() == 64),
+        "{doc}"
+    );
+    assert!(vars.starts_with("failure guard 21"), "{vars}");
+}
