@@ -9,8 +9,9 @@ use lockstep::Result;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Create the remote (disaster-recovery) repository of the configuration instead, with the
-    /// remote's password (`LOCKSTEP_REMOTE_PASSWORD_FILE`, `remote-password-file`, else the
-    /// repository's). Refused when it exists.
+    /// remote's password (`LOCKSTEP_REMOTE_PASSWORD_FILE`, `LOCKSTEP_REMOTE_PASSWORD_COMMAND`,
+    /// `remote-password-file`, `remote-password-command`, else the repository's). Refused when it
+    /// exists.
     #[arg(long)]
     pub remote: bool,
 }

@@ -16,11 +16,12 @@ use std::process::Command;
 use crate::common::{self, Env, Run, have, is_root, require, run};
 use lockstep_sample::{SampleOptions, Shape};
 
-const UNITS: [&str; 4] = [
+const UNITS: [&str; 5] = [
     "lockstep-backup.service",
     "lockstep-backup.timer",
     "lockstep-drill.service",
     "lockstep-drill.timer",
+    "lockstep-failure@.service",
 ];
 
 /// The example configuration with its settings uncommented is a configuration lockstep accepts
@@ -47,6 +48,8 @@ fn the_example_configuration_names_only_keys_lockstep_knows() {
         Some(Path::new("/etc/lockstep/password"))
     );
     assert_eq!(all.forget.keep_daily, Some(14));
+    assert_eq!(all.set.as_deref(), Some("dx-prod-cell1"));
+    assert!(all.password_command.is_some());
     assert_eq!(all.remote_options["bucket"], "dx-backups");
 }
 
