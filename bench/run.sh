@@ -92,7 +92,7 @@ limit_read=$( { /usr/bin/time -f "%e" sh -c "cd '$host' && find ${dirs[*]} -type
 drop_caches
 limit_cp=$( { /usr/bin/time -f "%e" cp -a "$host" "$work/cp-copy" ; } 2>&1 | tail -1)
 rm -rf "$work/cp-copy"
-set_bytes=$(cd "$host" && du -sb "${dirs[@]}" | awk '{s+=$1} END {print s}')
+set_bytes=$(cd "$host" && du -sb "${dirs[@]}" | awk '{s+=$1} END {printf "%.0f", s}')
 set_files=$(cd "$host" && find "${dirs[@]}" -type f | wc -l)
 
 # --- (a) first backup, (b) no change, (c) after a fix pack ----------------------------------
