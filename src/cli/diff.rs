@@ -40,7 +40,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
         None => {
             let host = ctx.host()?;
             let instance = ctx.instance()?;
-            diff_live(repo, &from, &host, &instance)?
+            diff_live(repo, &from, (&host, &ctx.config.excludes), &instance)?
         }
     };
     if !args.verbose {

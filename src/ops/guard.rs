@@ -279,7 +279,8 @@ fn changed_files(
 ) -> Result<crate::ops::compare::FileChanges> {
     let repo = open()?;
     let snap = crate::repo::find_snapshot(&repo, pre, None, None)?;
-    Ok(crate::ops::status::diff_live(repo, &snap, req.host, req.instance)?.files)
+    // The guard's snapshots are taken without excludes.
+    Ok(crate::ops::status::diff_live(repo, &snap, (req.host, &[]), req.instance)?.files)
 }
 
 /// One guarded run: the request and the state file's contents, which the steps update as the

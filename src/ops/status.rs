@@ -158,27 +158,7 @@ pub fn status(
                 .collect()
         })
         .unwrap_or_default();
-    // When the live set's state digest is the one the snapshot recorded, the live set *is* the
-    // snapshot, entry by entry: no tree needs reading (a large host's tree takes seconds).
-    let unchanged = vanished.is_empty()
-        && latest
-            .manifest
-            .as_ref()
-            .is_some_and(|m| m.members == instance.set.members)
-        && crate::ops::restore::delta::Proven::check(host, latest, excludes).is_some();
-    let d = if unchanged {
-        let manifest = latest.manifest.as_ref().map(|m| &m.inventory);
-        SetDiff {
-            from: SnapshotRef::of(latest),
-            to: None,
-            inventory_diff: manifest
-                .map(|m| InventoryDiff::between(m, &instance.inventory))
-                .unwrap_or_default(),
-            files: FileChanges::default(),
-        }
-    } else {
-        diff_live(repo, latest, host, instance)?
-    };
+    let d = diff_live(repo, latest, (host, excludes), instance)?;
     let verdict = if d.inventory_diff.is_empty()
         && !d.files.im_changed()
         && vanished.is_empty()
@@ -247,10 +227,22 @@ pub fn diff_snapshots(repo: OpenRepo, from: &SetSnapshot, to: &SetSnapshot) -> R
 pub fn diff_live(
     repo: OpenRepo,
     from: &SetSnapshot,
-    host: &HostRoot,
+    (host, excludes): (&HostRoot, &[String]),
     instance: &Instance,
 ) -> Result<SetDiff> {
     let a = manifest_of(from)?;
+    // When the live set's state digest is the one the snapshot recorded, the live set *is* the
+    // snapshot, entry by entry: no tree needs reading (a large host's tree takes seconds).
+    if a.members == instance.set.members
+        && crate::ops::restore::delta::Proven::check(host, from, excludes).is_some()
+    {
+        return Ok(SetDiff {
+            from: SnapshotRef::of(from),
+            to: None,
+            inventory_diff: InventoryDiff::between(&a.inventory, &instance.inventory),
+            files: FileChanges::default(),
+        });
+    }
     let members = union_members(&a.members, &instance.set.members);
     let repo = repo.to_indexed_ids()?;
     let old = snapshot_tree(&repo, &from.snapshot, &members)?;
