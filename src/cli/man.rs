@@ -103,8 +103,8 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
 ];
 
-/// The environment lockstep gives the commands it runs: hooks and the maintenance command of
-/// `guard`.
+/// The environment lockstep gives the commands it runs: hooks, `[notify]` commands and the
+/// maintenance command of `guard`.
 pub const CHILD_ENVIRONMENT: &[(&str, &str)] = &[
     (
         "LOCKSTEP_PHASE",
@@ -116,6 +116,18 @@ pub const CHILD_ENVIRONMENT: &[(&str, &str)] = &[
     (
         "LOCKSTEP_SNAPSHOT",
         "After a backup: the new snapshot's id.",
+    ),
+    (
+        "LOCKSTEP_EVENT",
+        "For a [notify] command: on-failure, on-success or on-drift.",
+    ),
+    (
+        "LOCKSTEP_COMMAND",
+        "For a [notify] command: the lockstep command that ended.",
+    ),
+    (
+        "LOCKSTEP_EXIT_CODE",
+        "For a [notify] command: its exit code.",
     ),
     (
         "LOCKSTEP_PRE_SNAPSHOT",
@@ -144,8 +156,18 @@ pub const FILES: &[(&str, &str)] = &[
          otherwise.",
     ),
     (
+        "/etc/lockstep/lockstep.env",
+        "Environment of the systemd units (e.g. S3 credentials, LOCKSTEP_FAILURE_COMMAND).",
+    ),
+    (
         "/usr/lib/systemd/system/lockstep-backup.timer, lockstep-drill.timer",
         "The packaged schedules: a nightly backup and a weekly drill (with their services).",
+    ),
+    (
+        "/usr/lib/systemd/system/lockstep-failure@.service",
+        "Started by a failed backup or drill unit (OnFailure=): sends the unit's last journal \
+         lines on stdin to LOCKSTEP_FAILURE_COMMAND (set in lockstep.env), else mails root, \
+         else logs them at priority err.",
     ),
     (
         "/usr/share/lockstep/cron.d/lockstep",
@@ -275,8 +297,8 @@ fn common_sections(title: &str) -> Roff {
     roff.text(inline(PASSWORD_SOURCES));
     roff.control("PP", []);
     roff.text([roman(
-        "lockstep gives the commands it runs (hooks, guard's maintenance command) these besides \
-         its own environment:",
+        "lockstep gives the commands it runs (hooks, [notify] commands, guard's maintenance \
+         command) these besides its own environment:",
     )]);
     for (name, what) in CHILD_ENVIRONMENT {
         item(&mut roff, vec![bold(*name)], what);
@@ -397,7 +419,10 @@ allow-missing = ["extra"]
 keep-daily = 14
 keep-weekly = 8
 keep-monthly = 12
-prune = true"#;
+prune = true
+
+[notify]
+on-failure = "mail -s 'lockstep failed' ops@example.net""#;
 
 #[cfg(test)]
 mod tests {

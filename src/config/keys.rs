@@ -59,6 +59,14 @@ pub const TABLES: &[Table] = &[
         doc: "The retention policy lockstep forget applies to each set and host; each forget \
               flag overrides its key, and the labels of both are kept.",
     },
+    Table {
+        name: "notify",
+        doc: "Commands told how an unattended command (backup, guard, drill, check, copy, \
+              forget, prune, status) ended: run as hooks are, with LOCKSTEP_EVENT, \
+              LOCKSTEP_COMMAND and LOCKSTEP_EXIT_CODE added and the command's JSON document \
+              (its report, or the error document) on stdin. Each key takes one command or a \
+              list. A notification never changes the command's exit code.",
+    },
 ];
 
 /// Every key, table by table.
@@ -277,6 +285,31 @@ pub const KEYS: &[Key] = &[
         name: "prune",
         example: "true",
         doc: "Prune after forgetting (lockstep forget then reclaims the space).",
+    },
+    Key {
+        table: "notify",
+        name: "on-failure",
+        example: "\"mail -s 'lockstep failed' ops@example.net\"",
+        doc: "Run when the command fails (any exit code but 0; drift found by status is \
+              on-drift).",
+    },
+    Key {
+        table: "notify",
+        name: "on-success",
+        example: "[\"curl -fsS -m 10 https://hc.example.net/ping/lockstep\"]",
+        doc: "Run when the command succeeds.",
+    },
+    Key {
+        table: "notify",
+        name: "on-drift",
+        example: "\"logger -p user.warning lockstep drift\"",
+        doc: "Run when status finds the live host out of step with its latest snapshot.",
+    },
+    Key {
+        table: "notify",
+        name: "timeout",
+        example: "30",
+        doc: "Seconds each notification command may run (default 60).",
     },
 ];
 
