@@ -141,15 +141,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
         Err(error) => {
             let env = [
                 ("LOCKSTEP_HOST", ctx.host_name()),
-                (
-                    "LOCKSTEP_ROOT",
-                    ctx.global
-                        .root
-                        .as_deref()
-                        .unwrap_or(std::path::Path::new("/"))
-                        .display()
-                        .to_string(),
-                ),
+                ("LOCKSTEP_ROOT", ctx.root_shown()),
             ];
             lockstep::ops::hooks::run_failure_phases(&hooks, &env);
             return Err(error);

@@ -302,6 +302,17 @@ impl Ctx {
             .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned())
     }
 
+    /// The host's root as hooks and notifications are told it (`LOCKSTEP_ROOT`): `--root`,
+    /// else `/`.
+    pub fn root_shown(&self) -> String {
+        self.global
+            .root
+            .as_deref()
+            .unwrap_or(std::path::Path::new("/"))
+            .display()
+            .to_string()
+    }
+
     /// The host whose snapshots `snapshots`, `forget` and `fleet` are limited to: the one named
     /// with `--host` or `LOCKSTEP_HOST` (as restic's `--host` and `RESTIC_HOST` filter), none
     /// otherwise — a host name taken from the configuration or the machine names what a backup

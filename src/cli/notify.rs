@@ -40,15 +40,7 @@ pub fn after(ctx: &Ctx, command: &str, result: &Result<i32>) {
             "LOCKSTEP_HOST",
             field("host").unwrap_or_else(|| ctx.host_name()),
         ),
-        (
-            "LOCKSTEP_ROOT",
-            ctx.global
-                .root
-                .as_deref()
-                .unwrap_or(std::path::Path::new("/"))
-                .display()
-                .to_string(),
-        ),
+        ("LOCKSTEP_ROOT", ctx.root_shown()),
     ];
     // The set: the report's, else the live host's (not worth a discovery on success)
     if let Some(set) =

@@ -264,6 +264,14 @@ fn two_nodes_down_fails_within_the_retry_bound_naming_the_store() {
     check_read_data(&env, s3);
 }
 
+/// Backs `env`'s host up as `name` and returns the snapshot's id.
+fn backup(config: &Env, s3: &S3, env: &Env, name: &str) -> String {
+    let out = run(&mut as_host(config, s3, env, name, &["backup", "--json"]))
+        .ok()
+        .json();
+    out["snapshot"].as_str().expect("id").to_owned()
+}
+
 /// `check --read-data` of the repository `config` names passes: every pack reads back.
 fn check_read_data(config: &Env, s3: &S3) {
     run(&mut as_host(
@@ -301,47 +309,20 @@ fn eight_hosts_back_up_at_once_while_forget_prune_runs_and_nothing_is_lost() {
     // unused — unless a backup running at the same time needs it again, as node5..node7 do: they
     // are still at the first level and back up for the first time.
     let mut expected: Vec<(String, Listing)> = Vec::new();
-    let first = run(&mut as_host(
-        config,
-        s3,
-        config,
-        "node0",
-        &["backup", "--json"],
-    ))
-    .ok()
-    .json();
-    let forgotten = first["snapshot"].as_str().expect("id").to_owned();
+    let forgotten = backup(config, s3, config, "node0");
     for (i, h) in hosts.iter().enumerate().take(5) {
         apply_fix_pack(&h.host, 0).expect("fix pack");
         apply_fix_pack(&h.host, 0).expect("fix pack");
         std::fs::write(h.physical(&format!("/opt/node-{i}.txt")), "level 2").expect("write");
     }
-    let second = run(&mut as_host(
-        config,
-        s3,
-        config,
-        "node0",
-        &["backup", "--json"],
-    ))
-    .ok()
-    .json();
     expected.push((
-        second["snapshot"].as_str().expect("id").to_owned(),
+        backup(config, s3, config, "node0"),
         listing(&config.root(), &members),
     ));
     // node1 and node2 have a snapshot at level 2 already; node3..node7 none.
     for (i, h) in hosts.iter().enumerate().skip(1).take(2) {
-        let out = run(&mut as_host(
-            config,
-            s3,
-            h,
-            &format!("node{i}"),
-            &["backup", "--json"],
-        ))
-        .ok()
-        .json();
         expected.push((
-            out["snapshot"].as_str().expect("id").to_owned(),
+            backup(config, s3, h, &format!("node{i}")),
             listing(&h.root(), &members),
         ));
     }
