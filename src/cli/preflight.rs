@@ -32,13 +32,10 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<i32> {
     let mut opts = ctx.preflight_options(&args.policy)?;
     // Whether the next backup is incremental decides the space estimate; without a readable
     // repository assume a first backup.
+    // A set name the backup would refuse is refused here too, not taken for a first backup.
+    let set = ctx.set_for(&instance, None)?;
     opts.incremental = ctx.open_repo().ok().is_some_and(|repo| {
-        set_snapshots(
-            &repo,
-            Some(&ctx.set_for(&instance, None).unwrap_or_default()),
-            Some(&ctx.host_name()),
-        )
-        .is_ok_and(|s| !s.is_empty())
+        set_snapshots(&repo, Some(&set), Some(&ctx.host_name())).is_ok_and(|s| !s.is_empty())
     });
     let report = preflight(&host, &instance, &opts);
     let code = if report.ok() { 0 } else { EXIT_REFUSED };

@@ -409,4 +409,19 @@ fn hosts_in_different_sets_are_not_compared_by_fleet() {
         "{}",
         bad.stderr
     );
+    // The same name in the configuration stops preflight too, naming where it came from.
+    let config = repo_env.path("bad-set.toml");
+    std::fs::write(&config, "set = 'dx test'\n").unwrap();
+    let bad = lockstep(
+        repo_env,
+        &nodes[2].root(),
+        "test1",
+        &["--config", config.to_str().unwrap(), "preflight"],
+    );
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("configuration's `set`"),
+        "{}",
+        bad.stderr
+    );
 }
