@@ -59,7 +59,11 @@ measure() {
   local t="$work/time.out"
   if LOCKSTEP_TIMINGS=1 /usr/bin/time -f "%e %U %S %M" -o "$t" "$@" >"$work/last.log" 2>&1; then
     # lockstep's own phase timings (LOCKSTEP_TIMINGS), kept for the report
-    grep '^timing: ' "$work/last.log" | sed "s/^timing: /$scenario\t$round\t/" >> "$work/timings.tsv" || true
+    # and, on Linux, the resident memory at each phase's end and the peak so far
+    grep -E '^(timing|memory): ' "$work/last.log" | awk -v s="$scenario" -v r="$round" '
+      /^timing: / { if (t != "") print t "\t-\t-"; sub(/^timing: /, ""); t = s "\t" r "\t" $0; next }
+      /^memory: / { n = split($0, a, " "); if (t != "") print t "\t" a[n - 1] "\t" a[n]; t = "" }
+      END { if (t != "") print t "\t-\t-" }' >> "$work/timings.tsv" || true
     read -r wall user sys rss < "$t"
     printf '%s\t%s\t%s\t%.2f\t%d\t%d\n' "$scenario" "$tool" "$wall" "$(awk "BEGIN {print $user + $sys}")" "$((rss / 1024))" "$round" >> "$results"
   else
@@ -245,11 +249,13 @@ for (scen, tool), rs in runs.items():
     lines.append(f"| {scen} | {tool} | {s[0]:.2f} | {s[1]:.2f} | {s[2]} | {ratio} | {s[3]} |")
 phases = [l.rstrip("\n").split("\t") for l in open(tim) if l.strip()]
 if phases:
-    lines += ["", "Where lockstep's wall time went (`LOCKSTEP_TIMINGS=1`, seconds):", "",
-              "| scenario | round | phase | s |", "|---|---|---|---|"]
-    for scen, rnd, rest in phases:
+    lines += ["", "Where lockstep's wall time and memory went (`LOCKSTEP_TIMINGS=1`: seconds, and the resident",
+              "memory at the phase's end and the peak so far, MiB; the phase whose end first shows a peak reached it):", "",
+              "| scenario | round | phase | s | resident MiB | peak MiB |", "|---|---|---|---|---|---|"]
+    for scen, rnd, rest, *mem in phases:
         name, _, secs = rest.rpartition(" ")
-        lines.append(f"| {scen} | {rnd} | {name} | {secs} |")
+        rss, peak = (mem + ["-", "-"])[:2]
+        lines.append(f"| {scen} | {rnd} | {name} | {secs} | {rss} | {peak} |")
 open(out, "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
