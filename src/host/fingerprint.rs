@@ -80,32 +80,11 @@ const RESTART: usize = 16;
 impl Packed {
     /// Packs `entries`, sorted by path with no path twice.
     fn from_sorted(entries: Vec<(Box<[u8]>, Stamp)>) -> Self {
-        let mut p = Packed {
-            keys: Vec::new(),
-            restarts: Vec::with_capacity(entries.len().div_ceil(RESTART)),
-            stamps: Vec::with_capacity(entries.len()),
-        };
-        let mut previous: Box<[u8]> = Box::default();
-        for (i, (key, stamp)) in entries.into_iter().enumerate() {
-            let shared = if i % RESTART == 0 {
-                p.restarts.push(p.keys.len());
-                0
-            } else {
-                previous
-                    .iter()
-                    .zip(key.iter())
-                    .take_while(|(a, b)| a == b)
-                    .count()
-            };
-            let rest = &key[shared..];
-            p.keys.extend_from_slice(&len_u32(shared).to_le_bytes());
-            p.keys.extend_from_slice(&len_u32(rest.len()).to_le_bytes());
-            p.keys.extend_from_slice(rest);
-            p.stamps.push(stamp);
-            previous = key;
+        let mut p = Packer::with_capacity(entries.len());
+        for (key, stamp) in entries {
+            p.push(&key, stamp);
         }
-        p.keys.shrink_to_fit();
-        p
+        p.finish()
     }
 
     /// The entries from the `restart`th whole path on.
@@ -152,6 +131,77 @@ fn len_u32(n: usize) -> u32 {
 fn split_entry(b: &[u8]) -> (usize, usize, &[u8]) {
     let word = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as usize;
     (word(0), word(4), &b[8..])
+}
+
+/// Builds a [`Packed`] from entries given one at a time, in path order.
+struct Packer {
+    packed: Packed,
+    previous: Vec<u8>,
+    /// Whether every path came after the one before it (false: they must be sorted again).
+    sorted: bool,
+}
+
+impl Packer {
+    /// For about `entries` entries.
+    fn with_capacity(entries: usize) -> Self {
+        Self {
+            packed: Packed {
+                keys: Vec::new(),
+                restarts: Vec::with_capacity(entries.div_ceil(RESTART)),
+                stamps: Vec::with_capacity(entries),
+            },
+            previous: Vec::new(),
+            sorted: true,
+        }
+    }
+
+    fn push(&mut self, key: &[u8], stamp: Stamp) {
+        let p = &mut self.packed;
+        let first = p.stamps.is_empty();
+        if !first && key <= self.previous.as_slice() {
+            self.sorted = false;
+        }
+        let shared = if p.stamps.len().is_multiple_of(RESTART) {
+            p.restarts.push(p.keys.len());
+            0
+        } else {
+            self.previous
+                .iter()
+                .zip(key)
+                .take_while(|(a, b)| a == b)
+                .count()
+        };
+        let rest = &key[shared..];
+        p.keys.extend_from_slice(&len_u32(shared).to_le_bytes());
+        p.keys.extend_from_slice(&len_u32(rest.len()).to_le_bytes());
+        p.keys.extend_from_slice(rest);
+        p.stamps.push(stamp);
+        self.previous.truncate(shared);
+        self.previous.extend_from_slice(rest);
+    }
+
+    /// The packed entries, sorted (entries pushed out of order, or twice — members nested in
+    /// one another — are sorted and deduplicated here, the slow way).
+    fn finish(self) -> Packed {
+        let mut packed = self.packed;
+        if !self.sorted {
+            #[cfg(test)]
+            tests::RESORTED.with(|n| n.set(n.get() + 1));
+            let mut entries = Vec::with_capacity(packed.stamps.len());
+            let mut c = packed.cursor_at(0);
+            while let Some((key, stamp)) = c.get() {
+                entries.push((Box::<[u8]>::from(key), *stamp));
+                c.advance();
+            }
+            entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            entries.dedup_by(|a, b| a.0 == b.0);
+            packed = Packed::from_sorted(entries);
+        }
+        packed.keys.shrink_to_fit();
+        packed.restarts.shrink_to_fit();
+        packed.stamps.shrink_to_fit();
+        packed
+    }
 }
 
 /// Reads [`Packed`] entries in order, each path rebuilt in one buffer.
@@ -259,58 +309,38 @@ impl Fingerprint {
     /// ([`crate::util::par`]).
     #[must_use]
     pub fn take(host: &HostRoot, members: &[PathBuf], excludes: &Excludes) -> Self {
-        use rayon::prelude::*;
-        let mut fp = Raw::default();
-        // (member, its physical root, a subtree to walk)
-        let mut subtrees: Vec<(&Path, PathBuf, PathBuf)> = Vec::new();
-        for member in members {
-            if excludes.excludes(member) {
-                continue;
-            }
-            let physical = host.physical(member);
-            match std::fs::symlink_metadata(&physical) {
-                Ok(m) => {
-                    fp.entries.push((key_of(member), Stamp::of(&m)));
-                    if m.is_dir() {
-                        match std::fs::read_dir(&physical) {
-                            Ok(children) => {
-                                for child in children {
-                                    match child {
-                                        Ok(c) => {
-                                            subtrees.push((member, physical.clone(), c.path()))
-                                        }
-                                        Err(_) => fp.unreadable.push(member.clone()),
-                                    }
-                                }
-                            }
-                            Err(_) => fp.unreadable.push(member.clone()),
-                        }
-                    }
-                }
-                // A member that does not exist has nothing to fingerprint.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(_) => fp.unreadable.push(member.clone()),
-            }
-        }
-        let parts: Vec<Raw> = crate::util::par::io(|| {
-            subtrees
-                .par_iter()
-                .map(|(member, root, subtree)| walk(member, root, subtree, excludes))
-                .collect()
-        });
-        // // Reserved at the exact size: a doubling vector of a whole set's entries wastes up to
-        // half (bench/FINDINGS.md, F14).
-        fp.entries
-            .reserve_exact(parts.iter().map(|p| p.entries.len()).sum::<usize>());
-        for part in parts {
-            fp.entries.extend(part.entries);
-            fp.unreadable.extend(part.unreadable);
-        }
-        let fp = fp.finish();
-        // The walk's paths were allocated on the I/O pool's threads, in arenas of their own
-        // that the engine's threads do not reuse: what packing freed is handed back.
+        let mut out = Packer::with_capacity(0);
+        let unreadable = walk(host, members, excludes, &mut out);
+        let fp = Fingerprint {
+            entries: out.finish(),
+            unreadable,
+        };
+        // The listings were allocated on the I/O pool's threads, in arenas of their own that
+        // the engine's threads do not reuse: what packing freed is handed back.
         crate::util::par::release_free_memory();
         fp
+    }
+
+    /// What changed from `self` to the entries under `members` now: [`Fingerprint::changes`]
+    /// with [`Fingerprint::take`], without holding the second fingerprint (each entry is
+    /// compared as the walk lists it).
+    #[must_use]
+    pub fn changes_now(
+        &self,
+        host: &HostRoot,
+        members: &[PathBuf],
+        excludes: &Excludes,
+    ) -> Changes {
+        let mut compare = Compare::new(self);
+        let unreadable = walk(host, members, excludes, &mut compare);
+        let changes = if compare.sorted {
+            compare.finish(&unreadable)
+        } else {
+            // Members nested in one another list some entries twice, out of order.
+            self.changes(&Fingerprint::take(host, members, excludes))
+        };
+        crate::util::par::release_free_memory();
+        changes
     }
 
     /// The metadata of `paths` (logical) themselves, not of their contents.
@@ -466,10 +496,21 @@ impl Fingerprint {
             let Some(rest) = key.strip_prefix(prefix.as_slice()) else {
                 break;
             };
-            if !rest.is_empty() && !rest.contains(&b'/') {
-                names.push(OsString::from_vec(rest.to_vec()));
+            match rest.iter().position(|&b| b == b'/') {
+                // Below a child: everything under `dir/child/` sorts before `dir/child0`
+                // ('0' follows '/'), so the child's contents are skipped, not read.
+                Some(slash) => {
+                    let mut past = key[..prefix.len() + slash].to_vec();
+                    past.push(b'/' + 1);
+                    c = self.entries.seek(&past);
+                }
+                None => {
+                    if !rest.is_empty() {
+                        names.push(OsString::from_vec(rest.to_vec()));
+                    }
+                    c.advance();
+                }
             }
-            c.advance();
         }
         names
     }
@@ -477,49 +518,58 @@ impl Fingerprint {
     /// What changed from `self` (earlier) to `later`.
     #[must_use]
     pub fn changes(&self, later: &Fingerprint) -> Changes {
-        use std::cmp::Ordering;
-        let path = |key: &[u8]| PathBuf::from(OsStr::from_bytes(key));
-        let mut c = Changes::default();
-        // Both are sorted by the same bytes: one merge finds every difference.
-        let (mut earlier, mut now) = (self.entries.cursor_at(0), later.entries.cursor_at(0));
-        loop {
-            // (advance the earlier, advance the later)
-            let step = match (earlier.get(), now.get()) {
-                (Some((a, sa)), Some((b, sb))) => match a.cmp(b) {
-                    Ordering::Less => {
-                        c.removed.push(path(a));
-                        (true, false)
-                    }
-                    Ordering::Greater => {
-                        c.added.push(path(b));
-                        (false, true)
-                    }
-                    Ordering::Equal => {
-                        if sa != sb {
-                            c.changed.push(path(a));
-                        }
-                        (true, true)
-                    }
-                },
-                (Some((a, _)), None) => {
-                    c.removed.push(path(a));
-                    (true, false)
-                }
-                (None, Some((b, _))) => {
-                    c.added.push(path(b));
-                    (false, true)
-                }
-                (None, None) => break,
-            };
-            if step.0 {
-                earlier.advance();
-            }
-            if step.1 {
-                now.advance();
-            }
+        let mut compare = Compare::new(self);
+        let mut c = later.entries.cursor_at(0);
+        while let Some((key, stamp)) = c.get() {
+            compare.push(key, *stamp);
+            c.advance();
         }
+        compare.finish(&later.unreadable)
+    }
+}
+
+/// Receives a walk's entries, in path order.
+trait Sink: Send {
+    fn push(&mut self, key: &[u8], stamp: Stamp);
+}
+
+impl Sink for Packer {
+    fn push(&mut self, key: &[u8], stamp: Stamp) {
+        Packer::push(self, key, stamp);
+    }
+}
+
+/// Compares entries given in path order with an earlier fingerprint's.
+struct Compare<'a> {
+    earlier: &'a Fingerprint,
+    cursor: Cursor<'a>,
+    changes: Changes,
+    previous: Option<Vec<u8>>,
+    /// Whether every path came after the one before it (false: the comparison is void).
+    sorted: bool,
+}
+
+impl<'a> Compare<'a> {
+    fn new(earlier: &'a Fingerprint) -> Self {
+        Self {
+            earlier,
+            cursor: earlier.entries.cursor_at(0),
+            changes: Changes::default(),
+            previous: None,
+            sorted: true,
+        }
+    }
+
+    /// The changes, with `unreadable` the later listing's unreadable entries.
+    fn finish(mut self, unreadable: &[PathBuf]) -> Changes {
+        let path = |key: &[u8]| PathBuf::from(OsStr::from_bytes(key));
+        while let Some((key, _)) = self.cursor.get() {
+            self.changes.removed.push(path(key));
+            self.cursor.advance();
+        }
+        let c = &mut self.changes;
         // An entry that could not be listed either time is a change we cannot rule out.
-        for p in later.unreadable.iter().chain(&self.unreadable) {
+        for p in unreadable.iter().chain(&self.earlier.unreadable) {
             if !c.changed.contains(p) {
                 c.changed.push(p.clone());
             }
@@ -527,7 +577,46 @@ impl Fingerprint {
         c.added.sort();
         c.changed.sort();
         c.removed.sort();
-        c
+        self.changes
+    }
+}
+
+impl Sink for Compare<'_> {
+    fn push(&mut self, key: &[u8], stamp: Stamp) {
+        use std::cmp::Ordering;
+        if !self.sorted {
+            return;
+        }
+        match &mut self.previous {
+            Some(previous) if key <= previous.as_slice() => {
+                self.sorted = false;
+                return;
+            }
+            Some(previous) => {
+                previous.clear();
+                previous.extend_from_slice(key);
+            }
+            None => self.previous = Some(key.to_vec()),
+        }
+        let path = |key: &[u8]| PathBuf::from(OsStr::from_bytes(key));
+        // Both are in the same byte order: one merge finds every difference.
+        while let Some((earlier, was)) = self.cursor.get() {
+            match earlier.cmp(key) {
+                Ordering::Less => {
+                    self.changes.removed.push(path(earlier));
+                    self.cursor.advance();
+                }
+                Ordering::Equal => {
+                    if *was != stamp {
+                        self.changes.changed.push(path(key));
+                    }
+                    self.cursor.advance();
+                    return;
+                }
+                Ordering::Greater => break,
+            }
+        }
+        self.changes.added.push(path(key));
     }
 }
 
@@ -545,92 +634,248 @@ impl Stamp {
     }
 }
 
-/// Fingerprints `subtree` (inside `member`, whose physical root is `root`), symlinks not followed.
-fn walk(member: &Path, root: &Path, subtree: &Path, excludes: &Excludes) -> Raw {
-    let mut fp = Raw::default();
-    let key = logical(member, root, subtree).into_os_string();
-    if excludes.excludes(Path::new(&key)) {
-        return fp;
-    }
-    match std::fs::symlink_metadata(subtree) {
-        Ok(m) => {
-            if m.is_dir() {
-                let parts = std::sync::Mutex::new(Vec::new());
-                rayon::scope(|scope| {
-                    walk_dir(
-                        scope,
-                        (&parts, excludes),
-                        subtree.to_path_buf(),
-                        key.clone(),
-                    );
-                });
-                let parts = parts.into_inner().unwrap_or_else(|e| e.into_inner());
-                fp.entries
-                    .reserve_exact(1 + parts.iter().map(|p: &Raw| p.entries.len()).sum::<usize>());
-                for part in parts {
-                    fp.entries.extend(part.entries);
-                    fp.unreadable.extend(part.unreadable);
+/// Walks everything under `members` (logical paths) on `host` that a backup with `excludes`
+/// reads, symlinks not followed, and hands every entry to `sink` in path order; returns the
+/// entries that could not be listed. An excluded entry is left out with everything under it, as
+/// the backup's source leaves it out.
+///
+/// Each directory is listed by a task of its own on the I/O pool ([`crate::util::par`]): on a
+/// cold cache each directory's stats wait on the disk, so many directories are read at once.
+/// Meanwhile this thread takes the listings in path order as they arrive, hands their entries
+/// to `sink` and frees them: what a walk holds is the listings read ahead of the one awaited,
+/// by name, not a whole path allocated per entry (bench/FINDINGS.md, F29).
+fn walk(
+    host: &HostRoot,
+    members: &[PathBuf],
+    excludes: &Excludes,
+    sink: &mut dyn Sink,
+) -> Vec<PathBuf> {
+    let mut unreadable = Vec::new();
+    crate::util::par::io(|| {
+        rayon::scope(|scope| {
+            let walk = Walk { excludes };
+            let mut tops: Vec<(Vec<u8>, Stamp, Option<Slot>)> = Vec::new();
+            for member in members {
+                if excludes.excludes(member) {
+                    continue;
+                }
+                let physical = host.physical(member);
+                match std::fs::symlink_metadata(&physical) {
+                    Ok(m) => {
+                        let key = member.as_os_str().as_bytes().to_vec();
+                        let below = m.is_dir().then(|| walk.spawn(scope, physical, key.clone()));
+                        tops.push((key, Stamp::of(&m), below));
+                    }
+                    // A member that does not exist has nothing to fingerprint.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(_) => unreadable.push(member.clone()),
                 }
             }
-            fp.entries
-                .push((key.into_vec().into_boxed_slice(), Stamp::of(&m)));
-        }
-        Err(_) => fp.unreadable.push(key.into()),
-    }
-    fp
+            // The members in path order: each one's own entry at its path, what is below it at
+            // its path and a slash (members nested in one another come out of order, and the
+            // sink says so).
+            let mut order: Vec<(usize, bool)> = (0..tops.len())
+                .flat_map(|i| [(i, false), (i, true)])
+                .filter(|&(i, below)| !below || tops[i].2.is_some())
+                .collect();
+            order.sort_by(|&(i, a), &(j, b)| {
+                let key = |k: usize, below: bool| tops[k].0.iter().chain(below.then_some(&b'/'));
+                key(i, a).cmp(key(j, b))
+            });
+            for (i, below) in order {
+                let (key, stamp, slot) = &mut tops[i];
+                if below {
+                    if let Some(slot) = slot.take() {
+                        emit_below(&slot, key, sink, &mut unreadable);
+                    }
+                } else {
+                    sink.push(key, *stamp);
+                }
+            }
+        });
+    });
+    unreadable.sort();
+    unreadable.dedup();
+    unreadable
 }
 
-/// Fingerprints the entries of `dir` (logical path `key`) and, as tasks of `scope`, every
-/// directory below it: on a cold cache each directory's stats wait on the disk, so many
-/// directories are read at once, not one subtree per thread.
-fn walk_dir<'s>(
-    scope: &rayon::Scope<'s>,
-    (parts, excludes): (&'s std::sync::Mutex<Vec<Raw>>, &'s Excludes),
-    dir: PathBuf,
-    key: OsString,
-) {
-    let mut fp = Raw::default();
-    match std::fs::read_dir(&dir) {
-        Ok(children) => {
-            for child in children {
-                let Ok(child) = child else {
-                    fp.unreadable.push(key.clone().into());
-                    continue;
-                };
-                let mut child_key = Vec::with_capacity(key.len() + 1 + child.file_name().len());
-                child_key.extend_from_slice(key.as_bytes());
-                if !key.as_bytes().ends_with(b"/") {
-                    child_key.push(b'/');
-                }
-                child_key.extend_from_slice(child.file_name().as_bytes());
-                if excludes.excludes(Path::new(OsStr::from_bytes(&child_key))) {
-                    continue;
-                }
-                match child.metadata() {
-                    Ok(m) => {
-                        if m.is_dir() {
-                            let sub_key = OsString::from_vec(child_key.clone());
-                            let sub = child.path();
-                            scope.spawn(move |scope| {
-                                walk_dir(scope, (parts, excludes), sub, sub_key);
-                            });
-                        }
-                        fp.entries
-                            .push((child_key.into_boxed_slice(), Stamp::of(&m)));
-                    }
-                    Err(_) => fp
-                        .unreadable
-                        .push(PathBuf::from(OsString::from_vec(child_key))),
-                }
+/// Hands `sink`, in path order, the entries below the directory `key` that its walk lists
+/// into `slot`, each listing freed once handed on.
+fn emit_below(slot: &Slot, key: &mut Vec<u8>, sink: &mut dyn Sink, unreadable: &mut Vec<PathBuf>) {
+    let mut listing = slot.take();
+    unreadable.append(&mut listing.unreadable);
+    // An entry's own path is `key/name`; what is below a directory is at `key/name/`, which
+    // sorts after `key/name.x` and before `key/name0`: each directory is placed twice.
+    let mut order: Vec<(usize, bool)> = (0..listing.entries.len())
+        .flat_map(|i| [(i, false), (i, true)])
+        .filter(|&(i, below)| !below || listing.entries[i].2.is_some())
+        .collect();
+    order.sort_by(|&(i, a), &(j, b)| {
+        let name = |k: usize, below: bool| listing.name(k).iter().chain(below.then_some(&b'/'));
+        name(i, a).cmp(name(j, b))
+    });
+    let base = key.len();
+    if !key.ends_with(b"/") {
+        key.push(b'/');
+    }
+    let names_at = key.len();
+    for (i, below) in order {
+        key.truncate(names_at);
+        key.extend_from_slice(listing.name(i));
+        if below {
+            if let Some(slot) = listing.entries[i].2.take() {
+                emit_below(&slot, key, sink, unreadable);
+            }
+        } else {
+            sink.push(key, listing.entries[i].1);
+        }
+    }
+    key.truncate(base);
+}
+
+/// One directory's entries, sorted by name: the names end to end, and per entry where its name
+/// ends, its stamp and, for a directory, where its own listing arrives.
+#[derive(Default)]
+struct Listing {
+    names: Vec<u8>,
+    entries: Vec<(u32, Stamp, Option<Slot>)>,
+    unreadable: Vec<PathBuf>,
+}
+
+impl Listing {
+    fn name(&self, i: usize) -> &[u8] {
+        let start = i.checked_sub(1).map_or(0, |p| self.entries[p].0 as usize);
+        &self.names[start..self.entries[i].0 as usize]
+    }
+}
+
+/// Where a directory's listing arrives.
+#[derive(Clone, Default)]
+struct Slot(std::sync::Arc<(std::sync::Mutex<Option<Listing>>, std::sync::Condvar)>);
+
+impl Slot {
+    fn fill(&self, listing: Listing) {
+        let (cell, arrived) = &*self.0;
+        *cell
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(listing);
+        arrived.notify_all();
+    }
+
+    /// The listing, once its walk has filled it. While it has not, this thread runs other
+    /// walks of the pool; when none is left to run, the one awaited is running elsewhere.
+    fn take(&self) -> Listing {
+        let (cell, arrived) = &*self.0;
+        let lock = || {
+            cell.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        loop {
+            if let Some(listing) = lock().take() {
+                return listing;
+            }
+            if !matches!(rayon::yield_now(), Some(rayon::Yield::Executed)) {
+                break;
             }
         }
-        Err(_) => fp.unreadable.push(key.into()),
+        let mut cell = lock();
+        loop {
+            if let Some(listing) = cell.take() {
+                return listing;
+            }
+            cell = arrived
+                .wait(cell)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
     }
-    fp.entries.shrink_to_fit();
-    parts
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(fp);
+}
+
+/// Fills a slot when dropped: with the listing made, or, if the walk ended before it was made,
+/// with its directory marked unreadable (a listing never arriving would leave its reader
+/// waiting).
+struct Filling<'a> {
+    slot: &'a Slot,
+    listing: Listing,
+}
+
+impl Drop for Filling<'_> {
+    fn drop(&mut self) {
+        self.slot.fill(std::mem::take(&mut self.listing));
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Walk<'s> {
+    excludes: &'s Excludes,
+}
+
+impl<'s> Walk<'s> {
+    /// Starts listing the directory `dir` (logical path `key`) as a task of `scope`; its
+    /// listing arrives in the slot returned.
+    fn spawn(self, scope: &rayon::Scope<'s>, dir: PathBuf, key: Vec<u8>) -> Slot {
+        let slot = Slot::default();
+        let into = slot.clone();
+        scope.spawn(move |scope| self.dir(scope, &dir, &key, &into));
+        slot
+    }
+
+    /// Lists `dir` (logical path `key`) into `slot`, and starts listing each directory in it.
+    fn dir(self, scope: &rayon::Scope<'s>, dir: &Path, key: &[u8], slot: &Slot) {
+        let mut filling = Filling {
+            slot,
+            listing: Listing {
+                unreadable: vec![PathBuf::from(OsStr::from_bytes(key))],
+                ..Listing::default()
+            },
+        };
+        let mut found: Vec<(OsString, Stamp, Option<Slot>)> = Vec::new();
+        let mut unreadable = Vec::new();
+        match std::fs::read_dir(dir) {
+            Ok(children) => {
+                let mut child_key = key.to_vec();
+                if !child_key.ends_with(b"/") {
+                    child_key.push(b'/');
+                }
+                let base = child_key.len();
+                for child in children {
+                    let Ok(child) = child else {
+                        unreadable.push(PathBuf::from(OsStr::from_bytes(key)));
+                        continue;
+                    };
+                    let name = child.file_name();
+                    child_key.truncate(base);
+                    child_key.extend_from_slice(name.as_bytes());
+                    if self
+                        .excludes
+                        .excludes(Path::new(OsStr::from_bytes(&child_key)))
+                    {
+                        continue;
+                    }
+                    match child.metadata() {
+                        Ok(m) => {
+                            let below = m
+                                .is_dir()
+                                .then(|| self.spawn(scope, child.path(), child_key.clone()));
+                            found.push((name, Stamp::of(&m), below));
+                        }
+                        Err(_) => unreadable.push(PathBuf::from(OsStr::from_bytes(&child_key))),
+                    }
+                }
+            }
+            Err(_) => unreadable.push(PathBuf::from(OsStr::from_bytes(key))),
+        }
+        found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let listing = &mut filling.listing;
+        listing.unreadable = unreadable;
+        listing.names = Vec::with_capacity(found.iter().map(|f| f.0.len()).sum());
+        listing.entries = Vec::with_capacity(found.len());
+        for (name, stamp, below) in found {
+            listing.names.extend_from_slice(name.as_bytes());
+            listing
+                .entries
+                .push((len_u32(listing.names.len()), stamp, below));
+        }
+    }
 }
 
 /// A logical path as a fingerprint's key.
@@ -638,17 +883,14 @@ fn key_of(path: &Path) -> Box<[u8]> {
     path.as_os_str().as_bytes().into()
 }
 
-fn logical(member: &Path, physical_root: &Path, path: &Path) -> PathBuf {
-    match path.strip_prefix(physical_root) {
-        Ok(rel) if rel.as_os_str().is_empty() => member.to_path_buf(),
-        Ok(rel) => member.join(rel),
-        Err(_) => member.to_path_buf(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// How many times this thread's fingerprints had to be sorted again after packing.
+        pub(super) static RESORTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
 
     #[test]
     fn sees_content_rewrites_that_keep_the_mtime() {
@@ -673,6 +915,11 @@ mod tests {
         std::fs::write(dir.path().join("var/ibm/IM/logs/new.xml"), "x").unwrap();
         let after = Fingerprint::take(&host, &members, &Excludes::default());
         let c = before.changes(&after);
+        // Compared as it is walked, the same changes (and with the member named twice, nested
+        // in itself, the same again).
+        assert_eq!(before.changes_now(&host, &members, &Excludes::default()), c);
+        let nested = [members[0].clone(), members[0].join("logs")];
+        assert_eq!(before.changes_now(&host, &nested, &Excludes::default()), c);
         assert_eq!(
             c.changed.first(),
             Some(&PathBuf::from("/var/ibm/IM/installed.xml"))
@@ -784,6 +1031,94 @@ mod tests {
             .unwrap();
         assert!(jar.1.is_file && !jar.1.is_dir && jar.1.size == 1);
         assert!(fp.complete());
+    }
+
+    /// A walk lists what a plain recursive listing finds, in byte order, whatever the names
+    /// (`a`, `a.x`, `a/…` and `a0` interleave: `.` sorts before `/`, `0` after it), with an
+    /// excluded directory left out with its contents, and members named twice or nested in one
+    /// another listed once.
+    #[test]
+    fn a_walk_lists_every_entry_once_in_byte_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = HostRoot::new(dir.path()).unwrap();
+        let mut leaves: Vec<String> = ["a-b", "a.y", "b0"].map(String::from).to_vec();
+        for top in ["a", "a.x", "a0", "cache"] {
+            for sub in ["a.x", "a/x", "a/x.y/z", "a0/b", "\u{e9}t\u{e9}/f", "a-"] {
+                leaves.push(format!("{top}/{sub}"));
+            }
+        }
+        for (n, leaf) in leaves.iter().enumerate() {
+            let path = dir.path().join("opt/App").join(leaf);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, n.to_string()).unwrap();
+        }
+        std::fs::create_dir_all(dir.path().join("opt/App/b")).unwrap();
+        for i in 0..40 {
+            std::fs::write(dir.path().join(format!("opt/App/b/many{i}")), "m").unwrap();
+        }
+        std::os::unix::fs::symlink("a/x", dir.path().join("opt/App/link")).unwrap();
+        let root = Path::new("/opt/App");
+        let naive = |excluded: Option<&str>| {
+            let mut all = vec![root.as_os_str().as_bytes().to_vec()];
+            let mut dirs = vec![dir.path().join("opt/App")];
+            while let Some(d) = dirs.pop() {
+                for e in std::fs::read_dir(&d).unwrap() {
+                    let e = e.unwrap();
+                    let logical = Path::new("/").join(e.path().strip_prefix(dir.path()).unwrap());
+                    if excluded.is_some_and(|x| logical.starts_with(x)) {
+                        continue;
+                    }
+                    if e.file_type().unwrap().is_dir() {
+                        dirs.push(e.path());
+                    }
+                    all.push(logical.into_os_string().into_vec());
+                }
+            }
+            all.sort();
+            all
+        };
+        let keys = |fp: &Fingerprint| {
+            let mut keys = Vec::new();
+            let mut c = fp.entries.cursor_at(0);
+            while let Some((k, _)) = c.get() {
+                keys.push(k.to_vec());
+                c.advance();
+            }
+            keys
+        };
+        let plain = Fingerprint::take(&host, &[root.into()], &Excludes::default());
+        assert_eq!(keys(&plain), naive(None));
+        assert!(plain.complete());
+        // Packed in order as it was listed: not sorted again.
+        assert_eq!(RESORTED.with(std::cell::Cell::get), 0);
+        let twice = Fingerprint::take(
+            &host,
+            &[
+                root.join("a"),
+                root.into(),
+                root.into(),
+                root.join("b/many3"),
+            ],
+            &Excludes::default(),
+        );
+        assert_eq!(twice, plain);
+        assert_eq!(RESORTED.with(std::cell::Cell::get), 1);
+        let excludes = Excludes::new(&["/opt/App/cache".to_string()], &[]).unwrap();
+        let without = Fingerprint::take(&host, &[root.into()], &excludes);
+        assert_eq!(keys(&without), naive(Some("/opt/App/cache")));
+        // Read back by path, the packed entries are the ones listed: the digest of the walk
+        // is the digest of the same entries taken one by one.
+        let one_by_one = Fingerprint::of_paths(
+            &host,
+            &naive(None)
+                .iter()
+                .map(|k| PathBuf::from(OsStr::from_bytes(k)))
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(
+            Fingerprint::digest(&[&plain], b""),
+            Fingerprint::digest(&[&one_by_one], b"")
+        );
     }
 
     /// Many paths sharing prefixes (and restarts falling anywhere), with stamps that differ
@@ -903,6 +1238,17 @@ mod tests {
             absent.push(b'~');
             let absent = Path::new(OsStr::from_bytes(&absent));
             assert_eq!(fp.files_under(absent), None, "{}", absent.display());
+            // The names directly under it, as a scan of every entry finds them (the cursor
+            // skips whole subdirectories).
+            let mut dir = probe.clone();
+            dir.push(b'/');
+            let naive: Vec<OsString> = plain
+                .iter()
+                .filter_map(|(k, _)| k.strip_prefix(dir.as_slice()))
+                .filter(|rest| !rest.contains(&b'/'))
+                .map(|rest| OsString::from_vec(rest.to_vec()))
+                .collect();
+            assert_eq!(fp.children(path), naive, "{}", path.display());
         }
 
         // Every third entry removed, every fifth changed, one added.

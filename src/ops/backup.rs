@@ -811,11 +811,7 @@ impl<'r, 'a> Walk<'r, 'a> {
                 error: None,
             });
         }
-        let product_changes = other_before.changes(&Fingerprint::take(
-            req.host,
-            &self.other_paths,
-            &self.excludes,
-        ));
+        let product_changes = other_before.changes_now(req.host, &self.other_paths, &self.excludes);
         if req.preflight.offline && !product_changes.is_empty() {
             repo.delete_snapshots(&[snap.id])?;
             return Err(Error::Refused(format!(
@@ -844,8 +840,7 @@ impl<'r, 'a> Walk<'r, 'a> {
         inventory: &crate::im::inventory::Inventory,
     ) -> Changes {
         let req = self.req;
-        let im_after = Fingerprint::take(req.host, &self.im_paths, &self.excludes);
-        let mut changes = im_before.changes(&im_after);
+        let mut changes = im_before.changes_now(req.host, &self.im_paths, &self.excludes);
         if rediscover(req).ok().as_ref() != Some(inventory)
             && !changes
                 .changed
@@ -928,11 +923,11 @@ fn unchanged<S: rustic_core::Open>(
     fault::point("backup-reading");
     let t = crate::util::timing::phase("backup: fingerprint after");
     if !im_before
-        .changes(&Fingerprint::take(req.host, im_paths, excludes))
+        .changes_now(req.host, im_paths, excludes)
         .is_empty()
         || rediscover(req).ok().as_ref() != Some(&req.instance.inventory)
         || !other_before
-            .changes(&Fingerprint::take(req.host, other_paths, excludes))
+            .changes_now(req.host, other_paths, excludes)
             .is_empty()
     {
         return Ok(None);
