@@ -87,15 +87,18 @@ pub fn prove<S: IndexedTree>(
                 return Ok(None);
             }
             if stamp.is_dir {
-                let Some(tree) = trees.dir(&path)? else {
+                // (A tree naming one entry twice is no directory a restore leaves.)
+                let Some(dir) = trees
+                    .dir(&path)?
+                    .filter(|d| d.by_name.len() == d.tree.nodes.len())
+                else {
                     return Ok(None);
                 };
-                let mut want: Vec<OsString> =
-                    tree.nodes.iter().map(|n| n.name().into_owned()).collect();
+                let mut want: Vec<&OsString> = dir.by_name.keys().collect();
                 want.sort();
                 let mut have = fp.children(&path);
                 have.sort();
-                if want != have {
+                if !want.iter().copied().eq(have.iter()) {
                     return Ok(None);
                 }
             }
@@ -109,7 +112,30 @@ struct Trees<'r, S> {
     repo: &'r Repository<S>,
     root: TreeId,
     /// Logical directory path → its tree (`None`: not a directory in the snapshot).
-    dirs: HashMap<PathBuf, Option<Tree>>,
+    dirs: HashMap<PathBuf, Option<Dir>>,
+}
+
+/// A directory of the snapshot, with its nodes by name (a rollback changes thousands of entries
+/// of one directory: a scan of its nodes for each would grow with the square of its size).
+struct Dir {
+    tree: Tree,
+    by_name: HashMap<OsString, usize>,
+}
+
+impl Dir {
+    fn new(tree: Tree) -> Self {
+        let by_name = tree
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name().into_owned(), i))
+            .collect();
+        Self { tree, by_name }
+    }
+
+    fn get(&self, name: &std::ffi::OsStr) -> Option<&Node> {
+        self.by_name.get(name).map(|&i| &self.tree.nodes[i])
+    }
 }
 
 impl<'r, S: IndexedTree> Trees<'r, S> {
@@ -123,7 +149,7 @@ impl<'r, S: IndexedTree> Trees<'r, S> {
 
     /// The tree of the logical directory `path`, `None` when the snapshot has no directory
     /// there.
-    fn dir(&mut self, path: &Path) -> Result<Option<&Tree>> {
+    fn dir(&mut self, path: &Path) -> Result<Option<&Dir>> {
         // The entries come in path order: only the directories on the way to this one are
         // needed again, so the others are dropped (a large rollback touches thousands).
         self.dirs.retain(|dir, _| path.starts_with(dir));
@@ -141,7 +167,7 @@ impl<'r, S: IndexedTree> Trees<'r, S> {
                         .dirs
                         .get(parent)
                         .and_then(Option::as_ref)
-                        .and_then(|t| t.nodes.iter().find(|n| n.name() == name))
+                        .and_then(|d| d.get(name))
                         .and_then(|n| n.subtree);
                     match subtree {
                         Some(id) => Some(self.repo.get_tree(&id)?),
@@ -150,7 +176,7 @@ impl<'r, S: IndexedTree> Trees<'r, S> {
                 }
                 (Some(_), None) => None,
             };
-            self.dirs.insert(dir, tree);
+            self.dirs.insert(dir, tree.map(Dir::new));
         }
         Ok(self.dirs.get(path).and_then(Option::as_ref))
     }
@@ -160,9 +186,6 @@ impl<'r, S: IndexedTree> Trees<'r, S> {
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             return Ok(None);
         };
-        Ok(self
-            .dir(parent)?
-            .and_then(|t| t.nodes.iter().find(|n| n.name() == name))
-            .cloned())
+        Ok(self.dir(parent)?.and_then(|d| d.get(name)).cloned())
     }
 }
