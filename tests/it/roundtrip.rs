@@ -101,6 +101,48 @@ fn whole_set_round_trip_is_exact() {
     }
 }
 
+/// A member's directories are restored one at a time: a file hard-linked across two of them
+/// (and the directories holding it) comes back as it was, one inode with both names.
+#[test]
+fn a_hard_link_across_a_members_directories_is_restored() {
+    let env = Env::new(Shape::Admin);
+    let members = env.member_paths(&[]);
+    let subdirs = |member: &std::path::Path| -> Vec<std::path::PathBuf> {
+        let physical = env.root().join(member.strip_prefix("/").unwrap());
+        let Ok(entries) = std::fs::read_dir(&physical) else {
+            return Vec::new(); // a member that is a file
+        };
+        let mut dirs: Vec<_> = entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir() && !p.is_symlink())
+            .collect();
+        dirs.sort();
+        dirs
+    };
+    let member = members
+        .iter()
+        .find(|m| subdirs(m).len() >= 2)
+        .expect("a member with two directories");
+    let dirs = subdirs(member);
+    // one name directly in a directory, the other a level further down
+    let (a, b) = (
+        dirs[0].join("linked.properties"),
+        dirs[1].join("nested/linked-too.properties"),
+    );
+    std::fs::create_dir(dirs[1].join("nested")).unwrap();
+    std::fs::write(&a, "shared=1\n").unwrap();
+    std::fs::hard_link(&a, &b).unwrap();
+    let before = listing(&env.root(), &members);
+    let id = env.backup(&[])["snapshot"].as_str().unwrap().to_owned();
+    restore_and_compare(&env, &id, &members, &before);
+    let target = env.path(&format!("restore-{id}"));
+    let restored = |p: &std::path::Path| {
+        std::fs::metadata(target.join(p.strip_prefix(env.root()).unwrap())).unwrap()
+    };
+    assert_eq!(restored(&a).ino(), restored(&b).ino());
+    assert_eq!(restored(&a).nlink(), 2);
+}
+
 #[test]
 fn incremental_backups_store_only_the_change() {
     let env = Env::with(SampleOptions {
