@@ -409,25 +409,59 @@ fn attempt(
     let parent_state = parent_snap
         .as_ref()
         .and_then(|s| s.manifest.as_ref()?.consistency.set_state.clone());
+    // The first backup after an in-place restore reads the index to prove the set is the
+    // restored snapshot (`try_restored`): it is read while the set is fingerprinted.
+    let repo = if req.last_restore.as_ref().is_some_and(|r| r.proof.is_some()) {
+        Err(std::thread::spawn(move || repo.to_indexed_ids()))
+    } else {
+        Ok(repo)
+    };
     let (pf_opts, mut first_fingerprints) =
         walk.preflight_options(parent_snap.as_ref(), parent_state.is_some());
     let report = walk.preflight(&pf_opts, preflight_out)?;
     let mut manifest = walk.manifest(&report, &shrink, before_hooks);
-    if let Some(outcome) = walk.try_unchanged(
-        &repo,
-        &mut manifest,
-        parent_snap.as_ref(),
-        parent_state.as_deref(),
-        first_fingerprints.as_ref(),
-    )? {
-        return Ok(BackupReport {
-            preflight: report,
-            ..outcome
-        });
-    }
-    let t = crate::util::timing::phase("backup: index");
-    let repo = repo.to_indexed_ids()?;
-    drop(t);
+    use std::ops::ControlFlow::{Break, Continue};
+    let repo = match repo {
+        Ok(repo) => match walk.try_unchanged(
+            &repo,
+            &mut manifest,
+            parent_snap.as_ref(),
+            parent_state.as_deref(),
+            first_fingerprints.as_ref(),
+        )? {
+            Some(outcome) => Break(outcome),
+            None => {
+                let _t = crate::util::timing::phase("backup: index");
+                Continue(repo.to_indexed_ids()?)
+            }
+        },
+        Err(reading) => {
+            let t = crate::util::timing::phase("backup: index");
+            let repo = reading
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            drop(t);
+            match walk.try_unchanged(
+                &repo,
+                &mut manifest,
+                parent_snap.as_ref(),
+                parent_state.as_deref(),
+                first_fingerprints.as_ref(),
+            )? {
+                Some(outcome) => Break(outcome),
+                None => Continue(repo),
+            }
+        }
+    };
+    let repo = match repo {
+        Continue(repo) => repo,
+        Break(outcome) => {
+            return Ok(BackupReport {
+                preflight: report,
+                ..outcome
+            });
+        }
+    };
     if let Some(outcome) = walk.try_restored(
         &repo,
         &mut manifest,
@@ -621,9 +655,9 @@ impl<'r, 'a> Walk<'r, 'a> {
 
     /// The no-change backup, when the set's digest now equals the parent's recorded state (see
     /// [`unchanged`]); `None` when it does not, or the set moved meanwhile.
-    fn try_unchanged(
+    fn try_unchanged<S: rustic_core::Open>(
         &self,
-        repo: &OpenRepo,
+        repo: &rustic_core::Repository<S>,
         manifest: &mut Manifest,
         parent_snap: Option<&crate::repo::SetSnapshot>,
         parent_state: Option<&str>,
