@@ -204,7 +204,7 @@ out="$top/bench/results/$(date +%Y-%m-%d)-$scale.md"
 n=2
 while [ -e "$out" ]; do out="$top/bench/results/$(date +%Y-%m-%d)-$scale-run$n.md"; n=$((n + 1)); done
 python3 - "$results" "$out" "$scale" "$set_bytes" "$set_files" "$limit_read" "$limit_cp" "$work/timings.tsv" \
-  "$(du -sb "$work/repo-lockstep" | cut -f1)" "$( [ -d "$work/repo-restic" ] && du -sb "$work/repo-restic" | cut -f1 || echo 0)" \
+  "$(du -sb "$work/repo-lockstep" | cut -f1)" "$( [ -d "$work/repo-restic" ] && du -sb "$work/repo-restic" | cut -f1 || echo -)" \
   "$( [ -d "$work/repo-rustic" ] && du -sb "$work/repo-rustic" | cut -f1 || echo -)" <<'PY'
 import sys, collections, statistics
 res, out, scale, nbytes, nfiles, lread, lcp, tim, rl, rr, ru = sys.argv[1:]
@@ -235,7 +235,7 @@ def summary(rs):
             max(int(r[4]) for r in rs), ", ".join(r[2] for r in sorted(rs, key=lambda r: int(r[5]))))
 lines = [f"# lockstep benchmark, scale {scale}", "",
          f"Set: {int(nbytes)/2**20:.0f} MiB in {nfiles} files. Physical limits: cold read of every file {lread} s, `cp -a` {lcp} s.",
-         f"Repository size: lockstep {int(rl)/2**20:.0f} MiB, restic {int(rr)/2**20:.0f} MiB" + (f", rustic {int(ru)/2**20:.0f} MiB" if ru != "-" else ", rustic not measured"), "",
+         f"Repository size: lockstep {int(rl)/2**20:.0f} MiB" + (f", restic {int(rr)/2**20:.0f} MiB" if rr != "-" else ", restic not measured") + (f", rustic {int(ru)/2**20:.0f} MiB" if ru != "-" else ", rustic not measured"), "",
          "Wall and CPU time are medians over the rounds a scenario ran (the tools took turns to go first); peak RSS is the highest of them.", "",
          "| scenario | tool | wall s | CPU s | peak RSS MiB | wall ÷ lockstep | every round's wall s |", "|---|---|---|---|---|---|---|"]
 base = {scen: summary(rs) for (scen, tool), rs in runs.items() if tool == "lockstep"}

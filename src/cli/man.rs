@@ -90,7 +90,8 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "LOCKSTEP_TIMINGS",
-        "When set (and not 0), each phase's time is written on stderr.",
+        "When set (and not 0), each phase's time is written on stderr, and on Linux the \
+         resident memory at its end and the peak so far.",
     ),
     (
         "XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_STATE_HOME",
