@@ -14,7 +14,7 @@ fn main() {
 /// freed (it raises its mapping threshold to the largest freed, up to 32 MiB): the engine's
 /// chunk and pack buffers, megabytes each, then fragment the heap, and a first backup at scale
 /// l peaked at 317 MiB resident for a 225 MiB heap. A fixed threshold of 1 MiB maps every
-/// larger buffer and returns it when freed: 245 MiB, in the same time (F29).
+/// larger buffer and returns it when freed: 245 MiB, in the same time (F30).
 ///
 /// The one `unsafe` outside `lockstep::util` (the crate denies `unsafe_code`): mallopt is sound
 /// only before other threads allocate, which only `main` can promise, so it stays here rather

@@ -595,7 +595,7 @@ fn restore_whole(
 /// the files hard-linked anywhere in the member, so the engine links them. Only one
 /// directory's listing is held at a time: a whole member's was most of a restore's memory at
 /// a large host's scale (322,000 entries, 116 MiB of listing for the largest; figures:
-/// bench/FINDINGS.md, F29).
+/// bench/FINDINGS.md, F31).
 fn restore_member(
     repo: &FullRepo,
     node: &Node,
