@@ -613,6 +613,11 @@ fn restore_member(
         let name = PathBuf::from(child.name().into_owned());
         stays_inside(&name)?;
         let child_dest = dest.join(&name);
+        if child_dest.to_str().is_none() {
+            // The engine takes only a UTF-8 destination: a directory whose name is not is
+            // restored with the member's own entries, under the member's destination.
+            continue;
+        }
         std::fs::create_dir_all(&child_dest)
             .map_err(|e| Error::io("cannot create", &child_dest, e))?;
         let (mut entries, links): (Vec<_>, Vec<_>) = list(repo, child)?
