@@ -674,14 +674,7 @@ fn walk(
             // The members in path order: each one's own entry at its path, what is below it at
             // its path and a slash (members nested in one another come out of order, and the
             // sink says so).
-            let mut order: Vec<(usize, bool)> = (0..tops.len())
-                .flat_map(|i| [(i, false), (i, true)])
-                .filter(|&(i, below)| !below || tops[i].2.is_some())
-                .collect();
-            order.sort_by(|&(i, a), &(j, b)| {
-                let key = |k: usize, below: bool| tops[k].0.iter().chain(below.then_some(&b'/'));
-                key(i, a).cmp(key(j, b))
-            });
+            let order = path_order(tops.len(), |i| &tops[i].0, |i| tops[i].2.is_some());
             for (i, below) in order {
                 let (key, stamp, slot) = &mut tops[i];
                 if below {
@@ -704,16 +697,11 @@ fn walk(
 fn emit_below(slot: &Slot, key: &mut Vec<u8>, sink: &mut dyn Sink, unreadable: &mut Vec<PathBuf>) {
     let mut listing = slot.take();
     unreadable.append(&mut listing.unreadable);
-    // An entry's own path is `key/name`; what is below a directory is at `key/name/`, which
-    // sorts after `key/name.x` and before `key/name0`: each directory is placed twice.
-    let mut order: Vec<(usize, bool)> = (0..listing.entries.len())
-        .flat_map(|i| [(i, false), (i, true)])
-        .filter(|&(i, below)| !below || listing.entries[i].2.is_some())
-        .collect();
-    order.sort_by(|&(i, a), &(j, b)| {
-        let name = |k: usize, below: bool| listing.name(k).iter().chain(below.then_some(&b'/'));
-        name(i, a).cmp(name(j, b))
-    });
+    let order = path_order(
+        listing.entries.len(),
+        |i| listing.name(i),
+        |i| listing.entries[i].2.is_some(),
+    );
     let base = key.len();
     if !key.ends_with(b"/") {
         key.push(b'/');
@@ -731,6 +719,27 @@ fn emit_below(slot: &Slot, key: &mut Vec<u8>, sink: &mut dyn Sink, unreadable: &
         }
     }
     key.truncate(base);
+}
+
+/// The order in which `n` entries named `name(i)` (under one directory, or whole paths) and
+/// what is below those for which `has_below(i)` come in byte order of their paths: `(i, false)`
+/// for the entry itself, `(i, true)` for what is below it. An entry's own path is `…/name`;
+/// what is below a directory is at `…/name/`, which sorts after `…/name.x` and before
+/// `…/name0`: each directory is placed twice.
+fn path_order<'a>(
+    n: usize,
+    name: impl Fn(usize) -> &'a [u8],
+    has_below: impl Fn(usize) -> bool,
+) -> Vec<(usize, bool)> {
+    let mut order: Vec<(usize, bool)> = (0..n)
+        .flat_map(|i| [(i, false), (i, true)])
+        .filter(|&(i, below)| !below || has_below(i))
+        .collect();
+    order.sort_by(|&(i, a), &(j, b)| {
+        let key = |k: usize, below: bool| name(k).iter().chain(below.then_some(&b'/'));
+        key(i, a).cmp(key(j, b))
+    });
+    order
 }
 
 /// One directory's entries, sorted by name: the names end to end, and per entry where its name
