@@ -41,6 +41,8 @@ pub struct Seen {
     pub mtime: (i64, i64),
     /// Its ctime (seconds, nanoseconds).
     pub ctime: (i64, i64),
+    /// Its inode number.
+    pub inode: u64,
 }
 
 /// The metadata of every entry under some members, by logical path.
@@ -475,6 +477,7 @@ impl Fingerprint {
                         size: stamp.size,
                         mtime: stamp.mtime,
                         ctime: stamp.ctime,
+                        inode: stamp.inode,
                     },
                 ));
             }

@@ -64,6 +64,11 @@ pub struct RestoreProof {
     pub planned: (i64, i64),
     /// After the last entry was swapped in and its directory's metadata set.
     pub swapped: (i64, i64),
+    /// The digest of the entries the restore changed, as it checked them right after the swap
+    /// ([`crate::ops::restore::proof::settle`]); absent when it could not check them all (the
+    /// next backup then reads the snapshot's trees).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled: Option<String>,
 }
 
 impl RestoreProof {
@@ -76,6 +81,7 @@ impl RestoreProof {
             boot: planned.boot.clone(),
             planned: planned.ctime,
             swapped: swapped.ctime,
+            settled: None,
         })
     }
 }

@@ -1294,6 +1294,112 @@ fn the_backup_after_a_rollback_that_recover_completed_reads_no_file() {
     assert_backup_after_rollback_reads_nothing(&s);
 }
 
+/// The rollback checks every entry it changed right after its swap and records what it checked:
+/// the backup after it proves the set without reading a tree of the snapshot (the phase that
+/// reads them is named under `LOCKSTEP_TIMINGS`). A record without that check (a restore by an
+/// earlier lockstep) still proves it, reading the trees.
+#[test]
+fn the_backup_after_a_rollback_reads_no_tree_of_the_snapshot() {
+    for settled in [true, false] {
+        let s = story();
+        s.restore(&[&s.s1]).ok();
+        s.env.wait_for_cleanup();
+        if !settled {
+            for record in std::fs::read_dir(s.env.path("state/restored")).unwrap() {
+                let path = record.unwrap().path();
+                let mut json: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+                let proof = json["proof"].as_object_mut().expect("a proof");
+                assert!(proof.remove("settled").is_some(), "{json}");
+                std::fs::write(&path, json.to_string()).unwrap();
+            }
+        }
+        let out = run(s
+            .env
+            .command()
+            .env("LOCKSTEP_TIMINGS", "1")
+            .args(["backup", "--json"]))
+        .ok();
+        let report = out.json();
+        assert_eq!(report["unchanged"], true, "settled {settled}: {report}");
+        assert_eq!(report["parent"], s.s1.as_str(), "{report}");
+        assert!(
+            out.stderr
+                .contains("timing: backup: prove the restored set"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(
+            out.stderr
+                .contains("timing: backup: read the restored snapshot's trees"),
+            !settled,
+            "settled {settled}:\n{}",
+            out.stderr
+        );
+    }
+}
+
+/// Files of the story's S1 that S2 has too, unchanged, in a directory whose other entries the
+/// fix pack changed (a rollback swaps entries in and out of it and sets its times): the
+/// rollback leaves them where they are.
+fn kept_beside_a_change(s: &Story) -> Vec<PathBuf> {
+    let changed_dirs: std::collections::BTreeSet<&Path> = s
+        .at_s1
+        .iter()
+        .filter(|(p, e)| s.at_s2.get(*p) != Some(e) && e.kind == "file")
+        .filter_map(|(p, _)| p.parent())
+        .collect();
+    s.at_s1
+        .iter()
+        .filter(|(p, e)| {
+            e.kind == "file"
+                && s.at_s2.get(*p) == Some(e)
+                && p.parent().is_some_and(|d| changed_dirs.contains(d))
+        })
+        .map(|(p, _)| p.clone())
+        .collect()
+}
+
+/// Changes made behind the rollback's back while it ran — after it planned, before its swap,
+/// when its check of what it changed and the backup's proof are all that can see them — are in
+/// the next snapshot as they are on the host: a file it kept removed (only its directory's
+/// names show it), another's mode changed.
+#[test]
+fn a_change_made_while_the_rollback_ran_is_in_the_next_snapshot() {
+    for change in ["rm", "chmod"] {
+        let s = story();
+        let kept = kept_beside_a_change(&s);
+        let file = kept.first().expect("a kept file beside a change");
+        let physical = s.env.physical(file.to_str().unwrap());
+        let command = match change {
+            "rm" => format!("rm '{}'", physical.display()),
+            _ => format!("chmod 0604 '{}'", physical.display()),
+        };
+        run(s
+            .env
+            .command()
+            .env("LOCKSTEP_FAULT_RESTORE_STAGED", format!("run:{command}"))
+            .args(["restore", "--in-place", &s.s1]))
+        .ok();
+        s.env.wait_for_cleanup();
+        let after = s.env.backup(&[]);
+        assert_eq!(after["unchanged"], false, "{change}: {after}");
+        let target = s.env.path("after-change");
+        s.env
+            .run(&["restore", "latest", "--target", target.to_str().unwrap()])
+            .ok();
+        let restored = target.join(file.strip_prefix("/").unwrap());
+        match change {
+            "rm" => assert!(!restored.exists(), "{} was restored", restored.display()),
+            _ => {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&restored).unwrap().permissions().mode();
+                assert_eq!(mode & 0o7777, 0o604, "{}", restored.display());
+            }
+        }
+    }
+}
+
 /// Without the restore's proof the backup after a rollback is an ordinary one: a file changed
 /// behind the restore's back between its swap and the backup, its mtime and size put back, is
 /// read again (its ctime is later than the restore's last swap).

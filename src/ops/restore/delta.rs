@@ -36,6 +36,7 @@ use crate::host::excludes::Excludes;
 use crate::host::fingerprint::Fingerprint;
 use crate::host::root::HostRoot;
 use crate::ops::restore::journal::Delta;
+use crate::ops::restore::proof::{self, Expected, Names};
 use crate::ops::restore::{
     Counts, FullRepo, RestoreUnit, UnitTree, content_bytes, list, list_skipping, live_xattrs, rel,
     restore_tree, same_as_target, stays_inside, verify_entries, xattrs_of,
@@ -51,6 +52,9 @@ pub struct Planned {
     plan: Plan,
     /// The target's entries to stage: each put entry and everything under it.
     staged: Vec<(PathBuf, Node)>,
+    /// The names in each of the target's directories whose metadata the swap sets, by path
+    /// (those known: the restore checks the swapped set against them, [`proof::settle`]).
+    children: HashMap<PathBuf, Names>,
     /// The unit's bytes in the target snapshot.
     pub size: u64,
 }
@@ -106,7 +110,9 @@ impl Planned {
     /// # Errors
     /// When the repository or the staging directory fails.
     pub fn build(self, repo: &FullRepo, unit: &RestoreUnit, stage: &Path) -> Result<Staging> {
-        build(repo, self.plan, self.staged, unit, stage)
+        let mut staging = build(repo, self.plan, self.staged, unit, stage)?;
+        staging.children = self.children;
+        Ok(staging)
     }
 }
 
@@ -157,7 +163,16 @@ pub fn plan_by_walk(
         return Ok(None);
     }
     let size = tree.node.meta.size + tree.entries.iter().map(|(_, n)| n.meta.size).sum::<u64>();
-    Ok(Some(Planned { plan, staged, size }))
+    let children = proof::dir_names(
+        &tree.entries,
+        plan.delta.dirs.iter().map(|(p, _)| p.as_path()),
+    );
+    Ok(Some(Planned {
+        plan,
+        staged,
+        children,
+        size,
+    }))
 }
 
 /// The live set, proven to be exactly the newest snapshot's: the set's state digest now is the
@@ -214,6 +229,8 @@ pub struct TreeDiff {
     plan: Plan,
     /// The target's entries to stage: each put entry and everything under it.
     staged: Vec<(PathBuf, Node)>,
+    /// The names in the target's directories that were compared, by path.
+    children: HashMap<PathBuf, Names>,
 }
 
 /// Compares `unit` of the `target` snapshot with the `newest` snapshot's: only subtrees whose
@@ -249,7 +266,11 @@ pub fn compare_trees(
             staged.extend(under.into_iter().map(|(p, n)| (path.join(p), n)));
         }
     }
-    Ok(Some(TreeDiff { plan, staged }))
+    Ok(Some(TreeDiff {
+        plan,
+        staged,
+        children: diff.children.into_iter().collect(),
+    }))
 }
 
 /// Plans `diff` of `unit` when the live member is the newest snapshot's ([`Proven`]). `None`
@@ -262,7 +283,11 @@ pub fn plan_by_proof(
     unit: &RestoreUnit,
     live: &Path,
 ) -> Option<Planned> {
-    let TreeDiff { plan, staged } = diff;
+    let TreeDiff {
+        plan,
+        staged,
+        children,
+    } = diff;
     if !std::fs::symlink_metadata(live).is_ok_and(|m| m.is_dir())
         || (!is_root() && !plan.swappable(live, &staged))
     {
@@ -288,7 +313,12 @@ pub fn plan_by_proof(
             .filter(|(_, n)| n.node_type == NodeType::File)
             .map(|(_, n)| n.meta.size)
             .sum::<u64>();
-    Some(Planned { plan, staged, size })
+    Some(Planned {
+        plan,
+        staged,
+        children,
+        size,
+    })
 }
 
 /// Restores the `staged` entries of `plan` into the staging directory `stage`, each put entry
@@ -341,6 +371,7 @@ fn build(
         },
         delta: plan.delta,
         staged,
+        children: HashMap::new(),
     })
 }
 
@@ -356,6 +387,8 @@ struct Diff {
     /// Directories in both whose contents differ (target node): the ones entries move in and
     /// out of.
     visited: Vec<(PathBuf, Node)>,
+    /// The names in each target directory compared (the member's own included).
+    children: Vec<(PathBuf, Names)>,
 }
 
 impl Diff {
@@ -396,9 +429,16 @@ fn diff_dirs(repo: &FullRepo, target: &Node, newest: &Node, prefix: &Path) -> Re
         .into_iter()
         .map(|n| (n.name().into_owned(), n))
         .collect();
-    let mut diff = Diff::default();
+    let now = now?;
+    let mut diff = Diff {
+        children: vec![(
+            prefix.to_path_buf(),
+            proof::names_digest(now.iter().map(Node::name)),
+        )],
+        ..Diff::default()
+    };
     let mut deeper: Vec<(PathBuf, Node, Node)> = Vec::new();
-    for node in now? {
+    for node in now {
         let name = node.name();
         let path = prefix.join(&name);
         stays_inside(&path)?;
@@ -435,6 +475,7 @@ fn diff_dirs(repo: &FullRepo, target: &Node, newest: &Node, prefix: &Path) -> Re
         diff.remove.extend(sub.remove);
         diff.dirs.extend(sub.dirs);
         diff.visited.extend(sub.visited);
+        diff.children.extend(sub.children);
     }
     Ok(diff)
 }
@@ -473,6 +514,8 @@ pub struct Staging {
     pub counts: Counts,
     /// The entries restored into the staging directory, by their paths there.
     staged: Vec<(PathBuf, Node)>,
+    /// The names in the target's directories whose metadata the swap sets (those known).
+    children: HashMap<PathBuf, Names>,
 }
 
 impl Staging {
@@ -494,6 +537,64 @@ impl Staging {
             Some(&HashSet::from([PathBuf::new()])),
         )
         .map(|_| ())
+    }
+
+    /// The swap's plan, and what every entry the swap changes must be once it is done (its
+    /// logical path under `member`): the staged entries and the directories whose metadata it
+    /// sets, for [`proof::settle`].
+    #[must_use]
+    pub fn into_swap(self, member: &Path) -> (Delta, Vec<Expected>) {
+        let Self {
+            delta,
+            staged,
+            children,
+            ..
+        } = self;
+        // The names in each staged directory: everything under a put entry is staged.
+        let names = proof::dir_names(
+            &staged,
+            staged
+                .iter()
+                .filter(|(_, n)| n.is_dir())
+                .map(|(p, _)| p.as_path()),
+        );
+        let mut expected = Vec::with_capacity(staged.len() + delta.dirs.len());
+        for (at, node) in staged {
+            let children = names.get(&at).copied();
+            // `p<i>/…` is `put[i]/…` ([`Delta::staged`]).
+            let mut parts = at.components();
+            let rel = match parts.next().map(|c| c.as_os_str().to_string_lossy()) {
+                Some(first) if delta.flat => {
+                    let Some(put) = first
+                        .strip_prefix('p')
+                        .and_then(|i| i.parse::<usize>().ok())
+                        .and_then(|i| delta.put.get(i))
+                    else {
+                        continue;
+                    };
+                    let rest = parts.as_path();
+                    if rest.as_os_str().is_empty() {
+                        put.clone()
+                    } else {
+                        put.join(rest)
+                    }
+                }
+                _ => at,
+            };
+            expected.push(Expected {
+                path: proof::logical(member, &rel),
+                node,
+                children,
+            });
+        }
+        for (rel, node) in &delta.dirs {
+            expected.push(Expected {
+                path: proof::logical(member, rel),
+                node: node.clone(),
+                children: children.get(rel).copied(),
+            });
+        }
+        (delta, expected)
     }
 }
 

@@ -797,8 +797,8 @@ pub fn execute(prepared: Prepared<'_>, opts: &InPlace<'_>) -> Result<RestoreRepo
         crate::repo::progress::run_bytes(&repo, "restoring file contents...", plan.counts.bytes);
     let staged = stage_for_swap(&repo, snap, &selected, &mut journal, work, opts);
     drop(bar);
-    let counts = match staged {
-        Ok(counts) => counts,
+    let (counts, expected) = match staged {
+        Ok(staged) => staged,
         Err(e) => {
             let e = staging_error(e, &selected, &plan, opts.host);
             let cleaned = journal.discard_stages().and_then(|()| {
@@ -819,11 +819,24 @@ pub fn execute(prepared: Prepared<'_>, opts: &InPlace<'_>) -> Result<RestoreRepo
         let roles: Vec<Role> = selected.iter().map(|u| u.role).collect();
         recreate_links(manifest, Some(&roles), opts.host.root())?;
     }
-    record(
-        snap,
-        opts,
-        RestoreProof::of(journal.planned.as_ref(), swapped.as_ref()),
-    )?;
+    let proof = RestoreProof::of(journal.planned.as_ref(), swapped.as_ref()).map(|proof| {
+        let settled = expected.and_then(|expected| {
+            let members = snap.manifest.as_ref()?.members.clone();
+            let excludes = crate::host::excludes::set_excludes(
+                &crate::host::set::SyncSet { members },
+                opts.excludes,
+            )
+            .ok()?;
+            crate::ops::restore::proof::settle(
+                &expected,
+                opts.host,
+                &excludes,
+                (proof.planned, proof.swapped),
+            )
+        });
+        RestoreProof { settled, ..proof }
+    });
+    record(snap, opts, proof)?;
     Ok(RestoreReport {
         snapshot: snap.id(),
         target: PathBuf::from("/"),
@@ -845,7 +858,8 @@ pub fn execute(prepared: Prepared<'_>, opts: &InPlace<'_>) -> Result<RestoreRepo
 
 /// Stages every unit ([`stage_all`]), makes the staged data durable, and completes the
 /// journal with what each unit's swap moves (a delta's entries, a mount point's staged top
-/// level) — all before the first rename.
+/// level) — all before the first rename. Returns the totals and what the swap's changes must
+/// be ([`crate::ops::restore::proof::settle`]).
 fn stage_for_swap(
     repo: &FullRepo,
     snap: &SetSnapshot,
@@ -853,9 +867,9 @@ fn stage_for_swap(
     journal: &mut Journal,
     work: Vec<(Work, u64)>,
     opts: &InPlace<'_>,
-) -> Result<Counts> {
+) -> Result<(Counts, Option<Vec<crate::ops::restore::proof::Expected>>)> {
     let space = SpaceCheck::new(opts.host);
-    let (counts, deltas) = stage_all(repo, snap, selected, journal, work, &space)?;
+    let (counts, deltas, expected) = stage_all(repo, snap, selected, journal, work, &space)?;
     // The staged data must be on disk before anything is swapped: the swap's renames are made
     // durable, and cleanup then removes the replaced copies for good.
     let t = crate::util::timing::phase("restore: flush");
@@ -870,7 +884,7 @@ fn stage_for_swap(
         }
         unit.delta = delta;
     }
-    Ok(counts)
+    Ok((counts, expected))
 }
 
 /// A staging failure as the administrator needs it: a full filesystem named as such, else the
@@ -955,8 +969,19 @@ fn record(snap: &SetSnapshot, opts: &InPlace<'_>, proof: Option<RestoreProof>) -
     Ok(())
 }
 
-/// Stages and verifies every unit as planned. Returns the totals and each unit's delta
-/// (`None`: the unit was staged whole).
+/// The most entries a unit restored whole may have for the restore to check them after the
+/// swap ([`crate::ops::restore::proof::settle`]).
+const WHOLE_SETTLED: usize = 4096;
+
+/// The totals of [`stage_all`], each unit's delta (`None`: the unit was staged whole) and what
+/// every entry the swap changes must be after it (`None` when a unit was staged whole).
+type Staged = (
+    Counts,
+    Vec<Option<crate::ops::restore::journal::Delta>>,
+    Option<Vec<crate::ops::restore::proof::Expected>>,
+);
+
+/// Stages and verifies every unit as planned.
 fn stage_all(
     repo: &FullRepo,
     snap: &SetSnapshot,
@@ -964,10 +989,11 @@ fn stage_all(
     journal: &Journal,
     work: Vec<(Work, u64)>,
     space: &SpaceCheck<'_>,
-) -> Result<(Counts, Vec<Option<crate::ops::restore::journal::Delta>>)> {
+) -> Result<Staged> {
     let host = space.host;
     let mut total = Counts::default();
     let mut deltas = Vec::new();
+    let mut expected = Some(Vec::new());
     for (i, ((unit, ju), (work, need))) in selected.iter().zip(&journal.units).zip(work).enumerate()
     {
         let failed = |e: Error| match e {
@@ -992,7 +1018,11 @@ fn stage_all(
                 // the swap then has little left to write.
                 let stage = ju.stage.clone();
                 std::thread::spawn(move || crate::ops::restore::journal::flush(&stage));
-                deltas.push(Some(staging.delta));
+                let (delta, changed) = staging.into_swap(&unit.path);
+                if let Some(expected) = &mut expected {
+                    expected.extend(changed);
+                }
+                deltas.push(Some(delta));
             }
             Work::Whole { tree, carried } => {
                 let tree = match tree {
@@ -1018,10 +1048,23 @@ fn stage_all(
                 let _t =
                     crate::util::timing::phase(format!("restore: verify {}", unit.path.display()));
                 verify_unit(repo, &tree, unit, &ju.stage, &linked.paths)?;
+                // A whole copy changes every entry: a small one (a member that is a file) is
+                // checked after the swap like a delta; checking a large one would be another
+                // restore's work, and holding its listing until then, its memory.
+                expected = expected
+                    .filter(|_| tree.entries.len() <= WHOLE_SETTLED)
+                    .map(|mut e| {
+                        e.extend(crate::ops::restore::proof::expected_of_tree(
+                            &unit.path,
+                            &tree.node,
+                            &tree.entries,
+                        ));
+                        e
+                    });
             }
         }
     }
-    Ok((total, deltas))
+    Ok((total, deltas, expected))
 }
 
 fn run_id() -> String {

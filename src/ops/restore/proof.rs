@@ -21,15 +21,29 @@
 //!
 //! What this cannot see is content rewritten *while the restore ran*, with its size and mtime
 //! put back — the window in which the restore itself cannot see it either.
+//!
+//! Checking the entries of the middle case against the snapshot means reading its trees along
+//! their paths — thousands for a fix pack's rollback, most of the proof's time. The restore has
+//! those nodes in hand, so it checks them itself right after the swap ([`settle`]): each entry it
+//! changed, by the same rules, and each directory's names against the snapshot's. It records a
+//! digest of what it checked: every such entry's path, inode and ctime (the *settled* digest).
+//! The next backup computes the same digest over the entries its fingerprint finds changed
+//! between the two readings ([`window_digest`]); when they are equal, each of those entries is
+//! the one the restore checked and unchanged since (any change sets a new ctime), so no tree is
+//! read. Any difference — an entry the restore did not change, touched while it ran, or a
+//! restore that could not check everything — falls back to the trees.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rustic_core::repofile::{Node, SnapshotFile, Tree};
 use rustic_core::{IndexedTree, Repository, TreeId};
 
 use crate::Result;
+use crate::host::excludes::Excludes;
 use crate::host::fingerprint::{Fingerprint, Seen};
 use crate::host::root::HostRoot;
 use crate::host::state::{RestoreProof, boot_id};
@@ -55,10 +69,7 @@ pub fn prove<S: IndexedTree + Sync>(
     {
         return Ok(None);
     }
-    // Reading and decoding a snapshot tree per changed directory is most of a proof's time:
-    // the changed entries are proved in runs on the I/O pool, each run in path order with
-    // trees of its own (a run reads its first entry's ancestors again: a few trees a run).
-    let changed: Vec<(usize, PathBuf, Seen)> = fingerprints
+    let mut changed: Vec<(usize, PathBuf, Seen)> = fingerprints
         .iter()
         .enumerate()
         .flat_map(|(i, fp)| {
@@ -67,6 +78,25 @@ pub fn prove<S: IndexedTree + Sync>(
                 .map(move |(path, seen)| (i, path, seen))
         })
         .collect();
+    // The entries the restore changed, as it checked them: none of their trees is needed.
+    let window = || {
+        changed
+            .iter()
+            .filter(|(_, _, seen)| seen.ctime <= proof.swapped)
+            .map(|(_, path, seen)| (path.as_path(), seen.inode, seen.ctime))
+    };
+    if proof
+        .settled
+        .as_ref()
+        .is_some_and(|settled| *settled == window_digest(window()))
+    {
+        changed.retain(|(_, _, seen)| seen.ctime > proof.swapped);
+    }
+    // Reading and decoding a snapshot tree per changed directory is most of the rest: the
+    // changed entries are proved in runs on the I/O pool, each run in path order with trees of
+    // its own (a run reads its first entry's ancestors again: a few trees a run).
+    let _t = (!changed.is_empty())
+        .then(|| crate::util::timing::phase("backup: read the restored snapshot's trees"));
     let runs: Vec<Result<Option<Vec<PathBuf>>>> = crate::util::par::io(|| {
         use rayon::prelude::*;
         changed
@@ -86,6 +116,167 @@ pub fn prove<S: IndexedTree + Sync>(
 
 /// Entries a run of [`prove`] takes.
 const RUN: usize = 512;
+
+/// A digest of the names in a directory (in any order).
+pub type Names = [u8; 32];
+
+/// The [`Names`] digest of `names`.
+#[must_use]
+pub fn names_digest<N: AsRef<OsStr>>(names: impl IntoIterator<Item = N>) -> Names {
+    use sha2::{Digest, Sha256};
+    let mut names: Vec<N> = names.into_iter().collect();
+    names.sort_by(|a, b| a.as_ref().as_bytes().cmp(b.as_ref().as_bytes()));
+    let mut h = Sha256::new();
+    for name in &names {
+        // A name never holds a NUL byte: the names are delimited, not length-prefixed.
+        h.update(name.as_ref().as_bytes());
+        h.update([0]);
+    }
+    h.finalize().into()
+}
+
+/// The [`Names`] digest of each of the directories `dirs`, from `entries` (a listing, paths
+/// relative to its root, `""` being the root): what names it holds.
+#[must_use]
+pub fn dir_names<'d>(
+    entries: &[(PathBuf, Node)],
+    dirs: impl IntoIterator<Item = &'d Path>,
+) -> HashMap<PathBuf, Names> {
+    let mut names: HashMap<&Path, Vec<&OsStr>> =
+        dirs.into_iter().map(|d| (d, Vec::new())).collect();
+    for (path, _) in entries {
+        if let (Some(parent), Some(name)) = (path.parent(), path.file_name())
+            && let Some(names) = names.get_mut(parent)
+        {
+            names.push(name);
+        }
+    }
+    names
+        .into_iter()
+        .map(|(dir, names)| (dir.to_path_buf(), names_digest(names)))
+        .collect()
+}
+
+/// What every entry of a unit restored whole must be: its own `node` at `member` and each of
+/// its `entries`.
+#[must_use]
+pub fn expected_of_tree(member: &Path, node: &Node, entries: &[(PathBuf, Node)]) -> Vec<Expected> {
+    let dirs = std::iter::once(Path::new(""))
+        .filter(|_| node.is_dir())
+        .chain(
+            entries
+                .iter()
+                .filter(|(_, n)| n.is_dir())
+                .map(|(p, _)| p.as_path()),
+        );
+    let names = dir_names(entries, dirs);
+    std::iter::once((Path::new(""), node))
+        .chain(entries.iter().map(|(p, n)| (p.as_path(), n)))
+        .map(|(rel, node)| Expected {
+            path: logical(member, rel),
+            node: node.clone(),
+            children: names.get(rel).copied(),
+        })
+        .collect()
+}
+
+/// The logical path of `rel` in the member at `member` (`""`: the member itself).
+#[must_use]
+pub fn logical(member: &Path, rel: &Path) -> PathBuf {
+    if rel.as_os_str().is_empty() {
+        member.to_path_buf()
+    } else {
+        member.join(rel)
+    }
+}
+
+/// An entry the restore changed, as [`settle`] found it: logical path, inode, ctime.
+type Settled<'p> = (&'p Path, u64, (i64, i64));
+
+/// The settled digest of `entries` (logical path, inode, ctime) in any order: what [`settle`]
+/// records and [`prove`] compares.
+fn window_digest<'p>(entries: impl Iterator<Item = Settled<'p>>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut entries: Vec<_> = entries.collect();
+    entries.sort_unstable_by(|a, b| a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes()));
+    let mut h = Sha256::new();
+    for (path, inode, (secs, nanos)) in entries {
+        let path = path.as_os_str().as_bytes();
+        h.update((path.len() as u64).to_le_bytes());
+        h.update(path);
+        h.update(inode.to_le_bytes());
+        h.update(secs.to_le_bytes());
+        h.update(nanos.to_le_bytes());
+    }
+    crate::util::report::hex(&h.finalize())
+}
+
+/// An entry an in-place restore changed, as the snapshot has it: what [`settle`] checks.
+pub struct Expected {
+    /// Its logical path.
+    pub path: PathBuf,
+    /// The snapshot's node.
+    pub node: Node,
+    /// For a directory, the digest of the names the snapshot's directory holds (`None`: not
+    /// known, and the restore cannot settle).
+    pub children: Option<Names>,
+}
+
+/// Checks, right after an in-place restore's swap, every entry it changed against the
+/// snapshot (`expected`) and returns the settled digest of those whose ctime lies in the window
+/// `(planned, swapped]`: their paths, inodes and ctimes (see the module documentation). `None`
+/// when an entry does not match or cannot be read, or a directory's names (less what `excludes`
+/// leaves out) are not the snapshot's: the next backup then reads the trees.
+#[must_use]
+pub fn settle(
+    expected: &[Expected],
+    host: &HostRoot,
+    excludes: &Excludes,
+    (planned, swapped): ((i64, i64), (i64, i64)),
+) -> Option<String> {
+    let _t = crate::util::timing::phase("restore: settle");
+    let checked: Option<Vec<Option<Settled<'_>>>> = crate::util::par::io(|| {
+        use rayon::prelude::*;
+        expected
+            .par_iter()
+            .map(|e| {
+                let physical = host.physical(&e.path);
+                let meta = std::fs::symlink_metadata(&physical).ok()?;
+                let ctime = (meta.ctime(), meta.ctime_nsec());
+                if ctime <= planned || ctime > swapped {
+                    // Not the restore's change as the backup will see it: the backup proves it
+                    // another way.
+                    return Some(None);
+                }
+                let (differences, _) =
+                    crate::ops::restore::verify::entry_metadata(&e.node, &physical, true);
+                if !differences.is_empty() {
+                    return None;
+                }
+                if meta.is_dir() {
+                    let names: Vec<OsString> = std::fs::read_dir(&physical)
+                        .ok()?
+                        .map(|d| d.map(|d| d.file_name()))
+                        .collect::<std::io::Result<_>>()
+                        .ok()?;
+                    let names = names
+                        .into_iter()
+                        .filter(|n| !excludes.excludes(&e.path.join(n)));
+                    if Some(names_digest(names)) != e.children {
+                        return None;
+                    }
+                }
+                Some(Some((e.path.as_path(), meta.ino(), ctime)))
+            })
+            .collect()
+    });
+    let checked: Vec<_> = checked?.into_iter().flatten().collect();
+    // An entry expected twice would be counted twice: the backup's fingerprint has it once.
+    let mut paths: Vec<&Path> = checked.iter().map(|c| c.0).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    (paths.len() == checked.len()).then(|| window_digest(checked.into_iter()))
+}
 
 /// [`prove`] for the changed entries `run` (fingerprint, path, what it saw), in path order.
 fn prove_run<S: IndexedTree>(
@@ -225,5 +416,54 @@ impl<'r, S: IndexedTree> Trees<'r, S> {
             return Ok(None);
         };
         Ok(self.dir(parent)?.and_then(|d| d.get(name)).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustic_core::repofile::{Metadata, NodeType};
+
+    fn entry(path: &str, node_type: NodeType) -> (PathBuf, Node) {
+        let path = PathBuf::from(path);
+        let name = path.file_name().unwrap().to_owned();
+        (path, Node::new_node(&name, node_type, Metadata::default()))
+    }
+
+    #[test]
+    fn a_directorys_names_are_those_directly_in_it_in_any_order() {
+        let entries = [
+            entry("a", NodeType::Dir),
+            entry("a/y", NodeType::File),
+            entry("a/x", NodeType::File),
+            entry("a/x.d", NodeType::Dir),
+            entry("a/x.d/deep", NodeType::File),
+            entry("b", NodeType::File),
+        ];
+        let names = dir_names(&entries, ["", "a", "a/x.d", "c"].map(Path::new));
+        assert_eq!(names[Path::new("")], names_digest(["b", "a"]));
+        assert_eq!(names[Path::new("a")], names_digest(["x", "x.d", "y"]));
+        assert_eq!(names[Path::new("a/x.d")], names_digest(["deep"]));
+        assert_eq!(names[Path::new("c")], names_digest(Vec::<&str>::new()));
+        assert_ne!(names[Path::new("a")], names_digest(["x", "y"]));
+        // Names are delimited: "ab" is not "a" and "b".
+        assert_ne!(names_digest(["ab"]), names_digest(["a", "b"]));
+    }
+
+    #[test]
+    fn the_settled_digest_is_of_the_entries_not_their_order() {
+        let a = (Path::new("/m/a"), 7, (100, 5));
+        let b = (Path::new("/m/b"), 8, (100, 6));
+        let digest = window_digest([a, b].into_iter());
+        assert_eq!(digest, window_digest([b, a].into_iter()));
+        for other in [
+            vec![a],
+            vec![a, (Path::new("/m/b"), 9, (100, 6))],
+            vec![a, (Path::new("/m/b"), 8, (100, 7))],
+            vec![a, (Path::new("/m/c"), 8, (100, 6))],
+            vec![a, b, b],
+        ] {
+            assert_ne!(digest, window_digest(other.iter().copied()), "{other:?}");
+        }
     }
 }
