@@ -138,9 +138,13 @@ restore_with() { # TOOL
     tar+zstd) measure d-full-restore tar+zstd sh -c "mkdir -p '$work/d-tar' && zstd -q -d -c '$work/tar-a-first-backup.tar.zst' | tar -C '$work/d-tar' -xf -" ;;
   esac
 }
+# Each copy is removed before the next tool restores: at `l` two full copies beside the host and
+# three repositories do not fit on this machine's disk.
 for ((round = 1; round <= rounds; round++)); do
-  for tool in $(in_turn); do restore_with "$tool"; done
-  rm -rf "$work"/d-*
+  for tool in $(in_turn); do
+    restore_with "$tool"
+    rm -rf "$work"/d-*
+  done
 done
 
 # --- (f) check reading all data ----------------------------------------------------------

@@ -249,7 +249,7 @@ pub fn settle(
                     return Some(None);
                 }
                 let (differences, _) =
-                    crate::ops::restore::verify::entry_metadata(&e.node, &physical, true);
+                    crate::ops::restore::verify::entry_metadata_of(&e.node, &physical, &meta, true);
                 if !differences.is_empty() {
                     return None;
                 }

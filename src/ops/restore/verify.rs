@@ -51,19 +51,26 @@ pub fn entry<S: IndexedFull>(
 /// second value is whether the entry is of the node's type and size (its content can be
 /// compared).
 pub fn entry_metadata(node: &Node, path: &Path, owners: bool) -> (Vec<String>, bool) {
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) => {
-            return (vec![format!("missing from the restored copy ({e})")], false);
-        }
-    };
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) => entry_metadata_of(node, path, &meta, owners),
+        Err(e) => (vec![format!("missing from the restored copy ({e})")], false),
+    }
+}
+
+/// [`entry_metadata`] for the entry at `path` whose `lstat` gave `meta`.
+pub fn entry_metadata_of(
+    node: &Node,
+    path: &Path,
+    meta: &std::fs::Metadata,
+    owners: bool,
+) -> (Vec<String>, bool) {
     let link = meta
         .file_type()
         .is_symlink()
         .then(|| std::fs::read_link(path).ok())
         .flatten();
     let want = EntryMeta::from_node(node);
-    let have = EntryMeta::from_metadata(&meta, link);
+    let have = EntryMeta::from_metadata(meta, link);
     if want.kind != have.kind {
         return (
             vec![format!("type {:?} restored as {:?}", want.kind, have.kind)],
