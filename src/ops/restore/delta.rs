@@ -561,25 +561,9 @@ impl Staging {
         let mut expected = Vec::with_capacity(staged.len() + delta.dirs.len());
         for (at, node) in staged {
             let children = names.get(&at).copied();
-            // `p<i>/…` is `put[i]/…` ([`Delta::staged`]).
-            let mut parts = at.components();
-            let rel = match parts.next().map(|c| c.as_os_str().to_string_lossy()) {
-                Some(first) if delta.flat => {
-                    let Some(put) = first
-                        .strip_prefix('p')
-                        .and_then(|i| i.parse::<usize>().ok())
-                        .and_then(|i| delta.put.get(i))
-                    else {
-                        continue;
-                    };
-                    let rest = parts.as_path();
-                    if rest.as_os_str().is_empty() {
-                        put.clone()
-                    } else {
-                        put.join(rest)
-                    }
-                }
-                _ => at,
+            // An entry the delta does not name cannot be checked: the backup reads the trees.
+            let Some(rel) = delta.unstaged(&at) else {
+                continue;
             };
             expected.push(Expected {
                 path: proof::logical(member, &rel),

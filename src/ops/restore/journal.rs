@@ -146,6 +146,22 @@ impl Delta {
         }
     }
 
+    /// The entry a path under the stage directory is staged for ([`Delta::staged`]'s inverse):
+    /// `put[i]` or what lies under it, relative to the member. `None` for a path that names no
+    /// staged entry.
+    #[must_use]
+    pub fn unstaged(&self, at: &Path) -> Option<PathBuf> {
+        if !self.flat {
+            return Some(at.to_path_buf());
+        }
+        let mut parts = at.components();
+        let first = parts.next()?.as_os_str().to_str()?;
+        let put = self
+            .put
+            .get(first.strip_prefix('p')?.parse::<usize>().ok()?)?;
+        Some(crate::ops::restore::proof::logical(put, parts.as_path()))
+    }
+
     /// Where the live `put[i]` (`put`) or `remove[i]` is moved aside, under the old directory.
     fn aside(&self, old: &Path, put: bool, i: usize) -> PathBuf {
         match (self.flat, put) {
@@ -1044,6 +1060,27 @@ fn make_writable(p: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_staged_path_names_the_entry_it_is_staged_for() {
+        let delta = Delta {
+            put: vec![PathBuf::from("a/b"), PathBuf::from("c")],
+            remove: Vec::new(),
+            dirs: Vec::new(),
+            flat: true,
+        };
+        for i in 0..2 {
+            let at = delta.staged(Path::new(""), i);
+            assert_eq!(delta.unstaged(&at).as_ref(), Some(&delta.put[i]));
+            assert_eq!(
+                delta.unstaged(&at.join("x/y")),
+                Some(delta.put[i].join("x/y"))
+            );
+        }
+        for stray in ["p2", "q0", "p", "px/y"] {
+            assert_eq!(delta.unstaged(Path::new(stray)), None, "{stray}");
+        }
+    }
 
     fn journal(dir: &Path, phase: JournalPhase) -> Journal {
         Journal {

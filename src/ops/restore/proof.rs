@@ -180,7 +180,8 @@ pub fn expected_of_tree(member: &Path, node: &Node, entries: &[(PathBuf, Node)])
         .collect()
 }
 
-/// The logical path of `rel` in the member at `member` (`""`: the member itself).
+/// The path of `rel` under `member` (`""`: the member itself; `Path::join` would add a
+/// trailing slash, which no fingerprint holds).
 #[must_use]
 pub fn logical(member: &Path, rel: &Path) -> PathBuf {
     if rel.as_os_str().is_empty() {
