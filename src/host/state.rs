@@ -129,6 +129,13 @@ impl StateDir {
         self.dir.join("restore-journal.json")
     }
 
+    /// Where an in-place restore keeps, until its journal closes, what its check after the swap
+    /// needs ([`crate::ops::restore::proof::Pending`]).
+    #[must_use]
+    pub fn pending_settle(&self) -> PathBuf {
+        self.dir.join("restore-settle.json")
+    }
+
     fn record_path(&self, host: &str, set: &str) -> PathBuf {
         let safe = |s: &str| {
             s.chars()

@@ -1294,6 +1294,62 @@ fn the_backup_after_a_rollback_that_recover_completed_reads_no_file() {
     assert_backup_after_rollback_reads_nothing(&s);
 }
 
+/// A rollback interrupted in its swap or right after it, which `recover` completes, is checked
+/// by the recovery as the restore would have checked it (from what the restore kept beside its
+/// journal): the backup after it reads no tree of the snapshot. When what the restore kept is
+/// torn (the crash came while it was written) the recovery still completes, and the backup
+/// reads the trees and still proves the set.
+#[test]
+fn the_backup_after_a_recovered_rollback_reads_no_tree_of_the_snapshot() {
+    for (point, kept) in [
+        ("LOCKSTEP_FAULT_RESTORE_SWAP_1", true),
+        ("LOCKSTEP_FAULT_RESTORE_CLEANUP", true),
+        ("LOCKSTEP_FAULT_RESTORE_SWAP_1", false),
+    ] {
+        let s = story();
+        let killed = run(s
+            .env
+            .command()
+            .env(point, "kill")
+            .args(["restore", "--in-place", &s.s1]));
+        assert_eq!(killed.code, -1, "not killed at {point}: {}", killed.stderr);
+        let pending = s.env.path("state/restore-settle.json");
+        assert!(pending.exists(), "{point}: nothing kept for recover");
+        if !kept {
+            // torn by the crash: half of it on disk
+            let text = std::fs::read(&pending).unwrap();
+            std::fs::write(&pending, &text[..text.len() / 2]).unwrap();
+        }
+        let recovered = s.env.run(&["recover", "--json"]).ok().json();
+        assert_eq!(
+            recovered["recovered"]["outcome"], "completed",
+            "{point}: {recovered}"
+        );
+        assert!(
+            !pending.exists(),
+            "{point}: left behind after the journal closed"
+        );
+        let out = run(s
+            .env
+            .command()
+            .env("LOCKSTEP_TIMINGS", "1")
+            .args(["backup", "--json"]))
+        .ok();
+        let report = out.json();
+        assert_eq!(report["unchanged"], true, "{point} kept {kept}: {report}");
+        assert_eq!(report["parent"], s.s1.as_str(), "{report}");
+        let id = report["snapshot"].as_str().unwrap();
+        assert_eq!(tree_of(&s.env, id), tree_of(&s.env, &s.s1));
+        assert_eq!(
+            out.stderr
+                .contains("timing: backup: read the restored snapshot's trees"),
+            !kept,
+            "{point} kept {kept}:\n{}",
+            out.stderr
+        );
+    }
+}
+
 /// The rollback checks every entry it changed right after its swap and records what it checked:
 /// the backup after it proves the set without reading a tree of the snapshot (the phase that
 /// reads them is named under `LOCKSTEP_TIMINGS`). A record without that check (a restore by an

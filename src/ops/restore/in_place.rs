@@ -870,13 +870,33 @@ fn stage_for_swap(
 ) -> Result<(Counts, Option<Vec<crate::ops::restore::proof::Expected>>)> {
     let space = SpaceCheck::new(opts.host);
     let (counts, deltas, expected) = stage_all(repo, snap, selected, journal, work, &space)?;
-    // The staged data must be on disk before anything is swapped: the swap's renames are made
-    // durable, and cleanup then removes the replaced copies for good.
-    let t = crate::util::timing::phase("restore: flush");
-    for unit in &journal.units {
-        crate::ops::restore::journal::flush(&unit.stage)?;
-    }
-    drop(t);
+    // What the check after the swap needs is kept for `recover` (written while the staged data
+    // is flushed), so that a recovered swap is checked too.
+    let pending = match (&expected, &snap.manifest) {
+        (Some(expected), Some(manifest)) => Some(crate::ops::restore::proof::Pending::new(
+            (&journal.run, &journal.snapshot),
+            opts.host.root(),
+            crate::host::set::SyncSet {
+                members: manifest.members.clone(),
+            },
+            opts.excludes,
+            expected,
+        )),
+        _ => None,
+    };
+    std::thread::scope(|scope| {
+        if let Some(pending) = &pending {
+            scope.spawn(|| pending.keep(opts.state));
+        }
+        // The staged data must be on disk before anything is swapped: the swap's renames are
+        // made durable, and cleanup then removes the replaced copies for good.
+        let _t = crate::util::timing::phase("restore: flush");
+        journal
+            .units
+            .iter()
+            .try_for_each(|unit| crate::ops::restore::journal::flush(&unit.stage))
+    })?;
+    drop(pending);
     for (unit, delta) in journal.units.iter_mut().zip(deltas) {
         // A delta swaps its own list of entries; a whole copy, the staged top level.
         if let (Some(inside), None) = (&mut unit.inside, &delta) {

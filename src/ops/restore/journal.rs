@@ -447,6 +447,7 @@ impl Journal {
     /// When it cannot be removed.
     pub fn close(state: &StateDir) -> Result<()> {
         let path = state.journal();
+        crate::ops::restore::proof::Pending::forget(state);
         std::fs::remove_file(&path).map_err(|e| Error::io("cannot remove", &path, e))?;
         sync_dir(state.path())
     }
@@ -791,7 +792,16 @@ pub fn recover(state: &StateDir, on_wait: impl FnOnce()) -> Result<Option<Recove
             proof: crate::host::state::RestoreProof::of(
                 journal.planned.as_ref(),
                 state.clock_mark().as_ref(),
-            ),
+            )
+            .map(|proof| crate::host::state::RestoreProof {
+                settled: crate::ops::restore::proof::settle_kept(
+                    state,
+                    &journal.run,
+                    &journal.snapshot,
+                    (proof.planned, proof.swapped),
+                ),
+                ..proof
+            }),
         })?;
     }
     Journal::close(state)?;

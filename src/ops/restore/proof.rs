@@ -33,20 +33,23 @@
 //! read. Any difference — an entry the restore did not change, touched while it ran, or a
 //! restore that could not check everything — falls back to the trees.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use rustic_core::repofile::{Node, SnapshotFile, Tree};
+use rustic_core::repofile::{Metadata, Node, NodeType, SnapshotFile, Tree};
 use rustic_core::{IndexedTree, Repository, TreeId};
+use serde::{Deserialize, Serialize};
 
 use crate::Result;
 use crate::host::excludes::Excludes;
 use crate::host::fingerprint::{Fingerprint, Seen};
 use crate::host::root::HostRoot;
-use crate::host::state::{RestoreProof, boot_id};
+use crate::host::set::SyncSet;
+use crate::host::state::{RestoreProof, StateDir, boot_id};
 
 /// Proves that the live set, whose members' fingerprints are `fingerprints`, is `snap` as the
 /// in-place restore recorded by `proof` left it, but for the entries changed since (see the
@@ -279,6 +282,121 @@ pub fn settle(
     (paths.len() == checked.len()).then(|| window_digest(checked.into_iter()))
 }
 
+/// What [`settle`] needs, kept in the state directory from before an in-place restore's first
+/// rename until its journal closes: when the restore is interrupted, `recover` completes the
+/// swap and settles with it ([`settle_kept`]), so the backup after a recovered rollback reads no
+/// tree either. Best effort: a missing or unreadable file only means that backup reads the
+/// trees.
+#[derive(Serialize, Deserialize)]
+pub struct Pending<'a> {
+    /// The journal's run: a file another restore left is not this one's.
+    pub run: String,
+    /// The snapshot restored.
+    pub snapshot: String,
+    /// The host root the logical paths are under.
+    pub root: PathBuf,
+    /// The snapshot's members: with `excludes`, what a directory's names are compared without.
+    pub set: SyncSet,
+    /// The set's exclude patterns.
+    pub excludes: Vec<String>,
+    /// Every entry the swap changes, as the snapshot has it.
+    expected: Vec<Kept<'a>>,
+}
+
+/// An [`Expected`] as [`Pending`] keeps it: the node's type and metadata, without the content
+/// ids [`settle`] does not compare (most of a node's bytes).
+#[derive(Serialize, Deserialize)]
+struct Kept<'a> {
+    path: Cow<'a, Path>,
+    node_type: Cow<'a, NodeType>,
+    meta: Cow<'a, Metadata>,
+    children: Option<Names>,
+}
+
+impl<'a> Pending<'a> {
+    /// What the restore of `snapshot` in run `run` on the host under `root` keeps of `expected`,
+    /// for the set of `members` and `excludes`.
+    #[must_use]
+    pub fn new(
+        (run, snapshot): (&str, &str),
+        root: &Path,
+        set: SyncSet,
+        excludes: &[String],
+        expected: &'a [Expected],
+    ) -> Self {
+        Self {
+            run: run.to_owned(),
+            snapshot: snapshot.to_owned(),
+            root: root.to_path_buf(),
+            set,
+            excludes: excludes.to_vec(),
+            expected: expected
+                .iter()
+                .map(|e| Kept {
+                    path: Cow::Borrowed(&e.path),
+                    node_type: Cow::Borrowed(&e.node.node_type),
+                    meta: Cow::Borrowed(&e.node.meta),
+                    children: e.children,
+                })
+                .collect(),
+        }
+    }
+
+    /// Writes it to its place in `state` (not synced: the swap's `syncfs` or nothing makes it
+    /// durable; a torn file does not parse). Never fails the restore: a file that cannot be
+    /// written is left out.
+    pub fn keep(&self, state: &StateDir) {
+        use std::io::Write;
+        let _t = crate::util::timing::phase("restore: keep what to settle");
+        let path = state.pending_settle();
+        let written = crate::host::state::private_file(&path).and_then(|file| {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            serde_json::to_writer(&mut out, self)?;
+            out.flush()
+        });
+        if written.is_err() {
+            // (a path that is not UTF-8 has no JSON form, for one)
+            std::fs::remove_file(&path).ok();
+        }
+    }
+
+    /// Removes what [`Pending::keep`] wrote, if anything.
+    pub fn forget(state: &StateDir) {
+        std::fs::remove_file(state.pending_settle()).ok();
+    }
+}
+
+/// [`settle`] for the restore of `snapshot` in run `run`, after `recover` completed its swap, with
+/// what the restore kept ([`Pending`]); `None` when it kept nothing usable.
+#[must_use]
+pub fn settle_kept(
+    state: &StateDir,
+    run: &str,
+    snapshot: &str,
+    window: ((i64, i64), (i64, i64)),
+) -> Option<String> {
+    let text = std::fs::read(state.pending_settle()).ok()?;
+    let pending: Pending<'static> = serde_json::from_slice(&text).ok()?;
+    if pending.run != run || pending.snapshot != snapshot {
+        return None;
+    }
+    let host = HostRoot::new(&pending.root).ok()?;
+    let excludes = crate::host::excludes::set_excludes(&pending.set, &pending.excludes).ok()?;
+    let expected: Vec<Expected> = pending
+        .expected
+        .into_iter()
+        .map(|k| {
+            let name = k.path.file_name().unwrap_or_default();
+            Expected {
+                node: Node::new_node(name, k.node_type.into_owned(), k.meta.into_owned()),
+                path: k.path.into_owned(),
+                children: k.children,
+            }
+        })
+        .collect();
+    settle(&expected, &host, &excludes, window)
+}
+
 /// [`prove`] for the changed entries `run` (fingerprint, path, what it saw), in path order.
 fn prove_run<S: IndexedTree>(
     repo: &Repository<S>,
@@ -466,5 +584,44 @@ mod tests {
         ] {
             assert_ne!(digest, window_digest(other.iter().copied()), "{other:?}");
         }
+    }
+
+    /// What a restore keeps for `recover` settles the entries it names, for that restore only.
+    #[test]
+    fn what_a_restore_keeps_settles_that_restore_only() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let host = dir.path().join("host");
+        std::fs::create_dir_all(host.join("m")).unwrap();
+        std::fs::write(host.join("m/f"), b"x").unwrap();
+        let state = StateDir::at(dir.path().join("state"));
+        crate::host::state::create_private_dir(state.path()).unwrap();
+        let meta = std::fs::symlink_metadata(host.join("m/f")).unwrap();
+        let node_meta = Metadata {
+            mode: Some(meta.mode()),
+            mtime: Some(
+                rustic_core::jiff::Timestamp::new(meta.mtime(), meta.mtime_nsec() as i32).unwrap(),
+            ),
+            uid: Some(meta.uid()),
+            gid: Some(meta.gid()),
+            size: meta.size(),
+            ..Metadata::default()
+        };
+        let expected = vec![Expected {
+            path: PathBuf::from("/m/f"),
+            node: Node::new_node(OsStr::new("f"), NodeType::File, node_meta),
+            children: None,
+        }];
+        let ctime = (meta.ctime(), meta.ctime_nsec());
+        let window = ((ctime.0 - 1, 0), (ctime.0 + 1, 0));
+        let root = HostRoot::new(&host).unwrap();
+        let own = settle(&expected, &root, &Excludes::default(), window);
+        assert!(own.is_some());
+        Pending::new(("run1", "snap1"), &host, SyncSet::default(), &[], &expected).keep(&state);
+        assert_eq!(settle_kept(&state, "run1", "snap1", window), own);
+        assert_eq!(settle_kept(&state, "run2", "snap1", window), None);
+        assert_eq!(settle_kept(&state, "run1", "snap2", window), None);
+        Pending::forget(&state);
+        assert_eq!(settle_kept(&state, "run1", "snap1", window), None);
     }
 }
