@@ -32,6 +32,11 @@
 //! the one the restore checked and unchanged since (any change sets a new ctime), so no tree is
 //! read. Any difference — an entry the restore did not change, touched while it ran, or a
 //! restore that could not check everything — falls back to the trees.
+//!
+//! A restore interrupted in its swap is completed by `recover`, which has no repository. So the
+//! restore keeps what the check needs beside its journal before the first rename ([`Pending`]),
+//! and the recovery, once it has swapped everything in, checks with that ([`settle_kept`]),
+//! its window reaching to the end of the recovery.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
