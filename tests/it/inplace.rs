@@ -1294,6 +1294,22 @@ fn the_backup_after_a_rollback_that_recover_completed_reads_no_file() {
     assert_backup_after_rollback_reads_nothing(&s);
 }
 
+/// A backup with `LOCKSTEP_TIMINGS` right after a rollback to S1, which must reuse S1's tree
+/// (`unchanged`, parent S1); its report and what it printed on stderr (the phases). `case`
+/// names the case in a failure.
+fn timed_backup_after_rollback(s: &Story, case: &str) -> (serde_json::Value, String) {
+    let out = run(s
+        .env
+        .command()
+        .env("LOCKSTEP_TIMINGS", "1")
+        .args(["backup", "--json"]))
+    .ok();
+    let report = out.json();
+    assert_eq!(report["unchanged"], true, "{case}: {report}");
+    assert_eq!(report["parent"], s.s1.as_str(), "{case}: {report}");
+    (report, out.stderr)
+}
+
 /// A rollback interrupted in its swap or right after it, which `recover` completes, is checked
 /// by the recovery as the restore would have checked it (from what the restore kept beside its
 /// journal): the backup after it reads no tree of the snapshot. When what the restore kept is
@@ -1329,23 +1345,13 @@ fn the_backup_after_a_recovered_rollback_reads_no_tree_of_the_snapshot() {
             !pending.exists(),
             "{point}: left behind after the journal closed"
         );
-        let out = run(s
-            .env
-            .command()
-            .env("LOCKSTEP_TIMINGS", "1")
-            .args(["backup", "--json"]))
-        .ok();
-        let report = out.json();
-        assert_eq!(report["unchanged"], true, "{point} kept {kept}: {report}");
-        assert_eq!(report["parent"], s.s1.as_str(), "{report}");
+        let (report, stderr) = timed_backup_after_rollback(&s, &format!("{point} kept {kept}"));
         let id = report["snapshot"].as_str().unwrap();
         assert_eq!(tree_of(&s.env, id), tree_of(&s.env, &s.s1));
         assert_eq!(
-            out.stderr
-                .contains("timing: backup: read the restored snapshot's trees"),
+            stderr.contains("timing: backup: read the restored snapshot's trees"),
             !kept,
-            "{point} kept {kept}:\n{}",
-            out.stderr
+            "{point} kept {kept}:\n{stderr}"
         );
     }
 }
@@ -1370,27 +1376,15 @@ fn the_backup_after_a_rollback_reads_no_tree_of_the_snapshot() {
                 std::fs::write(&path, json.to_string()).unwrap();
             }
         }
-        let out = run(s
-            .env
-            .command()
-            .env("LOCKSTEP_TIMINGS", "1")
-            .args(["backup", "--json"]))
-        .ok();
-        let report = out.json();
-        assert_eq!(report["unchanged"], true, "settled {settled}: {report}");
-        assert_eq!(report["parent"], s.s1.as_str(), "{report}");
+        let (_, stderr) = timed_backup_after_rollback(&s, &format!("settled {settled}"));
         assert!(
-            out.stderr
-                .contains("timing: backup: prove the restored set"),
-            "{}",
-            out.stderr
+            stderr.contains("timing: backup: prove the restored set"),
+            "{stderr}"
         );
         assert_eq!(
-            out.stderr
-                .contains("timing: backup: read the restored snapshot's trees"),
+            stderr.contains("timing: backup: read the restored snapshot's trees"),
             !settled,
-            "settled {settled}:\n{}",
-            out.stderr
+            "settled {settled}:\n{stderr}"
         );
     }
 }
