@@ -100,6 +100,18 @@ pub fn rows() -> Vec<Fault> {
             test: killed_while_swapping,
         },
         Fault {
+            id: "settle_file_torn",
+            area: Area::Restore,
+            fault: "An in-place rollback is killed between two renames of its swap, and what it \
+                    kept for its check after the swap (`<state-dir>/restore-settle.json`) is cut \
+                    off halfway; then `lockstep recover` runs.",
+            outcome: "recover completes the swap as with the file whole (the host is exactly the \
+                      restored snapshot, `status` in sync with it) and removes the file with the \
+                      journal; the next backup, which then proves the set by reading the \
+                      snapshot's trees, stores nothing new.",
+            test: settle_file_torn,
+        },
+        Fault {
             id: "killed_before_the_journal_closes",
             area: Area::Restore,
             fault: "An in-place rollback (`--wait`) is killed after removing the replaced \
@@ -305,6 +317,17 @@ fn journal_cut_off() {
 /// Kills the rollback from S2 (after a fix pack) to S1 at fault point `point`, runs `recover`,
 /// and checks the host is exactly S1 (`completed`) or S2, and what `status` says.
 fn killed_at(point: &str, extra: &[&str], completed: bool) {
+    killed_and_tampered_at(point, extra, completed, |_| {});
+}
+
+/// [`killed_at`], with `tamper` run on the host between the kill and the recovery; the host
+/// and the first snapshot (the one restored).
+fn killed_and_tampered_at(
+    point: &str,
+    extra: &[&str],
+    completed: bool,
+    tamper: impl Fn(&Env),
+) -> (Env, String) {
     let env = Env::new(Shape::Admin);
     let s1 = snapshot_id(&env);
     let at_s1 = host_listing(&env);
@@ -321,6 +344,7 @@ fn killed_at(point: &str, extra: &[&str], completed: bool) {
         .args(extra);
     let killed = run(&mut cmd);
     assert_eq!(killed.code, -1, "{point}: not killed:\n{}", killed.stderr);
+    tamper(&env);
     let out = env.run(&["recover", "--json"]).ok().json();
     let outcome = if completed {
         "completed"
@@ -347,6 +371,7 @@ fn killed_at(point: &str, extra: &[&str], completed: bool) {
         "{}",
         again.stdout
     );
+    (env, s1)
 }
 
 fn killed_while_staging() {
@@ -355,6 +380,20 @@ fn killed_while_staging() {
 
 fn killed_while_swapping() {
     killed_at("restore-swap-5", &[], true);
+}
+
+fn settle_file_torn() {
+    let (env, s1) = killed_and_tampered_at("restore-swap-5", &[], true, |env| {
+        let kept = env.path("state").join("restore-settle.json");
+        let text = std::fs::read(&kept).expect("the restore kept what its check needs");
+        std::fs::write(&kept, &text[..text.len() / 2]).unwrap();
+    });
+    assert!(!env.path("state").join("restore-settle.json").exists());
+    // The recovery could not check what the restore changed: the backup proves the set by the
+    // snapshot's trees, and stores nothing new.
+    let backup = env.run(&["backup", "--json"]).ok().json();
+    assert_eq!(backup["unchanged"], true, "{backup}");
+    assert_eq!(backup["parent"], s1.as_str(), "{backup}");
 }
 
 fn killed_before_the_journal_closes() {
