@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use std::path::PathBuf;
 
-use crate::host::set::Member;
+use crate::host::set::{Member, SyncSet};
 use crate::im::inventory::Inventory;
 
 /// The manifest schema this lockstep writes.
@@ -115,6 +115,14 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The set the snapshot holds: its members.
+    #[must_use]
+    pub fn set(&self) -> SyncSet {
+        SyncSet {
+            members: self.members.clone(),
+        }
+    }
+
     /// The manifest as stored in a snapshot's description.
     ///
     /// # Errors

@@ -197,9 +197,7 @@ impl Proven {
             return None;
         }
         let recorded = manifest.consistency.set_state.as_ref()?;
-        let set = crate::host::set::SyncSet {
-            members: manifest.members.clone(),
-        };
+        let set = manifest.set();
         let fingerprints = crate::host::digest::walk_set(host, &set, excludes).ok()?;
         let [im, other] = &fingerprints;
         let digest = crate::host::digest::state_digest(host, &set, excludes, [im, other]).ok()?;

@@ -242,12 +242,7 @@ fn gather(
     // file-by-file walk does not see it; the snapshots' trees do not hold it). A whole copy
     // does not need the patterns, so a restore with `--full` never depends on them.
     let excludes = match snap.manifest.as_ref().filter(|_| baseline.keeps_live()) {
-        Some(m) => crate::host::excludes::set_excludes(
-            &crate::host::set::SyncSet {
-                members: m.members.clone(),
-            },
-            opts.excludes,
-        )?,
+        Some(m) => crate::host::excludes::set_excludes(&m.set(), opts.excludes)?,
         None => crate::host::excludes::Excludes::default(),
     };
     let disproved = std::sync::atomic::AtomicBool::new(false);
@@ -821,16 +816,10 @@ pub fn execute(prepared: Prepared<'_>, opts: &InPlace<'_>) -> Result<RestoreRepo
     }
     let proof = RestoreProof::of(journal.planned.as_ref(), swapped.as_ref()).map(|proof| {
         let settled = expected.and_then(|expected| {
-            let members = snap.manifest.as_ref()?.members.clone();
-            let excludes = crate::host::excludes::set_excludes(
-                &crate::host::set::SyncSet { members },
-                opts.excludes,
-            )
-            .ok()?;
             crate::ops::restore::proof::settle(
                 &expected,
                 opts.host,
-                &excludes,
+                (&snap.manifest.as_ref()?.set(), opts.excludes),
                 (proof.planned, proof.swapped),
             )
         });
@@ -876,9 +865,7 @@ fn stage_for_swap(
         (Some(expected), Some(manifest)) => Some(crate::ops::restore::proof::Pending::new(
             (&journal.run, &journal.snapshot),
             opts.host.root(),
-            crate::host::set::SyncSet {
-                members: manifest.members.clone(),
-            },
+            manifest.set(),
             opts.excludes,
             expected,
         )),

@@ -50,7 +50,6 @@ use rustic_core::{IndexedTree, Repository, TreeId};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
-use crate::host::excludes::Excludes;
 use crate::host::fingerprint::{Fingerprint, Seen};
 use crate::host::root::HostRoot;
 use crate::host::set::SyncSet;
@@ -234,16 +233,18 @@ pub struct Expected {
 /// Checks, right after an in-place restore's swap, every entry it changed against the
 /// snapshot (`expected`) and returns the settled digest of those whose ctime lies in the window
 /// `(planned, swapped]`: their paths, inodes and ctimes (see the module documentation). `None`
-/// when an entry does not match or cannot be read, or a directory's names (less what `excludes`
-/// leaves out) are not the snapshot's: the next backup then reads the trees.
+/// when an entry does not match or cannot be read, or a directory's names (less what the
+/// snapshot's set and the set's exclude `patterns` leave out) are not the snapshot's: the next
+/// backup then reads the trees.
 #[must_use]
 pub fn settle(
     expected: &[Expected],
     host: &HostRoot,
-    excludes: &Excludes,
+    (set, patterns): (&SyncSet, &[String]),
     (planned, swapped): ((i64, i64), (i64, i64)),
 ) -> Option<String> {
     let _t = crate::util::timing::phase("restore: settle");
+    let excludes = crate::host::excludes::set_excludes(set, patterns).ok()?;
     let checked: Option<Vec<Option<Settled<'_>>>> = crate::util::par::io(|| {
         use rayon::prelude::*;
         expected
@@ -398,7 +399,6 @@ pub fn settle_kept(
         return None;
     }
     let host = HostRoot::new(&pending.root).ok()?;
-    let excludes = crate::host::excludes::set_excludes(&pending.set, &pending.excludes).ok()?;
     let expected: Vec<Expected> = pending
         .expected
         .into_iter()
@@ -411,7 +411,7 @@ pub fn settle_kept(
             }
         })
         .collect();
-    settle(&expected, &host, &excludes, window)
+    settle(&expected, &host, (&pending.set, &pending.excludes), window)
 }
 
 /// [`prove`] for the changed entries `run` (fingerprint, path, what it saw), in path order.
@@ -632,7 +632,7 @@ mod tests {
         let ctime = (meta.ctime(), meta.ctime_nsec());
         let window = ((ctime.0 - 1, 0), (ctime.0 + 1, 0));
         let root = HostRoot::new(&host).unwrap();
-        let own = settle(&expected, &root, &Excludes::default(), window);
+        let own = settle(&expected, &root, (&SyncSet::default(), &[]), window);
         assert!(own.is_some());
         Pending::new(("run1", "snap1"), &host, SyncSet::default(), &[], &expected).keep(&state);
         assert_eq!(settle_kept(&state, "run1", "snap1", window), own);
