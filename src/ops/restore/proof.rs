@@ -297,15 +297,15 @@ pub fn settle(
 #[derive(Serialize, Deserialize)]
 pub struct Pending<'a> {
     /// The journal's run: a file another restore left is not this one's.
-    pub run: String,
+    run: String,
     /// The snapshot restored.
-    pub snapshot: String,
+    snapshot: String,
     /// The host root the logical paths are under.
-    pub root: PathBuf,
+    root: PathBuf,
     /// The snapshot's members: with `excludes`, what a directory's names are compared without.
-    pub set: SyncSet,
+    set: SyncSet,
     /// The set's exclude patterns.
-    pub excludes: Vec<String>,
+    excludes: Vec<String>,
     /// Every entry the swap changes, as the snapshot has it.
     expected: Vec<Kept<'a>>,
 }
